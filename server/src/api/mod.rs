@@ -1,0 +1,134 @@
+//! The HTTP API: `/healthz` and `/api/v1/...`, one module per resource, each exposing its routes
+//! with their OpenAPI description (utoipa), merged here into one router and one document.
+//!
+//! Architecture invariant: every route is registered through `routes!`, which documents it; the
+//! test `every_route_is_in_the_openapi_description` checks that no route is added another way.
+
+pub mod companies;
+pub mod contacts;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod sessions;
+pub mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::header;
+use axum::Router;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::SessionPolicy;
+use crate::store::Db;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub sessions: SessionPolicy,
+    pub throttle: Arc<LoginThrottle>,
+}
+
+/// The largest request body accepted.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// Page sizes for lists.
+pub const DEFAULT_PAGE: i64 = 50;
+pub const MAX_PAGE: i64 = 200;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Assent API",
+        description = "The Assent CRM server: contacts and companies, users and sessions, and the audit trail. \
+                       Every error has the shape `ApiError`. Authenticate with `Authorization: Bearer <token>` \
+                       from `POST /api/v1/sessions`.",
+        license(name = "AGPL-3.0-only")
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(assent_shared::api::ApiError))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API's routes and their OpenAPI description.
+pub fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::routes())
+        .nest(
+            "/api/v1",
+            OpenApiRouter::new()
+                .merge(sessions::routes())
+                .merge(users::routes())
+                .merge(contacts::routes())
+                .merge(companies::routes()),
+        )
+}
+
+/// The OpenAPI description of the whole API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented_routes().split_for_parts().1
+}
+
+/// The whole application: routes, the OpenAPI document, fallbacks and middleware.
+pub fn app(state: AppState) -> Router {
+    let (router, openapi) = documented_routes().split_for_parts();
+    let openapi = Arc::new(openapi);
+    router
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let openapi = Arc::clone(&openapi);
+                async move { axum::Json(openapi.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { error::Error::RouteNotFound })
+        .method_not_allowed_fallback(|| async { error::Error::MethodNotAllowed })
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(
+            TraceLayer::new_for_http()
+                // Only the route template is logged, never the URI: a query string may hold a
+                // search for a person's name or email address.
+                .make_span_with(|request: &Request| {
+                    let route = request
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map(|p| p.as_str().to_owned())
+                        .unwrap_or_else(|| "unmatched".to_owned());
+                    let request_id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-")
+                        .to_owned();
+                    tracing::info_span!("request", method = %request.method(), route, request_id)
+                })
+                .on_request(())
+                .on_response(|response: &axum::response::Response, latency: Duration, _span: &tracing::Span| {
+                    tracing::info!(status = response.status().as_u16(), latency_ms = latency.as_millis() as u64, "served");
+                }),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+}

@@ -1,0 +1,277 @@
+//! Configuration: a TOML file and `ASSENT_*` environment variables (the environment wins), with
+//! defaults that run a single server on SQLite. Every value is checked at start; a bad one stops
+//! the start with a message naming the key, where it came from and what is wrong.
+//! `docs/CONFIGURATION.md` and `assent.example.toml` document every key.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::Duration;
+
+use crate::auth::SessionPolicy;
+use crate::store::DatabaseLocation;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Address and port of the HTTPS listener.
+    pub bind: SocketAddr,
+    /// Where the SQLite database and the generated certificate live.
+    pub data_dir: PathBuf,
+    /// `postgres://...` for PostgreSQL; absent for SQLite in the data directory.
+    pub database_url: Option<String>,
+    /// A PEM certificate chain and private key; absent for a generated self-signed pair.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub sessions: SessionPolicy,
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            data_dir: PathBuf::from("assent-data"),
+            database_url: None,
+            tls_cert: None,
+            tls_key: None,
+            sessions: SessionPolicy::default(),
+            log_format: LogFormat::Text,
+            log_level: "info".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("the configuration file {path} is not valid TOML: {reason}")]
+    NotToml { path: String, reason: String },
+    #[error("configuration key `{key}` (from {origin}): {problem}")]
+    BadValue { key: &'static str, origin: String, problem: String },
+    #[error("configuration key `{key}` in {path} is not a known key (known keys: {known})")]
+    UnknownKey { key: String, path: String, known: String },
+}
+
+/// Every key, in the order the documentation lists them.
+pub const KEYS: &[&str] = &[
+    "bind",
+    "data_dir",
+    "database_url",
+    "tls_cert",
+    "tls_key",
+    "session_idle_minutes",
+    "session_absolute_hours",
+    "log_format",
+    "log_level",
+];
+
+/// The environment variable of a key.
+pub fn env_name(key: &str) -> String {
+    format!("ASSENT_{}", key.to_ascii_uppercase())
+}
+
+impl Config {
+    /// The SQLite file, or the PostgreSQL URL.
+    pub fn database(&self) -> DatabaseLocation {
+        match &self.database_url {
+            Some(url) => DatabaseLocation::Postgres(url.clone()),
+            None => DatabaseLocation::SqliteFile(self.data_dir.join("assent.db")),
+        }
+    }
+
+    /// Reads the configuration from `file` (if any) and `env` (the process environment, or a
+    /// test's map).
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let mut values: HashMap<&'static str, (String, String)> = HashMap::new();
+        if let Some(path) = file {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::Unreadable { path: shown.clone(), reason: e.to_string() })?;
+            let table: toml::Table =
+                text.parse().map_err(|e: toml::de::Error| ConfigError::NotToml { path: shown.clone(), reason: e.message().to_owned() })?;
+            for (key, value) in table {
+                let Some(known) = KEYS.iter().find(|k| **k == key) else {
+                    return Err(ConfigError::UnknownKey { key, path: shown, known: KEYS.join(", ") });
+                };
+                let text = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    other => {
+                        return Err(ConfigError::BadValue {
+                            key: known,
+                            origin: shown,
+                            problem: format!("expected a string or a number, found a {}", other.type_str()),
+                        })
+                    }
+                };
+                values.insert(known, (shown.clone(), text));
+            }
+        }
+        for key in KEYS {
+            if let Some(value) = env.get(&env_name(key)) {
+                values.insert(key, (format!("environment variable {}", env_name(key)), value.clone()));
+            }
+        }
+        let mut config = Config::default();
+        let mut idle_minutes = 30_i64;
+        let mut absolute_hours = 12_i64;
+        for key in KEYS {
+            let Some((source, raw)) = values.get(key) else { continue };
+            let bad = |problem: String| ConfigError::BadValue { key, origin: source.clone(), problem };
+            let raw = raw.trim();
+            match *key {
+                "bind" => {
+                    config.bind = raw.parse().map_err(|_| bad(format!("{raw:?} is not an address and port such as 127.0.0.1:8443")))?
+                }
+                "data_dir" => {
+                    if raw.is_empty() {
+                        return Err(bad("is empty".into()));
+                    }
+                    config.data_dir = PathBuf::from(raw);
+                }
+                "database_url" => {
+                    if raw.is_empty() {
+                        config.database_url = None;
+                    } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+                        config.database_url = Some(raw.to_owned());
+                    } else {
+                        // The value may hold a password: it is not echoed.
+                        return Err(bad("must start with postgres:// (leave it out to use SQLite in data_dir)".into()));
+                    }
+                }
+                "tls_cert" => config.tls_cert = Some(existing_file(raw).map_err(bad)?),
+                "tls_key" => config.tls_key = Some(existing_file(raw).map_err(bad)?),
+                "session_idle_minutes" => idle_minutes = bounded(raw, 1, 24 * 60).map_err(bad)?,
+                "session_absolute_hours" => absolute_hours = bounded(raw, 1, 7 * 24).map_err(bad)?,
+                "log_format" => {
+                    config.log_format = match raw {
+                        "text" => LogFormat::Text,
+                        "json" => LogFormat::Json,
+                        _ => return Err(bad(format!("{raw:?} is not one of: text, json"))),
+                    }
+                }
+                "log_level" => {
+                    tracing_subscriber::EnvFilter::try_new(raw)
+                        .map_err(|e| bad(format!("{raw:?} is not a log filter such as info or assent_server=debug: {e}")))?;
+                    config.log_level = raw.to_owned();
+                }
+                _ => unreachable!("every key in KEYS is handled"),
+            }
+        }
+        match (&config.tls_cert, &config.tls_key) {
+            (Some(_), None) => return Err(missing_pair("tls_key", "tls_cert")),
+            (None, Some(_)) => return Err(missing_pair("tls_cert", "tls_key")),
+            _ => {}
+        }
+        if absolute_hours * 60 < idle_minutes {
+            return Err(ConfigError::BadValue {
+                key: "session_absolute_hours",
+                origin: "the configuration".into(),
+                problem: "must be at least as long as session_idle_minutes".into(),
+            });
+        }
+        config.sessions = SessionPolicy { idle: Duration::minutes(idle_minutes), absolute: Duration::hours(absolute_hours) };
+        Ok(config)
+    }
+}
+
+fn missing_pair(missing: &'static str, given: &str) -> ConfigError {
+    ConfigError::BadValue {
+        key: missing,
+        origin: "the configuration".into(),
+        problem: format!("is required when {given} is set (a certificate needs its private key)"),
+    }
+}
+
+fn existing_file(raw: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(raw);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!("{raw:?} is not a readable file"))
+    }
+}
+
+fn bounded(raw: &str, min: i64, max: i64) -> Result<i64, String> {
+    match raw.parse::<i64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        Ok(n) => Err(format!("{n} is outside the allowed range {min} to {max}")),
+        Err(_) => Err(format!("{raw:?} is not a whole number")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_run_on_sqlite_in_the_data_directory() {
+        let config = Config::load(None, &HashMap::new()).unwrap();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8443");
+        assert_eq!(config.database(), DatabaseLocation::SqliteFile(PathBuf::from("assent-data/assent.db")));
+        assert_eq!(config.sessions, SessionPolicy::default());
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("assent.toml");
+        std::fs::write(&file, "bind = \"0.0.0.0:9443\"\nsession_idle_minutes = 15\n").unwrap();
+        let config = Config::load(Some(&file), &env(&[("ASSENT_BIND", "127.0.0.1:7443")])).unwrap();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:7443");
+        assert_eq!(config.sessions.idle, Duration::minutes(15));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key_and_source() {
+        let error = Config::load(None, &env(&[("ASSENT_SESSION_IDLE_MINUTES", "soon")])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "configuration key `session_idle_minutes` (from environment variable ASSENT_SESSION_IDLE_MINUTES): \"soon\" is not a whole number"
+        );
+        let error = Config::load(None, &env(&[("ASSENT_DATABASE_URL", "mysql://secret@db")])).unwrap_err();
+        assert!(error.to_string().starts_with("configuration key `database_url`"));
+        assert!(!error.to_string().contains("secret"), "a database URL is never echoed");
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("assent.toml");
+        std::fs::write(&file, "bnid = \"0.0.0.0:9443\"\n").unwrap();
+        assert!(matches!(Config::load(Some(&file), &HashMap::new()), Err(ConfigError::UnknownKey { .. })));
+    }
+
+    #[test]
+    fn a_certificate_needs_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("cert.pem");
+        std::fs::write(&cert, "x").unwrap();
+        let error = Config::load(None, &env(&[("ASSENT_TLS_CERT", cert.to_str().unwrap())])).unwrap_err();
+        assert!(error.to_string().contains("`tls_key`"));
+    }
+
+    #[test]
+    fn the_absolute_lifetime_cannot_be_shorter_than_the_idle_timeout() {
+        let error = Config::load(
+            None,
+            &env(&[("ASSENT_SESSION_IDLE_MINUTES", "120"), ("ASSENT_SESSION_ABSOLUTE_HOURS", "1")]),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("session_absolute_hours"));
+    }
+}

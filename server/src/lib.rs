@@ -1,0 +1,13 @@
+//! `assent-server`: the HTTPS API, the store and the command line of the Assent CRM server.
+//!
+//! See ARCHITECTURE.md at the repository root for the map of this crate.
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod tls;

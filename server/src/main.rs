@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    assent_server::cli::run()
+}

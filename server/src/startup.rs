@@ -1,0 +1,122 @@
+//! Builds the running server: store, TLS identity, listener, router. `Application::build` binds
+//! the listener before returning, so a test can start the real server on port 0 and ask its
+//! address.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum_server::tls_rustls::RustlsConfig;
+use axum_server::Handle;
+
+use crate::api::{self, AppState};
+use crate::auth::throttle::{LoginThrottle, ThrottleLimits};
+use crate::config::Config;
+use crate::store::{Db, StoreError};
+use crate::tls::{self, TlsError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    #[error("cannot listen on {bind}: {source}")]
+    Bind { bind: SocketAddr, source: std::io::Error },
+}
+
+pub struct Application {
+    listener: std::net::TcpListener,
+    local_addr: SocketAddr,
+    fingerprint: String,
+    certificate_pem: String,
+    rustls: Arc<rustls::ServerConfig>,
+    state: AppState,
+    handle: Handle,
+}
+
+impl Application {
+    pub async fn build(config: &Config) -> Result<Application, StartError> {
+        tls::install_crypto_provider();
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
+        let db = Db::connect(&config.database()).await?;
+        let identity = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => tls::load(cert, key)?,
+            _ => tls::load_or_generate(&config.data_dir, config.bind)?,
+        };
+        let fingerprint = identity.fingerprint();
+        let certificate_pem = identity.leaf_pem();
+        let rustls = tls::server_config(identity)?;
+        let listener = std::net::TcpListener::bind(config.bind)
+            .map_err(|source| StartError::Bind { bind: config.bind, source })?;
+        listener.set_nonblocking(true).map_err(|source| StartError::Bind { bind: config.bind, source })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind { bind: config.bind, source })?;
+        let state = AppState {
+            db,
+            sessions: config.sessions,
+            throttle: Arc::new(LoginThrottle::new(ThrottleLimits::default())),
+        };
+        Ok(Application { listener, local_addr, fingerprint, certificate_pem, rustls, state, handle: Handle::new() })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The SHA-256 fingerprint of the certificate the server presents.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The certificate the server presents, as PEM (for a client that pins it).
+    pub fn certificate_pem(&self) -> &str {
+        &self.certificate_pem
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.state.db
+    }
+
+    /// A handle that stops the server gracefully when asked.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Serves until the handle is told to shut down; in-flight requests get 10 seconds.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let app = api::app(self.state.clone());
+        let result = axum_server::from_tcp_rustls(self.listener, RustlsConfig::from_config(self.rustls))
+            .handle(self.handle)
+            .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+            .await;
+        self.state.db.close().await;
+        result
+    }
+}
+
+/// Asks `handle` to stop gracefully on SIGINT or SIGTERM.
+pub fn stop_on_signals(handle: Handle) {
+    tokio::spawn(async move {
+        let interrupt = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate => {},
+        }
+        tracing::info!("stopping: finishing requests in flight");
+        handle.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+}

@@ -1,0 +1,228 @@
+//! The `companies` table: corporate subscribers.
+
+use assent_shared::api::{Company, CompanyPage, StaleVersion};
+use assent_shared::validate::ValidCompany;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::contacts::{address_from_columns, address_lines_text};
+use super::history::{self, ChangeSet, RecordKind};
+use super::{cursor, like_pattern, StoreError, StoreResult, Tx, Updated};
+use crate::on_tx;
+
+#[derive(sqlx::FromRow)]
+struct CompanyRow {
+    id: Uuid,
+    version: i64,
+    name: String,
+    name_key: String,
+    registration_number: Option<String>,
+    address_lines: Option<String>,
+    town: Option<String>,
+    postcode: Option<String>,
+    country: Option<String>,
+    generic_email: Option<String>,
+    generic_phone: Option<String>,
+    owner_id: Uuid,
+    active: bool,
+    created_at: DateTime<Utc>,
+    created_by: Uuid,
+    updated_at: DateTime<Utc>,
+    updated_by: Uuid,
+}
+
+const COLUMNS: &str = "id, version, name, name_key, registration_number, address_lines, town, postcode, country, \
+    generic_email, generic_phone, owner_id, active, created_at, created_by, updated_at, updated_by";
+
+impl TryFrom<CompanyRow> for Company {
+    type Error = StoreError;
+    fn try_from(row: CompanyRow) -> StoreResult<Company> {
+        Ok(Company {
+            id: row.id,
+            version: row.version,
+            name: row.name,
+            registration_number: row.registration_number,
+            address: address_from_columns(row.address_lines, row.town, row.postcode, row.country)?,
+            generic_email: row.generic_email,
+            generic_phone: row.generic_phone,
+            owner_id: row.owner_id,
+            active: row.active,
+            created_at: row.created_at,
+            created_by: row.created_by,
+            updated_at: row.updated_at,
+            updated_by: row.updated_by,
+        })
+    }
+}
+
+pub async fn get(tx: &mut Tx, id: Uuid) -> StoreResult<Option<Company>> {
+    let sql = format!("SELECT {COLUMNS} FROM companies WHERE id = $1");
+    let row: Option<CompanyRow> = on_tx!(tx, conn => sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?);
+    row.map(TryInto::try_into).transpose()
+}
+
+pub async fn insert(
+    tx: &mut Tx,
+    id: Uuid,
+    company: &ValidCompany,
+    owner_id: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<Company> {
+    let address = company.address.as_ref();
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO companies (id, version, name, name_key, registration_number, address_lines, town, postcode, country, \
+             generic_email, generic_phone, owner_id, active, created_at, created_by, updated_at, updated_by) \
+             VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $11, $13, $11)",
+        )
+        .bind(id)
+        .bind(&company.name)
+        .bind(company.name.to_lowercase())
+        .bind(company.registration_number.as_ref().map(|n| n.as_str().to_owned()))
+        .bind(address_lines_text(address))
+        .bind(address.and_then(|a| a.town.clone()))
+        .bind(address.and_then(|a| a.postcode.clone()))
+        .bind(address.map(|a| a.country.clone()))
+        .bind(company.generic_email.as_ref().map(|e| e.as_str().to_owned()))
+        .bind(company.generic_phone.as_ref().map(|p| p.as_str().to_owned()))
+        .bind(owner_id)
+        .bind(true)
+        .bind(at)
+        .execute(conn)
+        .await?.rows_affected()
+    });
+    get(tx, id).await?.ok_or_else(|| StoreError::Corrupt("a company vanished as it was created".into()))
+}
+
+fn flatten(c: &Company) -> Vec<(&'static str, Option<String>)> {
+    let address = c.address.clone().unwrap_or_default();
+    vec![
+        ("name", Some(c.name.clone())),
+        ("registration_number", c.registration_number.clone()),
+        ("address.lines", (!address.lines.is_empty()).then(|| address.lines.join(", "))),
+        ("address.town", address.town),
+        ("address.postcode", address.postcode),
+        ("address.country", address.country),
+        ("generic_email", c.generic_email.clone()),
+        ("generic_phone", c.generic_phone.clone()),
+        ("active", Some(c.active.to_string())),
+    ]
+}
+
+fn stale(current: &Company) -> Updated<Company> {
+    Updated::Stale(StaleVersion {
+        current_version: current.version,
+        updated_by: current.updated_by,
+        updated_at: current.updated_at,
+    })
+}
+
+/// Replaces the fields of `current` (or only deactivates it, when `company` is `None`) if it is
+/// still at `expected_version`, recording every changed field.
+pub async fn update(
+    tx: &mut Tx,
+    current: &Company,
+    expected_version: i64,
+    company: Option<&ValidCompany>,
+    by: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<Updated<Company>> {
+    if current.version != expected_version {
+        return Ok(stale(current));
+    }
+    let version = current.version + 1;
+    let updated = match company {
+        Some(company) => {
+            let address = company.address.as_ref();
+            on_tx!(tx, conn => {
+                sqlx::query(
+                    "UPDATE companies SET version = $3, name = $4, name_key = $5, registration_number = $6, \
+                     address_lines = $7, town = $8, postcode = $9, country = $10, generic_email = $11, \
+                     generic_phone = $12, updated_at = $13, updated_by = $14 WHERE id = $1 AND version = $2",
+                )
+                .bind(current.id)
+                .bind(expected_version)
+                .bind(version)
+                .bind(&company.name)
+                .bind(company.name.to_lowercase())
+                .bind(company.registration_number.as_ref().map(|n| n.as_str().to_owned()))
+                .bind(address_lines_text(address))
+                .bind(address.and_then(|a| a.town.clone()))
+                .bind(address.and_then(|a| a.postcode.clone()))
+                .bind(address.map(|a| a.country.clone()))
+                .bind(company.generic_email.as_ref().map(|e| e.as_str().to_owned()))
+                .bind(company.generic_phone.as_ref().map(|p| p.as_str().to_owned()))
+                .bind(at)
+                .bind(by)
+                .execute(conn)
+                .await?
+                .rows_affected()
+            })
+        }
+        None => on_tx!(tx, conn => {
+            sqlx::query(
+                "UPDATE companies SET version = $3, active = $4, updated_at = $5, updated_by = $6 WHERE id = $1 AND version = $2",
+            )
+            .bind(current.id)
+            .bind(expected_version)
+            .bind(version)
+            .bind(false)
+            .bind(at)
+            .bind(by)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        }),
+    };
+    if updated == 0 {
+        return Ok(stale(current));
+    }
+    let saved = get(tx, current.id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a company vanished as it was updated".into()))?;
+    let changes = history::diff(&flatten(current), &flatten(&saved));
+    history::record(
+        tx,
+        &ChangeSet { kind: RecordKind::Company, record_id: current.id, version, changes: &changes, by, at },
+    )
+    .await?;
+    Ok(Updated::Saved(saved))
+}
+
+/// One page of companies in name order, optionally only those whose name contains `text`.
+pub async fn search(
+    tx: &mut Tx,
+    text: Option<&str>,
+    include_inactive: bool,
+    after: Option<(String, Uuid)>,
+    limit: i64,
+) -> StoreResult<CompanyPage> {
+    let pattern = text.map(str::trim).filter(|t| !t.is_empty()).map(like_pattern);
+    let (after_key, after_id) = match after {
+        Some((key, id)) => (Some(key), Some(id)),
+        None => (None, None),
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM companies \
+         WHERE ($1 IS NULL OR name_key LIKE $1 ESCAPE '\\') AND ($2 OR active) \
+           AND ($3 IS NULL OR name_key > $3 OR (name_key = $3 AND id > $4)) \
+         ORDER BY name_key, id LIMIT $5"
+    );
+    let rows: Vec<CompanyRow> = on_tx!(tx, conn => {
+        sqlx::query_as(&sql)
+            .bind(&pattern)
+            .bind(include_inactive)
+            .bind(&after_key)
+            .bind(after_id)
+            .bind(limit + 1)
+            .fetch_all(conn)
+            .await?
+    });
+    let has_more = rows.len() as i64 > limit;
+    let rows: Vec<CompanyRow> = rows.into_iter().take(limit as usize).collect();
+    let next_cursor = match rows.last() {
+        Some(last) if has_more => Some(cursor::encode(&last.name_key, last.id)),
+        _ => None,
+    };
+    Ok(CompanyPage { items: rows.into_iter().map(Company::try_from).collect::<StoreResult<_>>()?, next_cursor })
+}

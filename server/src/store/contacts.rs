@@ -1,0 +1,422 @@
+//! The `contacts`, `contact_emails` and `contact_phones` tables: the people in the CRM.
+
+use assent_shared::api::{Contact, ContactPage, ContactSummary, PostalAddress, StaleVersion};
+use assent_shared::domain::SubscriberKind;
+use assent_shared::validate::{ValidAddress, ValidContact};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::history::{self, ChangeSet, RecordKind};
+use super::{cursor, like_pattern, StoreError, StoreResult, Tx, Updated};
+use crate::on_tx;
+
+#[derive(sqlx::FromRow)]
+struct ContactRow {
+    id: Uuid,
+    version: i64,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    address_lines: Option<String>,
+    town: Option<String>,
+    postcode: Option<String>,
+    country: Option<String>,
+    company_id: Option<Uuid>,
+    subscriber_kind: String,
+    job_title: Option<String>,
+    notes: Option<String>,
+    owner_id: Uuid,
+    active: bool,
+    created_at: DateTime<Utc>,
+    created_by: Uuid,
+    updated_at: DateTime<Utc>,
+    updated_by: Uuid,
+}
+
+const COLUMNS: &str = "id, version, first_name, last_name, address_lines, town, postcode, country, \
+    company_id, subscriber_kind, job_title, notes, owner_id, active, created_at, created_by, updated_at, updated_by";
+
+/// The sort key of a contact list: "last first", lower-cased.
+fn sort_key(first: Option<&str>, last: Option<&str>) -> String {
+    [last, first].into_iter().flatten().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+/// Address lines are kept as a JSON array in one column.
+pub(super) fn address_lines_text(address: Option<&ValidAddress>) -> Option<String> {
+    address.filter(|a| !a.lines.is_empty()).map(|a| {
+        // A Vec<String> always serialises.
+        serde_json::to_string(&a.lines).unwrap_or_default()
+    })
+}
+
+pub(super) fn address_from_columns(
+    lines: Option<String>,
+    town: Option<String>,
+    postcode: Option<String>,
+    country: Option<String>,
+) -> StoreResult<Option<PostalAddress>> {
+    let lines: Vec<String> = match lines {
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("address_lines is not a JSON list: {e}")))?,
+        None => Vec::new(),
+    };
+    if lines.is_empty() && town.is_none() && postcode.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(PostalAddress { lines, town, postcode, country }))
+}
+
+async fn load(tx: &mut Tx, row: ContactRow) -> StoreResult<Contact> {
+    let emails: Vec<String> = on_tx!(tx, conn => {
+        sqlx::query_scalar("SELECT email FROM contact_emails WHERE contact_id = $1 ORDER BY position")
+            .bind(row.id)
+            .fetch_all(conn)
+            .await?
+    });
+    let phones: Vec<String> = on_tx!(tx, conn => {
+        sqlx::query_scalar("SELECT phone FROM contact_phones WHERE contact_id = $1 ORDER BY position")
+            .bind(row.id)
+            .fetch_all(conn)
+            .await?
+    });
+    let subscriber_kind: SubscriberKind = row
+        .subscriber_kind
+        .parse()
+        .map_err(|_| StoreError::Corrupt("contacts.subscriber_kind".into()))?;
+    Ok(Contact {
+        id: row.id,
+        version: row.version,
+        first_name: row.first_name,
+        last_name: row.last_name,
+        emails,
+        phones,
+        address: address_from_columns(row.address_lines, row.town, row.postcode, row.country)?,
+        company_id: row.company_id,
+        subscriber_kind,
+        job_title: row.job_title,
+        notes: row.notes,
+        owner_id: row.owner_id,
+        active: row.active,
+        created_at: row.created_at,
+        created_by: row.created_by,
+        updated_at: row.updated_at,
+        updated_by: row.updated_by,
+    })
+}
+
+pub async fn get(tx: &mut Tx, id: Uuid) -> StoreResult<Option<Contact>> {
+    let sql = format!("SELECT {COLUMNS} FROM contacts WHERE id = $1");
+    let row: Option<ContactRow> = on_tx!(tx, conn => sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?);
+    match row {
+        Some(row) => Ok(Some(load(tx, row).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn write_emails_and_phones(tx: &mut Tx, id: Uuid, contact: &ValidContact) -> StoreResult<()> {
+    on_tx!(tx, conn => {
+        sqlx::query("DELETE FROM contact_emails WHERE contact_id = $1").bind(id).execute(&mut *conn).await?;
+        sqlx::query("DELETE FROM contact_phones WHERE contact_id = $1").bind(id).execute(&mut *conn).await?;
+        for (position, email) in contact.emails.iter().enumerate() {
+            sqlx::query("INSERT INTO contact_emails (contact_id, position, email, email_key) VALUES ($1, $2, $3, $4)")
+                .bind(id)
+                .bind(position as i32)
+                .bind(email.as_str())
+                .bind(email.as_str().to_lowercase())
+                .execute(&mut *conn)
+                .await?;
+        }
+        for (position, phone) in contact.phones.iter().enumerate() {
+            sqlx::query("INSERT INTO contact_phones (contact_id, position, phone) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(position as i32)
+                .bind(phone.as_str())
+                .execute(&mut *conn)
+                .await?;
+        }
+    });
+    Ok(())
+}
+
+/// Creates a contact owned by `owner_id`.
+pub async fn insert(
+    tx: &mut Tx,
+    id: Uuid,
+    contact: &ValidContact,
+    owner_id: Uuid,
+    by: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<Contact> {
+    let address = contact.address.as_ref();
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO contacts (id, version, first_name, last_name, sort_key, address_lines, town, postcode, country, \
+             company_id, subscriber_kind, job_title, notes, owner_id, active, created_at, created_by, updated_at, updated_by) \
+             VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $15, $16)",
+        )
+        .bind(id)
+        .bind(&contact.first_name)
+        .bind(&contact.last_name)
+        .bind(sort_key(contact.first_name.as_deref(), contact.last_name.as_deref()))
+        .bind(address_lines_text(address))
+        .bind(address.and_then(|a| a.town.clone()))
+        .bind(address.and_then(|a| a.postcode.clone()))
+        .bind(address.map(|a| a.country.clone()))
+        .bind(contact.company_id)
+        .bind(contact.subscriber_kind.as_str())
+        .bind(&contact.job_title)
+        .bind(&contact.notes)
+        .bind(owner_id)
+        .bind(true)
+        .bind(at)
+        .bind(by)
+        .execute(conn)
+        .await?.rows_affected()
+    });
+    write_emails_and_phones(tx, id, contact).await?;
+    get(tx, id).await?.ok_or_else(|| StoreError::Corrupt("a contact vanished as it was created".into()))
+}
+
+/// The fields of a contact as history records them.
+fn flatten(c: &Contact) -> Vec<(&'static str, Option<String>)> {
+    let address = c.address.clone().unwrap_or_default();
+    let list = |items: &[String]| (!items.is_empty()).then(|| items.join(", "));
+    vec![
+        ("first_name", c.first_name.clone()),
+        ("last_name", c.last_name.clone()),
+        ("emails", list(&c.emails)),
+        ("phones", list(&c.phones)),
+        ("address.lines", list(&address.lines)),
+        ("address.town", address.town),
+        ("address.postcode", address.postcode),
+        ("address.country", address.country),
+        ("company_id", c.company_id.map(|id| id.to_string())),
+        ("subscriber_kind", Some(c.subscriber_kind.as_str().to_owned())),
+        ("job_title", c.job_title.clone()),
+        ("notes", c.notes.clone()),
+        ("owner_id", Some(c.owner_id.to_string())),
+        ("active", Some(c.active.to_string())),
+    ]
+}
+
+fn stale(current: &Contact) -> Updated<Contact> {
+    Updated::Stale(StaleVersion {
+        current_version: current.version,
+        updated_by: current.updated_by,
+        updated_at: current.updated_at,
+    })
+}
+
+/// Replaces the fields of `current` with `contact` if `current` is still at `expected_version`,
+/// and records every changed field in the history.
+pub async fn update(
+    tx: &mut Tx,
+    current: &Contact,
+    expected_version: i64,
+    contact: &ValidContact,
+    owner_id: Uuid,
+    by: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<Updated<Contact>> {
+    if current.version != expected_version {
+        return Ok(stale(current));
+    }
+    let address = contact.address.as_ref();
+    let version = current.version + 1;
+    let updated = on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE contacts SET version = $3, first_name = $4, last_name = $5, sort_key = $6, address_lines = $7, \
+             town = $8, postcode = $9, country = $10, company_id = $11, subscriber_kind = $12, job_title = $13, \
+             notes = $14, owner_id = $15, updated_at = $16, updated_by = $17 \
+             WHERE id = $1 AND version = $2",
+        )
+        .bind(current.id)
+        .bind(expected_version)
+        .bind(version)
+        .bind(&contact.first_name)
+        .bind(&contact.last_name)
+        .bind(sort_key(contact.first_name.as_deref(), contact.last_name.as_deref()))
+        .bind(address_lines_text(address))
+        .bind(address.and_then(|a| a.town.clone()))
+        .bind(address.and_then(|a| a.postcode.clone()))
+        .bind(address.map(|a| a.country.clone()))
+        .bind(contact.company_id)
+        .bind(contact.subscriber_kind.as_str())
+        .bind(&contact.job_title)
+        .bind(&contact.notes)
+        .bind(owner_id)
+        .bind(at)
+        .bind(by)
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    if updated == 0 {
+        return Ok(stale(current));
+    }
+    write_emails_and_phones(tx, current.id, contact).await?;
+    let saved = get(tx, current.id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a contact vanished as it was updated".into()))?;
+    let changes = history::diff(&flatten(current), &flatten(&saved));
+    history::record(
+        tx,
+        &ChangeSet { kind: RecordKind::Contact, record_id: current.id, version, changes: &changes, by, at },
+    )
+    .await?;
+    Ok(Updated::Saved(saved))
+}
+
+/// Marks a contact inactive (hidden from lists unless asked for) if it is still at
+/// `expected_version`.
+pub async fn deactivate(
+    tx: &mut Tx,
+    current: &Contact,
+    expected_version: i64,
+    by: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<Updated<Contact>> {
+    if current.version != expected_version {
+        return Ok(stale(current));
+    }
+    let version = current.version + 1;
+    let updated = on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE contacts SET version = $3, active = $4, updated_at = $5, updated_by = $6 WHERE id = $1 AND version = $2",
+        )
+        .bind(current.id)
+        .bind(expected_version)
+        .bind(version)
+        .bind(false)
+        .bind(at)
+        .bind(by)
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    if updated == 0 {
+        return Ok(stale(current));
+    }
+    let changes = [("active", Some("true".to_owned()), Some("false".to_owned()))];
+    history::record(
+        tx,
+        &ChangeSet { kind: RecordKind::Contact, record_id: current.id, version, changes: &changes, by, at },
+    )
+    .await?;
+    let saved = get(tx, current.id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a contact vanished as it was deactivated".into()))?;
+    Ok(Updated::Saved(saved))
+}
+
+/// A contact search: free text over names, email addresses, phone numbers and company names.
+#[derive(Debug, Clone, Default)]
+pub struct ContactQuery {
+    pub text: Option<String>,
+    pub include_inactive: bool,
+    pub after: Option<(String, Uuid)>,
+    pub limit: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    id: Uuid,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    sort_key: String,
+    company_id: Option<Uuid>,
+    company_name: Option<String>,
+    owner_id: Uuid,
+    active: bool,
+    email: Option<String>,
+    phone: Option<String>,
+}
+
+/// The digits a phone search looks for: national numbers lose their leading zero so that
+/// "07400 123456" finds "+447700900123". Too few digits to mean a phone number: none.
+fn phone_pattern(text: &str) -> Option<String> {
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.trim_start_matches('0');
+    (digits.len() >= 4 && text.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c)))
+        .then(|| format!("%{digits}%"))
+}
+
+/// One page of contacts in name order.
+pub async fn search(tx: &mut Tx, query: &ContactQuery) -> StoreResult<ContactPage> {
+    let text = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let pattern = text.map(like_pattern);
+    // "jane doe" also finds the sort key "doe jane".
+    let reversed = text.map(|t| like_pattern(&t.split_whitespace().rev().collect::<Vec<_>>().join(" ")));
+    let phone = text.and_then(phone_pattern);
+    let (after_key, after_id) = match &query.after {
+        Some((key, id)) => (Some(key.clone()), Some(*id)),
+        None => (None, None),
+    };
+    let rows: Vec<SummaryRow> = on_tx!(tx, conn => {
+        sqlx::query_as(
+            "SELECT c.id, c.first_name, c.last_name, c.sort_key, c.company_id, co.name AS company_name, c.owner_id, c.active, \
+               (SELECT e.email FROM contact_emails e WHERE e.contact_id = c.id ORDER BY e.position LIMIT 1) AS email, \
+               (SELECT p.phone FROM contact_phones p WHERE p.contact_id = c.id ORDER BY p.position LIMIT 1) AS phone \
+             FROM contacts c LEFT JOIN companies co ON co.id = c.company_id \
+             WHERE ($1 IS NULL \
+                    OR c.sort_key LIKE $1 ESCAPE '\\' OR c.sort_key LIKE $2 ESCAPE '\\' \
+                    OR co.name_key LIKE $1 ESCAPE '\\' \
+                    OR EXISTS (SELECT 1 FROM contact_emails e WHERE e.contact_id = c.id AND e.email_key LIKE $1 ESCAPE '\\') \
+                    OR ($3 IS NOT NULL AND EXISTS (SELECT 1 FROM contact_phones p WHERE p.contact_id = c.id AND p.phone LIKE $3))) \
+               AND ($4 OR c.active) \
+               AND ($5 IS NULL OR c.sort_key > $5 OR (c.sort_key = $5 AND c.id > $6)) \
+             ORDER BY c.sort_key, c.id LIMIT $7",
+        )
+        .bind(&pattern)
+        .bind(&reversed)
+        .bind(&phone)
+        .bind(query.include_inactive)
+        .bind(&after_key)
+        .bind(after_id)
+        .bind(query.limit + 1)
+        .fetch_all(conn)
+        .await?
+    });
+    let has_more = rows.len() as i64 > query.limit;
+    let rows: Vec<SummaryRow> = rows.into_iter().take(query.limit as usize).collect();
+    let next_cursor = match rows.last() {
+        Some(last) if has_more => Some(cursor::encode(&last.sort_key, last.id)),
+        _ => None,
+    };
+    Ok(ContactPage {
+        items: rows
+            .into_iter()
+            .map(|r| ContactSummary {
+                id: r.id,
+                first_name: r.first_name,
+                last_name: r.last_name,
+                email: r.email,
+                phone: r.phone,
+                company_id: r.company_id,
+                company_name: r.company_name,
+                owner_id: r.owner_id,
+                active: r.active,
+            })
+            .collect(),
+        next_cursor,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_keys_put_the_last_name_first() {
+        assert_eq!(sort_key(Some("Jane"), Some("Doe")), "doe jane");
+        assert_eq!(sort_key(None, Some("Doe")), "doe");
+        assert_eq!(sort_key(Some("Cher"), None), "cher");
+    }
+
+    #[test]
+    fn phone_searches_drop_the_national_zero() {
+        assert_eq!(phone_pattern("07400 123456").as_deref(), Some("%7400123456%"));
+        assert_eq!(phone_pattern("+44 7400").as_deref(), Some("%447400%"));
+        assert_eq!(phone_pattern("jane"), None);
+        assert_eq!(phone_pattern("12"), None);
+    }
+}

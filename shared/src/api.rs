@@ -1,0 +1,284 @@
+//! The request and response bodies of the Assent HTTP API (`/api/v1`), as both sides see them.
+//!
+//! Inputs hold what the client typed, as strings; [`crate::validate`] turns them into valid
+//! domain values or a list of field errors. Outputs hold values that were valid when stored.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{Role, SubscriberKind};
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// The one error shape of the API. `code` is stable and machine-readable; `message` is a sentence
+/// for people; `fields` names each invalid input field and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
+    /// On a 409 for a stale update: who changed the record first, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<StaleVersion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FieldError {
+    /// The input field, as a path: `emails[1]`, `address.postcode`.
+    pub field: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+}
+
+// ---- sessions -------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    /// A name for this device ("Reception PC", "Jane's laptop"), used to revoke it if stolen.
+    pub device_name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LoginResponse {
+    /// The bearer token: send it as `Authorization: Bearer <token>`. Shown once; the server keeps
+    /// only its hash.
+    pub token: String,
+    pub session: SessionInfo,
+    pub user: User,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SessionInfo {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub device_name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// When the session ends if it is not used before then.
+    pub idle_expires_at: DateTime<Utc>,
+    /// When the session ends whatever happens.
+    pub absolute_expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// True for the session that made this request.
+    #[serde(default)]
+    pub current: bool,
+}
+
+/// Revokes every live session of a user, or only those of one of the user's devices.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RevokeSessions {
+    pub user_id: Uuid,
+    pub device_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RevokedCount {
+    pub revoked: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+// ---- users ----------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub roles: Vec<Role>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct NewUser {
+    pub email: String,
+    pub display_name: String,
+    pub roles: Vec<Role>,
+    /// At least 12 characters and not a commonly used password.
+    pub password: String,
+}
+
+/// Changes to a user; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UserUpdate {
+    pub display_name: Option<String>,
+    pub roles: Option<Vec<Role>>,
+    /// `false` deactivates the user: their sessions stop working on the next request.
+    pub active: Option<bool>,
+}
+
+// ---- companies and contacts -----------------------------------------------------------------
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PostalAddress {
+    #[serde(default)]
+    pub lines: Vec<String>,
+    pub town: Option<String>,
+    /// Validated and normalised as a UK postcode when `country` is `GB`.
+    pub postcode: Option<String>,
+    /// ISO 3166-1 alpha-2; `GB` when absent.
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CompanyInput {
+    pub name: String,
+    pub registration_number: Option<String>,
+    pub address: Option<PostalAddress>,
+    /// A role or generic address (sales@...), not a named person's.
+    pub generic_email: Option<String>,
+    pub generic_phone: Option<String>,
+    /// Required when updating: the version the change was made against.
+    pub version: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Company {
+    pub id: Uuid,
+    pub version: i64,
+    pub name: String,
+    pub registration_number: Option<String>,
+    pub address: Option<PostalAddress>,
+    pub generic_email: Option<String>,
+    pub generic_phone: Option<String>,
+    pub owner_id: Uuid,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub created_by: Uuid,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: Uuid,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ContactInput {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    #[serde(default)]
+    pub emails: Vec<String>,
+    /// Any format; numbers without a country code are read as UK numbers. Stored as E.164.
+    #[serde(default)]
+    pub phones: Vec<String>,
+    pub address: Option<PostalAddress>,
+    pub company_id: Option<Uuid>,
+    /// `individual` unless given. Sole traders and ordinary partnerships are individuals.
+    pub subscriber_kind: Option<SubscriberKind>,
+    pub job_title: Option<String>,
+    pub notes: Option<String>,
+    /// Only a manager may give a contact to another owner; the creator owns it otherwise.
+    pub owner_id: Option<Uuid>,
+    /// Required when updating: the version the change was made against.
+    pub version: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Contact {
+    pub id: Uuid,
+    pub version: i64,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub emails: Vec<String>,
+    pub phones: Vec<String>,
+    pub address: Option<PostalAddress>,
+    pub company_id: Option<Uuid>,
+    pub subscriber_kind: SubscriberKind,
+    pub job_title: Option<String>,
+    pub notes: Option<String>,
+    pub owner_id: Uuid,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub created_by: Uuid,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: Uuid,
+}
+
+/// One line of a contact list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ContactSummary {
+    pub id: Uuid,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub company_id: Option<Uuid>,
+    pub company_name: Option<String>,
+    pub owner_id: Uuid,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ContactPage {
+    pub items: Vec<ContactSummary>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CompanyPage {
+    pub items: Vec<Company>,
+    pub next_cursor: Option<String>,
+}
+
+/// One changed field of a contact or company, kept so that every change of personal data can be
+/// shown and explained (UK GDPR Art. 5(1)(d) and 16).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FieldChange {
+    /// The version the change produced.
+    pub version: i64,
+    pub field: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub changed_by: Uuid,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// The body of a 409: someone else changed the record first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct StaleVersion {
+    pub current_version: i64,
+    pub updated_by: Uuid,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The version a deactivation is made against.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct VersionOnly {
+    pub version: i64,
+}

@@ -1,0 +1,383 @@
+//! Domain primitives that parse once and are valid for ever after ("parse, don't validate").
+//!
+//! Every value a person types into Assent that has a shape (an email address, a phone number, a
+//! UK postcode) becomes one of these types before it reaches the store, so the rest of the code
+//! never sees a raw string again. The error of each parser is a short reason in plain words, shown
+//! to the user beside the field it belongs to.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a value was refused, in words a salesperson understands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+impl InvalidValue {
+    fn new(reason: impl Into<String>) -> Self {
+        Self(reason.into())
+    }
+}
+
+/// An email address with strict syntax: no display name, no IP-literal domain, a dotted domain
+/// whose last label is alphabetic. The domain is lower-cased (it is case-insensitive); the local
+/// part is kept as given (it may legally be case-sensitive).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(InvalidValue::new("is empty"));
+        }
+        if trimmed.len() > 254 {
+            return Err(InvalidValue::new("is longer than 254 characters"));
+        }
+        let options = email_address::Options::default()
+            .without_display_text()
+            .without_domain_literal();
+        let parsed = email_address::EmailAddress::parse_with_options(trimmed, options)
+            .map_err(|e| InvalidValue::new(format!("is not a valid email address ({e})")))?;
+        let domain = parsed.domain().to_ascii_lowercase();
+        let mut labels = domain.rsplit('.');
+        let top = labels.next().unwrap_or_default();
+        if labels.next().is_none() {
+            return Err(InvalidValue::new(
+                "is not a valid email address (the domain has no dot)",
+            ));
+        }
+        if top.len() < 2 || !top.chars().all(|c| c.is_ascii_alphabetic()) {
+            return Err(InvalidValue::new(
+                "is not a valid email address (the domain does not end in a top-level domain)",
+            ));
+        }
+        Ok(Self(format!("{}@{}", parsed.local_part(), domain)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A phone number in E.164 form (`+447400123456`). Numbers without a country code are read as
+/// UK numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(InvalidValue::new("is empty"));
+        }
+        if trimmed.len() > 40 {
+            return Err(InvalidValue::new("is longer than 40 characters"));
+        }
+        let number = phonenumber::parse(Some(phonenumber::country::Id::GB), trimmed)
+            .map_err(|_| InvalidValue::new("is not a phone number"))?;
+        if !phonenumber::is_valid(&number) {
+            return Err(InvalidValue::new(
+                "is not a valid phone number for its country (add the country code, e.g. +44)",
+            ));
+        }
+        Ok(Self(
+            number.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A UK postcode in its canonical form: upper case, one space before the inward code (`SW1A 1AA`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct UkPostcode(String);
+
+impl UkPostcode {
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let compact: String = raw
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        let refuse = || InvalidValue::new("is not a valid UK postcode (for example SW1A 1AA)");
+        if compact == "GIR0AA" {
+            return Ok(Self("GIR 0AA".to_owned()));
+        }
+        if !(5..=7).contains(&compact.len()) || !compact.is_ascii() {
+            return Err(refuse());
+        }
+        let (outward, inward) = compact.split_at(compact.len() - 3);
+        let inward_ok = {
+            let b = inward.as_bytes();
+            b[0].is_ascii_digit()
+                && b[1..].iter().all(|c| c.is_ascii_uppercase() && !b"CIKMOV".contains(c))
+        };
+        // The outward code's shapes: A9, A99, AA9, AA99, A9A, AA9A (A: letter, 9: digit).
+        let shape: String = outward
+            .chars()
+            .map(|c| match c {
+                'A'..='Z' => 'A',
+                '0'..='9' => '9',
+                _ => '?',
+            })
+            .collect();
+        let outward_ok = matches!(shape.as_str(), "A9" | "A99" | "AA9" | "AA99" | "A9A" | "AA9A");
+        if inward_ok && outward_ok {
+            Ok(Self(format!("{outward} {inward}")))
+        } else {
+            Err(refuse())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A UK company registration number (Companies House): eight characters, either eight digits or
+/// a two-letter prefix (SC, NI, OC, LP...) and six digits. Shorter all-digit numbers are padded
+/// with leading zeros, as Companies House writes them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct CompanyNumber(String);
+
+impl CompanyNumber {
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let compact: String = raw
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        let refuse = || {
+            InvalidValue::new(
+                "is not a UK company number (eight digits, or two letters and six digits)",
+            )
+        };
+        if compact.is_empty() || compact.len() > 8 || !compact.is_ascii() {
+            return Err(refuse());
+        }
+        if compact.chars().all(|c| c.is_ascii_digit()) {
+            return Ok(Self(format!("{compact:0>8}")));
+        }
+        let (prefix, digits) = compact.split_at(2.min(compact.len()));
+        if compact.len() == 8
+            && prefix.chars().all(|c| c.is_ascii_uppercase())
+            && digits.chars().all(|c| c.is_ascii_digit())
+        {
+            Ok(Self(compact))
+        } else {
+            Err(refuse())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A short piece of free text (a name, a job title, an address line): trimmed, not empty, no
+/// control characters, at most `max` characters.
+pub fn parse_text(raw: &str, max: usize) -> Result<String, InvalidValue> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(InvalidValue::new("is empty"));
+    }
+    if trimmed.chars().count() > max {
+        return Err(InvalidValue::new(format!("is longer than {max} characters")));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(InvalidValue::new("contains control characters"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Like [`parse_text`] for optional fields: absent or blank is `None`.
+pub fn parse_optional_text(raw: Option<&str>, max: usize) -> Result<Option<String>, InvalidValue> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => parse_text(text, max).map(Some),
+    }
+}
+
+/// Long free text (notes): may span lines, at most `max` characters.
+pub fn parse_notes(raw: Option<&str>, max: usize) -> Result<Option<String>, InvalidValue> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) if text.chars().count() > max => Err(InvalidValue::new(format!(
+            "is longer than {max} characters"
+        ))),
+        Some(text)
+            if text
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') =>
+        {
+            Err(InvalidValue::new("contains control characters"))
+        }
+        Some(text) => Ok(Some(text.to_owned())),
+    }
+}
+
+/// An ISO 3166-1 alpha-2 country code, upper case.
+pub fn parse_country(raw: &str) -> Result<String, InvalidValue> {
+    let code = raw.trim().to_ascii_uppercase();
+    if code.len() == 2 && code.chars().all(|c| c.is_ascii_uppercase()) {
+        Ok(code)
+    } else {
+        Err(InvalidValue::new(
+            "is not a two-letter ISO 3166 country code (for example GB)",
+        ))
+    }
+}
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidValue;
+            fn from_str(s: &str) -> Result<Self, InvalidValue> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(InvalidValue(format!(
+                        "is not one of: {}",
+                        [$($text),+].join(", ")
+                    ))),
+                }
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// What a user may do. A user may hold several roles.
+    Role {
+        /// Finds and edits contacts they own, records consents, drafts messages.
+        Sales => "sales",
+        /// Edits any contact, approves marketing campaigns.
+        Manager => "manager",
+        /// Manages users, roles, sessions and devices.
+        Admin => "admin",
+        /// The data protection lead: policy, subject requests, breaches, the audit trail.
+        Dpo => "dpo",
+    }
+}
+
+string_enum! {
+    /// The PECR subscriber type. Sole traders and ordinary (non-Scottish) partnerships are
+    /// individual subscribers.
+    SubscriberKind {
+        Individual => "individual",
+        Corporate => "corporate",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_domain_is_lower_cased_and_local_part_kept() {
+        let email = EmailAddress::parse("  Jane.Doe@Example.CO.UK ").unwrap();
+        assert_eq!(email.as_str(), "Jane.Doe@example.co.uk");
+    }
+
+    #[test]
+    fn email_without_dotted_domain_or_with_display_name_is_refused() {
+        for bad in ["jane@localhost", "Jane <jane@example.com>", "jane@[10.0.0.1]", "@x.com", "jane", "a@b.c0m"] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn uk_numbers_without_country_code_become_e164() {
+        assert_eq!(PhoneNumber::parse("07400 123456").unwrap().as_str(), "+447400123456");
+        assert_eq!(PhoneNumber::parse("+44 20 7946 0958").unwrap().as_str(), "+442079460958");
+        assert_eq!(PhoneNumber::parse("+1 212 555 0100").unwrap().as_str(), "+12125550100");
+    }
+
+    #[test]
+    fn impossible_phone_numbers_are_refused() {
+        for bad in ["12", "not a number", "+44 7700", "0770090012345678"] {
+            assert!(PhoneNumber::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn postcodes_are_canonicalised() {
+        assert_eq!(UkPostcode::parse("sw1a1aa").unwrap().as_str(), "SW1A 1AA");
+        assert_eq!(UkPostcode::parse(" M1 1AE ").unwrap().as_str(), "M1 1AE");
+        assert_eq!(UkPostcode::parse("b338th").unwrap().as_str(), "B33 8TH");
+        assert_eq!(UkPostcode::parse("gir 0aa").unwrap().as_str(), "GIR 0AA");
+    }
+
+    #[test]
+    fn malformed_postcodes_are_refused() {
+        for bad in ["", "SW1A", "SW1A 1AAA", "1SW 1AA", "SW1A 1CA", "SW1A-1AA"] {
+            assert!(UkPostcode::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn company_numbers_are_padded_and_prefixed_ones_kept() {
+        assert_eq!(CompanyNumber::parse("123456").unwrap().as_str(), "00123456");
+        assert_eq!(CompanyNumber::parse("sc123456").unwrap().as_str(), "SC123456");
+        assert!(CompanyNumber::parse("S1234567").is_err());
+        assert!(CompanyNumber::parse("123456789").is_err());
+    }
+
+    #[test]
+    fn text_is_trimmed_and_bounded() {
+        assert_eq!(parse_text("  Jane ", 10).unwrap(), "Jane");
+        assert!(parse_text("   ", 10).is_err());
+        assert!(parse_text("abcdefghijk", 10).is_err());
+        assert!(parse_text("a\u{0}b", 10).is_err());
+        assert_eq!(parse_optional_text(Some("  "), 10).unwrap(), None);
+        assert_eq!(parse_notes(Some("line one\nline two"), 100).unwrap().unwrap(), "line one\nline two");
+    }
+
+    #[test]
+    fn roles_round_trip_through_their_names() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>().unwrap(), *role);
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+}
