@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum_server::tls_rustls::RustlsConfig;
+pub use axum_server::Handle as ShutdownHandle;
 use axum_server::Handle;
 
 use crate::api::{self, AppState};

@@ -1,1 +1,13 @@
-fn main(){}
+//! The workspace integration tests: the real server over HTTPS, on SQLite and on PostgreSQL.
+//! Each `store_test!` runs its body once per backend, each time on a fresh database.
+
+mod helpers;
+
+mod audit;
+mod companies;
+mod contacts;
+mod health;
+mod openapi;
+mod sessions;
+mod store;
+mod users;

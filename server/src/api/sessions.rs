@@ -140,7 +140,7 @@ async fn list_user_sessions(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Reply<Vec<SessionInfo>>> {
     if id != caller.user.id {
-        caller.require_any(&state, &[Role::Admin]).await?;
+        caller.require_any_on(&state, &[Role::Admin], Some((ObjectKind::User, id))).await?;
     }
     if store::users::find(&state.db, id).await?.is_none() {
         return Err(Error::not_found("user"));

@@ -105,7 +105,7 @@ async fn create(State(state): State<AppState>, caller: Caller, Json(new): Json<N
     responses((status = 200, body = User), (status = 403, body = assent_shared::api::ApiError), (status = 404, body = assent_shared::api::ApiError)))]
 async fn get_user(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<Reply<User>> {
     if id != caller.user.id {
-        caller.require_any(&state, &[Role::Admin]).await?;
+        caller.require_any_on(&state, &[Role::Admin], Some((ObjectKind::User, id))).await?;
     }
     let stored = store::users::find(&state.db, id).await?.ok_or_else(|| Error::not_found("user"))?;
     store::audit::append_now(&state.db, &[caller.audit(Action::UserRead).on(ObjectKind::User, id)]).await?;
@@ -125,7 +125,7 @@ async fn update_user(
     Path(id): Path<Uuid>,
     Json(update): Json<UserUpdate>,
 ) -> ApiResult<Reply<User>> {
-    caller.require_any(&state, &[Role::Admin]).await?;
+    caller.require_any_on(&state, &[Role::Admin], Some((ObjectKind::User, id))).await?;
     let mut user = store::users::find(&state.db, id).await?.ok_or_else(|| Error::not_found("user"))?.user;
     let mut errors = FieldErrors::default();
     if let Some(name) = &update.display_name {

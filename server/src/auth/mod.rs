@@ -91,13 +91,21 @@ impl Caller {
 
     /// Refuses (403, audited) unless the caller holds one of `roles`.
     pub async fn require_any(&self, state: &AppState, roles: &[Role]) -> ApiResult<()> {
+        self.require_any_on(state, roles, None).await
+    }
+
+    /// Like [`Caller::require_any`], naming in the audit trail the object the request was about.
+    pub async fn require_any_on(
+        &self,
+        state: &AppState,
+        roles: &[Role],
+        object: Option<(ObjectKind, Uuid)>,
+    ) -> ApiResult<()> {
         if roles.iter().any(|r| self.has(*r)) {
             return Ok(());
         }
         let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-        Err(self
-            .deny(state, None, format!("This needs the role {}.", names.join(" or ")))
-            .await)
+        Err(self.deny(state, object, format!("This needs the role {}.", names.join(" or "))).await)
     }
 
     /// Records a refusal in the audit trail and returns the 403 to send.

@@ -1,0 +1,85 @@
+use assent_shared::api::User;
+use assent_shared::domain::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{TestApp, PASSWORD};
+use crate::store_test;
+
+store_test! {
+    async fn an_admin_creates_a_sales_user_who_can_then_log_in(app: TestApp) {
+        let (_, admin) = app.user_with_token("admin@example.org", &[Role::Admin]).await;
+        let reply = app.post("/api/v1/users", &admin, json!({
+            "email": "Jane.Doe@Example.org", "display_name": "Jane Doe", "roles": ["sales"], "password": PASSWORD
+        })).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        let user: User = reply.json();
+        assert_eq!(user.email, "Jane.Doe@example.org");
+        assert_eq!(user.roles, [Role::Sales]);
+        assert_eq!(app.login_as("jane.doe@example.org", PASSWORD, "laptop").await.status, StatusCode::CREATED);
+        let listed = app.get("/api/v1/users", &admin).await.json::<Vec<User>>();
+        assert_eq!(listed.len(), 2);
+    }
+}
+
+store_test! {
+    async fn only_an_admin_manages_users(app: TestApp) {
+        let (sales_user, sales) = app.user_with_token("jane@example.org", &[Role::Sales, Role::Manager]).await;
+        let admin_user = app.create_user("admin@example.org", &[Role::Admin]).await;
+        let create = app.post("/api/v1/users", &sales, json!({
+            "email": "x@example.org", "display_name": "X", "roles": ["admin"], "password": PASSWORD
+        })).await;
+        assert_eq!(create.status, StatusCode::FORBIDDEN);
+        assert_eq!(create.code(), "forbidden");
+        assert_eq!(app.get("/api/v1/users", &sales).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(app.get(&format!("/api/v1/users/{}", admin_user.id), &sales).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(app.get(&format!("/api/v1/users/{}", sales_user.id), &sales).await.status, StatusCode::OK);
+        let patch = app.send(Method::PATCH, &format!("/api/v1/users/{}", sales_user.id), Some(&sales), Some(json!({"roles": ["admin"]}))).await;
+        assert_eq!(patch.status, StatusCode::FORBIDDEN);
+        let denied = assent_server::store::audit::for_object(&app.db, admin_user.id).await.unwrap();
+        assert!(denied.iter().any(|r| r.record.action == "denied" && r.record.actor_id == Some(sales_user.id)));
+    }
+}
+
+store_test! {
+    async fn weak_passwords_and_bad_fields_are_refused_with_422(app: TestApp) {
+        let (_, admin) = app.user_with_token("admin@example.org", &[Role::Admin]).await;
+        let reply = app.post("/api/v1/users", &admin, json!({
+            "email": "not an email", "display_name": " ", "roles": [], "password": "short"
+        })).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(reply.fields(), ["email", "display_name", "roles", "password"]);
+        let common = app.post("/api/v1/users", &admin, json!({
+            "email": "x@example.org", "display_name": "X", "roles": ["sales"], "password": "1qaz2wsx3edc4rfv"
+        })).await;
+        assert_eq!(common.fields(), ["password"]);
+        assert!(common.body["message"].as_str().unwrap().contains("commonly used"));
+        let role = app.post("/api/v1/users", &admin, json!({
+            "email": "x@example.org", "display_name": "X", "roles": ["root"], "password": PASSWORD
+        })).await;
+        assert_eq!(role.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(role.code(), "invalid_body");
+    }
+}
+
+store_test! {
+    async fn a_second_user_with_the_same_email_gets_409(app: TestApp) {
+        let (_, admin) = app.user_with_token("admin@example.org", &[Role::Admin]).await;
+        let reply = app.post("/api/v1/users", &admin, json!({
+            "email": "ADMIN@example.org", "display_name": "Again", "roles": ["sales"], "password": PASSWORD
+        })).await;
+        assert_eq!(reply.status, StatusCode::CONFLICT);
+        assert_eq!(reply.code(), "already_exists");
+        assert_eq!(reply.fields(), ["email"]);
+    }
+}
+
+store_test! {
+    async fn an_admin_cannot_lock_themselves_out(app: TestApp) {
+        let (admin_user, admin) = app.user_with_token("admin@example.org", &[Role::Admin]).await;
+        let path = format!("/api/v1/users/{}", admin_user.id);
+        let reply = app.send(Method::PATCH, &path, Some(&admin), Some(json!({"roles": ["sales"], "active": false}))).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(reply.fields(), ["roles", "active"]);
+    }
+}
