@@ -186,7 +186,12 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        ChainVerifier { expected_seq: 1, prev_hash: GENESIS_HASH.to_owned(), checked: 0, broken: None }
+        ChainVerifier {
+            expected_seq: 1,
+            prev_hash: GENESIS_HASH.to_owned(),
+            checked: 0,
+            broken: None,
+        }
     }
 }
 
@@ -199,7 +204,10 @@ impl ChainVerifier {
         if stored.seq != self.expected_seq {
             self.broken = Some(BrokenLink {
                 seq: self.expected_seq,
-                problem: format!("the record is missing (the next one found is record {})", stored.seq),
+                problem: format!(
+                    "the record is missing (the next one found is record {})",
+                    stored.seq
+                ),
             });
             return;
         }
@@ -211,7 +219,12 @@ impl ChainVerifier {
             None
         };
         match problem {
-            Some(problem) => self.broken = Some(BrokenLink { seq: stored.seq, problem }),
+            Some(problem) => {
+                self.broken = Some(BrokenLink {
+                    seq: stored.seq,
+                    problem,
+                })
+            }
             None => {
                 self.expected_seq += 1;
                 self.prev_hash = stored.hash.clone();
@@ -245,16 +258,26 @@ mod tests {
         let mut prev = GENESIS_HASH.to_owned();
         (1..=n)
             .map(|seq| {
-                let record = AuditRecord::new(Action::ContactRead, "ok").on(ObjectKind::Contact, Uuid::now_v7());
+                let record = AuditRecord::new(Action::ContactRead, "ok")
+                    .on(ObjectKind::Contact, Uuid::now_v7());
                 let hash = record.chain_hash(seq, &prev);
-                let stored = ChainedRecord { seq, record, prev_hash: prev.clone(), hash: hash.clone() };
+                let stored = ChainedRecord {
+                    seq,
+                    record,
+                    prev_hash: prev.clone(),
+                    hash: hash.clone(),
+                };
                 prev = hash;
                 stored
             })
             .collect()
     }
 
-    fn verify(records: &[ChainedRecord], head_seq: i64, head_hash: &str) -> Result<u64, BrokenLink> {
+    fn verify(
+        records: &[ChainedRecord],
+        head_seq: i64,
+        head_hash: &str,
+    ) -> Result<u64, BrokenLink> {
         let mut verifier = ChainVerifier::default();
         records.iter().for_each(|r| verifier.check(r));
         verifier.finish(head_seq, head_hash)

@@ -63,7 +63,10 @@ fn parse_role(text: &str) -> Result<Role, String> {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let env: HashMap<String, String> = std::env::vars().collect();
-    let config_file = cli.config.clone().or_else(|| env.get("ASSENT_CONFIG").map(PathBuf::from));
+    let config_file = cli
+        .config
+        .clone()
+        .or_else(|| env.get("ASSENT_CONFIG").map(PathBuf::from));
     let config = match Config::load(config_file.as_deref(), &env) {
         Ok(config) => config,
         Err(e) => {
@@ -71,7 +74,10 @@ pub fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("assent-server: cannot start the async runtime: {e}");
@@ -81,9 +87,13 @@ pub fn run() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve => serve(config).await,
-            Command::CreateUser { roles, name, email } => create_user(&config, roles, name, email).await,
+            Command::CreateUser { roles, name, email } => {
+                create_user(&config, roles, name, email).await
+            }
             Command::UserCount => user_count(&config).await,
-            Command::Audit { command: AuditCommand::Verify } => audit_verify(&config).await,
+            Command::Audit {
+                command: AuditCommand::Verify,
+            } => audit_verify(&config).await,
         }
     });
     match result {
@@ -98,15 +108,25 @@ pub fn run() -> ExitCode {
 type CommandResult = Result<ExitCode, String>;
 
 async fn open_store(config: &Config) -> Result<Db, String> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("cannot create the data directory {}: {e}", config.data_dir.display()))?;
-    Db::connect(&config.database()).await.map_err(|e| format!("cannot open the database: {e}"))
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        format!(
+            "cannot create the data directory {}: {e}",
+            config.data_dir.display()
+        )
+    })?;
+    Db::connect(&config.database())
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))
 }
 
 async fn serve(config: Config) -> CommandResult {
     crate::telemetry::init(&config);
-    let app = Application::build(&config).await.map_err(|e| e.to_string())?;
-    let users = store::users::count(app.db()).await.map_err(|e| e.to_string())?;
+    let app = Application::build(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let users = store::users::count(app.db())
+        .await
+        .map_err(|e| e.to_string())?;
     println!("Assent is listening on https://{}", app.local_addr());
     println!("Database: {}", app.db().backend_name());
     println!("Certificate SHA-256 fingerprint: {}", app.fingerprint());
@@ -115,39 +135,65 @@ async fn serve(config: Config) -> CommandResult {
         println!("  assent-server create-user --role admin you@example.org");
     }
     startup::stop_on_signals(app.handle());
-    app.run_until_stopped().await.map_err(|e| format!("the server stopped: {e}"))?;
+    app.run_until_stopped()
+        .await
+        .map_err(|e| format!("the server stopped: {e}"))?;
     println!("Assent stopped.");
     Ok(ExitCode::SUCCESS)
 }
 
 fn read_password() -> Result<String, String> {
     if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password("Password (at least 12 characters): ").map_err(|e| e.to_string())?;
-        let second = rpassword::prompt_password("The same password again: ").map_err(|e| e.to_string())?;
+        let first = rpassword::prompt_password("Password (at least 12 characters): ")
+            .map_err(|e| e.to_string())?;
+        let second =
+            rpassword::prompt_password("The same password again: ").map_err(|e| e.to_string())?;
         if first != second {
             return Err("the two passwords differ; nothing was created".into());
         }
         Ok(first)
     } else {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
         Ok(line.trim_end_matches(['\r', '\n']).to_owned())
     }
 }
 
-async fn create_user(config: &Config, roles: Vec<Role>, name: Option<String>, email: String) -> CommandResult {
-    let display_name = name.unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
+async fn create_user(
+    config: &Config,
+    roles: Vec<Role>,
+    name: Option<String>,
+    email: String,
+) -> CommandResult {
+    let display_name =
+        name.unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
     let password = read_password()?;
     let db = open_store(config).await?;
-    let new = NewUser { email, display_name, roles, password };
+    let new = NewUser {
+        email,
+        display_name,
+        roles,
+        password,
+    };
     match crate::api::users::create_user(&db, &new, None).await {
         Ok(user) => {
             let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
-            println!("Created user {} ({}) with roles: {}", user.email, user.id, roles.join(", "));
+            println!(
+                "Created user {} ({}) with roles: {}",
+                user.email,
+                user.id,
+                roles.join(", ")
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(ApiFailure::Validation(fields)) => {
-            let reasons: Vec<String> = fields.iter().map(|f| format!("{} {}", f.field, f.reason)).collect();
+            let reasons: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{} {}", f.field, f.reason))
+                .collect();
             Err(format!("nothing was created: {}", reasons.join("; ")))
         }
         Err(e) => Err(format!("nothing was created: {e}")),
@@ -169,7 +215,10 @@ async fn audit_verify(config: &Config) -> CommandResult {
             Ok(ExitCode::SUCCESS)
         }
         Verification::Broken(link) => {
-            println!("The audit trail is BROKEN at record {}: {}", link.seq, link.problem);
+            println!(
+                "The audit trail is BROKEN at record {}: {}",
+                link.seq, link.problem
+            );
             Ok(ExitCode::FAILURE)
         }
     }

@@ -56,9 +56,17 @@ pub enum ConfigError {
     #[error("the configuration file {path} is not valid TOML: {reason}")]
     NotToml { path: String, reason: String },
     #[error("configuration key `{key}` (from {origin}): {problem}")]
-    BadValue { key: &'static str, origin: String, problem: String },
+    BadValue {
+        key: &'static str,
+        origin: String,
+        problem: String,
+    },
     #[error("configuration key `{key}` in {path} is not a known key (known keys: {known})")]
-    UnknownKey { key: String, path: String, known: String },
+    UnknownKey {
+        key: String,
+        path: String,
+        known: String,
+    },
 }
 
 /// Every key, in the order the documentation lists them.
@@ -94,13 +102,23 @@ impl Config {
         let mut values: HashMap<&'static str, (String, String)> = HashMap::new();
         if let Some(path) = file {
             let shown = path.display().to_string();
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| ConfigError::Unreadable { path: shown.clone(), reason: e.to_string() })?;
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+                path: shown.clone(),
+                reason: e.to_string(),
+            })?;
             let table: toml::Table =
-                text.parse().map_err(|e: toml::de::Error| ConfigError::NotToml { path: shown.clone(), reason: e.message().to_owned() })?;
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::NotToml {
+                        path: shown.clone(),
+                        reason: e.message().to_owned(),
+                    })?;
             for (key, value) in table {
                 let Some(known) = KEYS.iter().find(|k| **k == key) else {
-                    return Err(ConfigError::UnknownKey { key, path: shown, known: KEYS.join(", ") });
+                    return Err(ConfigError::UnknownKey {
+                        key,
+                        path: shown,
+                        known: KEYS.join(", "),
+                    });
                 };
                 let text = match value {
                     toml::Value::String(s) => s,
@@ -110,7 +128,10 @@ impl Config {
                         return Err(ConfigError::BadValue {
                             key: known,
                             origin: shown,
-                            problem: format!("expected a string or a number, found a {}", other.type_str()),
+                            problem: format!(
+                                "expected a string or a number, found a {}",
+                                other.type_str()
+                            ),
                         })
                     }
                 };
@@ -119,19 +140,35 @@ impl Config {
         }
         for key in KEYS {
             if let Some(value) = env.get(&env_name(key)) {
-                values.insert(key, (format!("environment variable {}", env_name(key)), value.clone()));
+                values.insert(
+                    key,
+                    (
+                        format!("environment variable {}", env_name(key)),
+                        value.clone(),
+                    ),
+                );
             }
         }
         let mut config = Config::default();
         let mut idle_minutes = 30_i64;
         let mut absolute_hours = 12_i64;
         for key in KEYS {
-            let Some((source, raw)) = values.get(key) else { continue };
-            let bad = |problem: String| ConfigError::BadValue { key, origin: source.clone(), problem };
+            let Some((source, raw)) = values.get(key) else {
+                continue;
+            };
+            let bad = |problem: String| ConfigError::BadValue {
+                key,
+                origin: source.clone(),
+                problem,
+            };
             let raw = raw.trim();
             match *key {
                 "bind" => {
-                    config.bind = raw.parse().map_err(|_| bad(format!("{raw:?} is not an address and port such as 127.0.0.1:8443")))?
+                    config.bind = raw.parse().map_err(|_| {
+                        bad(format!(
+                            "{raw:?} is not an address and port such as 127.0.0.1:8443"
+                        ))
+                    })?
                 }
                 "data_dir" => {
                     if raw.is_empty() {
@@ -146,13 +183,18 @@ impl Config {
                         config.database_url = Some(raw.to_owned());
                     } else {
                         // The value may hold a password: it is not echoed.
-                        return Err(bad("must start with postgres:// (leave it out to use SQLite in data_dir)".into()));
+                        return Err(bad(
+                            "must start with postgres:// (leave it out to use SQLite in data_dir)"
+                                .into(),
+                        ));
                     }
                 }
                 "tls_cert" => config.tls_cert = Some(existing_file(raw).map_err(bad)?),
                 "tls_key" => config.tls_key = Some(existing_file(raw).map_err(bad)?),
                 "session_idle_minutes" => idle_minutes = bounded(raw, 1, 24 * 60).map_err(bad)?,
-                "session_absolute_hours" => absolute_hours = bounded(raw, 1, 7 * 24).map_err(bad)?,
+                "session_absolute_hours" => {
+                    absolute_hours = bounded(raw, 1, 7 * 24).map_err(bad)?
+                }
                 "log_format" => {
                     config.log_format = match raw {
                         "text" => LogFormat::Text,
@@ -161,8 +203,11 @@ impl Config {
                     }
                 }
                 "log_level" => {
-                    tracing_subscriber::EnvFilter::try_new(raw)
-                        .map_err(|e| bad(format!("{raw:?} is not a log filter such as info or assent_server=debug: {e}")))?;
+                    tracing_subscriber::EnvFilter::try_new(raw).map_err(|e| {
+                        bad(format!(
+                            "{raw:?} is not a log filter such as info or assent_server=debug: {e}"
+                        ))
+                    })?;
                     config.log_level = raw.to_owned();
                 }
                 _ => unreachable!("every key in KEYS is handled"),
@@ -180,7 +225,10 @@ impl Config {
                 problem: "must be at least as long as session_idle_minutes".into(),
             });
         }
-        config.sessions = SessionPolicy { idle: Duration::minutes(idle_minutes), absolute: Duration::hours(absolute_hours) };
+        config.sessions = SessionPolicy {
+            idle: Duration::minutes(idle_minutes),
+            absolute: Duration::hours(absolute_hours),
+        };
         Ok(config)
     }
 }
@@ -215,14 +263,20 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn defaults_run_on_sqlite_in_the_data_directory() {
         let config = Config::load(None, &HashMap::new()).unwrap();
         assert_eq!(config.bind.to_string(), "127.0.0.1:8443");
-        assert_eq!(config.database(), DatabaseLocation::SqliteFile(PathBuf::from("assent-data/assent.db")));
+        assert_eq!(
+            config.database(),
+            DatabaseLocation::SqliteFile(PathBuf::from("assent-data/assent.db"))
+        );
         assert_eq!(config.sessions, SessionPolicy::default());
     }
 
@@ -230,7 +284,11 @@ mod tests {
     fn the_environment_wins_over_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("assent.toml");
-        std::fs::write(&file, "bind = \"0.0.0.0:9443\"\nsession_idle_minutes = 15\n").unwrap();
+        std::fs::write(
+            &file,
+            "bind = \"0.0.0.0:9443\"\nsession_idle_minutes = 15\n",
+        )
+        .unwrap();
         let config = Config::load(Some(&file), &env(&[("ASSENT_BIND", "127.0.0.1:7443")])).unwrap();
         assert_eq!(config.bind.to_string(), "127.0.0.1:7443");
         assert_eq!(config.sessions.idle, Duration::minutes(15));
@@ -238,14 +296,31 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_its_key_and_source() {
-        let error = Config::load(None, &env(&[("ASSENT_SESSION_IDLE_MINUTES", "soon")])).unwrap_err();
+        let error =
+            Config::load(None, &env(&[("ASSENT_SESSION_IDLE_MINUTES", "soon")])).unwrap_err();
         assert_eq!(
             error.to_string(),
             "configuration key `session_idle_minutes` (from environment variable ASSENT_SESSION_IDLE_MINUTES): \"soon\" is not a whole number"
         );
-        let error = Config::load(None, &env(&[("ASSENT_DATABASE_URL", "mysql://secret@db")])).unwrap_err();
-        assert!(error.to_string().starts_with("configuration key `database_url`"));
-        assert!(!error.to_string().contains("secret"), "a database URL is never echoed");
+        let error =
+            Config::load(None, &env(&[("ASSENT_DATABASE_URL", "mysql://secret@db")])).unwrap_err();
+        assert!(error
+            .to_string()
+            .starts_with("configuration key `database_url`"));
+        assert!(
+            !error.to_string().contains("secret"),
+            "a database URL is never echoed"
+        );
+    }
+
+    #[test]
+    fn the_example_file_is_valid_and_matches_the_defaults() {
+        let example =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assent.example.toml");
+        assert_eq!(
+            Config::load(Some(&example), &HashMap::new()).unwrap(),
+            Config::default()
+        );
     }
 
     #[test]
@@ -253,7 +328,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("assent.toml");
         std::fs::write(&file, "bnid = \"0.0.0.0:9443\"\n").unwrap();
-        assert!(matches!(Config::load(Some(&file), &HashMap::new()), Err(ConfigError::UnknownKey { .. })));
+        assert!(matches!(
+            Config::load(Some(&file), &HashMap::new()),
+            Err(ConfigError::UnknownKey { .. })
+        ));
     }
 
     #[test]
@@ -261,7 +339,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cert = dir.path().join("cert.pem");
         std::fs::write(&cert, "x").unwrap();
-        let error = Config::load(None, &env(&[("ASSENT_TLS_CERT", cert.to_str().unwrap())])).unwrap_err();
+        let error =
+            Config::load(None, &env(&[("ASSENT_TLS_CERT", cert.to_str().unwrap())])).unwrap_err();
         assert!(error.to_string().contains("`tls_key`"));
     }
 
@@ -269,7 +348,10 @@ mod tests {
     fn the_absolute_lifetime_cannot_be_shorter_than_the_idle_timeout() {
         let error = Config::load(
             None,
-            &env(&[("ASSENT_SESSION_IDLE_MINUTES", "120"), ("ASSENT_SESSION_ABSOLUTE_HOURS", "1")]),
+            &env(&[
+                ("ASSENT_SESSION_IDLE_MINUTES", "120"),
+                ("ASSENT_SESSION_ABSOLUTE_HOURS", "1"),
+            ]),
         )
         .unwrap_err();
         assert!(error.to_string().contains("session_absolute_hours"));

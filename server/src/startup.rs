@@ -19,13 +19,19 @@ use crate::tls::{self, TlsError};
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot create the data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot open the database: {0}")]
     Store(#[from] StoreError),
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
     #[error("cannot listen on {bind}: {source}")]
-    Bind { bind: SocketAddr, source: std::io::Error },
+    Bind {
+        bind: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 pub struct Application {
@@ -41,8 +47,10 @@ pub struct Application {
 impl Application {
     pub async fn build(config: &Config) -> Result<Application, StartError> {
         tls::install_crypto_provider();
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
         let db = Db::connect(&config.database()).await?;
         let identity = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => tls::load(cert, key)?,
@@ -51,16 +59,35 @@ impl Application {
         let fingerprint = identity.fingerprint();
         let certificate_pem = identity.leaf_pem();
         let rustls = tls::server_config(identity)?;
-        let listener = std::net::TcpListener::bind(config.bind)
-            .map_err(|source| StartError::Bind { bind: config.bind, source })?;
-        listener.set_nonblocking(true).map_err(|source| StartError::Bind { bind: config.bind, source })?;
-        let local_addr = listener.local_addr().map_err(|source| StartError::Bind { bind: config.bind, source })?;
+        let listener =
+            std::net::TcpListener::bind(config.bind).map_err(|source| StartError::Bind {
+                bind: config.bind,
+                source,
+            })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| StartError::Bind {
+                bind: config.bind,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            bind: config.bind,
+            source,
+        })?;
         let state = AppState {
             db,
             sessions: config.sessions,
             throttle: Arc::new(LoginThrottle::new(ThrottleLimits::default())),
         };
-        Ok(Application { listener, local_addr, fingerprint, certificate_pem, rustls, state, handle: Handle::new() })
+        Ok(Application {
+            listener,
+            local_addr,
+            fingerprint,
+            certificate_pem,
+            rustls,
+            state,
+            handle: Handle::new(),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -89,10 +116,11 @@ impl Application {
     /// Serves until the handle is told to shut down; in-flight requests get 10 seconds.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let app = api::app(self.state.clone());
-        let result = axum_server::from_tcp_rustls(self.listener, RustlsConfig::from_config(self.rustls))
-            .handle(self.handle)
-            .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-            .await;
+        let result =
+            axum_server::from_tcp_rustls(self.listener, RustlsConfig::from_config(self.rustls))
+                .handle(self.handle)
+                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+                .await;
         self.state.db.close().await;
         result
     }

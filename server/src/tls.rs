@@ -45,14 +45,28 @@ impl TlsIdentity {
     }
 
     pub fn leaf_pem(&self) -> String {
-        let body = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, self.chain[0].as_ref());
-        let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap_or_default()).collect();
-        format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
+        let body = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            self.chain[0].as_ref(),
+        );
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap_or_default())
+            .collect();
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            lines.join("\n")
+        )
     }
 }
 
 pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
-    Sha256::digest(cert.as_ref()).iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+    Sha256::digest(cert.as_ref())
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Installs the process-wide rustls crypto provider (aws-lc-rs). Idempotent.
@@ -63,16 +77,30 @@ pub fn install_crypto_provider() {
 
 /// Loads a configured certificate chain and key.
 pub fn load(cert: &Path, key: &Path) -> Result<TlsIdentity, TlsError> {
-    let read = |path: &Path| fs::read(path).map_err(|source| TlsError::Read { path: path.to_owned(), source });
+    let read = |path: &Path| {
+        fs::read(path).map_err(|source| TlsError::Read {
+            path: path.to_owned(),
+            source,
+        })
+    };
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read(cert)?)
         .collect::<Result<_, _>>()
-        .map_err(|_| TlsError::NoCertificate { path: cert.to_owned() })?;
+        .map_err(|_| TlsError::NoCertificate {
+            path: cert.to_owned(),
+        })?;
     if chain.is_empty() {
-        return Err(TlsError::NoCertificate { path: cert.to_owned() });
+        return Err(TlsError::NoCertificate {
+            path: cert.to_owned(),
+        });
     }
-    let key_der = PrivateKeyDer::from_pem_slice(&read(key)?)
-        .map_err(|e| TlsError::BadKey { path: key.to_owned(), reason: e.to_string() })?;
-    Ok(TlsIdentity { chain, key: key_der })
+    let key_der = PrivateKeyDer::from_pem_slice(&read(key)?).map_err(|e| TlsError::BadKey {
+        path: key.to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok(TlsIdentity {
+        chain,
+        key: key_der,
+    })
 }
 
 /// The self-signed identity in `dir` (`tls/cert.pem`, `tls/key.pem`), generated on first use with
@@ -84,7 +112,11 @@ pub fn load_or_generate(data_dir: &Path, bind: SocketAddr) -> Result<TlsIdentity
     if cert_path.is_file() && key_path.is_file() {
         return load(&cert_path, &key_path);
     }
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     let ip = bind.ip();
     if !ip.is_unspecified() && !names.contains(&ip.to_string()) {
         names.push(ip.to_string());
@@ -93,8 +125,12 @@ pub fn load_or_generate(data_dir: &Path, bind: SocketAddr) -> Result<TlsIdentity
         names.push(host);
     }
     let mut params = rcgen::CertificateParams::new(names)?;
-    params.distinguished_name.push(rcgen::DnType::CommonName, "Assent server");
-    params.distinguished_name.push(rcgen::DnType::OrganizationName, "Assent (self-signed)");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Assent server");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "Assent (self-signed)");
     params.not_before = rcgen::date_time_ymd(2025, 1, 1);
     params.not_after = rcgen::date_time_ymd(2035, 1, 1);
     let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
@@ -150,8 +186,15 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.path().join("tls/key.pem")).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600, "the private key is readable by its owner only");
+            let mode = fs::metadata(dir.path().join("tls/key.pem"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(
+                mode & 0o777,
+                0o600,
+                "the private key is readable by its owner only"
+            );
         }
         assert!(server_config(again).is_ok());
     }

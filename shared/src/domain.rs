@@ -130,7 +130,9 @@ impl UkPostcode {
         let inward_ok = {
             let b = inward.as_bytes();
             b[0].is_ascii_digit()
-                && b[1..].iter().all(|c| c.is_ascii_uppercase() && !b"CIKMOV".contains(c))
+                && b[1..]
+                    .iter()
+                    .all(|c| c.is_ascii_uppercase() && !b"CIKMOV".contains(c))
         };
         // The outward code's shapes: A9, A99, AA9, AA99, A9A, AA9A (A: letter, 9: digit).
         let shape: String = outward
@@ -141,7 +143,10 @@ impl UkPostcode {
                 _ => '?',
             })
             .collect();
-        let outward_ok = matches!(shape.as_str(), "A9" | "A99" | "AA9" | "AA99" | "A9A" | "AA9A");
+        let outward_ok = matches!(
+            shape.as_str(),
+            "A9" | "A99" | "AA9" | "AA99" | "A9A" | "AA9A"
+        );
         if inward_ok && outward_ok {
             Ok(Self(format!("{outward} {inward}")))
         } else {
@@ -203,7 +208,9 @@ pub fn parse_text(raw: &str, max: usize) -> Result<String, InvalidValue> {
         return Err(InvalidValue::new("is empty"));
     }
     if trimmed.chars().count() > max {
-        return Err(InvalidValue::new(format!("is longer than {max} characters")));
+        return Err(InvalidValue::new(format!(
+            "is longer than {max} characters"
+        )));
     }
     if trimmed.chars().any(char::is_control) {
         return Err(InvalidValue::new("contains control characters"));
@@ -321,16 +328,32 @@ mod tests {
 
     #[test]
     fn email_without_dotted_domain_or_with_display_name_is_refused() {
-        for bad in ["jane@localhost", "Jane <jane@example.com>", "jane@[10.0.0.1]", "@x.com", "jane", "a@b.c0m"] {
+        for bad in [
+            "jane@localhost",
+            "Jane <jane@example.com>",
+            "jane@[10.0.0.1]",
+            "@x.com",
+            "jane",
+            "a@b.c0m",
+        ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad} should be refused");
         }
     }
 
     #[test]
     fn uk_numbers_without_country_code_become_e164() {
-        assert_eq!(PhoneNumber::parse("07400 123456").unwrap().as_str(), "+447400123456");
-        assert_eq!(PhoneNumber::parse("+44 20 7946 0958").unwrap().as_str(), "+442079460958");
-        assert_eq!(PhoneNumber::parse("+1 212 555 0100").unwrap().as_str(), "+12125550100");
+        assert_eq!(
+            PhoneNumber::parse("07400 123456").unwrap().as_str(),
+            "+447400123456"
+        );
+        assert_eq!(
+            PhoneNumber::parse("+44 20 7946 0958").unwrap().as_str(),
+            "+442079460958"
+        );
+        assert_eq!(
+            PhoneNumber::parse("+1 212 555 0100").unwrap().as_str(),
+            "+12125550100"
+        );
     }
 
     #[test]
@@ -358,7 +381,10 @@ mod tests {
     #[test]
     fn company_numbers_are_padded_and_prefixed_ones_kept() {
         assert_eq!(CompanyNumber::parse("123456").unwrap().as_str(), "00123456");
-        assert_eq!(CompanyNumber::parse("sc123456").unwrap().as_str(), "SC123456");
+        assert_eq!(
+            CompanyNumber::parse("sc123456").unwrap().as_str(),
+            "SC123456"
+        );
         assert!(CompanyNumber::parse("S1234567").is_err());
         assert!(CompanyNumber::parse("123456789").is_err());
     }
@@ -370,7 +396,12 @@ mod tests {
         assert!(parse_text("abcdefghijk", 10).is_err());
         assert!(parse_text("a\u{0}b", 10).is_err());
         assert_eq!(parse_optional_text(Some("  "), 10).unwrap(), None);
-        assert_eq!(parse_notes(Some("line one\nline two"), 100).unwrap().unwrap(), "line one\nline two");
+        assert_eq!(
+            parse_notes(Some("line one\nline two"), 100)
+                .unwrap()
+                .unwrap(),
+            "line one\nline two"
+        );
     }
 
     #[test]

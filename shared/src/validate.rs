@@ -21,11 +21,18 @@ pub struct FieldErrors(pub Vec<FieldError>);
 
 impl FieldErrors {
     pub fn add(&mut self, field: impl Into<String>, reason: impl Into<String>) {
-        self.0.push(FieldError { field: field.into(), reason: reason.into() });
+        self.0.push(FieldError {
+            field: field.into(),
+            reason: reason.into(),
+        });
     }
 
     /// Records the error of `result` under `field`, if any, and returns its value.
-    pub fn check<T>(&mut self, field: impl Into<String>, result: Result<T, InvalidValue>) -> Option<T> {
+    pub fn check<T>(
+        &mut self,
+        field: impl Into<String>,
+        result: Result<T, InvalidValue>,
+    ) -> Option<T> {
         match result {
             Ok(value) => Some(value),
             Err(InvalidValue(reason)) => {
@@ -90,10 +97,15 @@ fn validate_address(
         .iter()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
-        .filter_map(|(i, line)| errors.check(format!("{field}.lines[{i}]"), parse_text(line, NAME_MAX)))
+        .filter_map(|(i, line)| {
+            errors.check(format!("{field}.lines[{i}]"), parse_text(line, NAME_MAX))
+        })
         .collect();
     let town = errors
-        .check(format!("{field}.town"), parse_optional_text(address.town.as_deref(), NAME_MAX))
+        .check(
+            format!("{field}.town"),
+            parse_optional_text(address.town.as_deref(), NAME_MAX),
+        )
         .flatten();
     let postcode = match address.postcode.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -106,7 +118,12 @@ fn validate_address(
     if lines.is_empty() && town.is_none() && postcode.is_none() {
         return None;
     }
-    Some(ValidAddress { lines, town, postcode, country })
+    Some(ValidAddress {
+        lines,
+        town,
+        postcode,
+        country,
+    })
 }
 
 fn validate_list<T>(
@@ -154,10 +171,16 @@ impl ContactInput {
     pub fn validate(&self) -> Result<ValidContact, FieldErrors> {
         let mut errors = FieldErrors::default();
         let first_name = errors
-            .check("first_name", parse_optional_text(self.first_name.as_deref(), NAME_MAX))
+            .check(
+                "first_name",
+                parse_optional_text(self.first_name.as_deref(), NAME_MAX),
+            )
             .flatten();
         let last_name = errors
-            .check("last_name", parse_optional_text(self.last_name.as_deref(), NAME_MAX))
+            .check(
+                "last_name",
+                parse_optional_text(self.last_name.as_deref(), NAME_MAX),
+            )
             .flatten();
         if first_name.is_none()
             && last_name.is_none()
@@ -165,13 +188,30 @@ impl ContactInput {
         {
             errors.add("last_name", "a contact needs a first or last name");
         }
-        let emails = validate_list(&mut errors, "emails", &self.emails, EMAILS_MAX, EmailAddress::parse);
-        let phones = validate_list(&mut errors, "phones", &self.phones, PHONES_MAX, PhoneNumber::parse);
+        let emails = validate_list(
+            &mut errors,
+            "emails",
+            &self.emails,
+            EMAILS_MAX,
+            EmailAddress::parse,
+        );
+        let phones = validate_list(
+            &mut errors,
+            "phones",
+            &self.phones,
+            PHONES_MAX,
+            PhoneNumber::parse,
+        );
         let address = validate_address(&mut errors, "address", self.address.as_ref());
         let job_title = errors
-            .check("job_title", parse_optional_text(self.job_title.as_deref(), NAME_MAX))
+            .check(
+                "job_title",
+                parse_optional_text(self.job_title.as_deref(), NAME_MAX),
+            )
             .flatten();
-        let notes = errors.check("notes", parse_notes(self.notes.as_deref(), NOTES_MAX)).flatten();
+        let notes = errors
+            .check("notes", parse_notes(self.notes.as_deref(), NOTES_MAX))
+            .flatten();
         errors.into_result(|| ValidContact {
             first_name,
             last_name,
@@ -197,7 +237,10 @@ pub struct ValidCompany {
     pub generic_phone: Option<PhoneNumber>,
 }
 
-fn optional<T>(raw: Option<&str>, parse: impl Fn(&str) -> Result<T, InvalidValue>) -> Result<Option<T>, InvalidValue> {
+fn optional<T>(
+    raw: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, InvalidValue>,
+) -> Result<Option<T>, InvalidValue> {
     match raw.map(str::trim) {
         None | Some("") => Ok(None),
         Some(text) => parse(text).map(Some),
@@ -216,10 +259,16 @@ impl CompanyInput {
             .flatten();
         let address = validate_address(&mut errors, "address", self.address.as_ref());
         let generic_email = errors
-            .check("generic_email", optional(self.generic_email.as_deref(), EmailAddress::parse))
+            .check(
+                "generic_email",
+                optional(self.generic_email.as_deref(), EmailAddress::parse),
+            )
             .flatten();
         let generic_phone = errors
-            .check("generic_phone", optional(self.generic_phone.as_deref(), PhoneNumber::parse))
+            .check(
+                "generic_phone",
+                optional(self.generic_phone.as_deref(), PhoneNumber::parse),
+            )
             .flatten();
         match name {
             Some(name) => errors.into_result(|| ValidCompany {
@@ -260,9 +309,11 @@ impl NewUser {
         let display_name = errors.check("display_name", parse_text(&self.display_name, NAME_MAX));
         let roles = validate_roles(&mut errors, &self.roles);
         match (email, display_name) {
-            (Some(email), Some(display_name)) => {
-                errors.into_result(|| ValidNewUser { email, display_name, roles })
-            }
+            (Some(email), Some(display_name)) => errors.into_result(|| ValidNewUser {
+                email,
+                display_name,
+                roles,
+            }),
             _ => Err(errors),
         }
     }
@@ -297,14 +348,20 @@ mod tests {
             first_name: Some(" Jane ".into()),
             emails: vec!["Jane@Example.COM".into()],
             phones: vec!["07400 123456".into()],
-            address: Some(PostalAddress { postcode: Some("ls11ba".into()), ..Default::default() }),
+            address: Some(PostalAddress {
+                postcode: Some("ls11ba".into()),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let contact = input.validate().unwrap();
         assert_eq!(contact.first_name.as_deref(), Some("Jane"));
         assert_eq!(contact.emails[0].as_str(), "Jane@example.com");
         assert_eq!(contact.phones[0].as_str(), "+447400123456");
-        assert_eq!(contact.address.unwrap().postcode.as_deref(), Some("LS1 1BA"));
+        assert_eq!(
+            contact.address.unwrap().postcode.as_deref(),
+            Some("LS1 1BA")
+        );
         assert_eq!(contact.subscriber_kind, SubscriberKind::Individual);
     }
 

@@ -6,7 +6,9 @@ use crate::helpers::{Backend, TestApp};
 use crate::store_test;
 
 async fn some_activity(app: &TestApp) {
-    let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+    let (_, sales) = app
+        .user_with_token("sales@example.org", &[Role::Sales])
+        .await;
     let reply = app.post("/api/v1/contacts", &sales, json!({"first_name": "Zebedee", "last_name": "Quartermaine", "emails": ["zq@unique-marker.example"]})).await;
     let id = reply.body["id"].as_str().unwrap().to_owned();
     app.get(&format!("/api/v1/contacts/{id}"), &sales).await;

@@ -210,7 +210,7 @@ store_test! {
         }
         assert_eq!(seen.len(), 7);
         let mut sorted = seen.clone();
-        sorted.sort_by(|a, b| (a.0.to_lowercase(), a.1).cmp(&(b.0.to_lowercase(), b.1)));
+        sorted.sort_by_key(|(name, id)| (name.to_lowercase(), *id));
         assert_eq!(seen, sorted, "name order, ties by id, no repeats");
     }
 }

@@ -26,7 +26,8 @@ pub enum Backend {
 
 /// The PostgreSQL server tests use: `ASSENT_TEST_PG_URL`, else the local one.
 pub fn pg_base_url() -> String {
-    std::env::var("ASSENT_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    std::env::var("ASSENT_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
 /// `base` with its database name replaced.
@@ -54,15 +55,26 @@ pub async fn create_pg_database() -> (String, String) {
         .expect("ASSENT_TEST_PG_URL is a PostgreSQL URL")
         .connect()
         .await
-        .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL server (set ASSENT_TEST_PG_URL): {e}"));
-    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await.expect("create the test database");
+        .unwrap_or_else(|e| {
+            panic!("cannot reach the test PostgreSQL server (set ASSENT_TEST_PG_URL): {e}")
+        });
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .await
+        .expect("create the test database");
     admin.close().await.ok();
     (pg_url_for(&base, &name), name)
 }
 
 pub async fn drop_pg_database(name: &str) {
-    if let Ok(mut admin) = PgConnectOptions::from_str(&pg_base_url()).expect("a PostgreSQL URL").connect().await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin).await;
+    if let Ok(mut admin) = PgConnectOptions::from_str(&pg_base_url())
+        .expect("a PostgreSQL URL")
+        .connect()
+        .await
+    {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&mut admin)
+            .await;
         admin.close().await.ok();
     }
 }
@@ -91,12 +103,17 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     };
     let mut env: HashMap<String, String> = HashMap::new();
     env.insert("ASSENT_BIND".into(), "127.0.0.1:0".into());
-    env.insert("ASSENT_DATA_DIR".into(), data_dir.path().display().to_string());
+    env.insert(
+        "ASSENT_DATA_DIR".into(),
+        data_dir.path().display().to_string(),
+    );
     if let Some(url) = &database_url {
         env.insert("ASSENT_DATABASE_URL".into(), url.clone());
     }
     let config = Config::load(None, &env).expect("the test configuration is valid");
-    let app = Application::build(&config).await.expect("the server starts");
+    let app = Application::build(&config)
+        .await
+        .expect("the server starts");
     let base_url = format!("https://127.0.0.1:{}", app.local_addr().port());
     let client = pinned_client(app.certificate_pem());
     let db = app.db().clone();
@@ -118,7 +135,9 @@ pub fn pinned_client(certificate_pem: &str) -> reqwest::Client {
     reqwest::Client::builder()
         .use_rustls_tls()
         .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(certificate_pem.as_bytes()).expect("a PEM certificate"))
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(certificate_pem.as_bytes()).expect("a PEM certificate"),
+        )
         .build()
         .expect("a TLS client")
 }
@@ -181,19 +200,26 @@ pub struct Reply {
 
 impl Reply {
     pub fn json<T: DeserializeOwned>(&self) -> T {
-        serde_json::from_value(self.body.clone()).unwrap_or_else(|e| panic!("unexpected body {}: {e}", self.body))
+        serde_json::from_value(self.body.clone())
+            .unwrap_or_else(|e| panic!("unexpected body {}: {e}", self.body))
     }
 
     /// The `code` of an error body.
     pub fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or_else(|| panic!("not an error body: {}", self.body))
+        self.body["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("not an error body: {}", self.body))
     }
 
     /// The fields named by a 422.
     pub fn fields(&self) -> Vec<String> {
         self.body["fields"]
             .as_array()
-            .map(|f| f.iter().map(|e| e["field"].as_str().unwrap_or_default().to_owned()).collect())
+            .map(|f| {
+                f.iter()
+                    .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -205,9 +231,14 @@ async fn into_reply(response: Response) -> Reply {
     let body = if text.is_empty() {
         Value::Null
     } else {
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("a JSON body, got {text:?} ({status})"))
+        serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("a JSON body, got {text:?} ({status})"))
     };
-    Reply { status, headers, body }
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 impl TestApp {
@@ -215,7 +246,13 @@ impl TestApp {
         format!("{}{}", self.base_url, path)
     }
 
-    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut request = self.client.request(method, self.url(path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -240,14 +277,22 @@ impl TestApp {
 
     /// Creates a user directly in the store (as the `create-user` command does).
     pub async fn create_user(&self, email: &str, roles: &[Role]) -> User {
-        let new = NewUser { email: email.into(), display_name: email.into(), roles: roles.to_vec(), password: PASSWORD.into() };
-        assent_server::api::users::create_user(&self.db, &new, None).await.expect("the user is created")
+        let new = NewUser {
+            email: email.into(),
+            display_name: email.into(),
+            roles: roles.to_vec(),
+            password: PASSWORD.into(),
+        };
+        assent_server::api::users::create_user(&self.db, &new, None)
+            .await
+            .expect("the user is created")
     }
 
     /// Logs in and returns the response.
     pub async fn login_as(&self, email: &str, password: &str, device: &str) -> Reply {
         let body = serde_json::json!({"email": email, "password": password, "device_name": device});
-        self.send(Method::POST, "/api/v1/sessions", None, Some(body)).await
+        self.send(Method::POST, "/api/v1/sessions", None, Some(body))
+            .await
     }
 
     /// Logs in with the standard password and returns the token.
@@ -267,8 +312,14 @@ impl TestApp {
     /// Runs a statement directly against the database, as an attacker with database access would.
     pub async fn raw_sql(&self, sql: &str) -> Result<u64, sqlx::Error> {
         match &self.db {
-            Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|r| r.rows_affected()),
-            Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|r| r.rows_affected()),
+            Db::Sqlite(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+            Db::Postgres(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
         }
     }
 }

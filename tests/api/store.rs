@@ -46,17 +46,24 @@ async fn shape(db: &Db) -> (BTreeSet<(String, String)>, BTreeSet<String>) {
 #[tokio::test]
 async fn both_migration_sets_describe_the_same_tables_and_columns() {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = Db::connect(&DatabaseLocation::SqliteFile(dir.path().join("shape.db"))).await.unwrap();
+    let sqlite = Db::connect(&DatabaseLocation::SqliteFile(dir.path().join("shape.db")))
+        .await
+        .unwrap();
     let (url, name) = create_pg_database().await;
     let postgres = Db::connect(&DatabaseLocation::Postgres(url)).await.unwrap();
     let (sqlite_columns, sqlite_indexes) = shape(&sqlite).await;
     let (pg_columns, pg_indexes) = shape(&postgres).await;
     postgres.close().await;
     drop_pg_database(&name).await;
-    assert!(sqlite_columns.iter().any(|(t, c)| t == "audit_events" && c == "hash"));
+    assert!(sqlite_columns
+        .iter()
+        .any(|(t, c)| t == "audit_events" && c == "hash"));
     let only_sqlite: Vec<_> = sqlite_columns.difference(&pg_columns).collect();
     let only_pg: Vec<_> = pg_columns.difference(&sqlite_columns).collect();
-    assert!(only_sqlite.is_empty() && only_pg.is_empty(), "only in SQLite: {only_sqlite:?}; only in PostgreSQL: {only_pg:?}");
+    assert!(
+        only_sqlite.is_empty() && only_pg.is_empty(),
+        "only in SQLite: {only_sqlite:?}; only in PostgreSQL: {only_pg:?}"
+    );
     assert_eq!(sqlite_indexes, pg_indexes);
 }
 

@@ -27,20 +27,39 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 async fn load(tx: &mut Tx, id: Uuid) -> ApiResult<Company> {
-    store::companies::get(tx, id).await?.ok_or_else(|| Error::not_found("company"))
+    store::companies::get(tx, id)
+        .await?
+        .ok_or_else(|| Error::not_found("company"))
 }
 
 /// Companies in name order, a page at a time; `q` matches part of the name.
 #[utoipa::path(get, path = "/companies", tag = "companies", security(("bearer" = [])), params(ListParams),
     responses((status = 200, body = CompanyPage), (status = 400, body = assent_shared::api::ApiError),
               (status = 403, body = assent_shared::api::ApiError)))]
-async fn list_companies(State(state): State<AppState>, caller: Caller, Query(params): Query<ListParams>) -> ApiResult<Reply<CompanyPage>> {
+async fn list_companies(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Reply<CompanyPage>> {
     caller.require_any(&state, CONTACT_ROLES).await?;
     let (after, limit) = params.page()?;
     let mut tx = state.db.begin().await?;
-    let page = store::companies::search(&mut tx, params.q.as_deref(), params.include_inactive.unwrap_or(false), after, limit).await?;
+    let page = store::companies::search(
+        &mut tx,
+        params.q.as_deref(),
+        params.include_inactive.unwrap_or(false),
+        after,
+        limit,
+    )
+    .await?;
     for item in &page.items {
-        store::audit::append(&mut tx, &caller.audit(Action::CompanyListed).on(ObjectKind::Company, item.id)).await?;
+        store::audit::append(
+            &mut tx,
+            &caller
+                .audit(Action::CompanyListed)
+                .on(ObjectKind::Company, item.id),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(Reply(page))
@@ -50,13 +69,24 @@ async fn list_companies(State(state): State<AppState>, caller: Caller, Query(par
 #[utoipa::path(post, path = "/companies", tag = "companies", security(("bearer" = [])), request_body = CompanyInput,
     responses((status = 201, body = Company), (status = 403, body = assent_shared::api::ApiError),
               (status = 422, body = assent_shared::api::ApiError)))]
-async fn create_company(State(state): State<AppState>, caller: Caller, Json(input): Json<CompanyInput>) -> ApiResult<(StatusCode, Reply<Company>)> {
+async fn create_company(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(input): Json<CompanyInput>,
+) -> ApiResult<(StatusCode, Reply<Company>)> {
     caller.require_any(&state, CONTACT_ROLES).await?;
     let valid = input.validate()?;
     let id = Uuid::now_v7();
     let mut tx = state.db.begin().await?;
-    let company = store::companies::insert(&mut tx, id, &valid, caller.user.id, store::now()).await?;
-    store::audit::append(&mut tx, &caller.audit(Action::CompanyCreated).on(ObjectKind::Company, id)).await?;
+    let company =
+        store::companies::insert(&mut tx, id, &valid, caller.user.id, store::now()).await?;
+    store::audit::append(
+        &mut tx,
+        &caller
+            .audit(Action::CompanyCreated)
+            .on(ObjectKind::Company, id),
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Reply(company)))
 }
@@ -65,11 +95,21 @@ async fn create_company(State(state): State<AppState>, caller: Caller, Json(inpu
 #[utoipa::path(get, path = "/companies/{id}", tag = "companies", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The company")),
     responses((status = 200, body = Company), (status = 403, body = assent_shared::api::ApiError), (status = 404, body = assent_shared::api::ApiError)))]
-async fn get_company(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<Reply<Company>> {
+async fn get_company(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Reply<Company>> {
     caller.require_any(&state, CONTACT_ROLES).await?;
     let mut tx = state.db.begin().await?;
     let company = load(&mut tx, id).await?;
-    store::audit::append(&mut tx, &caller.audit(Action::CompanyRead).on(ObjectKind::Company, id)).await?;
+    store::audit::append(
+        &mut tx,
+        &caller
+            .audit(Action::CompanyRead)
+            .on(ObjectKind::Company, id),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Reply(company))
 }
@@ -88,8 +128,18 @@ async fn update_company(
 ) -> ApiResult<Reply<Company>> {
     caller.require_any(&state, CONTACT_ROLES).await?;
     let valid = input.validate()?;
-    let version = input.version.ok_or_else(|| Error::field("version", "is required: send the version you edited"))?;
-    change(&state, &caller, id, version, Some(&valid), Action::CompanyUpdated).await
+    let version = input
+        .version
+        .ok_or_else(|| Error::field("version", "is required: send the version you edited"))?;
+    change(
+        &state,
+        &caller,
+        id,
+        version,
+        Some(&valid),
+        Action::CompanyUpdated,
+    )
+    .await
 }
 
 /// Deactivates a company.
@@ -104,7 +154,15 @@ async fn deactivate_company(
     Json(request): Json<VersionOnly>,
 ) -> ApiResult<Reply<Company>> {
     caller.require_any(&state, CONTACT_ROLES).await?;
-    change(&state, &caller, id, request.version, None, Action::CompanyDeactivated).await
+    change(
+        &state,
+        &caller,
+        id,
+        request.version,
+        None,
+        Action::CompanyDeactivated,
+    )
+    .await
 }
 
 async fn change(
@@ -119,11 +177,27 @@ async fn change(
     let current = load(&mut tx, id).await?;
     if !may_edit(caller, current.owner_id) {
         drop(tx);
-        return Err(caller.deny(state, Some((ObjectKind::Company, id)), "You may only change the companies you own.".into()).await);
+        return Err(caller
+            .deny(
+                state,
+                Some((ObjectKind::Company, id)),
+                "You may only change the companies you own.".into(),
+            )
+            .await);
     }
-    match store::companies::update(&mut tx, &current, version, valid, caller.user.id, store::now()).await? {
+    match store::companies::update(
+        &mut tx,
+        &current,
+        version,
+        valid,
+        caller.user.id,
+        store::now(),
+    )
+    .await?
+    {
         Updated::Saved(company) => {
-            store::audit::append(&mut tx, &caller.audit(action).on(ObjectKind::Company, id)).await?;
+            store::audit::append(&mut tx, &caller.audit(action).on(ObjectKind::Company, id))
+                .await?;
             tx.commit().await?;
             Ok(Reply(company))
         }
@@ -135,11 +209,23 @@ async fn change(
 #[utoipa::path(get, path = "/companies/{id}/history", tag = "companies", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The company")),
     responses((status = 200, body = Vec<FieldChange>), (status = 403, body = assent_shared::api::ApiError), (status = 404, body = assent_shared::api::ApiError)))]
-async fn company_history(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<Reply<Vec<FieldChange>>> {
+async fn company_history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Reply<Vec<FieldChange>>> {
     caller.require_any(&state, CONTACT_ROLES).await?;
     let mut tx = state.db.begin().await?;
     load(&mut tx, id).await?;
-    store::audit::append(&mut tx, &caller.audit(Action::CompanyRead).on(ObjectKind::Company, id)).await?;
+    store::audit::append(
+        &mut tx,
+        &caller
+            .audit(Action::CompanyRead)
+            .on(ObjectKind::Company, id),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(Reply(store::history::for_record(&state.db, RecordKind::Company, id).await?))
+    Ok(Reply(
+        store::history::for_record(&state.db, RecordKind::Company, id).await?,
+    ))
 }

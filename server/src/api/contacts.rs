@@ -33,7 +33,9 @@ pub const CONTACT_ROLES: &[Role] = &[Role::Sales, Role::Manager, Role::Dpo];
 
 /// Whether `caller` may change a record owned by `owner_id`.
 pub fn may_edit(caller: &Caller, owner_id: Uuid) -> bool {
-    caller.has(Role::Manager) || caller.has(Role::Dpo) || (caller.has(Role::Sales) && owner_id == caller.user.id)
+    caller.has(Role::Manager)
+        || caller.has(Role::Dpo)
+        || (caller.has(Role::Sales) && owner_id == caller.user.id)
 }
 
 /// Paging and search parameters of a list.
@@ -54,10 +56,14 @@ impl ListParams {
     pub fn page(&self) -> ApiResult<(Option<(String, Uuid)>, i64)> {
         let limit = self.limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(Error::BadRequest(format!("limit must be between 1 and {MAX_PAGE}")));
+            return Err(Error::BadRequest(format!(
+                "limit must be between 1 and {MAX_PAGE}"
+            )));
         }
         let after = match &self.after {
-            Some(text) => Some(cursor::decode(text).ok_or_else(|| Error::BadRequest("after is not a cursor from a previous page".into()))?),
+            Some(text) => Some(cursor::decode(text).ok_or_else(|| {
+                Error::BadRequest("after is not a cursor from a previous page".into())
+            })?),
             None => None,
         };
         Ok((after, limit))
@@ -78,14 +84,29 @@ async fn check_company(tx: &mut Tx, company_id: Option<Uuid>) -> ApiResult<()> {
 #[utoipa::path(get, path = "/contacts", tag = "contacts", security(("bearer" = [])), params(ListParams),
     responses((status = 200, body = ContactPage), (status = 400, body = assent_shared::api::ApiError),
               (status = 403, body = assent_shared::api::ApiError)))]
-async fn list_contacts(State(state): State<AppState>, caller: Caller, Query(params): Query<ListParams>) -> ApiResult<Reply<ContactPage>> {
+async fn list_contacts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Reply<ContactPage>> {
     caller.require_any(&state, CONTACT_ROLES).await?;
     let (after, limit) = params.page()?;
-    let query = ContactQuery { text: params.q.clone(), include_inactive: params.include_inactive.unwrap_or(false), after, limit };
+    let query = ContactQuery {
+        text: params.q.clone(),
+        include_inactive: params.include_inactive.unwrap_or(false),
+        after,
+        limit,
+    };
     let mut tx = state.db.begin().await?;
     let page = store::contacts::search(&mut tx, &query).await?;
     for item in &page.items {
-        store::audit::append(&mut tx, &caller.audit(Action::ContactListed).on(ObjectKind::Contact, item.id)).await?;
+        store::audit::append(
+            &mut tx,
+            &caller
+                .audit(Action::ContactListed)
+                .on(ObjectKind::Contact, item.id),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(Reply(page))
@@ -95,19 +116,37 @@ async fn list_contacts(State(state): State<AppState>, caller: Caller, Query(para
 #[utoipa::path(post, path = "/contacts", tag = "contacts", security(("bearer" = [])), request_body = ContactInput,
     responses((status = 201, body = Contact), (status = 403, body = assent_shared::api::ApiError),
               (status = 422, body = assent_shared::api::ApiError)))]
-async fn create_contact(State(state): State<AppState>, caller: Caller, Json(input): Json<ContactInput>) -> ApiResult<(StatusCode, Reply<Contact>)> {
+async fn create_contact(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(input): Json<ContactInput>,
+) -> ApiResult<(StatusCode, Reply<Contact>)> {
     caller.require_any(&state, CONTACT_ROLES).await?;
     let valid = input.validate()?;
     let owner_id = valid.owner_id.unwrap_or(caller.user.id);
     if owner_id != caller.user.id && !caller.has(Role::Manager) {
-        return Err(caller.deny(&state, None, "Only a manager may create a contact for another owner.".into()).await);
+        return Err(caller
+            .deny(
+                &state,
+                None,
+                "Only a manager may create a contact for another owner.".into(),
+            )
+            .await);
     }
     check_owner(&state, owner_id).await?;
     let id = Uuid::now_v7();
     let mut tx = state.db.begin().await?;
     check_company(&mut tx, valid.company_id).await?;
-    let contact = store::contacts::insert(&mut tx, id, &valid, owner_id, caller.user.id, store::now()).await?;
-    store::audit::append(&mut tx, &caller.audit(Action::ContactCreated).on(ObjectKind::Contact, id)).await?;
+    let contact =
+        store::contacts::insert(&mut tx, id, &valid, owner_id, caller.user.id, store::now())
+            .await?;
+    store::audit::append(
+        &mut tx,
+        &caller
+            .audit(Action::ContactCreated)
+            .on(ObjectKind::Contact, id),
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Reply(contact)))
 }
@@ -122,18 +161,30 @@ pub async fn check_owner(state: &AppState, owner_id: Uuid) -> ApiResult<()> {
 
 /// Loads a contact inside `tx` or answers 404.
 async fn load(tx: &mut Tx, id: Uuid) -> ApiResult<Contact> {
-    store::contacts::get(tx, id).await?.ok_or_else(|| Error::not_found("contact"))
+    store::contacts::get(tx, id)
+        .await?
+        .ok_or_else(|| Error::not_found("contact"))
 }
 
 /// One contact.
 #[utoipa::path(get, path = "/contacts/{id}", tag = "contacts", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The contact")),
     responses((status = 200, body = Contact), (status = 403, body = assent_shared::api::ApiError), (status = 404, body = assent_shared::api::ApiError)))]
-async fn get_contact(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<Reply<Contact>> {
+async fn get_contact(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Reply<Contact>> {
     caller.require_any(&state, CONTACT_ROLES).await?;
     let mut tx = state.db.begin().await?;
     let contact = load(&mut tx, id).await?;
-    store::audit::append(&mut tx, &caller.audit(Action::ContactRead).on(ObjectKind::Contact, id)).await?;
+    store::audit::append(
+        &mut tx,
+        &caller
+            .audit(Action::ContactRead)
+            .on(ObjectKind::Contact, id),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Reply(contact))
 }
@@ -164,25 +215,55 @@ async fn update_contact(
 ) -> ApiResult<Reply<Contact>> {
     caller.require_any(&state, CONTACT_ROLES).await?;
     let valid = input.validate()?;
-    let version = input.version.ok_or_else(|| Error::field("version", "is required: send the version you edited"))?;
+    let version = input
+        .version
+        .ok_or_else(|| Error::field("version", "is required: send the version you edited"))?;
     let mut tx = state.db.begin().await?;
     let current = load(&mut tx, id).await?;
     if !may_edit(&caller, current.owner_id) {
         drop(tx);
-        return Err(caller.deny(&state, Some((ObjectKind::Contact, id)), "You may only edit the contacts you own.".into()).await);
+        return Err(caller
+            .deny(
+                &state,
+                Some((ObjectKind::Contact, id)),
+                "You may only edit the contacts you own.".into(),
+            )
+            .await);
     }
     let owner_id = valid.owner_id.unwrap_or(current.owner_id);
     if owner_id != current.owner_id && !caller.has(Role::Manager) {
         drop(tx);
-        return Err(caller.deny(&state, Some((ObjectKind::Contact, id)), "Only a manager may give a contact to another owner.".into()).await);
+        return Err(caller
+            .deny(
+                &state,
+                Some((ObjectKind::Contact, id)),
+                "Only a manager may give a contact to another owner.".into(),
+            )
+            .await);
     }
     if owner_id != current.owner_id {
         check_owner(&state, owner_id).await?;
     }
     check_company(&mut tx, valid.company_id).await?;
-    match store::contacts::update(&mut tx, &current, version, &valid, owner_id, caller.user.id, store::now()).await? {
+    match store::contacts::update(
+        &mut tx,
+        &current,
+        version,
+        &valid,
+        owner_id,
+        caller.user.id,
+        store::now(),
+    )
+    .await?
+    {
         Updated::Saved(contact) => {
-            store::audit::append(&mut tx, &caller.audit(Action::ContactUpdated).on(ObjectKind::Contact, id)).await?;
+            store::audit::append(
+                &mut tx,
+                &caller
+                    .audit(Action::ContactUpdated)
+                    .on(ObjectKind::Contact, id),
+            )
+            .await?;
             tx.commit().await?;
             Ok(Reply(contact))
         }
@@ -206,11 +287,31 @@ async fn deactivate_contact(
     let current = load(&mut tx, id).await?;
     if !may_edit(&caller, current.owner_id) {
         drop(tx);
-        return Err(caller.deny(&state, Some((ObjectKind::Contact, id)), "You may only deactivate the contacts you own.".into()).await);
+        return Err(caller
+            .deny(
+                &state,
+                Some((ObjectKind::Contact, id)),
+                "You may only deactivate the contacts you own.".into(),
+            )
+            .await);
     }
-    match store::contacts::deactivate(&mut tx, &current, request.version, caller.user.id, store::now()).await? {
+    match store::contacts::deactivate(
+        &mut tx,
+        &current,
+        request.version,
+        caller.user.id,
+        store::now(),
+    )
+    .await?
+    {
         Updated::Saved(contact) => {
-            store::audit::append(&mut tx, &caller.audit(Action::ContactDeactivated).on(ObjectKind::Contact, id)).await?;
+            store::audit::append(
+                &mut tx,
+                &caller
+                    .audit(Action::ContactDeactivated)
+                    .on(ObjectKind::Contact, id),
+            )
+            .await?;
             tx.commit().await?;
             Ok(Reply(contact))
         }
@@ -222,12 +323,23 @@ async fn deactivate_contact(
 #[utoipa::path(get, path = "/contacts/{id}/history", tag = "contacts", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The contact")),
     responses((status = 200, body = Vec<FieldChange>), (status = 403, body = assent_shared::api::ApiError), (status = 404, body = assent_shared::api::ApiError)))]
-async fn contact_history(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<Reply<Vec<FieldChange>>> {
+async fn contact_history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Reply<Vec<FieldChange>>> {
     caller.require_any(&state, CONTACT_ROLES).await?;
     let mut tx = state.db.begin().await?;
     load(&mut tx, id).await?;
-    store::audit::append(&mut tx, &caller.audit(Action::ContactHistoryRead).on(ObjectKind::Contact, id)).await?;
+    store::audit::append(
+        &mut tx,
+        &caller
+            .audit(Action::ContactHistoryRead)
+            .on(ObjectKind::Contact, id),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(Reply(store::history::for_record(&state.db, RecordKind::Contact, id).await?))
+    Ok(Reply(
+        store::history::for_record(&state.db, RecordKind::Contact, id).await?,
+    ))
 }
-

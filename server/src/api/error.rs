@@ -36,9 +36,15 @@ pub enum Error {
     #[error("this method is not allowed on this route")]
     MethodNotAllowed,
     #[error("{message}")]
-    Stale { message: String, conflict: StaleVersion },
+    Stale {
+        message: String,
+        conflict: StaleVersion,
+    },
     #[error("{message}")]
-    Duplicate { field: &'static str, message: String },
+    Duplicate {
+        field: &'static str,
+        message: String,
+    },
     #[error("too many failed attempts")]
     Throttled(Duration),
     #[error("the request body is too large")]
@@ -49,7 +55,10 @@ pub enum Error {
 
 impl Error {
     pub fn field(field: &str, reason: impl Into<String>) -> Self {
-        Error::Validation(vec![FieldError { field: field.to_owned(), reason: reason.into() }])
+        Error::Validation(vec![FieldError {
+            field: field.to_owned(),
+            reason: reason.into(),
+        }])
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -102,7 +111,12 @@ impl IntoResponse for Error {
             Error::Throttled(wait) => Some(wait.as_secs().max(1)),
             _ => None,
         };
-        let mut body = ApiError { code: code.to_owned(), message: self.to_string(), fields: Vec::new(), conflict: None };
+        let mut body = ApiError {
+            code: code.to_owned(),
+            message: self.to_string(),
+            fields: Vec::new(),
+            conflict: None,
+        };
         match self {
             Error::Validation(fields) => {
                 body.message = match fields.as_slice() {
@@ -112,7 +126,10 @@ impl IntoResponse for Error {
                 body.fields = fields;
             }
             Error::Duplicate { field, .. } => {
-                body.fields = vec![FieldError { field: field.to_owned(), reason: "is already in use".to_owned() }];
+                body.fields = vec![FieldError {
+                    field: field.to_owned(),
+                    reason: "is already in use".to_owned(),
+                }];
             }
             Error::Stale { conflict, .. } => body.conflict = Some(conflict),
             Error::Throttled(_) => {
@@ -124,16 +141,22 @@ impl IntoResponse for Error {
                 // The detail is a database or library error: never personal data, which only
                 // ever travels in bound query parameters.
                 tracing::error!(%incident, error = %detail, "internal error");
-                body.message = format!("Something went wrong on the server (incident {incident}). It has been logged.");
+                body.message = format!(
+                    "Something went wrong on the server (incident {incident}). It has been logged."
+                );
             }
             _ => {}
         }
         let mut response = (status, Json(body)).into_response();
         if let Some(seconds) = retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

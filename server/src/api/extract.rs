@@ -26,10 +26,12 @@ where
             Ok(axum::Json(value)) => Ok(Json(value)),
             Err(JsonRejection::JsonSyntaxError(e)) => Err(Error::MalformedJson(e.body_text())),
             Err(JsonRejection::JsonDataError(e)) => Err(Error::InvalidBody(e.body_text())),
-            Err(JsonRejection::MissingJsonContentType(_)) => {
-                Err(Error::BadRequest("Send the body as JSON with `Content-Type: application/json`.".into()))
-            }
-            Err(JsonRejection::BytesRejection(e)) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(Error::BadRequest(
+                "Send the body as JSON with `Content-Type: application/json`.".into(),
+            )),
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+            {
                 Err(Error::TooLarge)
             }
             Err(other) => Err(Error::BadRequest(other.body_text())),
@@ -69,7 +71,9 @@ where
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Path(p.0))
-            .map_err(|e: PathRejection| Error::NotFound(format!("no such object ({})", e.body_text())))
+            .map_err(|e: PathRejection| {
+                Error::NotFound(format!("no such object ({})", e.body_text()))
+            })
     }
 }
 

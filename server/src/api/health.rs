@@ -20,5 +20,8 @@ async fn health(State(state): State<AppState>) -> ApiResult<axum::Json<Health>> 
     on_db!(&state.db, pool => {
         sqlx::query("SELECT 1").execute(pool).await.map_err(crate::store::StoreError::from)?.rows_affected()
     });
-    Ok(axum::Json(Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() }))
+    Ok(axum::Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    }))
 }

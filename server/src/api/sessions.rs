@@ -70,20 +70,37 @@ async fn login(
         None => record,
     };
     if let Err(wait) = state.throttle.check(&account, address, Instant::now()) {
-        store::audit::append_now(&state.db, &[on_user(AuditRecord::new(Action::LoginThrottled, "throttled"))]).await?;
+        store::audit::append_now(
+            &state.db,
+            &[on_user(AuditRecord::new(
+                Action::LoginThrottled,
+                "throttled",
+            ))],
+        )
+        .await?;
         return Err(Error::Throttled(wait));
     }
-    let password_ok = password::verify(request.password, stored.as_ref().map(|s| s.password_hash.clone())).await?;
+    let password_ok = password::verify(
+        request.password,
+        stored.as_ref().map(|s| s.password_hash.clone()),
+    )
+    .await?;
     let user = match stored {
         Some(stored) if password_ok && stored.user.active => stored.user,
         other => {
-            state.throttle.record_failure(&account, address, Instant::now());
+            state
+                .throttle
+                .record_failure(&account, address, Instant::now());
             let outcome = match other {
                 None => "unknown_account",
                 Some(s) if !s.user.active => "deactivated",
                 Some(_) => "bad_password",
             };
-            store::audit::append_now(&state.db, &[on_user(AuditRecord::new(Action::LoginFailed, outcome))]).await?;
+            store::audit::append_now(
+                &state.db,
+                &[on_user(AuditRecord::new(Action::LoginFailed, outcome))],
+            )
+            .await?;
             return Err(Error::LoginFailed);
         }
     };
@@ -108,20 +125,42 @@ async fn login(
     state.throttle.record_success(&account, address);
     tracing::info!(user_id = %user.id, session_id = %session.id, "logged in");
     let session = session_info(&session, &state, Some(session.id));
-    Ok((StatusCode::CREATED, Reply(LoginResponse { token, session, user })))
+    Ok((
+        StatusCode::CREATED,
+        Reply(LoginResponse {
+            token,
+            session,
+            user,
+        }),
+    ))
 }
 
 /// The caller's own live sessions, on every device.
 #[utoipa::path(get, path = "/sessions", tag = "sessions", security(("bearer" = [])),
     responses((status = 200, body = Vec<SessionInfo>), (status = 401, body = assent_shared::api::ApiError)))]
-async fn list_my_sessions(State(state): State<AppState>, caller: Caller) -> ApiResult<Reply<Vec<SessionInfo>>> {
-    live_sessions(&state, &caller, caller.user.id).await.map(Reply)
+async fn list_my_sessions(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Reply<Vec<SessionInfo>>> {
+    live_sessions(&state, &caller, caller.user.id)
+        .await
+        .map(Reply)
 }
 
-async fn live_sessions(state: &AppState, caller: &Caller, user_id: Uuid) -> ApiResult<Vec<SessionInfo>> {
+async fn live_sessions(
+    state: &AppState,
+    caller: &Caller,
+    user_id: Uuid,
+) -> ApiResult<Vec<SessionInfo>> {
     let now = store::now();
     let rows = store::sessions::unrevoked_for_user(&state.db, user_id).await?;
-    store::audit::append_now(&state.db, &[caller.audit(Action::SessionsListed).on(ObjectKind::User, user_id)]).await?;
+    store::audit::append_now(
+        &state.db,
+        &[caller
+            .audit(Action::SessionsListed)
+            .on(ObjectKind::User, user_id)],
+    )
+    .await?;
     Ok(rows
         .iter()
         .filter(|row| session_refusal(row, &state.sessions, now).is_none())
@@ -140,7 +179,9 @@ async fn list_user_sessions(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Reply<Vec<SessionInfo>>> {
     if id != caller.user.id {
-        caller.require_any_on(&state, &[Role::Admin], Some((ObjectKind::User, id))).await?;
+        caller
+            .require_any_on(&state, &[Role::Admin], Some((ObjectKind::User, id)))
+            .await?;
     }
     if store::users::find(&state.db, id).await?.is_none() {
         return Err(Error::not_found("user"));
@@ -154,8 +195,22 @@ async fn list_user_sessions(
 async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
     let now = store::now();
     let mut tx = state.db.begin().await?;
-    store::sessions::revoke(&mut tx, caller.user.id, None, Some(caller.session_id), caller.user.id, now).await?;
-    store::audit::append(&mut tx, &caller.audit(Action::Logout).on(ObjectKind::Session, caller.session_id)).await?;
+    store::sessions::revoke(
+        &mut tx,
+        caller.user.id,
+        None,
+        Some(caller.session_id),
+        caller.user.id,
+        now,
+    )
+    .await?;
+    store::audit::append(
+        &mut tx,
+        &caller
+            .audit(Action::Logout)
+            .on(ObjectKind::Session, caller.session_id),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -164,18 +219,42 @@ async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<Stat
 #[utoipa::path(delete, path = "/sessions/{id}", tag = "sessions", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The session")),
     responses((status = 204), (status = 403, body = assent_shared::api::ApiError), (status = 404, body = assent_shared::api::ApiError)))]
-async fn revoke_session(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
-    let session = store::sessions::find(&state.db, id).await?.ok_or_else(|| Error::not_found("session"))?;
+async fn revoke_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    let session = store::sessions::find(&state.db, id)
+        .await?
+        .ok_or_else(|| Error::not_found("session"))?;
     if session.user_id != caller.user.id && !caller.has(Role::Admin) {
         return Err(caller
-            .deny(&state, Some((ObjectKind::Session, id)), "Only an administrator may end another user's session.".into())
+            .deny(
+                &state,
+                Some((ObjectKind::Session, id)),
+                "Only an administrator may end another user's session.".into(),
+            )
             .await);
     }
     let now = store::now();
     let mut tx = state.db.begin().await?;
-    let revoked = store::sessions::revoke(&mut tx, session.user_id, None, Some(id), caller.user.id, now).await?;
+    let revoked = store::sessions::revoke(
+        &mut tx,
+        session.user_id,
+        None,
+        Some(id),
+        caller.user.id,
+        now,
+    )
+    .await?;
     for id in revoked {
-        store::audit::append(&mut tx, &caller.audit(Action::SessionRevoked).on(ObjectKind::Session, id)).await?;
+        store::audit::append(
+            &mut tx,
+            &caller
+                .audit(Action::SessionRevoked)
+                .on(ObjectKind::Session, id),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -194,22 +273,43 @@ async fn revoke_sessions(
 ) -> ApiResult<Reply<RevokedCount>> {
     if request.user_id != caller.user.id && !caller.has(Role::Admin) {
         return Err(caller
-            .deny(&state, Some((ObjectKind::User, request.user_id)), "Only an administrator may end another user's sessions.".into())
+            .deny(
+                &state,
+                Some((ObjectKind::User, request.user_id)),
+                "Only an administrator may end another user's sessions.".into(),
+            )
             .await);
     }
-    if store::users::find(&state.db, request.user_id).await?.is_none() {
+    if store::users::find(&state.db, request.user_id)
+        .await?
+        .is_none()
+    {
         return Err(Error::not_found("user"));
     }
-    let device = request.device_name.as_deref().map(str::trim).filter(|d| !d.is_empty());
+    let device = request
+        .device_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty());
     let now = store::now();
     let mut tx = state.db.begin().await?;
-    let revoked = store::sessions::revoke(&mut tx, request.user_id, device, None, caller.user.id, now).await?;
+    let revoked =
+        store::sessions::revoke(&mut tx, request.user_id, device, None, caller.user.id, now)
+            .await?;
     for id in &revoked {
-        store::audit::append(&mut tx, &caller.audit(Action::SessionRevoked).on(ObjectKind::Session, *id)).await?;
+        store::audit::append(
+            &mut tx,
+            &caller
+                .audit(Action::SessionRevoked)
+                .on(ObjectKind::Session, *id),
+        )
+        .await?;
     }
     tx.commit().await?;
     tracing::info!(user_id = %request.user_id, revoked = revoked.len(), "sessions revoked");
-    Ok(Reply(RevokedCount { revoked: revoked.len() as u64 }))
+    Ok(Reply(RevokedCount {
+        revoked: revoked.len() as u64,
+    }))
 }
 
 /// The caller's own account.
@@ -228,9 +328,14 @@ async fn change_password(
     caller: Caller,
     Json(request): Json<PasswordChange>,
 ) -> ApiResult<StatusCode> {
-    let stored = store::users::find(&state.db, caller.user.id).await?.ok_or_else(|| Error::not_found("user"))?;
+    let stored = store::users::find(&state.db, caller.user.id)
+        .await?
+        .ok_or_else(|| Error::not_found("user"))?;
     if !password::verify(request.current_password, Some(stored.password_hash)).await? {
-        return Err(Error::field("current_password", "is not your current password"));
+        return Err(Error::field(
+            "current_password",
+            "is not your current password",
+        ));
     }
     if let Some(reason) = password::policy_violation(&request.new_password) {
         return Err(Error::field("new_password", reason));
@@ -246,10 +351,23 @@ async fn change_password(
     let mut tx = state.db.begin().await?;
     store::users::set_password_hash(&mut tx, caller.user.id, &hash, now).await?;
     for id in others {
-        store::sessions::revoke(&mut tx, caller.user.id, None, Some(id), caller.user.id, now).await?;
-        store::audit::append(&mut tx, &caller.audit(Action::SessionRevoked).on(ObjectKind::Session, id)).await?;
+        store::sessions::revoke(&mut tx, caller.user.id, None, Some(id), caller.user.id, now)
+            .await?;
+        store::audit::append(
+            &mut tx,
+            &caller
+                .audit(Action::SessionRevoked)
+                .on(ObjectKind::Session, id),
+        )
+        .await?;
     }
-    store::audit::append(&mut tx, &caller.audit(Action::PasswordChanged).on(ObjectKind::User, caller.user.id)).await?;
+    store::audit::append(
+        &mut tx,
+        &caller
+            .audit(Action::PasswordChanged)
+            .on(ObjectKind::User, caller.user.id),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

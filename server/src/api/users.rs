@@ -38,7 +38,10 @@ pub async fn create_user(db: &Db, new: &NewUser, by: Option<(Uuid, Uuid)>) -> Ap
             return Err(errors.into());
         }
     };
-    if store::users::find_by_email(db, valid.email.as_str()).await?.is_some() {
+    if store::users::find_by_email(db, valid.email.as_str())
+        .await?
+        .is_some()
+    {
         return Err(duplicate_email());
     }
     let hash = password::hash(new.password.clone()).await?;
@@ -61,8 +64,13 @@ pub async fn create_user(db: &Db, new: &NewUser, by: Option<(Uuid, Uuid)>) -> Ap
         }
     })?;
     let (actor, session) = by.unzip();
-    store::audit::append(&mut tx, &AuditRecord::new(Action::UserCreated, "ok").by(actor, session).on(ObjectKind::User, id))
-        .await?;
+    store::audit::append(
+        &mut tx,
+        &AuditRecord::new(Action::UserCreated, "ok")
+            .by(actor, session)
+            .on(ObjectKind::User, id),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(user_id = %id, "user created");
     Ok(User {
@@ -76,7 +84,10 @@ pub async fn create_user(db: &Db, new: &NewUser, by: Option<(Uuid, Uuid)>) -> Ap
 }
 
 fn duplicate_email() -> Error {
-    Error::Duplicate { field: "email", message: "A user with this email address already exists.".into() }
+    Error::Duplicate {
+        field: "email",
+        message: "A user with this email address already exists.".into(),
+    }
 }
 
 /// Every user (administrators only).
@@ -93,7 +104,11 @@ async fn list_users(State(state): State<AppState>, caller: Caller) -> ApiResult<
 #[utoipa::path(post, path = "/users", tag = "users", security(("bearer" = [])), request_body = NewUser,
     responses((status = 201, body = User), (status = 403, body = assent_shared::api::ApiError),
               (status = 409, body = assent_shared::api::ApiError), (status = 422, body = assent_shared::api::ApiError)))]
-async fn create(State(state): State<AppState>, caller: Caller, Json(new): Json<NewUser>) -> ApiResult<(StatusCode, Reply<User>)> {
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(new): Json<NewUser>,
+) -> ApiResult<(StatusCode, Reply<User>)> {
     caller.require_any(&state, &[Role::Admin]).await?;
     let user = create_user(&state.db, &new, Some((caller.user.id, caller.session_id))).await?;
     Ok((StatusCode::CREATED, Reply(user)))
@@ -103,12 +118,24 @@ async fn create(State(state): State<AppState>, caller: Caller, Json(new): Json<N
 #[utoipa::path(get, path = "/users/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The user")),
     responses((status = 200, body = User), (status = 403, body = assent_shared::api::ApiError), (status = 404, body = assent_shared::api::ApiError)))]
-async fn get_user(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<Reply<User>> {
+async fn get_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Reply<User>> {
     if id != caller.user.id {
-        caller.require_any_on(&state, &[Role::Admin], Some((ObjectKind::User, id))).await?;
+        caller
+            .require_any_on(&state, &[Role::Admin], Some((ObjectKind::User, id)))
+            .await?;
     }
-    let stored = store::users::find(&state.db, id).await?.ok_or_else(|| Error::not_found("user"))?;
-    store::audit::append_now(&state.db, &[caller.audit(Action::UserRead).on(ObjectKind::User, id)]).await?;
+    let stored = store::users::find(&state.db, id)
+        .await?
+        .ok_or_else(|| Error::not_found("user"))?;
+    store::audit::append_now(
+        &state.db,
+        &[caller.audit(Action::UserRead).on(ObjectKind::User, id)],
+    )
+    .await?;
     Ok(Reply(stored.user))
 }
 
@@ -125,8 +152,13 @@ async fn update_user(
     Path(id): Path<Uuid>,
     Json(update): Json<UserUpdate>,
 ) -> ApiResult<Reply<User>> {
-    caller.require_any_on(&state, &[Role::Admin], Some((ObjectKind::User, id))).await?;
-    let mut user = store::users::find(&state.db, id).await?.ok_or_else(|| Error::not_found("user"))?.user;
+    caller
+        .require_any_on(&state, &[Role::Admin], Some((ObjectKind::User, id)))
+        .await?;
+    let mut user = store::users::find(&state.db, id)
+        .await?
+        .ok_or_else(|| Error::not_found("user"))?
+        .user;
     let mut errors = FieldErrors::default();
     if let Some(name) = &update.display_name {
         if let Some(name) = errors.check("display_name", parse_text(name, NAME_MAX)) {
@@ -150,7 +182,11 @@ async fn update_user(
     }
     let mut tx = state.db.begin().await?;
     store::users::update(&mut tx, &user, store::now()).await?;
-    store::audit::append(&mut tx, &caller.audit(Action::UserUpdated).on(ObjectKind::User, id)).await?;
+    store::audit::append(
+        &mut tx,
+        &caller.audit(Action::UserUpdated).on(ObjectKind::User, id),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Reply(user))
 }

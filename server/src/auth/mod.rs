@@ -11,8 +11,8 @@ pub mod throttle;
 use assent_shared::api::User;
 use assent_shared::domain::Role;
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
@@ -36,7 +36,10 @@ pub struct SessionPolicy {
 
 impl Default for SessionPolicy {
     fn default() -> Self {
-        SessionPolicy { idle: Duration::minutes(30), absolute: Duration::hours(12) }
+        SessionPolicy {
+            idle: Duration::minutes(30),
+            absolute: Duration::hours(12),
+        }
     }
 }
 
@@ -59,7 +62,11 @@ pub fn idle_expiry(session: &SessionRow, policy: &SessionPolicy) -> DateTime<Utc
 }
 
 /// Whether `session` may be used at `now`; the reason it may not, in words for the client.
-pub fn session_refusal(session: &SessionRow, policy: &SessionPolicy, now: DateTime<Utc>) -> Option<&'static str> {
+pub fn session_refusal(
+    session: &SessionRow,
+    policy: &SessionPolicy,
+    now: DateTime<Utc>,
+) -> Option<&'static str> {
     if session.revoked_at.is_some() {
         Some("This session was revoked. Log in again.")
     } else if now >= session.absolute_expires_at {
@@ -105,12 +112,24 @@ impl Caller {
             return Ok(());
         }
         let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-        Err(self.deny(state, object, format!("This needs the role {}.", names.join(" or "))).await)
+        Err(self
+            .deny(
+                state,
+                object,
+                format!("This needs the role {}.", names.join(" or ")),
+            )
+            .await)
     }
 
     /// Records a refusal in the audit trail and returns the 403 to send.
-    pub async fn deny(&self, state: &AppState, object: Option<(ObjectKind, Uuid)>, message: String) -> Error {
-        let mut record = AuditRecord::new(Action::Denied, "forbidden").by(Some(self.user.id), Some(self.session_id));
+    pub async fn deny(
+        &self,
+        state: &AppState,
+        object: Option<(ObjectKind, Uuid)>,
+        message: String,
+    ) -> Error {
+        let mut record = AuditRecord::new(Action::Denied, "forbidden")
+            .by(Some(self.user.id), Some(self.session_id));
         if let Some((kind, id)) = object {
             record = record.on(kind, id);
         }
@@ -141,24 +160,33 @@ impl FromRequestParts<AppState> for Caller {
             (record, Error::Unauthenticated(reason))
         };
         let outcome = match bearer_token(parts) {
-            None => Err(refuse("Log in first: this request has no bearer token.", None)),
-            Some(token) => match store::sessions::find_by_token_hash(&state.db, &token_hash(token)).await? {
-                None => Err(refuse("This session is not known. Log in again.", None)),
-                Some(session) => match session_refusal(&session, &state.sessions, now) {
-                    Some(reason) => Err(refuse(reason, Some(&session))),
-                    None => match store::users::find(&state.db, session.user_id).await? {
-                        Some(stored) if stored.user.active => Ok((session, stored.user)),
-                        _ => Err(refuse("This account is deactivated.", Some(&session))),
+            None => Err(refuse(
+                "Log in first: this request has no bearer token.",
+                None,
+            )),
+            Some(token) => {
+                match store::sessions::find_by_token_hash(&state.db, &token_hash(token)).await? {
+                    None => Err(refuse("This session is not known. Log in again.", None)),
+                    Some(session) => match session_refusal(&session, &state.sessions, now) {
+                        Some(reason) => Err(refuse(reason, Some(&session))),
+                        None => match store::users::find(&state.db, session.user_id).await? {
+                            Some(stored) if stored.user.active => Ok((session, stored.user)),
+                            _ => Err(refuse("This account is deactivated.", Some(&session))),
+                        },
                     },
-                },
-            },
+                }
+            }
         };
         match outcome {
             Ok((session, user)) => {
                 if (now - session.last_seen_at).num_seconds() >= TOUCH_INTERVAL_SECONDS {
                     store::sessions::touch(&state.db, session.id, now).await?;
                 }
-                Ok(Caller { user, session_id: session.id, device_name: session.device_name })
+                Ok(Caller {
+                    user,
+                    session_id: session.id,
+                    device_name: session.device_name,
+                })
             }
             Err((record, error)) => {
                 store::audit::append_now(&state.db, &[record]).await?;
@@ -172,7 +200,11 @@ impl FromRequestParts<AppState> for Caller {
 mod tests {
     use super::*;
 
-    fn session(last_seen_minutes_ago: i64, age_hours: i64, revoked: bool) -> (SessionRow, DateTime<Utc>) {
+    fn session(
+        last_seen_minutes_ago: i64,
+        age_hours: i64,
+        revoked: bool,
+    ) -> (SessionRow, DateTime<Utc>) {
         let now = Utc::now();
         let created = now - Duration::hours(age_hours);
         (
@@ -199,11 +231,17 @@ mod tests {
     fn idle_revoked_and_too_old_sessions_are_refused() {
         let policy = SessionPolicy::default();
         let (idle, now) = session(31, 1, false);
-        assert!(session_refusal(&idle, &policy, now).unwrap().contains("inactivity"));
+        assert!(session_refusal(&idle, &policy, now)
+            .unwrap()
+            .contains("inactivity"));
         let (old, now) = session(1, 13, false);
-        assert!(session_refusal(&old, &policy, now).unwrap().contains("maximum lifetime"));
+        assert!(session_refusal(&old, &policy, now)
+            .unwrap()
+            .contains("maximum lifetime"));
         let (revoked, now) = session(1, 1, true);
-        assert!(session_refusal(&revoked, &policy, now).unwrap().contains("revoked"));
+        assert!(session_refusal(&revoked, &policy, now)
+            .unwrap()
+            .contains("revoked"));
     }
 
     #[test]

@@ -77,7 +77,10 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool, Pa
         let Ok(parsed) = PasswordHash::new(&stored) else {
             return false;
         };
-        hasher().verify_password(password.as_bytes(), &parsed).is_ok() && known
+        hasher()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+            && known
     })
     .await
     .map_err(PasswordError::from)
@@ -90,8 +93,12 @@ mod tests {
     #[test]
     fn short_long_and_common_passwords_are_refused() {
         assert!(policy_violation("short").unwrap().contains("at least 12"));
-        assert!(policy_violation(&"x".repeat(129)).unwrap().contains("at most 128"));
-        assert!(policy_violation("Password1234").unwrap().contains("commonly used"));
+        assert!(policy_violation(&"x".repeat(129))
+            .unwrap()
+            .contains("at most 128"));
+        assert!(policy_violation("Password1234")
+            .unwrap()
+            .contains("commonly used"));
         assert!(policy_violation("1qaz2wsx3edc").is_some());
         assert_eq!(policy_violation("plum-orbit-canal-97"), None);
     }
@@ -100,8 +107,12 @@ mod tests {
     async fn a_hash_verifies_only_its_own_password() {
         let hash = hash("plum-orbit-canal-97".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(verify("plum-orbit-canal-97".into(), Some(hash.clone())).await.unwrap());
-        assert!(!verify("plum-orbit-canal-98".into(), Some(hash)).await.unwrap());
+        assert!(verify("plum-orbit-canal-97".into(), Some(hash.clone()))
+            .await
+            .unwrap());
+        assert!(!verify("plum-orbit-canal-98".into(), Some(hash))
+            .await
+            .unwrap());
         assert!(!verify("anything at all".into(), None).await.unwrap());
     }
 }

@@ -45,6 +45,9 @@ struct State {
     known: HashSet<(String, IpAddr)>,
 }
 
+/// A throttle key and how to read its limit.
+type KeyLimit = (Key, fn(&ThrottleLimits) -> u32);
+
 #[derive(Debug, Default)]
 pub struct LoginThrottle {
     limits: ThrottleLimits,
@@ -53,20 +56,28 @@ pub struct LoginThrottle {
 
 impl LoginThrottle {
     pub fn new(limits: ThrottleLimits) -> Self {
-        LoginThrottle { limits, state: Mutex::default() }
+        LoginThrottle {
+            limits,
+            state: Mutex::default(),
+        }
     }
 
-    fn keys(account: &str, address: IpAddr) -> [(Key, fn(&ThrottleLimits) -> u32); 3] {
+    fn keys(account: &str, address: IpAddr) -> [KeyLimit; 3] {
         [
             (Key::Address(address), |l| l.per_address),
-            (Key::AccountAddress(account.to_owned(), address), |l| l.per_account_and_address),
+            (Key::AccountAddress(account.to_owned(), address), |l| {
+                l.per_account_and_address
+            }),
             (Key::Account(account.to_owned()), |l| l.per_account),
         ]
     }
 
     /// `Err(retry_after)` when a login for `account` from `address` must wait.
     pub fn check(&self, account: &str, address: IpAddr, now: Instant) -> Result<(), Duration> {
-        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let known = state.known.contains(&(account.to_owned(), address));
         let window = self.limits.window;
         let mut wait = Duration::ZERO;
@@ -90,10 +101,17 @@ impl LoginThrottle {
     }
 
     pub fn record_failure(&self, account: &str, address: IpAddr, now: Instant) {
-        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if state.failures.len() > 100_000 {
             let window = self.limits.window;
-            state.failures.retain(|_, times| times.last().is_some_and(|t| now.duration_since(*t) < window));
+            state.failures.retain(|_, times| {
+                times
+                    .last()
+                    .is_some_and(|t| now.duration_since(*t) < window)
+            });
         }
         for (key, _) in Self::keys(account, address) {
             state.failures.entry(key).or_default().push(now);
@@ -101,8 +119,13 @@ impl LoginThrottle {
     }
 
     pub fn record_success(&self, account: &str, address: IpAddr) {
-        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        state.failures.remove(&Key::AccountAddress(account.to_owned(), address));
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state
+            .failures
+            .remove(&Key::AccountAddress(account.to_owned(), address));
         state.known.insert((account.to_owned(), address));
     }
 }
@@ -118,7 +141,12 @@ mod tests {
     }
 
     fn limits() -> ThrottleLimits {
-        ThrottleLimits { window: Duration::from_secs(60), per_address: 10, per_account_and_address: 3, per_account: 6 }
+        ThrottleLimits {
+            window: Duration::from_secs(60),
+            per_address: 10,
+            per_account_and_address: 3,
+            per_account: 6,
+        }
     }
 
     #[test]
@@ -131,7 +159,9 @@ mod tests {
         }
         let wait = throttle.check(ALICE, ip(1), t0).unwrap_err();
         assert_eq!(wait, Duration::from_secs(60));
-        assert!(throttle.check(ALICE, ip(1), t0 + Duration::from_secs(61)).is_ok());
+        assert!(throttle
+            .check(ALICE, ip(1), t0 + Duration::from_secs(61))
+            .is_ok());
     }
 
     #[test]
@@ -142,8 +172,14 @@ mod tests {
         for attacker in 10..20 {
             throttle.record_failure(ALICE, ip(attacker), t0);
         }
-        assert!(throttle.check(ALICE, ip(99), t0).is_err(), "a new address waits");
-        assert!(throttle.check(ALICE, ip(1), t0).is_ok(), "the user's own address does not");
+        assert!(
+            throttle.check(ALICE, ip(99), t0).is_err(),
+            "a new address waits"
+        );
+        assert!(
+            throttle.check(ALICE, ip(1), t0).is_ok(),
+            "the user's own address does not"
+        );
     }
 
     #[test]

@@ -31,7 +31,8 @@ struct CompanyRow {
     updated_by: Uuid,
 }
 
-const COLUMNS: &str = "id, version, name, name_key, registration_number, address_lines, town, postcode, country, \
+const COLUMNS: &str =
+    "id, version, name, name_key, registration_number, address_lines, town, postcode, country, \
     generic_email, generic_phone, owner_id, active, created_at, created_by, updated_at, updated_by";
 
 impl TryFrom<CompanyRow> for Company {
@@ -57,7 +58,8 @@ impl TryFrom<CompanyRow> for Company {
 
 pub async fn get(tx: &mut Tx, id: Uuid) -> StoreResult<Option<Company>> {
     let sql = format!("SELECT {COLUMNS} FROM companies WHERE id = $1");
-    let row: Option<CompanyRow> = on_tx!(tx, conn => sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?);
+    let row: Option<CompanyRow> =
+        on_tx!(tx, conn => sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?);
     row.map(TryInto::try_into).transpose()
 }
 
@@ -91,7 +93,9 @@ pub async fn insert(
         .execute(conn)
         .await?.rows_affected()
     });
-    get(tx, id).await?.ok_or_else(|| StoreError::Corrupt("a company vanished as it was created".into()))
+    get(tx, id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a company vanished as it was created".into()))
 }
 
 fn flatten(c: &Company) -> Vec<(&'static str, Option<String>)> {
@@ -99,7 +103,10 @@ fn flatten(c: &Company) -> Vec<(&'static str, Option<String>)> {
     vec![
         ("name", Some(c.name.clone())),
         ("registration_number", c.registration_number.clone()),
-        ("address.lines", (!address.lines.is_empty()).then(|| address.lines.join(", "))),
+        (
+            "address.lines",
+            (!address.lines.is_empty()).then(|| address.lines.join(", ")),
+        ),
         ("address.town", address.town),
         ("address.postcode", address.postcode),
         ("address.country", address.country),
@@ -183,7 +190,14 @@ pub async fn update(
     let changes = history::diff(&flatten(current), &flatten(&saved));
     history::record(
         tx,
-        &ChangeSet { kind: RecordKind::Company, record_id: current.id, version, changes: &changes, by, at },
+        &ChangeSet {
+            kind: RecordKind::Company,
+            record_id: current.id,
+            version,
+            changes: &changes,
+            by,
+            at,
+        },
     )
     .await?;
     Ok(Updated::Saved(saved))
@@ -197,7 +211,10 @@ pub async fn search(
     after: Option<(String, Uuid)>,
     limit: i64,
 ) -> StoreResult<CompanyPage> {
-    let pattern = text.map(str::trim).filter(|t| !t.is_empty()).map(like_pattern);
+    let pattern = text
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(like_pattern);
     let (after_key, after_id) = match after {
         Some((key, id)) => (Some(key), Some(id)),
         None => (None, None),
@@ -224,5 +241,11 @@ pub async fn search(
         Some(last) if has_more => Some(cursor::encode(&last.name_key, last.id)),
         _ => None,
     };
-    Ok(CompanyPage { items: rows.into_iter().map(Company::try_from).collect::<StoreResult<_>>()?, next_cursor })
+    Ok(CompanyPage {
+        items: rows
+            .into_iter()
+            .map(Company::try_from)
+            .collect::<StoreResult<_>>()?,
+        next_cursor,
+    })
 }

@@ -37,7 +37,12 @@ const COLUMNS: &str = "id, version, first_name, last_name, address_lines, town, 
 
 /// The sort key of a contact list: "last first", lower-cased.
 fn sort_key(first: Option<&str>, last: Option<&str>) -> String {
-    [last, first].into_iter().flatten().collect::<Vec<_>>().join(" ").to_lowercase()
+    [last, first]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 /// Address lines are kept as a JSON array in one column.
@@ -62,7 +67,12 @@ pub(super) fn address_from_columns(
     if lines.is_empty() && town.is_none() && postcode.is_none() {
         return Ok(None);
     }
-    Ok(Some(PostalAddress { lines, town, postcode, country }))
+    Ok(Some(PostalAddress {
+        lines,
+        town,
+        postcode,
+        country,
+    }))
 }
 
 async fn load(tx: &mut Tx, row: ContactRow) -> StoreResult<Contact> {
@@ -105,7 +115,8 @@ async fn load(tx: &mut Tx, row: ContactRow) -> StoreResult<Contact> {
 
 pub async fn get(tx: &mut Tx, id: Uuid) -> StoreResult<Option<Contact>> {
     let sql = format!("SELECT {COLUMNS} FROM contacts WHERE id = $1");
-    let row: Option<ContactRow> = on_tx!(tx, conn => sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?);
+    let row: Option<ContactRow> =
+        on_tx!(tx, conn => sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?);
     match row {
         Some(row) => Ok(Some(load(tx, row).await?)),
         None => Ok(None),
@@ -173,7 +184,9 @@ pub async fn insert(
         .await?.rows_affected()
     });
     write_emails_and_phones(tx, id, contact).await?;
-    get(tx, id).await?.ok_or_else(|| StoreError::Corrupt("a contact vanished as it was created".into()))
+    get(tx, id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a contact vanished as it was created".into()))
 }
 
 /// The fields of a contact as history records them.
@@ -190,7 +203,10 @@ fn flatten(c: &Contact) -> Vec<(&'static str, Option<String>)> {
         ("address.postcode", address.postcode),
         ("address.country", address.country),
         ("company_id", c.company_id.map(|id| id.to_string())),
-        ("subscriber_kind", Some(c.subscriber_kind.as_str().to_owned())),
+        (
+            "subscriber_kind",
+            Some(c.subscriber_kind.as_str().to_owned()),
+        ),
         ("job_title", c.job_title.clone()),
         ("notes", c.notes.clone()),
         ("owner_id", Some(c.owner_id.to_string())),
@@ -260,7 +276,14 @@ pub async fn update(
     let changes = history::diff(&flatten(current), &flatten(&saved));
     history::record(
         tx,
-        &ChangeSet { kind: RecordKind::Contact, record_id: current.id, version, changes: &changes, by, at },
+        &ChangeSet {
+            kind: RecordKind::Contact,
+            record_id: current.id,
+            version,
+            changes: &changes,
+            by,
+            at,
+        },
     )
     .await?;
     Ok(Updated::Saved(saved))
@@ -299,7 +322,14 @@ pub async fn deactivate(
     let changes = [("active", Some("true".to_owned()), Some("false".to_owned()))];
     history::record(
         tx,
-        &ChangeSet { kind: RecordKind::Contact, record_id: current.id, version, changes: &changes, by, at },
+        &ChangeSet {
+            kind: RecordKind::Contact,
+            record_id: current.id,
+            version,
+            changes: &changes,
+            by,
+            at,
+        },
     )
     .await?;
     let saved = get(tx, current.id)
@@ -336,16 +366,24 @@ struct SummaryRow {
 fn phone_pattern(text: &str) -> Option<String> {
     let digits: String = text.chars().filter(char::is_ascii_digit).collect();
     let digits = digits.trim_start_matches('0');
-    (digits.len() >= 4 && text.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c)))
-        .then(|| format!("%{digits}%"))
+    (digits.len() >= 4
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-()".contains(c)))
+    .then(|| format!("%{digits}%"))
 }
 
 /// One page of contacts in name order.
 pub async fn search(tx: &mut Tx, query: &ContactQuery) -> StoreResult<ContactPage> {
-    let text = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let text = query
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
     let pattern = text.map(like_pattern);
     // "jane doe" also finds the sort key "doe jane".
-    let reversed = text.map(|t| like_pattern(&t.split_whitespace().rev().collect::<Vec<_>>().join(" ")));
+    let reversed =
+        text.map(|t| like_pattern(&t.split_whitespace().rev().collect::<Vec<_>>().join(" ")));
     let phone = text.and_then(phone_pattern);
     let (after_key, after_id) = match &query.after {
         Some((key, id)) => (Some(key.clone()), Some(*id)),
@@ -414,7 +452,10 @@ mod tests {
 
     #[test]
     fn phone_searches_drop_the_national_zero() {
-        assert_eq!(phone_pattern("07400 123456").as_deref(), Some("%7400123456%"));
+        assert_eq!(
+            phone_pattern("07400 123456").as_deref(),
+            Some("%7400123456%")
+        );
         assert_eq!(phone_pattern("+44 7400").as_deref(), Some("%447400%"));
         assert_eq!(phone_pattern("jane"), None);
         assert_eq!(phone_pattern("12"), None);

@@ -77,7 +77,11 @@ struct ChangeRow {
 }
 
 /// The history of one record, oldest change first.
-pub async fn for_record(db: &Db, kind: RecordKind, record_id: Uuid) -> StoreResult<Vec<FieldChange>> {
+pub async fn for_record(
+    db: &Db,
+    kind: RecordKind,
+    record_id: Uuid,
+) -> StoreResult<Vec<FieldChange>> {
     let rows: Vec<ChangeRow> = on_db!(db, pool => {
         sqlx::query_as(
             "SELECT version, field, old_value, new_value, changed_by, changed_at FROM record_changes \

@@ -18,7 +18,8 @@ pub struct SessionRow {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, user_id, device_name, created_at, last_seen_at, absolute_expires_at, revoked_at";
+const COLUMNS: &str =
+    "id, user_id, device_name, created_at, last_seen_at, absolute_expires_at, revoked_at";
 
 pub async fn insert(tx: &mut Tx, row: &SessionRow, token_hash: &str) -> StoreResult<()> {
     on_tx!(tx, conn => {

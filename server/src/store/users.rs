@@ -47,12 +47,19 @@ impl TryFrom<UserRow> for StoredUser {
 fn parse_roles(text: &str) -> StoreResult<Vec<Role>> {
     text.split(',')
         .filter(|r| !r.is_empty())
-        .map(|r| r.parse().map_err(|_| StoreError::Corrupt(format!("unknown role {r:?} in users.roles"))))
+        .map(|r| {
+            r.parse()
+                .map_err(|_| StoreError::Corrupt(format!("unknown role {r:?} in users.roles")))
+        })
         .collect()
 }
 
 fn roles_text(roles: &[Role]) -> String {
-    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The lookup key of an email address: login is case-insensitive.
@@ -137,7 +144,12 @@ pub async fn update(tx: &mut Tx, user: &User, at: DateTime<Utc>) -> StoreResult<
     Ok(())
 }
 
-pub async fn set_password_hash(tx: &mut Tx, id: Uuid, hash: &str, at: DateTime<Utc>) -> StoreResult<()> {
+pub async fn set_password_hash(
+    tx: &mut Tx,
+    id: Uuid,
+    hash: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
     on_tx!(tx, conn => {
         sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
             .bind(id)

@@ -1,0 +1,186 @@
+//! The `assent-server` binary as an operator uses it: configuration errors, `create-user`,
+//! `serve` and `audit verify`, on a SQLite data directory of its own.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_assent-server");
+const PASSWORD: &str = "plum-orbit-canal-97";
+
+fn command(data_dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env_clear()
+        .env("ASSENT_DATA_DIR", data_dir)
+        .env("ASSENT_BIND", "127.0.0.1:0");
+    command
+}
+
+fn run_with_stdin(mut command: Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("the binary ends")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn a_bad_configuration_value_stops_the_start_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = command(dir.path())
+        .env("ASSENT_BIND", "everywhere")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert_eq!(
+        text(&output.stderr).trim(),
+        "assent-server: configuration key `bind` (from environment variable ASSENT_BIND): \"everywhere\" is not an address and port such as 127.0.0.1:8443"
+    );
+}
+
+#[test]
+fn create_user_reads_the_password_from_stdin_and_refuses_a_weak_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut weak = command(dir.path());
+    weak.args(["create-user", "--role", "admin", "admin@example.org"]);
+    let output = run_with_stdin(weak, "password1234\n");
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("password is one of the most commonly used passwords"));
+
+    let mut strong = command(dir.path());
+    strong.args([
+        "create-user",
+        "--role",
+        "admin",
+        "--role",
+        "dpo",
+        "admin@example.org",
+    ]);
+    let output = run_with_stdin(strong, &format!("{PASSWORD}\n"));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("with roles: admin, dpo"));
+
+    let count = command(dir.path()).arg("user-count").output().unwrap();
+    assert_eq!(text(&count.stdout).trim(), "1");
+
+    let mut bad_role = command(dir.path());
+    bad_role.args(["create-user", "--role", "root", "x@example.org"]);
+    let output = run_with_stdin(bad_role, &format!("{PASSWORD}\n"));
+    assert_eq!(output.status.code(), Some(2), "a usage error");
+}
+
+#[test]
+fn serve_prints_its_address_and_fingerprint_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = command(dir.path())
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = lines.next().unwrap().unwrap();
+    assert!(
+        address.starts_with("Assent is listening on https://127.0.0.1:"),
+        "{address}"
+    );
+    assert_eq!(lines.next().unwrap().unwrap(), "Database: sqlite");
+    let fingerprint = lines.next().unwrap().unwrap();
+    let hex = fingerprint
+        .strip_prefix("Certificate SHA-256 fingerprint: ")
+        .expect("a fingerprint line");
+    assert_eq!(hex.split(':').count(), 32);
+    assert!(lines.next().unwrap().unwrap().contains("no users yet"));
+    assert!(dir.path().join("tls/cert.pem").is_file() && dir.path().join("assent.db").is_file());
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "a graceful stop exits 0");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the server stops on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert_eq!(rest.last().map(String::as_str), Some("Assent stopped."));
+
+    // The second start reuses the certificate: the fingerprint a client pinned stays valid.
+    let mut again = command(dir.path())
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(again.stdout.take().unwrap()).lines();
+    lines.next();
+    lines.next();
+    assert_eq!(lines.next().unwrap().unwrap(), fingerprint);
+    again.kill().unwrap();
+    again.wait().unwrap();
+}
+
+#[test]
+fn audit_verify_passes_and_then_catches_a_row_altered_in_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut create = command(dir.path());
+    create.args(["create-user", "--role", "sales", "jane@example.org"]);
+    assert!(run_with_stdin(create, &format!("{PASSWORD}\n"))
+        .status
+        .success());
+
+    let output = command(dir.path())
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        text(&output.stdout).trim(),
+        "The audit trail is intact: 1 records, every link verified."
+    );
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let url = format!("sqlite://{}", dir.path().join("assent.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query("DROP TRIGGER audit_events_no_update")
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_events SET action = 'user_read' WHERE seq = 1")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+    let output = command(dir.path())
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stdout)
+        .starts_with("The audit trail is BROKEN at record 1: its contents do not match its hash"));
+}
