@@ -3,6 +3,7 @@
 
 use assent_shared::api::{Contact, ContactInput, ContactPage, FieldChange, VersionOnly};
 use assent_shared::domain::Role;
+use assent_shared::validate::ValidContact;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json as Reply;
@@ -15,8 +16,9 @@ use super::extract::{Json, Path, Query};
 use super::{AppState, DEFAULT_PAGE, MAX_PAGE};
 use crate::audit::{Action, ObjectKind};
 use crate::auth::Caller;
+use crate::store::contacts::{ContactChange, ContactQuery};
 use crate::store::history::RecordKind;
-use crate::store::{self, contacts::ContactQuery, cursor, Tx, Updated};
+use crate::store::{self, cursor, Tx, Updated};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -218,52 +220,69 @@ async fn update_contact(
     let version = input
         .version
         .ok_or_else(|| Error::field("version", "is required: send the version you edited"))?;
+    change(
+        &state,
+        &caller,
+        id,
+        version,
+        Some(&valid),
+        Action::ContactUpdated,
+    )
+    .await
+}
+
+/// Applies a replacement (`Some`) or a deactivation (`None`) after checking the caller's rights
+/// over the contact, its new owner and its company.
+async fn change(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    version: i64,
+    valid: Option<&ValidContact>,
+    action: Action,
+) -> ApiResult<Reply<Contact>> {
     let mut tx = state.db.begin().await?;
     let current = load(&mut tx, id).await?;
-    if !may_edit(&caller, current.owner_id) {
+    let object = Some((ObjectKind::Contact, id));
+    if !may_edit(caller, current.owner_id) {
         drop(tx);
         return Err(caller
             .deny(
-                &state,
-                Some((ObjectKind::Contact, id)),
-                "You may only edit the contacts you own.".into(),
+                state,
+                object,
+                "You may only change the contacts you own.".into(),
             )
             .await);
     }
-    let owner_id = valid.owner_id.unwrap_or(current.owner_id);
-    if owner_id != current.owner_id && !caller.has(Role::Manager) {
-        drop(tx);
-        return Err(caller
-            .deny(
-                &state,
-                Some((ObjectKind::Contact, id)),
-                "Only a manager may give a contact to another owner.".into(),
-            )
-            .await);
-    }
-    if owner_id != current.owner_id {
-        check_owner(&state, owner_id).await?;
-    }
-    check_company(&mut tx, valid.company_id).await?;
+    let change = match valid {
+        Some(valid) => {
+            let owner_id = valid.owner_id.unwrap_or(current.owner_id);
+            if owner_id != current.owner_id {
+                if !caller.has(Role::Manager) {
+                    drop(tx);
+                    let message = "Only a manager may give a contact to another owner.".into();
+                    return Err(caller.deny(state, object, message).await);
+                }
+                check_owner(state, owner_id).await?;
+            }
+            check_company(&mut tx, valid.company_id).await?;
+            ContactChange::Replace(valid, owner_id)
+        }
+        None => ContactChange::Deactivate,
+    };
     match store::contacts::update(
         &mut tx,
         &current,
         version,
-        &valid,
-        owner_id,
+        change,
         caller.user.id,
         store::now(),
     )
     .await?
     {
         Updated::Saved(contact) => {
-            store::audit::append(
-                &mut tx,
-                &caller
-                    .audit(Action::ContactUpdated)
-                    .on(ObjectKind::Contact, id),
-            )
-            .await?;
+            store::audit::append(&mut tx, &caller.audit(action).on(ObjectKind::Contact, id))
+                .await?;
             tx.commit().await?;
             Ok(Reply(contact))
         }
@@ -283,40 +302,15 @@ async fn deactivate_contact(
     Json(request): Json<VersionOnly>,
 ) -> ApiResult<Reply<Contact>> {
     caller.require_any(&state, CONTACT_ROLES).await?;
-    let mut tx = state.db.begin().await?;
-    let current = load(&mut tx, id).await?;
-    if !may_edit(&caller, current.owner_id) {
-        drop(tx);
-        return Err(caller
-            .deny(
-                &state,
-                Some((ObjectKind::Contact, id)),
-                "You may only deactivate the contacts you own.".into(),
-            )
-            .await);
-    }
-    match store::contacts::deactivate(
-        &mut tx,
-        &current,
+    change(
+        &state,
+        &caller,
+        id,
         request.version,
-        caller.user.id,
-        store::now(),
+        None,
+        Action::ContactDeactivated,
     )
-    .await?
-    {
-        Updated::Saved(contact) => {
-            store::audit::append(
-                &mut tx,
-                &caller
-                    .audit(Action::ContactDeactivated)
-                    .on(ObjectKind::Contact, id),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(Reply(contact))
-        }
-        Updated::Stale(conflict) => Err(stale_error(conflict)),
-    }
+    .await
 }
 
 /// Every change of a contact's fields: old value, new value, who and when.

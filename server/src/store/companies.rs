@@ -1,6 +1,6 @@
 //! The `companies` table: corporate subscribers.
 
-use assent_shared::api::{Company, CompanyPage, StaleVersion};
+use assent_shared::api::{Company, CompanyPage};
 use assent_shared::validate::ValidCompany;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -63,6 +63,7 @@ pub async fn get(tx: &mut Tx, id: Uuid) -> StoreResult<Option<Company>> {
     row.map(TryInto::try_into).transpose()
 }
 
+/// Creates a company owned by `owner_id`.
 pub async fn insert(
     tx: &mut Tx,
     id: Uuid,
@@ -70,14 +71,46 @@ pub async fn insert(
     owner_id: Uuid,
     at: DateTime<Utc>,
 ) -> StoreResult<Company> {
-    let address = company.address.as_ref();
+    // Version 0 is invisible outside this transaction; the fields are then written as an update
+    // writes them.
     on_tx!(tx, conn => {
         sqlx::query(
-            "INSERT INTO companies (id, version, name, name_key, registration_number, address_lines, town, postcode, country, \
-             generic_email, generic_phone, owner_id, active, created_at, created_by, updated_at, updated_by) \
-             VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $11, $13, $11)",
+            "INSERT INTO companies (id, version, name, name_key, owner_id, active, created_at, created_by, updated_at, updated_by) \
+             VALUES ($1, 0, '', '', $2, $3, $4, $2, $4, $2)",
         )
         .bind(id)
+        .bind(owner_id)
+        .bind(true)
+        .bind(at)
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    write_fields(tx, id, 0, company, owner_id, at).await?;
+    get(tx, id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a company vanished as it was created".into()))
+}
+
+/// Writes every field of `company` over row `id` if it is at `version`, moving it to the next
+/// version; returns the rows written (0: the version was stale).
+async fn write_fields(
+    tx: &mut Tx,
+    id: Uuid,
+    version: i64,
+    company: &ValidCompany,
+    by: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<u64> {
+    let address = company.address.as_ref();
+    Ok(on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE companies SET version = $2 + 1, name = $3, name_key = $4, registration_number = $5, \
+             address_lines = $6, town = $7, postcode = $8, country = $9, generic_email = $10, \
+             generic_phone = $11, updated_at = $12, updated_by = $13 WHERE id = $1 AND version = $2",
+        )
+        .bind(id)
+        .bind(version)
         .bind(&company.name)
         .bind(company.name.to_lowercase())
         .bind(company.registration_number.as_ref().map(|n| n.as_str().to_owned()))
@@ -87,15 +120,12 @@ pub async fn insert(
         .bind(address.map(|a| a.country.clone()))
         .bind(company.generic_email.as_ref().map(|e| e.as_str().to_owned()))
         .bind(company.generic_phone.as_ref().map(|p| p.as_str().to_owned()))
-        .bind(owner_id)
-        .bind(true)
         .bind(at)
+        .bind(by)
         .execute(conn)
-        .await?.rows_affected()
-    });
-    get(tx, id)
         .await?
-        .ok_or_else(|| StoreError::Corrupt("a company vanished as it was created".into()))
+        .rows_affected()
+    }))
 }
 
 fn flatten(c: &Company) -> Vec<(&'static str, Option<String>)> {
@@ -116,14 +146,6 @@ fn flatten(c: &Company) -> Vec<(&'static str, Option<String>)> {
     ]
 }
 
-fn stale(current: &Company) -> Updated<Company> {
-    Updated::Stale(StaleVersion {
-        current_version: current.version,
-        updated_by: current.updated_by,
-        updated_at: current.updated_at,
-    })
-}
-
 /// Replaces the fields of `current` (or only deactivates it, when `company` is `None`) if it is
 /// still at `expected_version`, recording every changed field.
 pub async fn update(
@@ -134,45 +156,18 @@ pub async fn update(
     by: Uuid,
     at: DateTime<Utc>,
 ) -> StoreResult<Updated<Company>> {
+    let stale = || Updated::stale(current.version, current.updated_by, current.updated_at);
     if current.version != expected_version {
-        return Ok(stale(current));
+        return Ok(stale());
     }
-    let version = current.version + 1;
     let updated = match company {
-        Some(company) => {
-            let address = company.address.as_ref();
-            on_tx!(tx, conn => {
-                sqlx::query(
-                    "UPDATE companies SET version = $3, name = $4, name_key = $5, registration_number = $6, \
-                     address_lines = $7, town = $8, postcode = $9, country = $10, generic_email = $11, \
-                     generic_phone = $12, updated_at = $13, updated_by = $14 WHERE id = $1 AND version = $2",
-                )
-                .bind(current.id)
-                .bind(expected_version)
-                .bind(version)
-                .bind(&company.name)
-                .bind(company.name.to_lowercase())
-                .bind(company.registration_number.as_ref().map(|n| n.as_str().to_owned()))
-                .bind(address_lines_text(address))
-                .bind(address.and_then(|a| a.town.clone()))
-                .bind(address.and_then(|a| a.postcode.clone()))
-                .bind(address.map(|a| a.country.clone()))
-                .bind(company.generic_email.as_ref().map(|e| e.as_str().to_owned()))
-                .bind(company.generic_phone.as_ref().map(|p| p.as_str().to_owned()))
-                .bind(at)
-                .bind(by)
-                .execute(conn)
-                .await?
-                .rows_affected()
-            })
-        }
+        Some(company) => write_fields(tx, current.id, expected_version, company, by, at).await?,
         None => on_tx!(tx, conn => {
             sqlx::query(
-                "UPDATE companies SET version = $3, active = $4, updated_at = $5, updated_by = $6 WHERE id = $1 AND version = $2",
+                "UPDATE companies SET version = $2 + 1, active = $3, updated_at = $4, updated_by = $5 WHERE id = $1 AND version = $2",
             )
             .bind(current.id)
             .bind(expected_version)
-            .bind(version)
             .bind(false)
             .bind(at)
             .bind(by)
@@ -182,7 +177,7 @@ pub async fn update(
         }),
     };
     if updated == 0 {
-        return Ok(stale(current));
+        return Ok(stale());
     }
     let saved = get(tx, current.id)
         .await?
@@ -193,7 +188,7 @@ pub async fn update(
         &ChangeSet {
             kind: RecordKind::Company,
             record_id: current.id,
-            version,
+            version: saved.version,
             changes: &changes,
             by,
             at,

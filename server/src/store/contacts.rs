@@ -1,6 +1,6 @@
 //! The `contacts`, `contact_emails` and `contact_phones` tables: the people in the CRM.
 
-use assent_shared::api::{Contact, ContactPage, ContactSummary, PostalAddress, StaleVersion};
+use assent_shared::api::{Contact, ContactPage, ContactSummary, PostalAddress};
 use assent_shared::domain::SubscriberKind;
 use assent_shared::validate::{ValidAddress, ValidContact};
 use chrono::{DateTime, Utc};
@@ -157,14 +157,50 @@ pub async fn insert(
     by: Uuid,
     at: DateTime<Utc>,
 ) -> StoreResult<Contact> {
-    let address = contact.address.as_ref();
+    // The row starts at version 0, invisible outside this transaction, and its fields are then
+    // written exactly as an update writes them.
     on_tx!(tx, conn => {
         sqlx::query(
-            "INSERT INTO contacts (id, version, first_name, last_name, sort_key, address_lines, town, postcode, country, \
-             company_id, subscriber_kind, job_title, notes, owner_id, active, created_at, created_by, updated_at, updated_by) \
-             VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $15, $16)",
+            "INSERT INTO contacts (id, version, sort_key, subscriber_kind, owner_id, active, created_at, created_by, updated_at, updated_by) \
+             VALUES ($1, 0, '', $2, $3, $4, $5, $6, $5, $6)",
         )
         .bind(id)
+        .bind(contact.subscriber_kind.as_str())
+        .bind(owner_id)
+        .bind(true)
+        .bind(at)
+        .bind(by)
+        .execute(conn)
+        .await?.rows_affected()
+    });
+    write_fields(tx, id, 0, contact, owner_id, by, at).await?;
+    get(tx, id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a contact vanished as it was created".into()))
+}
+
+/// Writes every field of `contact` over row `id` if it is at `version`, and moves it to the next
+/// version. Returns the number of rows written (0: the version was stale).
+#[allow(clippy::too_many_arguments)]
+async fn write_fields(
+    tx: &mut Tx,
+    id: Uuid,
+    version: i64,
+    contact: &ValidContact,
+    owner_id: Uuid,
+    by: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<u64> {
+    let address = contact.address.as_ref();
+    let written = on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE contacts SET version = $2 + 1, first_name = $3, last_name = $4, sort_key = $5, address_lines = $6, \
+             town = $7, postcode = $8, country = $9, company_id = $10, subscriber_kind = $11, job_title = $12, \
+             notes = $13, owner_id = $14, updated_at = $15, updated_by = $16 \
+             WHERE id = $1 AND version = $2",
+        )
+        .bind(id)
+        .bind(version)
         .bind(&contact.first_name)
         .bind(&contact.last_name)
         .bind(sort_key(contact.first_name.as_deref(), contact.last_name.as_deref()))
@@ -177,16 +213,16 @@ pub async fn insert(
         .bind(&contact.job_title)
         .bind(&contact.notes)
         .bind(owner_id)
-        .bind(true)
         .bind(at)
         .bind(by)
         .execute(conn)
-        .await?.rows_affected()
-    });
-    write_emails_and_phones(tx, id, contact).await?;
-    get(tx, id)
         .await?
-        .ok_or_else(|| StoreError::Corrupt("a contact vanished as it was created".into()))
+        .rows_affected()
+    });
+    if written > 0 {
+        write_emails_and_phones(tx, id, contact).await?;
+    }
+    Ok(written)
 }
 
 /// The fields of a contact as history records them.
@@ -214,127 +250,63 @@ fn flatten(c: &Contact) -> Vec<(&'static str, Option<String>)> {
     ]
 }
 
-fn stale(current: &Contact) -> Updated<Contact> {
-    Updated::Stale(StaleVersion {
-        current_version: current.version,
-        updated_by: current.updated_by,
-        updated_at: current.updated_at,
-    })
+/// A change to a contact.
+#[derive(Debug, Clone, Copy)]
+pub enum ContactChange<'a> {
+    /// New values for every field, and the owner.
+    Replace(&'a ValidContact, Uuid),
+    /// Hidden from lists; history and ledger kept.
+    Deactivate,
 }
 
-/// Replaces the fields of `current` with `contact` if `current` is still at `expected_version`,
-/// and records every changed field in the history.
+/// Applies `change` to `current` if it is still at `expected_version`, and records every changed
+/// field in the history.
 pub async fn update(
     tx: &mut Tx,
     current: &Contact,
     expected_version: i64,
-    contact: &ValidContact,
-    owner_id: Uuid,
+    change: ContactChange<'_>,
     by: Uuid,
     at: DateTime<Utc>,
 ) -> StoreResult<Updated<Contact>> {
+    let stale = || Updated::stale(current.version, current.updated_by, current.updated_at);
     if current.version != expected_version {
-        return Ok(stale(current));
+        return Ok(stale());
     }
-    let address = contact.address.as_ref();
-    let version = current.version + 1;
-    let updated = on_tx!(tx, conn => {
-        sqlx::query(
-            "UPDATE contacts SET version = $3, first_name = $4, last_name = $5, sort_key = $6, address_lines = $7, \
-             town = $8, postcode = $9, country = $10, company_id = $11, subscriber_kind = $12, job_title = $13, \
-             notes = $14, owner_id = $15, updated_at = $16, updated_by = $17 \
-             WHERE id = $1 AND version = $2",
-        )
-        .bind(current.id)
-        .bind(expected_version)
-        .bind(version)
-        .bind(&contact.first_name)
-        .bind(&contact.last_name)
-        .bind(sort_key(contact.first_name.as_deref(), contact.last_name.as_deref()))
-        .bind(address_lines_text(address))
-        .bind(address.and_then(|a| a.town.clone()))
-        .bind(address.and_then(|a| a.postcode.clone()))
-        .bind(address.map(|a| a.country.clone()))
-        .bind(contact.company_id)
-        .bind(contact.subscriber_kind.as_str())
-        .bind(&contact.job_title)
-        .bind(&contact.notes)
-        .bind(owner_id)
-        .bind(at)
-        .bind(by)
-        .execute(conn)
-        .await?
-        .rows_affected()
-    });
-    if updated == 0 {
-        return Ok(stale(current));
+    let written = match change {
+        ContactChange::Replace(contact, owner_id) => {
+            write_fields(tx, current.id, expected_version, contact, owner_id, by, at).await?
+        }
+        ContactChange::Deactivate => on_tx!(tx, conn => {
+            sqlx::query(
+                "UPDATE contacts SET version = $2 + 1, active = $3, updated_at = $4, updated_by = $5 WHERE id = $1 AND version = $2",
+            )
+            .bind(current.id)
+            .bind(expected_version)
+            .bind(false)
+            .bind(at)
+            .bind(by)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        }),
+    };
+    if written == 0 {
+        return Ok(stale());
     }
-    write_emails_and_phones(tx, current.id, contact).await?;
     let saved = get(tx, current.id)
         .await?
         .ok_or_else(|| StoreError::Corrupt("a contact vanished as it was updated".into()))?;
     let changes = history::diff(&flatten(current), &flatten(&saved));
-    history::record(
-        tx,
-        &ChangeSet {
-            kind: RecordKind::Contact,
-            record_id: current.id,
-            version,
-            changes: &changes,
-            by,
-            at,
-        },
-    )
-    .await?;
-    Ok(Updated::Saved(saved))
-}
-
-/// Marks a contact inactive (hidden from lists unless asked for) if it is still at
-/// `expected_version`.
-pub async fn deactivate(
-    tx: &mut Tx,
-    current: &Contact,
-    expected_version: i64,
-    by: Uuid,
-    at: DateTime<Utc>,
-) -> StoreResult<Updated<Contact>> {
-    if current.version != expected_version {
-        return Ok(stale(current));
-    }
-    let version = current.version + 1;
-    let updated = on_tx!(tx, conn => {
-        sqlx::query(
-            "UPDATE contacts SET version = $3, active = $4, updated_at = $5, updated_by = $6 WHERE id = $1 AND version = $2",
-        )
-        .bind(current.id)
-        .bind(expected_version)
-        .bind(version)
-        .bind(false)
-        .bind(at)
-        .bind(by)
-        .execute(conn)
-        .await?
-        .rows_affected()
-    });
-    if updated == 0 {
-        return Ok(stale(current));
-    }
-    let changes = [("active", Some("true".to_owned()), Some("false".to_owned()))];
-    history::record(
-        tx,
-        &ChangeSet {
-            kind: RecordKind::Contact,
-            record_id: current.id,
-            version,
-            changes: &changes,
-            by,
-            at,
-        },
-    )
-    .await?;
-    let saved = get(tx, current.id)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("a contact vanished as it was deactivated".into()))?;
+    let set = ChangeSet {
+        kind: RecordKind::Contact,
+        record_id: current.id,
+        version: saved.version,
+        changes: &changes,
+        by,
+        at,
+    };
+    history::record(tx, &set).await?;
     Ok(Updated::Saved(saved))
 }
 

@@ -56,6 +56,17 @@ pub enum Updated<T> {
     Stale(assent_shared::api::StaleVersion),
 }
 
+impl<T> Updated<T> {
+    /// The record is at `version`, last changed by `by` at `at`.
+    pub fn stale(version: i64, by: uuid::Uuid, at: DateTime<Utc>) -> Self {
+        Updated::Stale(assent_shared::api::StaleVersion {
+            current_version: version,
+            updated_by: by,
+            updated_at: at,
+        })
+    }
+}
+
 /// The database behind the server.
 #[derive(Clone, Debug)]
 pub enum Db {
