@@ -4,9 +4,11 @@
 mod helpers;
 
 mod audit;
+mod authorization;
 mod companies;
 mod contacts;
 mod health;
+mod journey;
 mod openapi;
 mod sessions;
 mod store;
