@@ -184,3 +184,115 @@ fn audit_verify_passes_and_then_catches_a_row_altered_in_sql() {
     assert!(text(&output.stdout)
         .starts_with("The audit trail is BROKEN at record 1: its contents do not match its hash"));
 }
+
+/// Starts `serve` with debug logging, logs in, creates and searches a contact whose every field
+/// is a unique marker, stops the server, and looks for the markers in everything it logged.
+#[test]
+fn the_server_logs_no_personal_data_even_at_debug_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut create = command(dir.path());
+    create.args([
+        "create-user",
+        "--role",
+        "sales",
+        "--name",
+        "Marker Userxq",
+        "userxq@markers.example",
+    ]);
+    assert!(run_with_stdin(create, &format!("{PASSWORD}\n"))
+        .status
+        .success());
+
+    let log_path = dir.path().join("server.log");
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let mut child = command(dir.path())
+        .env("ASSENT_LOG_LEVEL", "debug")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .replace("Assent is listening on ", "");
+
+    let markers = [
+        "Zorblatt",
+        "Quindlewhistle",
+        "zq.marker@markers.example",
+        "7400999111",
+        "ZQ marker note",
+        "userxq@markers.example",
+    ];
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let token = runtime.block_on(async {
+        assent_server::tls::install_crypto_provider();
+        let pem = std::fs::read(dir.path().join("tls/cert.pem")).unwrap();
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+            .build()
+            .unwrap();
+        let login: serde_json::Value = client
+            .post(format!("{address}/api/v1/sessions"))
+            .json(&serde_json::json!({"email": "userxq@markers.example", "password": PASSWORD, "device_name": "ZQ marker laptop"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = login["token"].as_str().expect("a token").to_owned();
+        let created = client
+            .post(format!("{address}/api/v1/contacts"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({
+                "first_name": "Zorblatt", "last_name": "Quindlewhistle",
+                "emails": ["zq.marker@markers.example"], "phones": ["07400 999111"], "notes": "ZQ marker note"
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+        let found = client
+            .get(format!("{address}/api/v1/contacts?q=Quindlewhistle"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(found.status(), reqwest::StatusCode::OK);
+        let wrong = client
+            .post(format!("{address}/api/v1/sessions"))
+            .json(&serde_json::json!({"email": "userxq@markers.example", "password": "Zorblatt-wrong-pw", "device_name": "x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), reqwest::StatusCode::UNAUTHORIZED);
+        token
+    });
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("served") && log.contains("DEBUG"),
+        "the server did log its requests"
+    );
+    for marker in markers
+        .iter()
+        .copied()
+        .chain([token.as_str(), "Zorblatt-wrong-pw"])
+    {
+        assert!(
+            !log.contains(marker),
+            "{marker:?} appears in the server log"
+        );
+    }
+}

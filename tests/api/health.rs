@@ -8,6 +8,10 @@ store_test! {
         let reply = app.send(Method::GET, "/healthz", None, None).await;
         assert_eq!(reply.status, StatusCode::OK);
         assert_eq!(reply.body["status"], "ok");
+        assert_eq!(reply.headers["cache-control"], "no-store");
+        assert_eq!(reply.headers["x-content-type-options"], "nosniff");
+        assert!(reply.headers["strict-transport-security"].to_str().unwrap().starts_with("max-age="));
+        assert!(reply.headers.contains_key("x-request-id"));
     }
 }
 
