@@ -42,6 +42,15 @@ enum Command {
     },
     /// Print how many users exist (0 before the first administrator is created).
     UserCount,
+    /// Run compliance scenarios (SCENARIOS.md) through the decision engine: files, or directories
+    /// of *.json and *.jsonl files. Exits non-zero if any fails or cannot be read.
+    PolicyTest {
+        /// Print only failures and the closing line.
+        #[arg(long)]
+        quiet: bool,
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+    },
     /// Work with the audit trail.
     Audit {
         #[command(subcommand)]
@@ -62,6 +71,10 @@ fn parse_role(text: &str) -> Result<Role, String> {
 /// Runs the command line and returns the process exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    // The engine needs no configuration, store or runtime.
+    if let Command::PolicyTest { quiet, paths } = &cli.command {
+        return policy_test(paths, *quiet);
+    }
     let env: HashMap<String, String> = std::env::vars().collect();
     let config_file = cli
         .config
@@ -91,6 +104,7 @@ pub fn run() -> ExitCode {
                 create_user(&config, roles, name, email).await
             }
             Command::UserCount => user_count(&config).await,
+            Command::PolicyTest { .. } => unreachable!("handled before the configuration is read"),
             Command::Audit {
                 command: AuditCommand::Verify,
             } => audit_verify(&config).await,
@@ -197,6 +211,21 @@ async fn create_user(
             Err(format!("nothing was created: {}", reasons.join("; ")))
         }
         Err(e) => Err(format!("nothing was created: {e}")),
+    }
+}
+
+fn policy_test(paths: &[PathBuf], quiet: bool) -> ExitCode {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let result = crate::engine::scenario::policy_test(paths, quiet, &mut out);
+    let flushed = std::io::Write::flush(&mut out);
+    match (result, flushed) {
+        (Ok(tally), Ok(())) if tally.failed == 0 => ExitCode::SUCCESS,
+        (Ok(_), Ok(())) => ExitCode::FAILURE,
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("assent-server: cannot write the report: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

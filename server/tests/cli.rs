@@ -296,3 +296,53 @@ fn the_server_logs_no_personal_data_even_at_debug_level() {
         );
     }
 }
+
+#[test]
+fn policy_test_reports_each_scenario_errors_by_file_and_line_and_closes_with_the_tally() {
+    let dir = tempfile::tempdir().unwrap();
+    let pass = r#"{"id":"post-ok","now":"2025-09-01T09:00:00Z","subject":{"kind":"individual"},"events":[],"message":{"kind":"marketing","channel":"post","topic":"sofas"},"expect":{"allowed":true,"basis":"legitimate_interest"}}"#;
+    let fail = r#"{"id":"post-wrong","now":"2025-09-01T09:00:00Z","subject":{"kind":"individual"},"events":[],"message":{"kind":"marketing","channel":"post","topic":"sofas"},"expect":{"allowed":false,"reason":"no_consent"}}"#;
+    std::fs::write(dir.path().join("a.json"), pass).unwrap();
+    std::fs::write(
+        dir.path().join("b.jsonl"),
+        format!("{pass}\n\n{{not json\n{fail}\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("ignored.txt"), "not a scenario").unwrap();
+    let missing = dir.path().join("missing.json");
+
+    let output = Command::new(BIN)
+        .arg("policy-test")
+        .arg(dir.path())
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let report = text(&output.stdout);
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines[0], "PASS post-ok");
+    assert_eq!(lines[1], "PASS post-ok");
+    assert!(
+        lines[2].starts_with(&format!(
+            "ERROR {}:3: ",
+            dir.path().join("b.jsonl").display()
+        )),
+        "{}",
+        lines[2]
+    );
+    assert_eq!(lines[3], "FAIL post-wrong: expected not allowed (no_consent), got allowed (legitimate_interest) citing []");
+    assert!(
+        lines[4].starts_with(&format!("ERROR {}: ", missing.display())),
+        "{}",
+        lines[4]
+    );
+    assert_eq!(lines[5], "2 passed, 3 failed");
+
+    let quiet = Command::new(BIN)
+        .args(["policy-test", "--quiet"])
+        .arg(dir.path().join("a.json"))
+        .output()
+        .unwrap();
+    assert!(quiet.status.success());
+    assert_eq!(text(&quiet.stdout), "1 passed, 0 failed\n");
+}

@@ -6,4 +6,5 @@
 
 pub mod api;
 pub mod domain;
+pub mod ledger;
 pub mod validate;
