@@ -41,6 +41,12 @@ pub enum Action {
     ContactUpdated,
     ContactDeactivated,
     ContactHistoryRead,
+    LedgerRead,
+    LedgerEventRecorded,
+    LedgerExported,
+    LedgerImported,
+    DecisionMade,
+    PolicyChanged,
     /// A request refused for want of a valid session (401).
     Unauthenticated,
     /// A request refused for want of a role or of rights over the object (403).
@@ -72,6 +78,12 @@ impl Action {
             Action::ContactUpdated => "contact_updated",
             Action::ContactDeactivated => "contact_deactivated",
             Action::ContactHistoryRead => "contact_history_read",
+            Action::LedgerRead => "ledger_read",
+            Action::LedgerEventRecorded => "ledger_event_recorded",
+            Action::LedgerExported => "ledger_exported",
+            Action::LedgerImported => "ledger_imported",
+            Action::DecisionMade => "decision_made",
+            Action::PolicyChanged => "policy_changed",
             Action::Unauthenticated => "unauthenticated",
             Action::Denied => "denied",
         }
@@ -141,8 +153,7 @@ impl AuditRecord {
         fn opt<T: ToString>(value: &Option<T>) -> String {
             value.as_ref().map(ToString::to_string).unwrap_or_default()
         }
-        // Unit separators keep fields apart: no field may contain one (ids, fixed names, times).
-        let canonical = [
+        let fields = [
             seq.to_string(),
             self.at.to_rfc3339_opts(SecondsFormat::Micros, true),
             opt(&self.actor_id),
@@ -152,9 +163,8 @@ impl AuditRecord {
             opt(&self.object_id),
             self.outcome.clone(),
             prev_hash.to_owned(),
-        ]
-        .join("\u{1f}");
-        hex::encode(Sha256::digest(canonical.as_bytes()))
+        ];
+        hash_fields(&fields.iter().map(String::as_str).collect::<Vec<_>>())
     }
 }
 
@@ -174,8 +184,8 @@ pub struct BrokenLink {
     pub problem: String,
 }
 
-/// Walks records in `seq` order and checks each link; feed it every record, then call
-/// [`ChainVerifier::finish`] with the chain head.
+/// Walks a hash chain in `seq` order and checks each link: the audit trail, or one contact's
+/// consent ledger. Feed it every link, then call [`ChainVerifier::finish`] with the chain head.
 #[derive(Debug)]
 pub struct ChainVerifier {
     expected_seq: i64,
@@ -196,40 +206,40 @@ impl Default for ChainVerifier {
 }
 
 impl ChainVerifier {
-    pub fn check(&mut self, stored: &ChainedRecord) {
+    /// Checks one link: its place, its link to the previous one, and its stored hash against the
+    /// hash recomputed from its contents.
+    pub fn check_link(&mut self, seq: i64, prev_hash: &str, hash: &str, recomputed: &str) {
         if self.broken.is_some() {
             return;
         }
         self.checked += 1;
-        if stored.seq != self.expected_seq {
+        if seq != self.expected_seq {
             self.broken = Some(BrokenLink {
                 seq: self.expected_seq,
-                problem: format!(
-                    "the record is missing (the next one found is record {})",
-                    stored.seq
-                ),
+                problem: format!("the record is missing (the next one found is record {seq})"),
             });
             return;
         }
-        let problem = if stored.prev_hash != self.prev_hash {
+        let problem = if prev_hash != self.prev_hash {
             Some("its link to the previous record does not match that record's hash".to_owned())
-        } else if stored.record.chain_hash(stored.seq, &stored.prev_hash) != stored.hash {
+        } else if recomputed != hash {
             Some("its contents do not match its hash (the record was altered)".to_owned())
         } else {
             None
         };
         match problem {
-            Some(problem) => {
-                self.broken = Some(BrokenLink {
-                    seq: stored.seq,
-                    problem,
-                })
-            }
+            Some(problem) => self.broken = Some(BrokenLink { seq, problem }),
             None => {
                 self.expected_seq += 1;
-                self.prev_hash = stored.hash.clone();
+                self.prev_hash = hash.to_owned();
             }
         }
+    }
+
+    /// Checks an audit record.
+    pub fn check(&mut self, stored: &ChainedRecord) {
+        let recomputed = stored.record.chain_hash(stored.seq, &stored.prev_hash);
+        self.check_link(stored.seq, &stored.prev_hash, &stored.hash, &recomputed);
     }
 
     /// Checks that the chain ends where its head says it does (no records cut off the end).
@@ -248,6 +258,12 @@ impl ChainVerifier {
         }
         Ok(self.checked)
     }
+}
+
+/// The SHA-256 of fields joined by unit separators, as lower-case hex. No field may contain a
+/// unit separator (ids, fixed names, times, JSON without control characters).
+pub fn hash_fields(fields: &[&str]) -> String {
+    hex::encode(Sha256::digest(fields.join("\u{1f}").as_bytes()))
 }
 
 #[cfg(test)]

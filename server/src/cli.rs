@@ -1,7 +1,7 @@
 //! The `assent-server` command line: `serve`, `create-user`, `user-count`, `audit verify`.
 
 use std::collections::HashMap;
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -51,6 +51,11 @@ enum Command {
         #[arg(required = true, value_name = "FILE|DIR")]
         paths: Vec<PathBuf>,
     },
+    /// Benchmarks (run them on a release build: `cargo run --release -p assent-server -- bench ...`).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Work with the audit trail.
     Audit {
         #[command(subcommand)]
@@ -59,8 +64,28 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum BenchCommand {
+    /// Decisions per second of the pure engine on one thread, over seeded realistic ledgers.
+    Engine {
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Write COUNT generated scenarios as JSON Lines, for timing `policy-test`. Their expectations
+    /// are the engine's own answers: a load, not a test of correctness.
+    Scenarios {
+        count: usize,
+        out: PathBuf,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
 enum AuditCommand {
-    /// Walk the hash chain of the audit trail and name the first broken link, if any.
+    /// Walk the hash chains of the audit trail and of every consent ledger, and name the first
+    /// broken link, if any.
     Verify,
 }
 
@@ -72,8 +97,10 @@ fn parse_role(text: &str) -> Result<Role, String> {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     // The engine needs no configuration, store or runtime.
-    if let Command::PolicyTest { quiet, paths } = &cli.command {
-        return policy_test(paths, *quiet);
+    match &cli.command {
+        Command::PolicyTest { quiet, paths } => return policy_test(paths, *quiet),
+        Command::Bench { command } => return bench(command),
+        _ => {}
     }
     let env: HashMap<String, String> = std::env::vars().collect();
     let config_file = cli
@@ -104,7 +131,9 @@ pub fn run() -> ExitCode {
                 create_user(&config, roles, name, email).await
             }
             Command::UserCount => user_count(&config).await,
-            Command::PolicyTest { .. } => unreachable!("handled before the configuration is read"),
+            Command::PolicyTest { .. } | Command::Bench { .. } => {
+                unreachable!("handled before the configuration is read")
+            }
             Command::Audit {
                 command: AuditCommand::Verify,
             } => audit_verify(&config).await,
@@ -229,6 +258,78 @@ fn policy_test(paths: &[PathBuf], quiet: bool) -> ExitCode {
     }
 }
 
+fn bench(command: &BenchCommand) -> ExitCode {
+    use crate::engine::synthetic::Generator;
+    use crate::engine::{decide, CompiledPolicy};
+    match command {
+        BenchCommand::Engine { seconds, seed } => {
+            let mut generator = Generator::new(*seed);
+            let cases: Vec<_> = (0..10_000)
+                .map(|_| (generator.subject(), generator.ledger(), generator.message()))
+                .collect();
+            let events: usize = cases.iter().map(|(_, ledger, _)| ledger.len()).sum();
+            let policy = CompiledPolicy::default();
+            let now = generator.now;
+            let started = std::time::Instant::now();
+            let mut decisions: u64 = 0;
+            let mut allowed: u64 = 0;
+            while started.elapsed().as_secs() < *seconds {
+                for (subject, ledger, message) in &cases {
+                    let decision =
+                        decide(&policy, subject, ledger, message, std::hint::black_box(now));
+                    allowed += u64::from(std::hint::black_box(decision).allowed);
+                }
+                decisions += cases.len() as u64;
+            }
+            let elapsed = started.elapsed().as_secs_f64();
+            println!(
+                "{decisions} decisions in {elapsed:.2} s on one thread: {:.0} decisions/s \
+                 (mean ledger {:.1} events, {:.0}% allowed)",
+                decisions as f64 / elapsed,
+                events as f64 / cases.len() as f64,
+                100.0 * allowed as f64 / decisions as f64
+            );
+            ExitCode::SUCCESS
+        }
+        BenchCommand::Scenarios { count, out, seed } => {
+            let mut generator = Generator::new(*seed);
+            let policy = CompiledPolicy::default();
+            let file = match std::fs::File::create(out) {
+                Ok(file) => file,
+                Err(e) => {
+                    eprintln!("assent-server: cannot create {}: {e}", out.display());
+                    return ExitCode::FAILURE;
+                }
+            };
+            let mut writer = std::io::BufWriter::new(file);
+            for i in 0..*count {
+                let (subject, ledger, message) =
+                    (generator.subject(), generator.ledger(), generator.message());
+                let decision = decide(&policy, &subject, &ledger, &message, generator.now);
+                let expect = match (decision.basis, decision.reasons.iter().next()) {
+                    (Some(basis), _) => serde_json::json!({"allowed": true, "basis": basis}),
+                    (None, Some(reason)) => serde_json::json!({"allowed": false, "reason": reason}),
+                    (None, None) => serde_json::json!({"allowed": decision.allowed}),
+                };
+                let line = serde_json::json!({
+                    "id": format!("generated-{i}"), "now": generator.now, "subject": subject,
+                    "events": ledger, "message": message, "expect": expect,
+                });
+                if let Err(e) = writeln!(writer, "{line}") {
+                    eprintln!("assent-server: cannot write {}: {e}", out.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            if let Err(e) = std::io::Write::flush(&mut writer) {
+                eprintln!("assent-server: cannot write {}: {e}", out.display());
+                return ExitCode::FAILURE;
+            }
+            println!("Wrote {count} scenarios to {}", out.display());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
 async fn user_count(config: &Config) -> CommandResult {
     let db = open_store(config).await?;
     let count = store::users::count(&db).await.map_err(|e| e.to_string())?;
@@ -238,17 +339,38 @@ async fn user_count(config: &Config) -> CommandResult {
 
 async fn audit_verify(config: &Config) -> CommandResult {
     let db = open_store(config).await?;
-    match store::audit::verify(&db).await.map_err(|e| e.to_string())? {
+    let audit = store::audit::verify(&db).await.map_err(|e| e.to_string())?;
+    let ledgers = store::ledger::verify(&db)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut intact = true;
+    match audit {
         Verification::Intact { records } => {
             println!("The audit trail is intact: {records} records, every link verified.");
-            Ok(ExitCode::SUCCESS)
         }
         Verification::Broken(link) => {
+            intact = false;
             println!(
                 "The audit trail is BROKEN at record {}: {}",
                 link.seq, link.problem
             );
-            Ok(ExitCode::FAILURE)
         }
     }
+    match ledgers {
+        Ok(events) => {
+            println!("The consent ledgers are intact: {events} events, every link verified.")
+        }
+        Err(broken) => {
+            intact = false;
+            println!(
+                "The consent ledger of contact {} is BROKEN at event {}: {}",
+                broken.contact_id, broken.link.seq, broken.link.problem
+            );
+        }
+    }
+    Ok(if intact {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -282,3 +282,135 @@ pub struct StaleVersion {
 pub struct VersionOnly {
     pub version: i64,
 }
+
+// ---- the consent ledger ---------------------------------------------------------------------
+
+/// Where an event's evidence comes from: the form and connection of a web sign-up, the
+/// reference of a paper form, the recording of a call. At most 2000 characters each.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EventSource {
+    pub form_url: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub paper_reference: Option<String>,
+    pub recording_reference: Option<String>,
+}
+
+/// A ledger event to record, in the vocabulary of the compliance scenarios (`type`, `at` and
+/// the fields of its type), with its source.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct NewLedgerEvent {
+    #[serde(flatten)]
+    pub event: crate::ledger::LedgerEvent,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<EventSource>,
+}
+
+/// Who recorded a ledger event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RecordedVia {
+    /// A user of the CRM (`recorded_by` names them).
+    User,
+    /// The data subject, through the public pages.
+    DataSubject,
+    /// An import of an earlier ledger (`recorded_by` names who imported it).
+    Import,
+}
+
+impl RecordedVia {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordedVia::User => "user",
+            RecordedVia::DataSubject => "data_subject",
+            RecordedVia::Import => "import",
+        }
+    }
+}
+
+/// A ledger event as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RecordedEvent {
+    pub id: Uuid,
+    pub contact_id: Uuid,
+    /// The event's place in the contact's ledger, from 1.
+    pub seq: i64,
+    /// The id the event had in an imported file.
+    pub external_id: Option<String>,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+    pub recorded_by: Option<Uuid>,
+    pub recorded_via: RecordedVia,
+    /// The event: `type` and its fields; a consent's `wording` is the exact text shown.
+    pub event: crate::ledger::EventKind,
+    /// The version of the consent wording (consents only).
+    pub wording_version: Option<i64>,
+    pub source: Option<EventSource>,
+}
+
+/// The answer to an import: how many events were added.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ImportSummary {
+    pub imported: u64,
+}
+
+// ---- the compliance policy and decisions ----------------------------------------------------
+
+/// One version of the organisation's compliance policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PolicyVersion {
+    /// 0 is the built-in default, in force until the first change.
+    pub version: i64,
+    pub policy: crate::ledger::Policy,
+    pub changed_by: Option<Uuid>,
+    pub changed_at: DateTime<Utc>,
+    pub note: Option<String>,
+}
+
+/// A new version of the policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PolicyChange {
+    pub policy: crate::ledger::Policy,
+    /// Why it changed, for the record.
+    pub note: Option<String>,
+}
+
+/// May this message be sent to this contact?
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DecisionRequest {
+    pub contact_id: Uuid,
+    pub message: crate::ledger::Message,
+    /// For a corporate contact: false when the message goes to a role or generic address rather
+    /// than to the named person. Default true.
+    pub named_person: Option<bool>,
+    /// Ask as of a past moment: the ledger as it was known then and the policy then in force.
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+/// The engine's answer, with its basis, reasons, evidence and explanation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DecisionResponse {
+    pub contact_id: Uuid,
+    pub allowed: bool,
+    pub basis: Option<crate::ledger::Basis>,
+    pub reasons: Vec<crate::ledger::Reason>,
+    /// The ledger events the decision rests on.
+    pub evidence: Vec<Uuid>,
+    /// In plain words, citing the rule.
+    pub explanation: String,
+    /// The moment decided for: now, or the `as_of` asked.
+    pub decided_for: DateTime<Utc>,
+    pub policy_version: i64,
+}

@@ -319,6 +319,76 @@ impl NewUser {
     }
 }
 
+/// The longest topic, third-party name or source field accepted.
+pub const LEDGER_TEXT_MAX: usize = 2000;
+
+/// Checks what the event vocabulary leaves open: topics and wordings are not empty, third
+/// parties are named, sources are of a sane size.
+pub fn validate_ledger_event(
+    event: &crate::ledger::EventKind,
+    source: Option<&crate::api::EventSource>,
+) -> Result<(), FieldErrors> {
+    use crate::ledger::EventKind;
+    let mut errors = FieldErrors::default();
+    let topic = match event {
+        EventKind::ConsentGiven { topic, .. }
+        | EventKind::ConsentConfirmed { topic, .. }
+        | EventKind::OptOut { topic, .. }
+        | EventKind::Sale { topic, .. }
+        | EventKind::Negotiation { topic, .. }
+        | EventKind::Enquiry { topic }
+        | EventKind::Support { topic, .. } => Some(topic),
+        _ => None,
+    };
+    if let Some(topic) = topic {
+        errors.check("topic", parse_text(topic, NAME_MAX));
+        let scoped = matches!(
+            event,
+            EventKind::ConsentGiven { .. }
+                | EventKind::ConsentConfirmed { .. }
+                | EventKind::OptOut { .. }
+        );
+        if topic.trim() == crate::ledger::ALL_TOPICS && !scoped {
+            errors.add(
+                "topic",
+                "\"*\" (every topic) is only for consents and opt-outs",
+            );
+        }
+    }
+    if let EventKind::ConsentGiven {
+        wording,
+        third_parties,
+        ..
+    } = event
+    {
+        errors.check(
+            "wording",
+            parse_notes(Some(wording), NOTES_MAX).and_then(|w| {
+                w.ok_or_else(|| {
+                    InvalidValue("is empty: record the exact words the person was shown".into())
+                })
+            }),
+        );
+        for (i, party) in third_parties.iter().enumerate() {
+            errors.check(format!("third_parties[{i}]"), parse_text(party, NAME_MAX));
+        }
+    }
+    if let Some(source) = source {
+        for (field, value) in [
+            ("source.form_url", &source.form_url),
+            ("source.ip", &source.ip),
+            ("source.user_agent", &source.user_agent),
+            ("source.paper_reference", &source.paper_reference),
+            ("source.recording_reference", &source.recording_reference),
+        ] {
+            if let Some(value) = value {
+                errors.check(field, parse_text(value, LEDGER_TEXT_MAX));
+            }
+        }
+    }
+    errors.into_result(|| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,9 +6,12 @@
 
 pub mod companies;
 pub mod contacts;
+pub mod decisions;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod ledger;
+pub mod policy;
 pub mod sessions;
 pub mod users;
 
@@ -53,7 +56,8 @@ pub const MAX_PAGE: i64 = 200;
 #[openapi(
     info(
         title = "Assent API",
-        description = "The Assent CRM server: contacts and companies, users and sessions, and the audit trail. \
+        description = "The Assent CRM server: contacts and companies, the consent ledger and the decision engine, \
+                       the compliance policy, users and sessions, and the audit trail. \
                        Every error has the shape `ApiError`. Authenticate with `Authorization: Bearer <token>` \
                        from `POST /api/v1/sessions`."
     ),
@@ -84,7 +88,10 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
                 .merge(sessions::routes())
                 .merge(users::routes())
                 .merge(contacts::routes())
-                .merge(companies::routes()),
+                .merge(companies::routes())
+                .merge(ledger::routes())
+                .merge(decisions::routes())
+                .merge(policy::routes()),
         )
 }
 

@@ -6,7 +6,10 @@
 //! moment and by anyone, and it is fast enough to run over a whole audience.
 
 pub mod explain;
+#[cfg(test)]
+mod properties;
 pub mod scenario;
+pub mod synthetic;
 
 use std::collections::HashMap;
 

@@ -13,6 +13,8 @@ pub mod audit;
 pub mod companies;
 pub mod contacts;
 pub mod history;
+pub mod ledger;
+pub mod policies;
 pub mod sessions;
 pub mod users;
 

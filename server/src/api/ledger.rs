@@ -1,0 +1,308 @@
+//! Each contact's consent ledger: record an event, read the ledger, export it and import it as
+//! JSON Lines in the compliance scenarios' event format.
+//!
+//! Who records what: sales staff, managers and the data protection lead record consents,
+//! opt-outs, sales, negotiations, enquiries, support, TPS screens and preferences; only the data
+//! protection lead records an erasure; a double opt-in confirmation comes only from the person
+//! (the public pages). An import, a migration of history, is for managers and the data
+//! protection lead, and is all or nothing.
+
+use assent_shared::api::{FieldError, ImportSummary, NewLedgerEvent, RecordedEvent, RecordedVia};
+use assent_shared::domain::Role;
+use assent_shared::ledger::{EventKind, LedgerEvent};
+use assent_shared::validate::validate_ledger_event;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json as Reply;
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use super::contacts::CONTACT_ROLES;
+use super::error::{ApiResult, Error};
+use super::extract::{Json, Path};
+use super::AppState;
+use crate::audit::{Action, ObjectKind};
+use crate::auth::Caller;
+use crate::store::{self, ledger::NewEntry, Tx};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_ledger, record_event))
+        .routes(routes!(export_ledger))
+        .routes(routes!(import_ledger))
+}
+
+/// Clocks differ a little; an event further in the future than this is a mistake.
+const CLOCK_SKEW: Duration = Duration::minutes(5);
+
+/// The most errors an import reports; past them, the answer says how many more there were.
+const IMPORT_ERRORS_SHOWN: usize = 100;
+
+fn check_time(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), String> {
+    if at > now + CLOCK_SKEW {
+        Err("is in the future: record what has happened".into())
+    } else {
+        Ok(())
+    }
+}
+
+async fn require_contact(tx: &mut Tx, id: Uuid) -> ApiResult<()> {
+    store::contacts::get(tx, id)
+        .await?
+        .map(|_| ())
+        .ok_or_else(|| Error::not_found("contact"))
+}
+
+/// A contact's whole ledger, in recorded order, with each consent's exact wording.
+#[utoipa::path(get, path = "/contacts/{id}/ledger", tag = "ledger", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The contact")),
+    responses((status = 200, body = Vec<RecordedEvent>), (status = 403, body = assent_shared::api::ApiError),
+              (status = 404, body = assent_shared::api::ApiError)))]
+async fn list_ledger(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Reply<Vec<RecordedEvent>>> {
+    caller.require_any(&state, CONTACT_ROLES).await?;
+    let mut tx = state.db.begin().await?;
+    require_contact(&mut tx, id).await?;
+    store::audit::append(
+        &mut tx,
+        &caller.audit(Action::LedgerRead).on(ObjectKind::Contact, id),
+    )
+    .await?;
+    let events = store::ledger::for_contact(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(Reply(events))
+}
+
+/// Records one event in a contact's ledger. Corrections are new events: nothing recorded is
+/// ever changed or removed.
+#[utoipa::path(post, path = "/contacts/{id}/ledger", tag = "ledger", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The contact")), request_body = NewLedgerEvent,
+    responses((status = 201, body = RecordedEvent), (status = 403, body = assent_shared::api::ApiError),
+              (status = 404, body = assent_shared::api::ApiError), (status = 422, body = assent_shared::api::ApiError)))]
+async fn record_event(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Json(new): Json<NewLedgerEvent>,
+) -> ApiResult<(StatusCode, Reply<RecordedEvent>)> {
+    caller.require_any(&state, CONTACT_ROLES).await?;
+    let object = Some((ObjectKind::Contact, id));
+    match new.event.kind {
+        EventKind::ConsentConfirmed { .. } => {
+            let message = "A double opt-in confirmation is recorded only when the person clicks their confirmation link.";
+            return Err(caller.deny(&state, object, message.into()).await);
+        }
+        EventKind::Erased if !caller.has(Role::Dpo) => {
+            let message = "Only the data protection lead carries out an erasure.";
+            return Err(caller.deny(&state, object, message.into()).await);
+        }
+        _ => {}
+    }
+    let mut errors = validate_ledger_event(&new.event.kind, new.source.as_ref())
+        .err()
+        .unwrap_or_default();
+    let now = store::now();
+    if let Err(reason) = check_time(new.event.at, now) {
+        errors.add("at", reason);
+    }
+    if !errors.is_empty() {
+        return Err(errors.into());
+    }
+    let mut tx = state.db.begin().await?;
+    require_contact(&mut tx, id).await?;
+    store::audit::append(
+        &mut tx,
+        &caller
+            .audit(Action::LedgerEventRecorded)
+            .on(ObjectKind::Contact, id),
+    )
+    .await?;
+    let entry = NewEntry {
+        contact_id: id,
+        at: new.event.at,
+        kind: &new.event.kind,
+        external_id: None,
+        source: new.source.as_ref(),
+        recorded_by: Some(caller.user.id),
+        recorded_via: RecordedVia::User,
+    };
+    let event_id = store::ledger::append(&mut tx, &entry, now).await?;
+    let recorded = store::ledger::for_contact(&mut tx, id)
+        .await?
+        .into_iter()
+        .find(|e| e.id == event_id)
+        .ok_or_else(|| Error::Internal("a ledger event vanished as it was recorded".into()))?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Reply(recorded)))
+}
+
+/// The ledger as JSON Lines in the scenario event format (`id`, `at`, `type` and its fields),
+/// sorted by when things happened: ready to import elsewhere or to test against a policy.
+#[utoipa::path(get, path = "/contacts/{id}/ledger/export", tag = "ledger", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The contact")),
+    responses((status = 200, content_type = "application/x-ndjson", body = String),
+              (status = 403, body = assent_shared::api::ApiError), (status = 404, body = assent_shared::api::ApiError)))]
+async fn export_ledger(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<impl IntoResponse> {
+    caller.require_any(&state, CONTACT_ROLES).await?;
+    let mut tx = state.db.begin().await?;
+    require_contact(&mut tx, id).await?;
+    store::audit::append(
+        &mut tx,
+        &caller
+            .audit(Action::LedgerExported)
+            .on(ObjectKind::Contact, id),
+    )
+    .await?;
+    let recorded = store::ledger::for_contact(&mut tx, id).await?;
+    tx.commit().await?;
+    let mut body = String::new();
+    for event in store::ledger::for_engine(&recorded, None) {
+        // A LedgerEvent is plain data: it always serialises.
+        body.push_str(&serde_json::to_string(&event).unwrap_or_default());
+        body.push('\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body))
+}
+
+/// Parses and checks every line of an import; all the problems, by line number.
+fn parse_import(body: &str, now: DateTime<Utc>) -> Result<Vec<LedgerEvent>, Vec<FieldError>> {
+    let mut events = Vec::new();
+    let mut errors = Vec::new();
+    for (index, line) in body.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let field = format!("line {}", index + 1);
+        match serde_json::from_str::<LedgerEvent>(line) {
+            Err(e) => errors.push(FieldError {
+                field,
+                reason: e.to_string(),
+            }),
+            Ok(event) => {
+                let mut problems = validate_ledger_event(&event.kind, None)
+                    .err()
+                    .unwrap_or_default()
+                    .0;
+                if let Err(reason) = check_time(event.at, now) {
+                    problems.push(FieldError {
+                        field: "at".into(),
+                        reason,
+                    });
+                }
+                for problem in problems {
+                    errors.push(FieldError {
+                        field: field.clone(),
+                        reason: format!("{} {}", problem.field, problem.reason),
+                    });
+                }
+                events.push(event);
+            }
+        }
+    }
+    if events.is_empty() && errors.is_empty() {
+        errors.push(FieldError {
+            field: "body".into(),
+            reason: "holds no events".into(),
+        });
+    }
+    if errors.is_empty() {
+        Ok(events)
+    } else {
+        if errors.len() > IMPORT_ERRORS_SHOWN {
+            let more = errors.len() - IMPORT_ERRORS_SHOWN;
+            errors.truncate(IMPORT_ERRORS_SHOWN);
+            errors.push(FieldError {
+                field: "body".into(),
+                reason: format!("and {more} more problems"),
+            });
+        }
+        Err(errors)
+    }
+}
+
+/// Imports a ledger exported elsewhere (JSON Lines, one event a line, in the scenario event
+/// format), appending it to the contact's ledger. Every line is checked first: one bad line
+/// rejects the whole file, naming each bad line and why, and nothing is written.
+#[utoipa::path(post, path = "/contacts/{id}/ledger/import", tag = "ledger", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The contact")),
+    request_body(content = String, content_type = "application/x-ndjson"),
+    responses((status = 201, body = ImportSummary), (status = 403, body = assent_shared::api::ApiError),
+              (status = 404, body = assent_shared::api::ApiError), (status = 422, body = assent_shared::api::ApiError)))]
+async fn import_ledger(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    body: String,
+) -> ApiResult<(StatusCode, Reply<ImportSummary>)> {
+    caller
+        .require_any_on(
+            &state,
+            &[Role::Manager, Role::Dpo],
+            Some((ObjectKind::Contact, id)),
+        )
+        .await?;
+    let now = store::now();
+    let events = parse_import(&body, now).map_err(Error::Validation)?;
+    let mut tx = state.db.begin().await?;
+    require_contact(&mut tx, id).await?;
+    store::audit::append(
+        &mut tx,
+        &caller
+            .audit(Action::LedgerImported)
+            .on(ObjectKind::Contact, id),
+    )
+    .await?;
+    for event in &events {
+        let entry = NewEntry {
+            contact_id: id,
+            at: event.at,
+            kind: &event.kind,
+            external_id: event.id.as_deref(),
+            source: None,
+            recorded_by: Some(caller.user.id),
+            recorded_via: RecordedVia::Import,
+        };
+        store::ledger::append(&mut tx, &entry, now).await?;
+    }
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Reply(ImportSummary {
+            imported: events.len() as u64,
+        }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_import_names_every_bad_line() {
+        let now = store::now();
+        let body = [
+            r#"{"at":"2025-01-01T00:00:00Z","type":"opt_out","channel":"email","topic":"*"}"#,
+            r#"{"at":"2025-01-01T00:00:00Z","type":"opt_in"}"#,
+            "",
+            r#"{"at":"2025-01-01T00:00:00Z","type":"sale","topic":" ","refusal_offered":true}"#,
+            r#"{"at":"2999-01-01T00:00:00Z","type":"tps_check","registered":false}"#,
+        ]
+        .join("\n");
+        let errors = parse_import(&body, now).unwrap_err();
+        let lines: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(lines, ["line 2", "line 4", "line 5"]);
+        assert!(errors[1].reason.starts_with("topic is empty"));
+        assert!(errors[2].reason.contains("future"));
+        assert_eq!(parse_import("\n\n", now).unwrap_err()[0].field, "body");
+    }
+}

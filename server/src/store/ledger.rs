@@ -1,0 +1,335 @@
+//! The `ledger_events`, `ledger_heads` and `consent_wordings` tables: each contact's consent
+//! ledger, append-only and hash-chained per contact, and the exact wordings consents point at.
+//!
+//! An event is kept as its JSON in the scenario vocabulary, with a consent's wording moved to
+//! `consent_wordings` (one row per distinct text, numbered in order of first use) and put back
+//! when the event is read.
+
+use assent_shared::api::{EventSource, RecordedEvent, RecordedVia};
+use assent_shared::ledger::{EventKind, LedgerEvent};
+use chrono::{DateTime, SecondsFormat, Utc};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{Db, StoreError, StoreResult, Tx};
+use crate::audit::{hash_fields, BrokenLink, ChainVerifier, GENESIS_HASH};
+use crate::{on_db, on_tx};
+
+/// An event about to be recorded.
+pub struct NewEntry<'a> {
+    pub contact_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub kind: &'a EventKind,
+    pub external_id: Option<&'a str>,
+    pub source: Option<&'a EventSource>,
+    pub recorded_by: Option<Uuid>,
+    pub recorded_via: RecordedVia,
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: Uuid,
+    contact_id: Uuid,
+    seq: i64,
+    at: DateTime<Utc>,
+    recorded_at: DateTime<Utc>,
+    recorded_by: Option<Uuid>,
+    recorded_via: String,
+    external_id: Option<String>,
+    event_type: String,
+    event: String,
+    wording_id: Option<Uuid>,
+    wording_text: Option<String>,
+    wording_hash: Option<String>,
+    wording_version: Option<i64>,
+    source: Option<String>,
+    prev_hash: String,
+    hash: String,
+}
+
+const SELECT: &str = "SELECT e.id, e.contact_id, e.seq, e.at, e.recorded_at, e.recorded_by, e.recorded_via, e.external_id, \
+    e.event_type, e.event, e.wording_id, w.text AS wording_text, w.text_hash AS wording_hash, w.version AS wording_version, \
+    e.source, e.prev_hash, e.hash \
+    FROM ledger_events e LEFT JOIN consent_wordings w ON w.id = e.wording_id";
+
+fn micros(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn text_hash(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The hash of one event as the `seq`-th link of its contact's chain after `prev_hash`.
+#[allow(clippy::too_many_arguments)]
+fn event_hash(
+    contact_id: Uuid,
+    seq: i64,
+    at: DateTime<Utc>,
+    recorded_at: DateTime<Utc>,
+    recorded_by: Option<Uuid>,
+    recorded_via: &str,
+    external_id: Option<&str>,
+    event_type: &str,
+    event: &str,
+    wording_hash: Option<&str>,
+    source: Option<&str>,
+    prev_hash: &str,
+) -> String {
+    let recorded_by = recorded_by.map(|id| id.to_string()).unwrap_or_default();
+    hash_fields(&[
+        &seq.to_string(),
+        &contact_id.to_string(),
+        &micros(at),
+        &micros(recorded_at),
+        &recorded_by,
+        recorded_via,
+        external_id.unwrap_or_default(),
+        event_type,
+        event,
+        wording_hash.unwrap_or_default(),
+        source.unwrap_or_default(),
+        prev_hash,
+    ])
+}
+
+/// The event JSON as stored: a consent's wording is kept in `consent_wordings` instead.
+fn stored_event(kind: &EventKind) -> (String, Option<&str>) {
+    let mut stored = kind.clone();
+    let wording = match kind {
+        EventKind::ConsentGiven { wording, .. } => Some(wording.as_str()),
+        _ => None,
+    };
+    if let EventKind::ConsentGiven { wording, .. } = &mut stored {
+        wording.clear();
+    }
+    // EventKind holds only strings, booleans and enums: it always serialises.
+    (serde_json::to_string(&stored).unwrap_or_default(), wording)
+}
+
+/// The wording's id and hash, recording it on first use.
+async fn wording(tx: &mut Tx, text: &str, at: DateTime<Utc>) -> StoreResult<(Uuid, String)> {
+    let hash = text_hash(text);
+    let existing: Option<Uuid> = on_tx!(tx, conn => {
+        sqlx::query_scalar("SELECT id FROM consent_wordings WHERE text_hash = $1").bind(&hash).fetch_optional(conn).await?
+    });
+    if let Some(id) = existing {
+        return Ok((id, hash));
+    }
+    let id = Uuid::now_v7();
+    // Writers are serialised (SQLite's write lock; the audit chain head on PostgreSQL, which
+    // every writing transaction takes first), so the next version number is free.
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO consent_wordings (id, version, text, text_hash, first_used_at) \
+             VALUES ($1, (SELECT COALESCE(MAX(version), 0) + 1 FROM consent_wordings), $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(text)
+        .bind(&hash)
+        .bind(at)
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    Ok((id, hash))
+}
+
+/// Appends an event to its contact's ledger.
+pub async fn append(
+    tx: &mut Tx,
+    entry: &NewEntry<'_>,
+    recorded_at: DateTime<Utc>,
+) -> StoreResult<Uuid> {
+    let (event, wording_text) = stored_event(entry.kind);
+    let wording = match wording_text {
+        Some(text) => Some(wording(tx, text, recorded_at).await?),
+        None => None,
+    };
+    let source = entry
+        .source
+        .map(|s| serde_json::to_string(s).unwrap_or_default());
+    let (seq, prev_hash): (i64, String) = on_tx!(tx, conn => {
+        sqlx::query_as(
+            "INSERT INTO ledger_heads (contact_id, last_seq, last_hash) VALUES ($1, 1, $2) \
+             ON CONFLICT (contact_id) DO UPDATE SET last_seq = ledger_heads.last_seq + 1 \
+             RETURNING last_seq, last_hash",
+        )
+        .bind(entry.contact_id)
+        .bind(GENESIS_HASH)
+        .fetch_one(conn)
+        .await?
+    });
+    let via = entry.recorded_via.as_str();
+    let hash = event_hash(
+        entry.contact_id,
+        seq,
+        entry.at,
+        recorded_at,
+        entry.recorded_by,
+        via,
+        entry.external_id,
+        entry.kind.type_name(),
+        &event,
+        wording.as_ref().map(|(_, h)| h.as_str()),
+        source.as_deref(),
+        &prev_hash,
+    );
+    let id = Uuid::now_v7();
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO ledger_events (id, contact_id, seq, at, recorded_at, recorded_by, recorded_via, external_id, \
+             event_type, event, wording_id, source, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(id)
+        .bind(entry.contact_id)
+        .bind(seq)
+        .bind(entry.at)
+        .bind(recorded_at)
+        .bind(entry.recorded_by)
+        .bind(via)
+        .bind(entry.external_id)
+        .bind(entry.kind.type_name())
+        .bind(&event)
+        .bind(wording.as_ref().map(|(id, _)| *id))
+        .bind(&source)
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    on_tx!(tx, conn => {
+        sqlx::query("UPDATE ledger_heads SET last_hash = $2 WHERE contact_id = $1")
+            .bind(entry.contact_id)
+            .bind(&hash)
+            .execute(conn)
+            .await?
+            .rows_affected()
+    });
+    Ok(id)
+}
+
+impl TryFrom<EventRow> for RecordedEvent {
+    type Error = StoreError;
+    fn try_from(row: EventRow) -> StoreResult<RecordedEvent> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("ledger event {}: {what}", row.id));
+        let mut event: EventKind =
+            serde_json::from_str(&row.event).map_err(|e| corrupt(&e.to_string()))?;
+        if let EventKind::ConsentGiven { wording, .. } = &mut event {
+            *wording = row
+                .wording_text
+                .clone()
+                .ok_or_else(|| corrupt("its wording is missing"))?;
+        }
+        let recorded_via = match row.recorded_via.as_str() {
+            "user" => RecordedVia::User,
+            "data_subject" => RecordedVia::DataSubject,
+            "import" => RecordedVia::Import,
+            _ => return Err(corrupt("unknown recorded_via")),
+        };
+        let source = match &row.source {
+            Some(text) => Some(serde_json::from_str(text).map_err(|e| corrupt(&e.to_string()))?),
+            None => None,
+        };
+        Ok(RecordedEvent {
+            id: row.id,
+            contact_id: row.contact_id,
+            seq: row.seq,
+            external_id: row.external_id,
+            at: row.at,
+            recorded_at: row.recorded_at,
+            recorded_by: row.recorded_by,
+            recorded_via,
+            event,
+            wording_version: row.wording_version,
+            source,
+        })
+    }
+}
+
+/// A contact's ledger in recorded order.
+pub async fn for_contact(tx: &mut Tx, contact_id: Uuid) -> StoreResult<Vec<RecordedEvent>> {
+    let sql = format!("{SELECT} WHERE e.contact_id = $1 ORDER BY e.seq");
+    let rows: Vec<EventRow> =
+        on_tx!(tx, conn => sqlx::query_as(&sql).bind(contact_id).fetch_all(conn).await?);
+    rows.into_iter().map(RecordedEvent::try_from).collect()
+}
+
+/// A contact's ledger as the engine reads it: sorted by when things happened (ties in recorded
+/// order), each event's id its UUID. `known_at` keeps only what had been recorded by then, for
+/// a decision "as of" a past moment.
+pub fn for_engine(recorded: &[RecordedEvent], known_at: Option<DateTime<Utc>>) -> Vec<LedgerEvent> {
+    let mut ledger: Vec<LedgerEvent> = recorded
+        .iter()
+        .filter(|e| known_at.is_none_or(|t| e.recorded_at <= t))
+        .map(|e| LedgerEvent {
+            id: Some(e.id.to_string()),
+            at: e.at,
+            kind: e.event.clone(),
+        })
+        .collect();
+    crate::engine::sort_ledger(&mut ledger);
+    ledger
+}
+
+/// Where a contact's ledger chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenLedger {
+    pub contact_id: Uuid,
+    pub link: BrokenLink,
+}
+
+/// Walks every contact's chain (and every wording's text against its hash).
+pub async fn verify(db: &Db) -> StoreResult<Result<u64, BrokenLedger>> {
+    let wordings: Vec<(Uuid, String, String)> = on_db!(db, pool => {
+        sqlx::query_as("SELECT id, text, text_hash FROM consent_wordings").fetch_all(pool).await?
+    });
+    let mut altered_wordings = std::collections::HashSet::new();
+    for (id, text, hash) in wordings {
+        if text_hash(&text) != hash {
+            altered_wordings.insert(id);
+        }
+    }
+    let heads: Vec<(Uuid, i64, String)> = on_db!(db, pool => {
+        sqlx::query_as("SELECT contact_id, last_seq, last_hash FROM ledger_heads ORDER BY contact_id").fetch_all(pool).await?
+    });
+    let mut checked = 0;
+    for (contact_id, head_seq, head_hash) in heads {
+        let sql = format!("{SELECT} WHERE e.contact_id = $1 ORDER BY e.seq");
+        let rows: Vec<EventRow> =
+            on_db!(db, pool => sqlx::query_as(&sql).bind(contact_id).fetch_all(pool).await?);
+        let mut verifier = ChainVerifier::default();
+        for row in &rows {
+            let wording_hash = row.wording_hash.as_deref();
+            let recomputed = if row
+                .wording_id
+                .is_some_and(|id| altered_wordings.contains(&id))
+            {
+                "the wording was altered".to_owned()
+            } else {
+                event_hash(
+                    row.contact_id,
+                    row.seq,
+                    row.at,
+                    row.recorded_at,
+                    row.recorded_by,
+                    &row.recorded_via,
+                    row.external_id.as_deref(),
+                    &row.event_type,
+                    &row.event,
+                    wording_hash,
+                    row.source.as_deref(),
+                    &row.prev_hash,
+                )
+            };
+            verifier.check_link(row.seq, &row.prev_hash, &row.hash, &recomputed);
+        }
+        match verifier.finish(head_seq, &head_hash) {
+            Ok(n) => checked += n,
+            Err(link) => return Ok(Err(BrokenLedger { contact_id, link })),
+        }
+    }
+    Ok(Ok(checked))
+}

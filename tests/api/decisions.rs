@@ -1,0 +1,124 @@
+use assent_shared::api::{Contact, DecisionResponse, RecordedEvent};
+use assent_shared::domain::Role;
+use assent_shared::ledger::{Basis, Reason};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::TestApp;
+use crate::store_test;
+
+async fn jane(app: &TestApp, token: &str) -> Contact {
+    app.post(
+        "/api/v1/contacts",
+        token,
+        json!({"first_name": "Jane", "last_name": "Doe"}),
+    )
+    .await
+    .json()
+}
+
+async fn record(
+    app: &TestApp,
+    token: &str,
+    contact: &Contact,
+    event: serde_json::Value,
+) -> RecordedEvent {
+    let reply = app
+        .post(
+            &format!("/api/v1/contacts/{}/ledger", contact.id),
+            token,
+            event,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.json()
+}
+
+async fn ask(app: &TestApp, token: &str, body: serde_json::Value) -> DecisionResponse {
+    let reply = app.post("/api/v1/decisions", token, body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.json()
+}
+
+store_test! {
+    async fn may_i_send_answers_with_the_basis_the_evidence_and_plain_words(app: TestApp) {
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let jane = jane(&app, &sales).await;
+        let consent = record(&app, &sales, &jane, json!({"at": "2025-05-10T14:03:00Z", "type": "consent_given", "channel": "email",
+            "topic": "boilers", "method": "paper_form", "wording": "Email me boiler offers."})).await;
+
+        let boilers = ask(&app, &sales, json!({"contact_id": jane.id, "message": {"kind": "marketing", "channel": "email", "topic": "boilers"}})).await;
+        assert!(boilers.allowed);
+        assert_eq!(boilers.basis, Some(Basis::Consent));
+        assert_eq!(boilers.evidence, [consent.id]);
+        assert_eq!(boilers.policy_version, 0);
+        assert!(boilers.explanation.starts_with("Allowed: Jane Doe consented on 10 May 2025"), "{}", boilers.explanation);
+
+        let radiators = ask(&app, &sales, json!({"contact_id": jane.id, "message": {"kind": "marketing", "channel": "email", "topic": "radiators"}})).await;
+        assert!(!radiators.allowed);
+        assert_eq!(radiators.reasons, [Reason::NoConsent]);
+        assert!(radiators.explanation.contains("Jane Doe has not consented to marketing emails about radiators"));
+
+        let any = app.post("/api/v1/decisions", &sales, json!({"contact_id": jane.id, "message": {"kind": "marketing", "channel": "any", "topic": "x"}})).await;
+        assert_eq!(any.fields(), ["message.channel"]);
+        let nobody = app.post("/api/v1/decisions", &sales, json!({"contact_id": uuid::Uuid::now_v7(), "message": {"kind": "service", "channel": "email"}})).await;
+        assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+    }
+}
+
+store_test! {
+    async fn a_decision_as_of_the_past_uses_the_ledger_and_policy_known_then(app: TestApp) {
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let (_, dpo) = app.user_with_token("dpo@example.org", &[Role::Dpo]).await;
+        let jane = jane(&app, &sales).await;
+        let sale = record(&app, &sales, &jane, json!({"at": "2025-05-10T14:03:00Z", "type": "sale", "topic": "boilers", "refusal_offered": true})).await;
+        let message = json!({"kind": "marketing", "channel": "email", "topic": "boilers"});
+
+        let before_anything = ask(&app, &sales, json!({"contact_id": jane.id, "message": message})).await;
+        assert_eq!(before_anything.basis, Some(Basis::SoftOptIn));
+        assert_eq!(before_anything.evidence, [sale.id]);
+        let then = before_anything.decided_for;
+
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let policy = app.put("/api/v1/policy", &dpo, json!({"policy": {"soft_opt_in": false}, "note": "Consent only from now on."})).await;
+        assert_eq!(policy.status, StatusCode::OK, "{}", policy.body);
+        record(&app, &sales, &jane, json!({"at": "2025-05-01T09:00:00Z", "type": "opt_out", "channel": "email", "topic": "*"})).await;
+
+        let today = ask(&app, &sales, json!({"contact_id": jane.id, "message": message})).await;
+        assert!(!today.allowed);
+        assert_eq!(today.policy_version, 1);
+        assert_eq!(today.reasons, [Reason::OptedOut, Reason::NoConsent], "an opt-out, and soft opt-in is now off");
+
+        let as_of_then = ask(&app, &sales, json!({"contact_id": jane.id, "message": message, "as_of": then})).await;
+        assert!(as_of_then.allowed, "the answer the system gave then: {}", as_of_then.explanation);
+        assert_eq!(as_of_then.basis, Some(Basis::SoftOptIn));
+        assert_eq!(as_of_then.policy_version, 0);
+        assert_eq!(as_of_then.decided_for, then);
+
+        let future = app.post("/api/v1/decisions", &sales, json!({"contact_id": jane.id, "message": message, "as_of": "2999-01-01T00:00:00Z"})).await;
+        assert_eq!(future.fields(), ["as_of"]);
+    }
+}
+
+store_test! {
+    async fn the_policy_is_changed_only_by_admin_or_dpo_and_every_version_is_kept(app: TestApp) {
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let (_, admin) = app.user_with_token("admin@example.org", &[Role::Admin]).await;
+        let change = json!({"policy": {"similar_topics": [["boilers", "boiler-cover"]]}});
+        assert_eq!(app.put("/api/v1/policy", &sales, change.clone()).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(app.get("/api/v1/policy/history", &sales).await.status, StatusCode::FORBIDDEN);
+        let bad = app.put("/api/v1/policy", &admin, json!({"policy": {"similar_topics": [["boilers"]]}})).await;
+        assert_eq!(bad.fields(), ["policy.similar_topics[0]"]);
+        let unknown = app.put("/api/v1/policy", &admin, json!({"policy": {"soft_opt_out": true}})).await;
+        assert_eq!(unknown.code(), "invalid_body");
+        assert_eq!(app.put("/api/v1/policy", &admin, change).await.status, StatusCode::OK);
+        let current = app.get("/api/v1/policy", &sales).await;
+        assert_eq!(current.body["version"], 1);
+        assert_eq!(current.body["policy"]["similar_topics"][0][1], "boiler-cover");
+        assert_eq!(current.body["policy"]["soft_opt_in"], true, "absent keys keep their defaults");
+        let history = app.get("/api/v1/policy/history", &admin).await;
+        let versions: Vec<i64> = history.body.as_array().unwrap().iter().map(|v| v["version"].as_i64().unwrap()).collect();
+        assert_eq!(versions, [1, 0]);
+        assert!(app.raw_sql("UPDATE policy_versions SET note = 'rewritten'").await.unwrap_err().to_string().contains("append-only"));
+    }
+}

@@ -1,0 +1,173 @@
+use assent_server::store;
+use assent_shared::api::{Contact, RecordedEvent, RecordedVia};
+use assent_shared::domain::Role;
+use assent_shared::ledger::EventKind;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{Backend, TestApp};
+use crate::store_test;
+
+async fn contact(app: &TestApp, token: &str) -> Contact {
+    app.post(
+        "/api/v1/contacts",
+        token,
+        json!({"first_name": "Jane", "last_name": "Doe", "emails": ["jane@example.com"]}),
+    )
+    .await
+    .json()
+}
+
+fn consent(topic: &str, wording: &str) -> Value {
+    json!({"at": "2025-05-10T14:03:00Z", "type": "consent_given", "channel": "email", "topic": topic,
+           "method": "web_form", "wording": wording,
+           "source": {"form_url": "https://northfield.example/offers", "ip": "192.0.2.7", "user_agent": "Firefox"}})
+}
+
+store_test! {
+    async fn a_salesperson_records_a_consent_with_its_wording_and_source(app: TestApp) {
+        let (sales_user, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let jane = contact(&app, &sales).await;
+        let path = format!("/api/v1/contacts/{}/ledger", jane.id);
+        let first = app.post(&path, &sales, consent("boilers", "Email me boiler offers.")).await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+        let first: RecordedEvent = first.json();
+        assert_eq!(first.seq, 1);
+        assert_eq!(first.recorded_by, Some(sales_user.id));
+        assert_eq!(first.recorded_via, RecordedVia::User);
+        assert_eq!(first.wording_version, Some(1));
+        assert_eq!(first.source.as_ref().unwrap().ip.as_deref(), Some("192.0.2.7"));
+        assert!(matches!(&first.event, EventKind::ConsentGiven { wording, .. } if wording == "Email me boiler offers."));
+
+        let same_words: RecordedEvent = app.post(&path, &sales, consent("boiler-cover", "Email me boiler offers.")).await.json();
+        assert_eq!(same_words.wording_version, Some(1), "the same wording is one record");
+        let new_words: RecordedEvent = app.post(&path, &sales, consent("boilers", "Email me boiler offers and news.")).await.json();
+        assert_eq!(new_words.wording_version, Some(2));
+        let opt_out = app.post(&path, &sales, json!({"at": "2025-06-01T10:00:00Z", "type": "opt_out", "channel": "any", "topic": "*"})).await;
+        assert_eq!(opt_out.status, StatusCode::CREATED);
+
+        let ledger: Vec<RecordedEvent> = app.get(&path, &sales).await.json();
+        assert_eq!(ledger.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        assert_eq!(ledger[0], first);
+    }
+}
+
+store_test! {
+    async fn only_the_person_confirms_and_only_the_data_protection_lead_erases(app: TestApp) {
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let (_, dpo) = app.user_with_token("dpo@example.org", &[Role::Dpo]).await;
+        let (_, admin) = app.user_with_token("admin@example.org", &[Role::Admin]).await;
+        let jane = contact(&app, &sales).await;
+        let path = format!("/api/v1/contacts/{}/ledger", jane.id);
+        let confirm = json!({"at": "2025-05-10T14:10:00Z", "type": "consent_confirmed", "channel": "email", "topic": "boilers"});
+        assert_eq!(app.post(&path, &sales, confirm.clone()).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(app.post(&path, &dpo, confirm).await.status, StatusCode::FORBIDDEN);
+        let erase = json!({"at": "2025-06-30T09:00:00Z", "type": "erased"});
+        assert_eq!(app.post(&path, &sales, erase.clone()).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(app.post(&path, &dpo, erase).await.status, StatusCode::CREATED);
+        assert_eq!(app.get(&path, &admin).await.status, StatusCode::FORBIDDEN);
+        let screen = json!({"at": "2025-06-01T10:00:00Z", "type": "tps_check", "registered": false});
+        assert_eq!(app.post(&path, &admin, screen).await.status, StatusCode::FORBIDDEN);
+    }
+}
+
+store_test! {
+    async fn bad_events_are_refused_naming_the_field_and_nothing_is_recorded(app: TestApp) {
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let jane = contact(&app, &sales).await;
+        let path = format!("/api/v1/contacts/{}/ledger", jane.id);
+        let reply = app.post(&path, &sales, json!({"at": "2999-01-01T00:00:00Z", "type": "consent_given", "channel": "email",
+            "topic": " ", "method": "paper_form", "wording": ""})).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(reply.fields(), ["topic", "wording", "at"]);
+        let reply = app.post(&path, &sales, json!({"at": "2025-01-01T00:00:00Z", "type": "opt_in", "channel": "email"})).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(reply.code(), "invalid_body");
+        let reply = app.post(&path, &sales, json!({"at": "2025-01-01T00:00:00Z", "type": "sale", "topic": "*", "refusal_offered": true})).await;
+        assert_eq!(reply.fields(), ["topic"]);
+        let ledger: Vec<RecordedEvent> = app.get(&path, &sales).await.json();
+        assert!(ledger.is_empty());
+        let missing = format!("/api/v1/contacts/{}/ledger", uuid::Uuid::now_v7());
+        assert_eq!(app.post(&missing, &sales, consent("boilers", "Words.")).await.status, StatusCode::NOT_FOUND);
+    }
+}
+
+store_test! {
+    async fn an_import_is_checked_line_by_line_and_is_all_or_nothing(app: TestApp) {
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let (_, manager) = app.user_with_token("manager@example.org", &[Role::Manager]).await;
+        let jane = contact(&app, &sales).await;
+        let import = format!("/api/v1/contacts/{}/ledger/import", jane.id);
+        let good = [
+            r#"{"id":"e1","at":"2025-01-15T10:00:00Z","type":"consent_given","channel":"email","topic":"boilers","method":"paper_form","wording":"Email me."}"#,
+            r#"{"id":"e2","at":"2025-04-02T21:10:00Z","type":"opt_out","channel":"email","topic":"*"}"#,
+        ];
+        let bad = format!("{}\n{{\"at\":\"2025-01-01T00:00:00Z\",\"type\":\"opt_in\"}}\n{}\n{{broken", good[0], good[1]);
+        let send = |token: &str, body: String| {
+            app.client.post(app.url(&import)).bearer_auth(token).header("content-type", "application/x-ndjson").body(body).send()
+        };
+        let response = send(&manager, bad).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body: Value = response.json().await.unwrap();
+        let lines: Vec<&str> = body["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+        assert_eq!(lines, ["line 2", "line 4"]);
+        let ledger: Vec<RecordedEvent> = app.get(&format!("/api/v1/contacts/{}/ledger", jane.id), &sales).await.json();
+        assert!(ledger.is_empty(), "nothing of a rejected file is written");
+
+        assert_eq!(send(&sales, good.join("\n")).await.unwrap().status(), StatusCode::FORBIDDEN);
+        let response = send(&manager, good.join("\n")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(response.json::<Value>().await.unwrap()["imported"], 2);
+
+        let ledger: Vec<RecordedEvent> = app.get(&format!("/api/v1/contacts/{}/ledger", jane.id), &sales).await.json();
+        assert_eq!(ledger.iter().map(|e| e.external_id.as_deref()).collect::<Vec<_>>(), [Some("e1"), Some("e2")]);
+        assert!(ledger.iter().all(|e| e.recorded_via == RecordedVia::Import));
+
+        let export = app.client.get(app.url(&format!("/api/v1/contacts/{}/ledger/export", jane.id))).bearer_auth(&sales).send().await.unwrap();
+        assert_eq!(export.headers()["content-type"], "application/x-ndjson");
+        let text = export.text().await.unwrap();
+        let exported: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(exported.len(), 2);
+        assert_eq!(exported[0]["type"], "consent_given");
+        assert_eq!(exported[0]["wording"], "Email me.");
+        assert_eq!(exported[1]["id"], ledger[1].id.to_string());
+    }
+}
+
+store_test! {
+    async fn the_database_refuses_to_change_ledger_events_or_wordings(app: TestApp) {
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let jane = contact(&app, &sales).await;
+        app.post(&format!("/api/v1/contacts/{}/ledger", jane.id), &sales, consent("boilers", "Email me.")).await;
+        for sql in [
+            "UPDATE ledger_events SET event_type = 'opt_out'",
+            "DELETE FROM ledger_events",
+            "UPDATE consent_wordings SET text = 'Something else'",
+            "DELETE FROM consent_wordings",
+        ] {
+            let error = app.raw_sql(sql).await.expect_err(sql);
+            assert!(error.to_string().contains("append-only"), "{sql}: {error}");
+        }
+        assert_eq!(store::ledger::verify(&app.db).await.unwrap(), Ok(1));
+    }
+}
+
+store_test! {
+    async fn verification_names_the_contact_and_event_of_an_altered_ledger(app: TestApp) {
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let jane = contact(&app, &sales).await;
+        let path = format!("/api/v1/contacts/{}/ledger", jane.id);
+        app.post(&path, &sales, consent("boilers", "Email me.")).await;
+        app.post(&path, &sales, json!({"at": "2025-06-01T10:00:00Z", "type": "opt_out", "channel": "email", "topic": "boilers"})).await;
+        let disable = match app.backend {
+            Backend::Sqlite => "DROP TRIGGER ledger_events_no_update",
+            Backend::Postgres => "ALTER TABLE ledger_events DISABLE TRIGGER ledger_events_no_update",
+        };
+        app.raw_sql(disable).await.unwrap();
+        // Someone hides the opt-out by turning it into an enquiry.
+        app.raw_sql("UPDATE ledger_events SET event = '{\"type\":\"enquiry\",\"topic\":\"boilers\"}' WHERE seq = 2").await.unwrap();
+        let broken = store::ledger::verify(&app.db).await.unwrap().unwrap_err();
+        assert_eq!(broken.contact_id, jane.id);
+        assert_eq!(broken.link.seq, 2);
+    }
+}
