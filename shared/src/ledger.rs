@@ -74,6 +74,10 @@ pub enum ConsentMethod {
     Imported,
 }
 
+/// A product or service category (`boilers`), or `*` in consents and opt-outs. Topics are short,
+/// so they are kept inline rather than on the heap: the engine compares many of them.
+pub type Topic = compact_str::CompactString;
+
 /// `*`: every topic of our own marketing.
 pub const ALL_TOPICS: &str = "*";
 
@@ -90,31 +94,46 @@ pub enum EventKind {
     /// An opt-in for marketing on a channel about a topic, with the wording shown.
     ConsentGiven {
         channel: Channel,
-        topic: String,
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        topic: Topic,
         method: ConsentMethod,
         wording: String,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         third_parties: Vec<String>,
     },
     /// The double opt-in confirmation of earlier consents with exactly this channel and topic.
-    ConsentConfirmed { channel: Channel, topic: String },
+    ConsentConfirmed {
+        channel: Channel,
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        topic: Topic,
+    },
     /// An objection, unsubscribe or refusal.
-    OptOut { channel: Channel, topic: String },
+    OptOut {
+        channel: Channel,
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        topic: Topic,
+    },
     /// A purchase.
     Sale {
-        topic: String,
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        topic: Topic,
         refusal_offered: bool,
     },
     /// Negotiations for a sale: a quote request, an item put in a basket.
     Negotiation {
-        topic: String,
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        topic: Topic,
         refusal_offered: bool,
     },
     /// A contact that is not a negotiation (opening hours, directions).
-    Enquiry { topic: String },
+    Enquiry {
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        topic: Topic,
+    },
     /// For a charity: interest in or support for its charitable purpose.
     Support {
-        topic: String,
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        topic: Topic,
         refusal_offered: bool,
     },
     /// A screen of the phone number against the TPS/CTPS.

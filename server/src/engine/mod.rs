@@ -64,6 +64,9 @@ impl CompiledPolicy {
         if a == b {
             return true;
         }
+        if self.groups.is_empty() {
+            return false;
+        }
         match (self.groups.get(a), self.groups.get(b)) {
             (Some(ga), Some(gb)) => ga.iter().any(|g| gb.contains(g)),
             _ => false,
@@ -174,9 +177,13 @@ fn within(window: Option<Duration>, at: DateTime<Utc>, now: DateTime<Utc>) -> bo
     window.is_none_or(|w| now - at <= w)
 }
 
-/// What the scan of the ledger found about consents covering the message.
+/// What one scan of the ledger found about the message: the consents covering it, and the
+/// latest covering opt-out, preference and TPS screen.
 #[derive(Default)]
 struct Consents {
+    latest_opt_out: Option<usize>,
+    latest_preference: Option<(usize, PreferredChannel)>,
+    latest_screen: Option<(usize, bool, DateTime<Utc>)>,
     /// Some covering consent exists, valid or not.
     any_covering: bool,
     /// The latest valid covering consent and the confirmation it needed, if any.
@@ -223,24 +230,10 @@ pub fn decide(
         return Decision::allow(Basis::Service, Evidence::default());
     }
 
-    let consents = scan_consents(policy, events, start, message, now);
-    let mut latest_opt_out = None;
-    let mut latest_preference = None;
-    let mut latest_screen = None;
-    for (i, event) in events.iter().enumerate().skip(start) {
-        match &event.kind {
-            EventKind::OptOut { channel, topic }
-                if channel.covers(message.channel) && topic_covers(topic, &message.topic) =>
-            {
-                latest_opt_out = Some(i)
-            }
-            EventKind::PreferenceSet { preferred_channel } => {
-                latest_preference = Some((i, *preferred_channel))
-            }
-            EventKind::TpsCheck { registered } => latest_screen = Some((i, *registered, event.at)),
-            _ => {}
-        }
-    }
+    let consents = scan(policy, events, start, message, now);
+    let latest_opt_out = consents.latest_opt_out;
+    let latest_preference = consents.latest_preference;
+    let latest_screen = consents.latest_screen;
 
     // Objections first: they deny marketing on every channel.
     let mut reasons = ReasonSet::default();
@@ -281,7 +274,7 @@ pub fn decide(
     Decision::deny(reasons, evidence)
 }
 
-fn scan_consents(
+fn scan(
     policy: &CompiledPolicy,
     events: &[LedgerEvent],
     start: usize,
@@ -290,15 +283,29 @@ fn scan_consents(
 ) -> Consents {
     let mut found = Consents::default();
     for (i, event) in events.iter().enumerate().skip(start) {
-        let EventKind::ConsentGiven {
-            channel,
-            topic,
-            method,
-            third_parties,
-            ..
-        } = &event.kind
-        else {
-            continue;
+        let (channel, topic, method, third_parties) = match &event.kind {
+            EventKind::ConsentGiven {
+                channel,
+                topic,
+                method,
+                third_parties,
+                ..
+            } => (channel, topic, method, third_parties),
+            EventKind::OptOut { channel, topic } => {
+                if channel.covers(message.channel) && topic_covers(topic, &message.topic) {
+                    found.latest_opt_out = Some(i);
+                }
+                continue;
+            }
+            EventKind::PreferenceSet { preferred_channel } => {
+                found.latest_preference = Some((i, *preferred_channel));
+                continue;
+            }
+            EventKind::TpsCheck { registered } => {
+                found.latest_screen = Some((i, *registered, event.at));
+                continue;
+            }
+            _ => continue,
         };
         if !channel.covers(message.channel) || !topic_covers(topic, &message.topic) {
             continue;

@@ -3,7 +3,7 @@
 use assent_shared::domain::SubscriberKind;
 use assent_shared::ledger::{
     Basis, Channel, ConsentMethod, EventKind, LedgerEvent, Message, MessageKind, Policy,
-    PreferredChannel, Reason, Subject,
+    PreferredChannel, Reason, Subject, Topic,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
@@ -32,12 +32,12 @@ fn scope_channel() -> impl Strategy<Value = Channel> {
     prop_oneof![3 => channel(), 1 => Just(Channel::Any)]
 }
 
-fn topic() -> impl Strategy<Value = String> {
-    prop::sample::select(TOPICS).prop_map(str::to_owned)
+fn topic() -> impl Strategy<Value = Topic> {
+    prop::sample::select(TOPICS).prop_map(Topic::from)
 }
 
-fn scope_topic() -> impl Strategy<Value = String> {
-    prop_oneof![3 => topic(), 1 => Just("*".to_owned())]
+fn scope_topic() -> impl Strategy<Value = Topic> {
+    prop_oneof![3 => topic(), 1 => Just(Topic::from("*"))]
 }
 
 fn method() -> impl Strategy<Value = ConsentMethod> {
@@ -109,7 +109,7 @@ fn message() -> impl Strategy<Value = Message> {
         .prop_map(|(kind, channel, topic, third_party)| Message {
             kind,
             channel,
-            topic,
+            topic: topic.to_string(),
             third_party,
         })
 }

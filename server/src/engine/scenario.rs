@@ -188,13 +188,13 @@ fn run_file(
     tally: &mut Tally,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
-    let text = match std::fs::read_to_string(file) {
-        Ok(text) => text,
-        Err(e) => {
-            writeln!(out, "ERROR {}: {e}", file.display())?;
-            tally.failed += 1;
-            return Ok(());
-        }
+    let unreadable = |e: std::io::Error, out: &mut dyn Write, tally: &mut Tally| {
+        tally.failed += 1;
+        writeln!(out, "ERROR {}: {e}", file.display())
+    };
+    let opened = match std::fs::File::open(file) {
+        Ok(opened) => opened,
+        Err(e) => return unreadable(e, out, tally),
     };
     let mut report = |location: String,
                       parsed: Result<Scenario, String>,
@@ -219,18 +219,22 @@ fn run_file(
         Ok(())
     };
     if file.extension().is_some_and(|e| e == "jsonl") {
-        for (number, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
+        // Line by line: a generated suite may be far larger than memory should hold.
+        let reader = std::io::BufReader::new(opened);
+        for (number, line) in std::io::BufRead::lines(reader).enumerate() {
+            let location = format!("{}:{}", file.display(), number + 1);
+            match line {
+                Ok(line) if line.trim().is_empty() => {}
+                Ok(line) => report(location, Scenario::parse(&line), out)?,
+                Err(e) => report(location, Err(e.to_string()), out)?,
             }
-            report(
-                format!("{}:{}", file.display(), number + 1),
-                Scenario::parse(line),
-                out,
-            )?;
         }
     } else {
-        report(file.display().to_string(), Scenario::parse(&text), out)?;
+        let mut text = String::new();
+        match std::io::Read::read_to_string(&mut std::io::BufReader::new(opened), &mut text) {
+            Ok(_) => report(file.display().to_string(), Scenario::parse(&text), out)?,
+            Err(e) => report(file.display().to_string(), Err(e.to_string()), out)?,
+        }
     }
     Ok(())
 }

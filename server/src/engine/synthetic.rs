@@ -4,7 +4,8 @@
 
 use assent_shared::domain::SubscriberKind;
 use assent_shared::ledger::{
-    Channel, ConsentMethod, EventKind, LedgerEvent, Message, MessageKind, PreferredChannel, Subject,
+    Channel, ConsentMethod, EventKind, LedgerEvent, Message, MessageKind, PreferredChannel,
+    Subject, Topic,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::rngs::StdRng;
@@ -57,8 +58,8 @@ impl Generator {
         items[self.rng.gen_range(0..items.len())]
     }
 
-    fn topic(&mut self) -> String {
-        self.pick(TOPICS).to_owned()
+    fn topic(&mut self) -> Topic {
+        Topic::from(self.pick(TOPICS))
     }
 
     pub fn subject(&mut self) -> Subject {
@@ -85,7 +86,7 @@ impl Generator {
                 0..=24 => {
                     let channel = self.pick(CHANNELS);
                     let topic = if self.rng.gen_bool(0.2) {
-                        "*".to_owned()
+                        Topic::from("*")
                     } else {
                         self.topic()
                     };
@@ -116,7 +117,7 @@ impl Generator {
                         self.pick(CHANNELS)
                     },
                     topic: if self.rng.gen_bool(0.5) {
-                        "*".to_owned()
+                        Topic::from("*")
                     } else {
                         self.topic()
                     },
@@ -165,7 +166,7 @@ impl Generator {
         Message {
             kind,
             channel: self.pick(MESSAGE_CHANNELS),
-            topic: self.topic(),
+            topic: self.topic().to_string(),
             third_party,
         }
     }
