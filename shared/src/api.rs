@@ -414,3 +414,67 @@ pub struct DecisionResponse {
     pub decided_for: DateTime<Utc>,
     pub policy_version: i64,
 }
+
+/// Who an audience is: a list of contacts, or every contact a search matches.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    ContactIds(Vec<Uuid>),
+    /// The contacts a search finds (as `GET /api/v1/contacts?q=`), active ones only.
+    Search(String),
+    /// Every active contact.
+    Everyone,
+}
+
+/// May this message be sent to each of these contacts?
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AudienceDecisionRequest {
+    pub audience: Audience,
+    pub message: crate::ledger::Message,
+    /// For corporate contacts: false when the message goes to role or generic addresses.
+    pub named_person: Option<bool>,
+    pub as_of: Option<DateTime<Utc>>,
+    /// The `next_cursor` of the previous page of per-contact decisions.
+    pub after: Option<Uuid>,
+    /// Per-contact decisions per page, 1 to 1000 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// One contact's answer within an audience.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AudienceMember {
+    pub contact_id: Uuid,
+    pub allowed: bool,
+    pub basis: Option<crate::ledger::Basis>,
+    pub reasons: Vec<crate::ledger::Reason>,
+}
+
+/// A count of contacts with one basis or one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Count<T> {
+    pub key: T,
+    pub contacts: u64,
+}
+
+/// The audience's answer: counts over everyone, and a page of per-contact decisions in contact id
+/// order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AudienceDecisionResponse {
+    pub total: u64,
+    pub allowed: u64,
+    pub denied: u64,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub by_basis: Vec<Count<crate::ledger::Basis>>,
+    /// A denied contact counts once for each reason that applies to them.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub by_reason: Vec<Count<crate::ledger::Reason>>,
+    pub decisions: Vec<AudienceMember>,
+    pub next_cursor: Option<Uuid>,
+    pub decided_for: DateTime<Utc>,
+    pub policy_version: i64,
+}

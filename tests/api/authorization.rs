@@ -80,6 +80,16 @@ store_test! {
             case(Method::GET, format!("{co}/history"), None, "sales", "admin"),
             case(Method::PUT, co.clone(), Some(edit_company), "sales", "other_sales"),
             case(Method::POST, format!("{co}/deactivate"), Some(json!({"version": 2})), "manager", "other_sales"),
+            case(Method::GET, format!("{c}/ledger"), None, "other_sales", "admin"),
+            case(Method::POST, format!("{c}/ledger"), Some(json!({"at": "2025-01-01T00:00:00Z", "type": "tps_check", "registered": false})), "other_sales", "admin"),
+            case(Method::POST, format!("{c}/ledger"), Some(json!({"at": "2025-01-02T00:00:00Z", "type": "erased"})), "dpo", "manager"),
+            case(Method::GET, format!("{c}/ledger/export"), None, "sales", "admin"),
+            case(Method::POST, format!("{c}/ledger/import"), Some(json!({"at": "2025-01-03T00:00:00Z", "type": "enquiry", "topic": "boilers"})), "manager", "sales"),
+            case(Method::POST, "/api/v1/decisions".into(), Some(json!({"contact_id": contact.id, "message": {"kind": "service", "channel": "email"}})), "sales", "admin"),
+            case(Method::POST, "/api/v1/decisions/audience".into(), Some(json!({"audience": "everyone", "message": {"kind": "service", "channel": "post"}})), "dpo", "admin"),
+            case(Method::GET, "/api/v1/policy".into(), None, "sales", "-"),
+            case(Method::GET, "/api/v1/policy/history".into(), None, "dpo", "manager"),
+            case(Method::PUT, "/api/v1/policy".into(), Some(json!({"policy": {}})), "admin", "manager"),
         ];
         for case in &cases {
             let what = format!("{} {}", case.method, case.path);

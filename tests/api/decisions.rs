@@ -122,3 +122,62 @@ store_test! {
         assert!(app.raw_sql("UPDATE policy_versions SET note = 'rewritten'").await.unwrap_err().to_string().contains("append-only"));
     }
 }
+
+store_test! {
+    async fn an_audience_is_counted_by_basis_and_reason_and_paged(app: TestApp) {
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let mut people = Vec::new();
+        for (name, kind) in [("Ann Consent", "individual"), ("Bob Optout", "individual"), ("Cat Buyer", "individual"),
+                             ("Dan Nobody", "individual"), ("Eve Corp", "corporate")] {
+            let (first, last) = name.split_once(' ').unwrap();
+            let contact: Contact = app.post("/api/v1/contacts", &sales, json!({"first_name": first, "last_name": last, "subscriber_kind": kind})).await.json();
+            people.push(contact);
+        }
+        record(&app, &sales, &people[0], json!({"at": "2025-05-10T14:03:00Z", "type": "consent_given", "channel": "email",
+            "topic": "boilers", "method": "paper_form", "wording": "Email me boiler offers."})).await;
+        record(&app, &sales, &people[1], json!({"at": "2025-05-10T14:03:00Z", "type": "opt_out", "channel": "any", "topic": "*"})).await;
+        record(&app, &sales, &people[2], json!({"at": "2025-05-10T14:03:00Z", "type": "sale", "topic": "boilers", "refusal_offered": true})).await;
+        let message = json!({"kind": "marketing", "channel": "email", "topic": "boilers"});
+
+        let everyone = app.post("/api/v1/decisions/audience", &sales, json!({"audience": "everyone", "message": message, "limit": 2})).await;
+        assert_eq!(everyone.status, StatusCode::OK, "{}", everyone.body);
+        let first: assent_shared::api::AudienceDecisionResponse = everyone.json();
+        assert_eq!((first.total, first.allowed, first.denied), (5, 2, 3));
+        let counts = |items: &[assent_shared::api::Count<String>]| items.iter().map(|c| (c.key.clone(), c.contacts)).collect::<Vec<_>>();
+        let by_basis: Vec<assent_shared::api::Count<String>> = serde_json::from_value(everyone.body["by_basis"].clone()).unwrap();
+        assert_eq!(counts(&by_basis), [("consent".to_owned(), 1), ("soft_opt_in".to_owned(), 1)]);
+        let by_reason: Vec<assent_shared::api::Count<String>> = serde_json::from_value(everyone.body["by_reason"].clone()).unwrap();
+        assert_eq!(counts(&by_reason), [("opted_out".to_owned(), 1), ("no_consent".to_owned(), 3)]);
+
+        let mut seen: Vec<uuid::Uuid> = first.decisions.iter().map(|d| d.contact_id).collect();
+        let mut cursor = first.next_cursor;
+        while let Some(after) = cursor {
+            let page: assent_shared::api::AudienceDecisionResponse = app
+                .post("/api/v1/decisions/audience", &sales, json!({"audience": "everyone", "message": message, "limit": 2, "after": after}))
+                .await
+                .json();
+            assert!(page.decisions.len() <= 2);
+            seen.extend(page.decisions.iter().map(|d| d.contact_id));
+            cursor = page.next_cursor;
+        }
+        let mut expected: Vec<uuid::Uuid> = people.iter().map(|p| p.id).collect();
+        expected.sort();
+        assert_eq!(seen, expected, "every contact once, in id order");
+
+        let listed: assent_shared::api::AudienceDecisionResponse = app
+            .post("/api/v1/decisions/audience", &sales, json!({"audience": {"contact_ids": [people[0].id, people[3].id]}, "message": message}))
+            .await
+            .json();
+        assert_eq!((listed.total, listed.allowed), (2, 1));
+        let searched: assent_shared::api::AudienceDecisionResponse = app
+            .post("/api/v1/decisions/audience", &sales, json!({"audience": {"search": "buyer"}, "message": message}))
+            .await
+            .json();
+        assert_eq!((searched.total, searched.decisions[0].basis), (1, Some(Basis::SoftOptIn)));
+
+        let unknown = app.post("/api/v1/decisions/audience", &sales, json!({"audience": {"contact_ids": [uuid::Uuid::now_v7()]}, "message": message})).await;
+        assert_eq!(unknown.fields(), ["audience.contact_ids"]);
+        let (_, admin) = app.user_with_token("admin@example.org", &[Role::Admin]).await;
+        assert_eq!(app.post("/api/v1/decisions/audience", &admin, json!({"audience": "everyone", "message": message})).await.status, StatusCode::FORBIDDEN);
+    }
+}

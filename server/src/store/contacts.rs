@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::history::{self, ChangeSet, RecordKind};
-use super::{cursor, like_pattern, StoreError, StoreResult, Tx, Updated};
-use crate::on_tx;
+use super::{cursor, like_pattern, Db, StoreError, StoreResult, Tx, Updated};
+use crate::{on_db, on_tx};
 
 #[derive(sqlx::FromRow)]
 struct ContactRow {
@@ -88,10 +88,7 @@ async fn load(tx: &mut Tx, row: ContactRow) -> StoreResult<Contact> {
             .fetch_all(conn)
             .await?
     });
-    let subscriber_kind: SubscriberKind = row
-        .subscriber_kind
-        .parse()
-        .map_err(|_| StoreError::Corrupt("contacts.subscriber_kind".into()))?;
+    let subscriber_kind = parse_kind(&row.subscriber_kind)?;
     Ok(Contact {
         id: row.id,
         version: row.version,
@@ -345,37 +342,100 @@ fn phone_pattern(text: &str) -> Option<String> {
     .then(|| format!("%{digits}%"))
 }
 
-/// One page of contacts in name order.
-pub async fn search(tx: &mut Tx, query: &ContactQuery) -> StoreResult<ContactPage> {
-    let text = query
-        .text
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
+/// The contacts a search matches: $1 the name, email or company pattern, $2 the name pattern
+/// reversed, $3 the phone pattern, $4 whether to include inactive contacts.
+const SEARCH_FROM_WHERE: &str = "FROM contacts c LEFT JOIN companies co ON co.id = c.company_id \
+    WHERE ($1 IS NULL \
+           OR c.sort_key LIKE $1 ESCAPE '\\' OR c.sort_key LIKE $2 ESCAPE '\\' \
+           OR co.name_key LIKE $1 ESCAPE '\\' \
+           OR EXISTS (SELECT 1 FROM contact_emails e WHERE e.contact_id = c.id AND e.email_key LIKE $1 ESCAPE '\\') \
+           OR ($3 IS NOT NULL AND EXISTS (SELECT 1 FROM contact_phones p WHERE p.contact_id = c.id AND p.phone LIKE $3))) \
+      AND ($4 OR c.active)";
+
+/// The search patterns of a free-text query: (name/email/company, reversed name, phone).
+fn search_patterns(text: Option<&str>) -> (Option<String>, Option<String>, Option<String>) {
+    let text = text.map(str::trim).filter(|t| !t.is_empty());
     let pattern = text.map(like_pattern);
     // "jane doe" also finds the sort key "doe jane".
     let reversed =
         text.map(|t| like_pattern(&t.split_whitespace().rev().collect::<Vec<_>>().join(" ")));
-    let phone = text.and_then(phone_pattern);
+    (pattern, reversed, text.and_then(phone_pattern))
+}
+
+/// The active contacts an audience names, with their subscriber kind, in id order: those a
+/// search matches (every active contact when `text` is `None`).
+pub async fn audience_by_search(
+    db: &Db,
+    text: Option<&str>,
+) -> StoreResult<Vec<(Uuid, SubscriberKind)>> {
+    let (pattern, reversed, phone) = search_patterns(text);
+    let sql = format!("SELECT c.id, c.subscriber_kind {SEARCH_FROM_WHERE} ORDER BY c.id");
+    let rows: Vec<(Uuid, String)> = on_db!(db, pool => {
+        sqlx::query_as(&sql).bind(&pattern).bind(&reversed).bind(&phone).bind(false).fetch_all(pool).await?
+    });
+    rows.into_iter()
+        .map(|(id, kind)| Ok((id, parse_kind(&kind)?)))
+        .collect()
+}
+
+/// The contacts of a list, with their subscriber kind, in id order; ids that name no contact are
+/// returned apart.
+pub async fn audience_by_ids(
+    db: &Db,
+    ids: &[Uuid],
+) -> StoreResult<(Vec<(Uuid, SubscriberKind)>, Vec<Uuid>)> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id, subscriber_kind FROM contacts WHERE id IN ({})",
+            placeholders.join(", ")
+        );
+        let rows: Vec<(Uuid, String)> = on_db!(db, pool => {
+            let mut query = sqlx::query_as(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.fetch_all(pool).await?
+        });
+        for (id, kind) in rows {
+            found.push((id, parse_kind(&kind)?));
+        }
+    }
+    found.sort_unstable_by_key(|(id, _)| *id);
+    found.dedup_by_key(|(id, _)| *id);
+    let mut missing: Vec<Uuid> = ids
+        .iter()
+        .copied()
+        .filter(|id| found.binary_search_by_key(id, |(f, _)| *f).is_err())
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    Ok((found, missing))
+}
+
+fn parse_kind(text: &str) -> StoreResult<SubscriberKind> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt("contacts.subscriber_kind".into()))
+}
+
+/// One page of contacts in name order.
+pub async fn search(tx: &mut Tx, query: &ContactQuery) -> StoreResult<ContactPage> {
+    let (pattern, reversed, phone) = search_patterns(query.text.as_deref());
     let (after_key, after_id) = match &query.after {
         Some((key, id)) => (Some(key.clone()), Some(*id)),
         None => (None, None),
     };
+    let sql = format!(
+        "SELECT c.id, c.first_name, c.last_name, c.sort_key, c.company_id, co.name AS company_name, c.owner_id, c.active, \
+           (SELECT e.email FROM contact_emails e WHERE e.contact_id = c.id ORDER BY e.position LIMIT 1) AS email, \
+           (SELECT p.phone FROM contact_phones p WHERE p.contact_id = c.id ORDER BY p.position LIMIT 1) AS phone \
+         {SEARCH_FROM_WHERE} \
+           AND ($5 IS NULL OR c.sort_key > $5 OR (c.sort_key = $5 AND c.id > $6)) \
+         ORDER BY c.sort_key, c.id LIMIT $7"
+    );
     let rows: Vec<SummaryRow> = on_tx!(tx, conn => {
-        sqlx::query_as(
-            "SELECT c.id, c.first_name, c.last_name, c.sort_key, c.company_id, co.name AS company_name, c.owner_id, c.active, \
-               (SELECT e.email FROM contact_emails e WHERE e.contact_id = c.id ORDER BY e.position LIMIT 1) AS email, \
-               (SELECT p.phone FROM contact_phones p WHERE p.contact_id = c.id ORDER BY p.position LIMIT 1) AS phone \
-             FROM contacts c LEFT JOIN companies co ON co.id = c.company_id \
-             WHERE ($1 IS NULL \
-                    OR c.sort_key LIKE $1 ESCAPE '\\' OR c.sort_key LIKE $2 ESCAPE '\\' \
-                    OR co.name_key LIKE $1 ESCAPE '\\' \
-                    OR EXISTS (SELECT 1 FROM contact_emails e WHERE e.contact_id = c.id AND e.email_key LIKE $1 ESCAPE '\\') \
-                    OR ($3 IS NOT NULL AND EXISTS (SELECT 1 FROM contact_phones p WHERE p.contact_id = c.id AND p.phone LIKE $3))) \
-               AND ($4 OR c.active) \
-               AND ($5 IS NULL OR c.sort_key > $5 OR (c.sort_key = $5 AND c.id > $6)) \
-             ORDER BY c.sort_key, c.id LIMIT $7",
-        )
+        sqlx::query_as(&sql)
         .bind(&pattern)
         .bind(&reversed)
         .bind(&phone)

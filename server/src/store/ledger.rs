@@ -274,6 +274,45 @@ pub fn for_engine(recorded: &[RecordedEvent], known_at: Option<DateTime<Utc>>) -
     ledger
 }
 
+/// Every contact's ledger as the engine reads it, one contact at a time in contact id order,
+/// streamed from the database: `visit(contact_id, ledger)` is called for each contact that has
+/// events, with only those recorded by `known_at` (all when `None`), sorted by time.
+pub async fn visit_all(
+    db: &Db,
+    known_at: Option<DateTime<Utc>>,
+    mut visit: impl FnMut(Uuid, &[LedgerEvent]),
+) -> StoreResult<()> {
+    use futures_util::TryStreamExt;
+    let sql =
+        "SELECT contact_id, at, recorded_at, event FROM ledger_events ORDER BY contact_id, seq";
+    let mut current: Option<Uuid> = None;
+    let mut ledger: Vec<LedgerEvent> = Vec::new();
+    let mut flush = |contact: Option<Uuid>, ledger: &mut Vec<LedgerEvent>| {
+        if let Some(contact) = contact {
+            crate::engine::sort_ledger(ledger);
+            visit(contact, ledger);
+        }
+        ledger.clear();
+    };
+    on_db!(db, pool => {
+        let mut rows = sqlx::query_as::<_, (Uuid, DateTime<Utc>, DateTime<Utc>, String)>(sql).fetch(pool);
+        while let Some((contact_id, at, recorded_at, event)) = rows.try_next().await? {
+            if current != Some(contact_id) {
+                flush(current, &mut ledger);
+                current = Some(contact_id);
+            }
+            if known_at.is_some_and(|t| recorded_at > t) {
+                continue;
+            }
+            let kind: EventKind = serde_json::from_str(&event)
+                .map_err(|e| StoreError::Corrupt(format!("a ledger event of contact {contact_id}: {e}")))?;
+            ledger.push(LedgerEvent { id: None, at, kind });
+        }
+    });
+    flush(current, &mut ledger);
+    Ok(())
+}
+
 /// Where a contact's ledger chain is broken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokenLedger {
