@@ -42,6 +42,15 @@ enum Command {
     },
     /// Print how many users exist (0 before the first administrator is created).
     UserCount,
+    /// Create COUNT synthetic contacts ("Synthetic Person 17") with seeded, realistic consent
+    /// ledgers (about ten events each), owned by the first user: data for trying Assent out and
+    /// for benchmarks. Never run it on a production database.
+    Seed {
+        #[arg(long)]
+        contacts: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Run compliance scenarios (SCENARIOS.md) through the decision engine: files, or directories
     /// of *.json and *.jsonl files. Exits non-zero if any fails or cannot be read.
     PolicyTest {
@@ -131,6 +140,7 @@ pub fn run() -> ExitCode {
                 create_user(&config, roles, name, email).await
             }
             Command::UserCount => user_count(&config).await,
+            Command::Seed { contacts, seed } => seed_contacts(&config, contacts, seed).await,
             Command::PolicyTest { .. } | Command::Bench { .. } => {
                 unreachable!("handled before the configuration is read")
             }
@@ -328,6 +338,71 @@ fn bench(command: &BenchCommand) -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+async fn seed_contacts(config: &Config, count: u64, seed: u64) -> CommandResult {
+    use crate::audit::{Action, AuditRecord, ObjectKind};
+    use crate::engine::synthetic::Generator;
+    use assent_shared::api::{ContactInput, RecordedVia};
+    let db = open_store(config).await?;
+    let owner = store::users::list(&db)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .min_by_key(|u| u.created_at)
+        .ok_or("create a user first: the synthetic contacts need an owner")?;
+    let mut generator = Generator::new(seed);
+    let started = std::time::Instant::now();
+    let mut events = 0u64;
+    let mut done = 0u64;
+    while done < count {
+        let batch = (count - done).min(500);
+        let mut tx = db.begin().await.map_err(|e| e.to_string())?;
+        for _ in 0..batch {
+            done += 1;
+            let subject = generator.subject();
+            let input = ContactInput {
+                first_name: Some("Synthetic".into()),
+                last_name: Some(format!("Person {done}")),
+                subscriber_kind: Some(subject.kind),
+                ..ContactInput::default()
+            };
+            let valid = input.validate().map_err(|e| format!("{:?}", e.0))?;
+            let id = uuid::Uuid::now_v7();
+            let now = store::now();
+            store::contacts::insert(&mut tx, id, &valid, owner.id, owner.id, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            let record =
+                AuditRecord::new(Action::ContactCreated, "seeded").on(ObjectKind::Contact, id);
+            store::audit::append(&mut tx, &record)
+                .await
+                .map_err(|e| e.to_string())?;
+            for event in generator.ledger() {
+                let entry = store::ledger::NewEntry {
+                    contact_id: id,
+                    at: event.at,
+                    kind: &event.kind,
+                    external_id: event.id.as_deref(),
+                    source: None,
+                    recorded_by: Some(owner.id),
+                    recorded_via: RecordedVia::Import,
+                };
+                store::ledger::append(&mut tx, &entry, now)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                events += 1;
+            }
+        }
+        tx.commit().await.map_err(|e| e.to_string())?;
+        eprint!("\r{done} of {count} contacts");
+    }
+    eprintln!();
+    println!(
+        "Created {count} synthetic contacts with {events} ledger events in {:.1} s.",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn user_count(config: &Config) -> CommandResult {
