@@ -46,6 +46,7 @@ pub enum Action {
     LedgerExported,
     LedgerImported,
     DecisionMade,
+    EvidencePackGenerated,
     PolicyChanged,
     /// A request refused for want of a valid session (401).
     Unauthenticated,
@@ -83,6 +84,7 @@ impl Action {
             Action::LedgerExported => "ledger_exported",
             Action::LedgerImported => "ledger_imported",
             Action::DecisionMade => "decision_made",
+            Action::EvidencePackGenerated => "evidence_pack_generated",
             Action::PolicyChanged => "policy_changed",
             Action::Unauthenticated => "unauthenticated",
             Action::Denied => "denied",

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod evidence;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -171,3 +171,48 @@ store_test! {
         assert_eq!(broken.link.seq, 2);
     }
 }
+
+store_test! {
+    async fn the_evidence_pack_renders_as_html_and_as_a_pdf_that_poppler_reads(app: TestApp) {
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let jane = contact(&app, &sales).await;
+        app.post(&format!("/api/v1/contacts/{}/ledger", jane.id), &sales, consent("boilers", "Email me boiler offers, <please>.")).await;
+        app.post(&format!("/api/v1/contacts/{}/ledger", jane.id), &sales,
+            json!({"at": "2025-06-01T10:00:00Z", "type": "opt_out", "channel": "email", "topic": "boilers"})).await;
+        let path = format!("/api/v1/contacts/{}/evidence-pack", jane.id);
+
+        let html = app.client.get(app.url(&path)).bearer_auth(&sales).send().await.unwrap();
+        assert_eq!(html.status(), StatusCode::OK);
+        assert_eq!(html.headers()["content-type"], "text/html; charset=utf-8");
+        let html = html.text().await.unwrap();
+        assert!(html.contains("<h1>Evidence pack: Jane Doe</h1>"));
+        assert!(html.contains("Email me boiler offers, &lt;please&gt;."), "the wording, escaped");
+        assert!(html.contains("IP address: 192.0.2.7"));
+        assert!(html.contains("sales@example.org"), "who recorded it");
+        assert!(html.contains("hash chain of this contact&#39;s 2 ledger events is intact"));
+        assert!(html.contains("Opted out of marketing by email"));
+
+        let pdf = app.client.get(app.url(&format!("{path}?format=pdf"))).bearer_auth(&sales).send().await.unwrap();
+        assert_eq!(pdf.headers()["content-type"], "application/pdf");
+        let bytes = pdf.bytes().await.unwrap();
+        assert!(bytes.starts_with(b"%PDF-"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pack.pdf");
+        std::fs::write(&file, &bytes).unwrap();
+        let rendered = std::process::Command::new("pdftoppm")
+            .args(["-png", "-r", "40"]).arg(&file).arg(dir.path().join("page"))
+            .output()
+            .expect("pdftoppm (Debian poppler-utils; scripts/test installs it)");
+        assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
+        let page = std::fs::read(dir.path().join("page-1.png")).expect("page 1 rendered");
+        assert!(page.len() > 1000);
+        let text = std::process::Command::new("pdftotext").arg(&file).arg("-").output().unwrap();
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(text.contains("Evidence pack: Jane Doe"), "{text}");
+        assert!(text.contains("Email me boiler offers"));
+
+        assert_eq!(app.get(&format!("{path}?format=docx"), &sales).await.status, StatusCode::BAD_REQUEST);
+        let records = store::audit::for_object(&app.db, jane.id).await.unwrap();
+        assert!(records.iter().any(|r| r.record.action == "evidence_pack_generated"));
+    }
+}

@@ -33,6 +33,95 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_ledger, record_event))
         .routes(routes!(export_ledger))
         .routes(routes!(import_ledger))
+        .routes(routes!(evidence_pack))
+}
+
+/// How an evidence pack is wanted.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PackFormat {
+    /// `html` (default) or `pdf`.
+    pub format: Option<String>,
+}
+
+/// The evidence pack of a contact, for when a consent is challenged: the whole ledger as a
+/// timeline with each event's wording, source and recorder, the verification of the ledger's
+/// hash chain, and the policy versions in force while it was kept. As HTML or PDF.
+#[utoipa::path(get, path = "/contacts/{id}/evidence-pack", tag = "ledger", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The contact"), PackFormat),
+    responses((status = 200, content_type = "text/html", body = String),
+              (status = 200, content_type = "application/pdf", body = Vec<u8>),
+              (status = 400, body = assent_shared::api::ApiError), (status = 403, body = assent_shared::api::ApiError),
+              (status = 404, body = assent_shared::api::ApiError)))]
+async fn evidence_pack(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    super::extract::Query(params): super::extract::Query<PackFormat>,
+) -> ApiResult<axum::response::Response> {
+    caller.require_any(&state, CONTACT_ROLES).await?;
+    let pdf = match params.format.as_deref() {
+        None | Some("html") => false,
+        Some("pdf") => true,
+        Some(other) => {
+            return Err(Error::BadRequest(format!(
+                "format {other:?} is not html or pdf"
+            )))
+        }
+    };
+    let now = store::now();
+    let mut tx = state.db.begin().await?;
+    let contact = store::contacts::get(&mut tx, id)
+        .await?
+        .ok_or_else(|| Error::not_found("contact"))?;
+    store::audit::append(
+        &mut tx,
+        &caller
+            .audit(Action::EvidencePackGenerated)
+            .on(ObjectKind::Contact, id),
+    )
+    .await?;
+    let ledger = store::ledger::for_contact(&mut tx, id).await?;
+    tx.commit().await?;
+    let chain = match store::ledger::verify_contact(&state.db, id).await? {
+        Ok(events) => crate::evidence::ChainStatus::Intact { events },
+        Err(link) => crate::evidence::ChainStatus::Broken {
+            seq: link.seq,
+            problem: link.problem,
+        },
+    };
+    let recorders: std::collections::HashMap<Uuid, String> = store::users::list(&state.db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, format!("{} <{}>", u.display_name, u.email)))
+        .collect();
+    // The versions in force from the first recorded event on (the current one at least).
+    let since = ledger.iter().map(|e| e.recorded_at).min().unwrap_or(now);
+    let history = store::policies::history(&state.db).await?;
+    let start = history
+        .iter()
+        .position(|p| p.changed_at <= since)
+        .unwrap_or(history.len().saturating_sub(1));
+    let policies = &history[..=start.min(history.len().saturating_sub(1))];
+    let generated_by = format!("{} <{}>", caller.user.display_name, caller.user.email);
+    let pack = crate::evidence::EvidencePack {
+        contact: &contact,
+        ledger: &ledger,
+        recorders: &recorders,
+        chain,
+        policies,
+        generated_at: now,
+        generated_by: &generated_by,
+    };
+    Ok(if pdf {
+        ([(header::CONTENT_TYPE, "application/pdf")], pack.pdf()).into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            pack.html(),
+        )
+            .into_response()
+    })
 }
 
 /// Clocks differ a little; an event further in the future than this is a mistake.

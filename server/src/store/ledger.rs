@@ -38,7 +38,6 @@ struct EventRow {
     external_id: Option<String>,
     event_type: String,
     event: String,
-    wording_id: Option<Uuid>,
     wording_text: Option<String>,
     wording_hash: Option<String>,
     wording_version: Option<i64>,
@@ -48,7 +47,7 @@ struct EventRow {
 }
 
 const SELECT: &str = "SELECT e.id, e.contact_id, e.seq, e.at, e.recorded_at, e.recorded_by, e.recorded_via, e.external_id, \
-    e.event_type, e.event, e.wording_id, w.text AS wording_text, w.text_hash AS wording_hash, w.version AS wording_version, \
+    e.event_type, e.event, w.text AS wording_text, w.text_hash AS wording_hash, w.version AS wording_version, \
     e.source, e.prev_hash, e.hash \
     FROM ledger_events e LEFT JOIN consent_wordings w ON w.id = e.wording_id";
 
@@ -320,55 +319,53 @@ pub struct BrokenLedger {
     pub link: BrokenLink,
 }
 
-/// Walks every contact's chain (and every wording's text against its hash).
+/// Walks every contact's chain.
 pub async fn verify(db: &Db) -> StoreResult<Result<u64, BrokenLedger>> {
-    let wordings: Vec<(Uuid, String, String)> = on_db!(db, pool => {
-        sqlx::query_as("SELECT id, text, text_hash FROM consent_wordings").fetch_all(pool).await?
-    });
-    let mut altered_wordings = std::collections::HashSet::new();
-    for (id, text, hash) in wordings {
-        if text_hash(&text) != hash {
-            altered_wordings.insert(id);
-        }
-    }
-    let heads: Vec<(Uuid, i64, String)> = on_db!(db, pool => {
-        sqlx::query_as("SELECT contact_id, last_seq, last_hash FROM ledger_heads ORDER BY contact_id").fetch_all(pool).await?
+    let heads: Vec<Uuid> = on_db!(db, pool => {
+        sqlx::query_scalar("SELECT contact_id FROM ledger_heads ORDER BY contact_id").fetch_all(pool).await?
     });
     let mut checked = 0;
-    for (contact_id, head_seq, head_hash) in heads {
-        let sql = format!("{SELECT} WHERE e.contact_id = $1 ORDER BY e.seq");
-        let rows: Vec<EventRow> =
-            on_db!(db, pool => sqlx::query_as(&sql).bind(contact_id).fetch_all(pool).await?);
-        let mut verifier = ChainVerifier::default();
-        for row in &rows {
-            let wording_hash = row.wording_hash.as_deref();
-            let recomputed = if row
-                .wording_id
-                .is_some_and(|id| altered_wordings.contains(&id))
-            {
-                "the wording was altered".to_owned()
-            } else {
-                event_hash(
-                    row.contact_id,
-                    row.seq,
-                    row.at,
-                    row.recorded_at,
-                    row.recorded_by,
-                    &row.recorded_via,
-                    row.external_id.as_deref(),
-                    &row.event_type,
-                    &row.event,
-                    wording_hash,
-                    row.source.as_deref(),
-                    &row.prev_hash,
-                )
-            };
-            verifier.check_link(row.seq, &row.prev_hash, &row.hash, &recomputed);
-        }
-        match verifier.finish(head_seq, &head_hash) {
+    for contact_id in heads {
+        match verify_contact(db, contact_id).await? {
             Ok(n) => checked += n,
             Err(link) => return Ok(Err(BrokenLedger { contact_id, link })),
         }
     }
     Ok(Ok(checked))
+}
+
+/// Walks one contact's chain: every event's place, link and hash, and the text of every wording
+/// it points at against the wording's hash.
+pub async fn verify_contact(db: &Db, contact_id: Uuid) -> StoreResult<Result<u64, BrokenLink>> {
+    let head: Option<(i64, String)> = on_db!(db, pool => {
+        sqlx::query_as("SELECT last_seq, last_hash FROM ledger_heads WHERE contact_id = $1").bind(contact_id).fetch_optional(pool).await?
+    });
+    let (head_seq, head_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+    let sql = format!("{SELECT} WHERE e.contact_id = $1 ORDER BY e.seq");
+    let rows: Vec<EventRow> =
+        on_db!(db, pool => sqlx::query_as(&sql).bind(contact_id).fetch_all(pool).await?);
+    let mut verifier = ChainVerifier::default();
+    for row in &rows {
+        let wording_altered = matches!((&row.wording_text, &row.wording_hash), (Some(text), Some(hash)) if text_hash(text) != *hash);
+        let recomputed = if wording_altered {
+            "the wording was altered".to_owned()
+        } else {
+            event_hash(
+                row.contact_id,
+                row.seq,
+                row.at,
+                row.recorded_at,
+                row.recorded_by,
+                &row.recorded_via,
+                row.external_id.as_deref(),
+                &row.event_type,
+                &row.event,
+                row.wording_hash.as_deref(),
+                row.source.as_deref(),
+                &row.prev_hash,
+            )
+        };
+        verifier.check_link(row.seq, &row.prev_hash, &row.hash, &recomputed);
+    }
+    Ok(verifier.finish(head_seq, &head_hash))
 }
