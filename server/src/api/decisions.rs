@@ -230,19 +230,8 @@ async fn decide_one(
     check_request(&request.message, request.as_of, now)?;
     let decided_for = request.as_of.unwrap_or(now);
     let id = request.contact_id;
-    let mut tx = state.db.begin().await?;
-    let contact = store::contacts::get(&mut tx, id)
-        .await?
-        .ok_or_else(|| Error::not_found("contact"))?;
-    store::audit::append(
-        &mut tx,
-        &caller
-            .audit(Action::DecisionMade)
-            .on(ObjectKind::Contact, id),
-    )
-    .await?;
-    let recorded = store::ledger::for_contact(&mut tx, id).await?;
-    tx.commit().await?;
+    let (contact, recorded) =
+        super::ledger::read_ledger(&state, &caller, id, Action::DecisionMade).await?;
     let policy = store::policies::in_force(&state.db, request.as_of).await?;
     let ledger = store::ledger::for_engine(&recorded, request.as_of);
     let subject = Subject {

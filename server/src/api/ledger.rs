@@ -7,7 +7,9 @@
 //! (the public pages). An import, a migration of history, is for managers and the data
 //! protection lead, and is all or nothing.
 
-use assent_shared::api::{FieldError, ImportSummary, NewLedgerEvent, RecordedEvent, RecordedVia};
+use assent_shared::api::{
+    Contact, FieldError, ImportSummary, NewLedgerEvent, RecordedEvent, RecordedVia,
+};
 use assent_shared::domain::Role;
 use assent_shared::ledger::{EventKind, LedgerEvent};
 use assent_shared::validate::validate_ledger_event;
@@ -70,19 +72,7 @@ async fn evidence_pack(
         }
     };
     let now = store::now();
-    let mut tx = state.db.begin().await?;
-    let contact = store::contacts::get(&mut tx, id)
-        .await?
-        .ok_or_else(|| Error::not_found("contact"))?;
-    store::audit::append(
-        &mut tx,
-        &caller
-            .audit(Action::EvidencePackGenerated)
-            .on(ObjectKind::Contact, id),
-    )
-    .await?;
-    let ledger = store::ledger::for_contact(&mut tx, id).await?;
-    tx.commit().await?;
+    let (contact, ledger) = read_ledger(&state, &caller, id, Action::EvidencePackGenerated).await?;
     let chain = match store::ledger::verify_contact(&state.db, id).await? {
         Ok(events) => crate::evidence::ChainStatus::Intact { events },
         Err(link) => crate::evidence::ChainStatus::Broken {
@@ -138,6 +128,24 @@ fn check_time(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), String> {
     }
 }
 
+/// Reads a contact and its whole ledger in one transaction, recording `action` on the contact in
+/// the audit trail (404 when there is no such contact).
+pub(super) async fn read_ledger(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    action: Action,
+) -> ApiResult<(Contact, Vec<RecordedEvent>)> {
+    let mut tx = state.db.begin().await?;
+    let contact = store::contacts::get(&mut tx, id)
+        .await?
+        .ok_or_else(|| Error::not_found("contact"))?;
+    store::audit::append(&mut tx, &caller.audit(action).on(ObjectKind::Contact, id)).await?;
+    let ledger = store::ledger::for_contact(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok((contact, ledger))
+}
+
 async fn require_contact(tx: &mut Tx, id: Uuid) -> ApiResult<()> {
     store::contacts::get(tx, id)
         .await?
@@ -156,15 +164,7 @@ async fn list_ledger(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Reply<Vec<RecordedEvent>>> {
     caller.require_any(&state, CONTACT_ROLES).await?;
-    let mut tx = state.db.begin().await?;
-    require_contact(&mut tx, id).await?;
-    store::audit::append(
-        &mut tx,
-        &caller.audit(Action::LedgerRead).on(ObjectKind::Contact, id),
-    )
-    .await?;
-    let events = store::ledger::for_contact(&mut tx, id).await?;
-    tx.commit().await?;
+    let (_, events) = read_ledger(&state, &caller, id, Action::LedgerRead).await?;
     Ok(Reply(events))
 }
 
@@ -243,17 +243,7 @@ async fn export_ledger(
     Path(id): Path<Uuid>,
 ) -> ApiResult<impl IntoResponse> {
     caller.require_any(&state, CONTACT_ROLES).await?;
-    let mut tx = state.db.begin().await?;
-    require_contact(&mut tx, id).await?;
-    store::audit::append(
-        &mut tx,
-        &caller
-            .audit(Action::LedgerExported)
-            .on(ObjectKind::Contact, id),
-    )
-    .await?;
-    let recorded = store::ledger::for_contact(&mut tx, id).await?;
-    tx.commit().await?;
+    let (_, recorded) = read_ledger(&state, &caller, id, Action::LedgerExported).await?;
     let mut body = String::new();
     for event in store::ledger::for_engine(&recorded, None) {
         // A LedgerEvent is plain data: it always serialises.
