@@ -425,6 +425,8 @@ pub enum Audience {
     Search(String),
     /// Every active contact.
     Everyone,
+    /// The contacts a saved filter finds now.
+    SavedFilter(Uuid),
 }
 
 /// May this message be sent to each of these contacts?
@@ -477,4 +479,24 @@ pub struct AudienceDecisionResponse {
     pub next_cursor: Option<Uuid>,
     pub decided_for: DateTime<Utc>,
     pub policy_version: i64,
+}
+
+/// A named contact search, kept to name an audience again ("Leeds boiler customers").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SavedFilter {
+    pub id: Uuid,
+    pub name: String,
+    /// The search text, as `GET /api/v1/contacts?q=` takes it; empty for every active contact.
+    pub search: String,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct NewSavedFilter {
+    pub name: String,
+    #[serde(default)]
+    pub search: String,
 }

@@ -87,6 +87,8 @@ store_test! {
             case(Method::POST, format!("{c}/ledger/import"), Some(json!({"at": "2025-01-03T00:00:00Z", "type": "enquiry", "topic": "boilers"})), "manager", "sales"),
             case(Method::POST, "/api/v1/decisions".into(), Some(json!({"contact_id": contact.id, "message": {"kind": "service", "channel": "email"}})), "sales", "admin"),
             case(Method::POST, "/api/v1/decisions/audience".into(), Some(json!({"audience": "everyone", "message": {"kind": "service", "channel": "post"}})), "dpo", "admin"),
+            case(Method::GET, "/api/v1/filters".into(), None, "sales", "admin"),
+            case(Method::POST, "/api/v1/filters".into(), Some(json!({"name": "Everyone", "search": ""})), "manager", "admin"),
             case(Method::GET, "/api/v1/policy".into(), None, "sales", "-"),
             case(Method::GET, "/api/v1/policy/history".into(), None, "dpo", "manager"),
             case(Method::PUT, "/api/v1/policy".into(), Some(json!({"policy": {}})), "admin", "manager"),

@@ -175,6 +175,21 @@ store_test! {
             .json();
         assert_eq!((searched.total, searched.decisions[0].basis), (1, Some(Basis::SoftOptIn)));
 
+        let filter = app.post("/api/v1/filters", &sales, json!({"name": "Buyers", "search": "buyer"})).await;
+        assert_eq!(filter.status, StatusCode::CREATED, "{}", filter.body);
+        let filter: assent_shared::api::SavedFilter = filter.json();
+        let again = app.post("/api/v1/filters", &sales, json!({"name": "BUYERS", "search": "anything"})).await;
+        assert_eq!((again.status, again.fields()), (StatusCode::CONFLICT, vec!["name".to_owned()]));
+        let saved: assent_shared::api::AudienceDecisionResponse = app
+            .post("/api/v1/decisions/audience", &sales, json!({"audience": {"saved_filter": filter.id}, "message": message}))
+            .await
+            .json();
+        assert_eq!((saved.total, saved.allowed), (1, 1));
+        let no_filter = app.post("/api/v1/decisions/audience", &sales, json!({"audience": {"saved_filter": uuid::Uuid::now_v7()}, "message": message})).await;
+        assert_eq!(no_filter.fields(), ["audience.saved_filter"]);
+        let listed = app.get("/api/v1/filters", &sales).await;
+        assert_eq!(listed.body.as_array().unwrap().len(), 1);
+
         let unknown = app.post("/api/v1/decisions/audience", &sales, json!({"audience": {"contact_ids": [uuid::Uuid::now_v7()]}, "message": message})).await;
         assert_eq!(unknown.fields(), ["audience.contact_ids"]);
         let (_, admin) = app.user_with_token("admin@example.org", &[Role::Admin]).await;

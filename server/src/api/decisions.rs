@@ -112,6 +112,12 @@ async fn decide_audience(
             store::contacts::audience_by_search(&state.db, Some(text)).await?
         }
         Audience::Everyone => store::contacts::audience_by_search(&state.db, None).await?,
+        Audience::SavedFilter(filter_id) => {
+            let filter = store::filters::get(&state.db, *filter_id)
+                .await?
+                .ok_or_else(|| Error::field("audience.saved_filter", "is not a saved filter"))?;
+            store::contacts::audience_by_search(&state.db, Some(&filter.search)).await?
+        }
     };
     let policy = store::policies::in_force(&state.db, request.as_of).await?;
     let compiled = CompiledPolicy::new(policy.policy);

@@ -9,6 +9,7 @@ pub mod contacts;
 pub mod decisions;
 pub mod error;
 pub mod extract;
+pub mod filters;
 pub mod health;
 pub mod ledger;
 pub mod policy;
@@ -91,6 +92,7 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
                 .merge(companies::routes())
                 .merge(ledger::routes())
                 .merge(decisions::routes())
+                .merge(filters::routes())
                 .merge(policy::routes()),
         )
 }

@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod companies;
 pub mod contacts;
+pub mod filters;
 pub mod history;
 pub mod ledger;
 pub mod policies;
