@@ -216,3 +216,23 @@ store_test! {
         assert!(records.iter().any(|r| r.record.action == "evidence_pack_generated"));
     }
 }
+
+store_test! {
+    async fn verification_catches_an_altered_decision_copy(app: TestApp) {
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let jane = contact(&app, &sales).await;
+        let path = format!("/api/v1/contacts/{}/ledger", jane.id);
+        app.post(&path, &sales, consent("boilers", "Email me.")).await;
+        app.post(&path, &sales, json!({"at": "2025-06-01T10:00:00Z", "type": "opt_out", "channel": "email", "topic": "boilers"})).await;
+        assert_eq!(store::ledger::verify(&app.db).await.unwrap(), Ok(2));
+        // Someone hides the opt-out from audience decisions by cutting it off the copy.
+        let cut = match app.backend {
+            Backend::Sqlite => "UPDATE ledger_heads SET decision_copy = substr(decision_copy, 1, length(decision_copy) - 20)",
+            Backend::Postgres => "UPDATE ledger_heads SET decision_copy = substring(decision_copy from 1 for length(decision_copy) - 20)",
+        };
+        app.raw_sql(cut).await.unwrap();
+        let broken = store::ledger::verify(&app.db).await.unwrap().unwrap_err();
+        assert_eq!(broken.contact_id, jane.id);
+        assert!(broken.link.problem.contains("decision copy"), "{}", broken.link.problem);
+    }
+}

@@ -5,6 +5,7 @@
 //! now). It reads no clock, no database and no file, so a decision can be recomputed "as of" any
 //! moment and by anyone, and it is fast enough to run over a whole audience.
 
+pub mod compact;
 pub mod explain;
 #[cfg(test)]
 mod properties;

@@ -7,12 +7,13 @@
 
 use assent_shared::api::{EventSource, RecordedEvent, RecordedVia};
 use assent_shared::ledger::{EventKind, LedgerEvent};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{Db, StoreError, StoreResult, Tx};
 use crate::audit::{hash_fields, BrokenLink, ChainVerifier, GENESIS_HASH};
+use crate::engine::compact;
 use crate::{on_db, on_tx};
 
 /// An event about to be recorded.
@@ -140,6 +141,8 @@ pub async fn append(
     entry: &NewEntry<'_>,
     recorded_at: DateTime<Utc>,
 ) -> StoreResult<Uuid> {
+    // Microseconds, as PostgreSQL keeps them, so that both stores and the decision copy agree.
+    let at = entry.at.trunc_subsecs(6);
     let (event, wording_text) = stored_event(entry.kind);
     let wording = match wording_text {
         Some(text) => Some(wording(tx, text, recorded_at).await?),
@@ -148,11 +151,11 @@ pub async fn append(
     let source = entry
         .source
         .map(|s| serde_json::to_string(s).unwrap_or_default());
-    let (seq, prev_hash): (i64, String) = on_tx!(tx, conn => {
+    let (seq, prev_hash, copy): (i64, String, Option<Vec<u8>>) = on_tx!(tx, conn => {
         sqlx::query_as(
             "INSERT INTO ledger_heads (contact_id, last_seq, last_hash) VALUES ($1, 1, $2) \
              ON CONFLICT (contact_id) DO UPDATE SET last_seq = ledger_heads.last_seq + 1 \
-             RETURNING last_seq, last_hash",
+             RETURNING last_seq, last_hash, decision_copy",
         )
         .bind(entry.contact_id)
         .bind(GENESIS_HASH)
@@ -163,7 +166,7 @@ pub async fn append(
     let hash = event_hash(
         entry.contact_id,
         seq,
-        entry.at,
+        at,
         recorded_at,
         entry.recorded_by,
         via,
@@ -184,7 +187,7 @@ pub async fn append(
         .bind(id)
         .bind(entry.contact_id)
         .bind(seq)
-        .bind(entry.at)
+        .bind(at)
         .bind(recorded_at)
         .bind(entry.recorded_by)
         .bind(via)
@@ -199,10 +202,18 @@ pub async fn append(
         .await?
         .rows_affected()
     });
+    let mut copy = match copy {
+        Some(copy) => copy,
+        // A head from before decision copies existed: rebuild from the events before this one.
+        None if seq > 1 => rebuild_copy(tx, entry.contact_id).await?,
+        None => Vec::new(),
+    };
+    compact::push(&mut copy, at, recorded_at, entry.kind);
     on_tx!(tx, conn => {
-        sqlx::query("UPDATE ledger_heads SET last_hash = $2 WHERE contact_id = $1")
+        sqlx::query("UPDATE ledger_heads SET last_hash = $2, decision_copy = $3 WHERE contact_id = $1")
             .bind(entry.contact_id)
             .bind(&hash)
+            .bind(&copy)
             .execute(conn)
             .await?
             .rows_affected()
@@ -273,6 +284,51 @@ pub fn for_engine(recorded: &[RecordedEvent], known_at: Option<DateTime<Utc>>) -
     ledger
 }
 
+/// The decision copy of a contact's ledger, built from its events.
+fn copy_of(
+    rows: &[(DateTime<Utc>, DateTime<Utc>, String)],
+    contact_id: Uuid,
+) -> StoreResult<Vec<u8>> {
+    let mut copy = Vec::new();
+    for (at, recorded_at, event) in rows {
+        let kind: EventKind = serde_json::from_str(event).map_err(|e| {
+            StoreError::Corrupt(format!("a ledger event of contact {contact_id}: {e}"))
+        })?;
+        compact::push(&mut copy, *at, *recorded_at, &kind);
+    }
+    Ok(copy)
+}
+
+const COPY_SOURCE: &str =
+    "SELECT at, recorded_at, event FROM ledger_events WHERE contact_id = $1 ORDER BY seq";
+
+async fn rebuild_copy(tx: &mut Tx, contact_id: Uuid) -> StoreResult<Vec<u8>> {
+    let rows: Vec<(DateTime<Utc>, DateTime<Utc>, String)> =
+        on_tx!(tx, conn => sqlx::query_as(COPY_SOURCE).bind(contact_id).fetch_all(conn).await?);
+    copy_of(&rows, contact_id)
+}
+
+/// Builds the decision copies missing from ledgers recorded before copies existed. Run at start.
+pub async fn backfill_decision_copies(db: &Db) -> StoreResult<u64> {
+    let missing: Vec<Uuid> = on_db!(db, pool => {
+        sqlx::query_scalar("SELECT contact_id FROM ledger_heads WHERE decision_copy IS NULL").fetch_all(pool).await?
+    });
+    for contact_id in &missing {
+        let mut tx = db.begin().await?;
+        let copy = rebuild_copy(&mut tx, *contact_id).await?;
+        on_tx!(&mut tx, conn => {
+            sqlx::query("UPDATE ledger_heads SET decision_copy = $2 WHERE contact_id = $1")
+                .bind(contact_id)
+                .bind(&copy)
+                .execute(conn)
+                .await?
+                .rows_affected()
+        });
+        tx.commit().await?;
+    }
+    Ok(missing.len() as u64)
+}
+
 /// Every contact's ledger as the engine reads it, one contact at a time in contact id order,
 /// streamed from the database: `visit(contact_id, ledger)` is called for each contact that has
 /// events, with only those recorded by `known_at` (all when `None`), sorted by time.
@@ -282,33 +338,17 @@ pub async fn visit_all(
     mut visit: impl FnMut(Uuid, &[LedgerEvent]),
 ) -> StoreResult<()> {
     use futures_util::TryStreamExt;
-    let sql =
-        "SELECT contact_id, at, recorded_at, event FROM ledger_events ORDER BY contact_id, seq";
-    let mut current: Option<Uuid> = None;
-    let mut ledger: Vec<LedgerEvent> = Vec::new();
-    let mut flush = |contact: Option<Uuid>, ledger: &mut Vec<LedgerEvent>| {
-        if let Some(contact) = contact {
-            crate::engine::sort_ledger(ledger);
-            visit(contact, ledger);
-        }
-        ledger.clear();
-    };
+    // One row per contact: the decision copy, not the events.
+    let sql = "SELECT contact_id, decision_copy FROM ledger_heads ORDER BY contact_id";
     on_db!(db, pool => {
-        let mut rows = sqlx::query_as::<_, (Uuid, DateTime<Utc>, DateTime<Utc>, String)>(sql).fetch(pool);
-        while let Some((contact_id, at, recorded_at, event)) = rows.try_next().await? {
-            if current != Some(contact_id) {
-                flush(current, &mut ledger);
-                current = Some(contact_id);
-            }
-            if known_at.is_some_and(|t| recorded_at > t) {
-                continue;
-            }
-            let kind: EventKind = serde_json::from_str(&event)
-                .map_err(|e| StoreError::Corrupt(format!("a ledger event of contact {contact_id}: {e}")))?;
-            ledger.push(LedgerEvent { id: None, at, kind });
+        let mut rows = sqlx::query_as::<_, (Uuid, Option<Vec<u8>>)>(sql).fetch(pool);
+        while let Some((contact_id, copy)) = rows.try_next().await? {
+            let copy = copy.ok_or_else(|| StoreError::Corrupt(format!("the ledger of contact {contact_id} has no decision copy")))?;
+            let ledger = compact::ledger(&copy, known_at)
+                .map_err(|e| StoreError::Corrupt(format!("contact {contact_id}: {e}")))?;
+            visit(contact_id, &ledger);
         }
     });
-    flush(current, &mut ledger);
     Ok(())
 }
 
@@ -341,6 +381,13 @@ pub async fn verify_contact(db: &Db, contact_id: Uuid) -> StoreResult<Result<u64
         sqlx::query_as("SELECT last_seq, last_hash FROM ledger_heads WHERE contact_id = $1").bind(contact_id).fetch_optional(pool).await?
     });
     let (head_seq, head_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+    let copy: Option<Vec<u8>> = on_db!(db, pool => {
+        sqlx::query_scalar("SELECT decision_copy FROM ledger_heads WHERE contact_id = $1")
+            .bind(contact_id)
+            .fetch_optional(pool)
+            .await?
+            .flatten()
+    });
     let sql = format!("{SELECT} WHERE e.contact_id = $1 ORDER BY e.seq");
     let rows: Vec<EventRow> =
         on_db!(db, pool => sqlx::query_as(&sql).bind(contact_id).fetch_all(pool).await?);
@@ -367,5 +414,20 @@ pub async fn verify_contact(db: &Db, contact_id: Uuid) -> StoreResult<Result<u64
         };
         verifier.check_link(row.seq, &row.prev_hash, &row.hash, &recomputed);
     }
-    Ok(verifier.finish(head_seq, &head_hash))
+    let chain = verifier.finish(head_seq, &head_hash);
+    if chain.is_ok() && head_seq > 0 {
+        let events: Vec<(DateTime<Utc>, DateTime<Utc>, String)> = rows
+            .iter()
+            .map(|r| (r.at, r.recorded_at, r.event.clone()))
+            .collect();
+        if copy.as_deref() != Some(copy_of(&events, contact_id)?.as_slice()) {
+            return Ok(Err(BrokenLink {
+                seq: head_seq,
+                problem:
+                    "the decision copy of the ledger does not match its events (it was altered)"
+                        .to_owned(),
+            }));
+        }
+    }
+    Ok(chain)
 }

@@ -150,6 +150,7 @@ impl Db {
                 Db::Postgres(_) => POSTGRES_MIGRATIONS.run(pool).await?,
             }
         });
+        ledger::backfill_decision_copies(self).await?;
         Ok(())
     }
 
