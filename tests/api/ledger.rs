@@ -236,3 +236,23 @@ store_test! {
         assert!(broken.link.problem.contains("decision copy"), "{}", broken.link.problem);
     }
 }
+
+store_test! {
+    async fn a_missing_decision_copy_is_rebuilt_from_the_events(app: TestApp) {
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let jane = contact(&app, &sales).await;
+        let path = format!("/api/v1/contacts/{}/ledger", jane.id);
+        app.post(&path, &sales, consent("boilers", "Email me.")).await;
+        // As a ledger recorded before decision copies existed.
+        app.raw_sql("UPDATE ledger_heads SET decision_copy = NULL").await.unwrap();
+        assert!(store::ledger::verify(&app.db).await.unwrap().is_err());
+        app.post(&path, &sales, json!({"at": "2025-06-01T10:00:00Z", "type": "opt_out", "channel": "email", "topic": "boilers"})).await;
+        assert_eq!(store::ledger::verify(&app.db).await.unwrap(), Ok(2));
+        app.raw_sql("UPDATE ledger_heads SET decision_copy = NULL").await.unwrap();
+        assert_eq!(store::ledger::backfill_decision_copies(&app.db).await.unwrap(), 1);
+        assert_eq!(store::ledger::verify(&app.db).await.unwrap(), Ok(2));
+        let answer = app.post("/api/v1/decisions/audience", &sales, json!({"audience": "everyone",
+            "message": {"kind": "marketing", "channel": "email", "topic": "boilers"}})).await;
+        assert_eq!(answer.body["by_reason"][0]["key"], "opted_out");
+    }
+}

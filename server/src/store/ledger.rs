@@ -162,6 +162,14 @@ pub async fn append(
         .fetch_one(conn)
         .await?
     });
+    let mut copy = match copy {
+        Some(copy) => copy,
+        // A head from before decision copies existed (start-up backfills them, so this is a
+        // safety net): rebuild from the events recorded so far, before this one is inserted.
+        None if seq > 1 => rebuild_copy(tx, entry.contact_id).await?,
+        None => Vec::new(),
+    };
+    compact::push(&mut copy, at, recorded_at, entry.kind);
     let via = entry.recorded_via.as_str();
     let hash = event_hash(
         entry.contact_id,
@@ -202,13 +210,6 @@ pub async fn append(
         .await?
         .rows_affected()
     });
-    let mut copy = match copy {
-        Some(copy) => copy,
-        // A head from before decision copies existed: rebuild from the events before this one.
-        None if seq > 1 => rebuild_copy(tx, entry.contact_id).await?,
-        None => Vec::new(),
-    };
-    compact::push(&mut copy, at, recorded_at, entry.kind);
     on_tx!(tx, conn => {
         sqlx::query("UPDATE ledger_heads SET last_hash = $2, decision_copy = $3 WHERE contact_id = $1")
             .bind(entry.contact_id)
