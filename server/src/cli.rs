@@ -180,6 +180,8 @@ async fn serve(config: Config) -> CommandResult {
     let users = store::users::count(app.db())
         .await
         .map_err(|e| e.to_string())?;
+    // Before anything is printed: whoever reads the address may signal at once.
+    startup::stop_on_signals(app.handle()).map_err(|e| format!("cannot handle signals: {e}"))?;
     println!("Assent is listening on https://{}", app.local_addr());
     println!("Database: {}", app.db().backend_name());
     println!("Certificate SHA-256 fingerprint: {}", app.fingerprint());
@@ -187,7 +189,6 @@ async fn serve(config: Config) -> CommandResult {
         println!("There are no users yet. Create the first administrator with:");
         println!("  assent-server create-user --role admin you@example.org");
     }
-    startup::stop_on_signals(app.handle());
     app.run_until_stopped()
         .await
         .map_err(|e| format!("the server stopped: {e}"))?;

@@ -126,26 +126,27 @@ impl Application {
     }
 }
 
-/// Asks `handle` to stop gracefully on SIGINT or SIGTERM.
-pub fn stop_on_signals(handle: Handle) {
-    tokio::spawn(async move {
-        let interrupt = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
+/// Asks `handle` to stop gracefully on SIGINT or SIGTERM. The handlers are in place when this
+/// returns, so a signal sent right after start-up is not lost (nor kills the process outright).
+pub fn stop_on_signals(handle: Handle) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-        };
-        #[cfg(not(unix))]
-        let terminate = std::future::pending::<()>();
-        tokio::select! {
-            _ = interrupt => {},
-            _ = terminate => {},
-        }
-        tracing::info!("stopping: finishing requests in flight");
+            tracing::info!("stopping: finishing requests in flight");
+            handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
         handle.graceful_shutdown(Some(Duration::from_secs(10)));
     });
+    Ok(())
 }
