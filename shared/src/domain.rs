@@ -293,6 +293,9 @@ macro_rules! string_enum {
     };
 }
 
+/// For the ledger vocabulary's enums too.
+pub(crate) use string_enum;
+
 string_enum! {
     /// What a user may do. A user may hold several roles.
     Role {

@@ -3,11 +3,12 @@
 //! (SCENARIOS.md), which is also the ledger's import/export format (one event per JSON line).
 
 use std::fmt;
+use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::SubscriberKind;
+use crate::domain::{string_enum, InvalidValue, SubscriberKind};
 
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
@@ -253,95 +254,33 @@ impl Default for Policy {
     }
 }
 
-/// On what ground a message may be sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Basis {
-    Service,
-    Consent,
-    SoftOptIn,
-    Corporate,
-    LegitimateInterest,
-}
-
-impl Basis {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Basis::Service => "service",
-            Basis::Consent => "consent",
-            Basis::SoftOptIn => "soft_opt_in",
-            Basis::Corporate => "corporate",
-            Basis::LegitimateInterest => "legitimate_interest",
-        }
+string_enum! {
+    /// On what ground a message may be sent.
+    Basis {
+        Service => "service",
+        Consent => "consent",
+        SoftOptIn => "soft_opt_in",
+        Corporate => "corporate",
+        LegitimateInterest => "legitimate_interest",
     }
 }
 
-impl fmt::Display for Basis {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Why a message may not be sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    Suppressed,
-    OptedOut,
-    PreferenceNone,
-    NoConsent,
-    ConsentUnconfirmed,
-    ConsentExpired,
-    ConsentEvidenceInsufficient,
-    SoftOptInNotSimilar,
-    SoftOptInNoRefusalOffered,
-    SoftOptInExpired,
-    ThirdPartyNotConsented,
-    TpsRegistered,
-    TpsUnscreened,
-}
-
-impl Reason {
-    pub const ALL: [Reason; 13] = [
-        Reason::Suppressed,
-        Reason::OptedOut,
-        Reason::PreferenceNone,
-        Reason::NoConsent,
-        Reason::ConsentUnconfirmed,
-        Reason::ConsentExpired,
-        Reason::ConsentEvidenceInsufficient,
-        Reason::SoftOptInNotSimilar,
-        Reason::SoftOptInNoRefusalOffered,
-        Reason::SoftOptInExpired,
-        Reason::ThirdPartyNotConsented,
-        Reason::TpsRegistered,
-        Reason::TpsUnscreened,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Suppressed => "suppressed",
-            Reason::OptedOut => "opted_out",
-            Reason::PreferenceNone => "preference_none",
-            Reason::NoConsent => "no_consent",
-            Reason::ConsentUnconfirmed => "consent_unconfirmed",
-            Reason::ConsentExpired => "consent_expired",
-            Reason::ConsentEvidenceInsufficient => "consent_evidence_insufficient",
-            Reason::SoftOptInNotSimilar => "soft_opt_in_not_similar",
-            Reason::SoftOptInNoRefusalOffered => "soft_opt_in_no_refusal_offered",
-            Reason::SoftOptInExpired => "soft_opt_in_expired",
-            Reason::ThirdPartyNotConsented => "third_party_not_consented",
-            Reason::TpsRegistered => "tps_registered",
-            Reason::TpsUnscreened => "tps_unscreened",
-        }
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+string_enum! {
+    /// Why a message may not be sent. The order is the order reasons are reported in.
+    Reason {
+        Suppressed => "suppressed",
+        OptedOut => "opted_out",
+        PreferenceNone => "preference_none",
+        NoConsent => "no_consent",
+        ConsentUnconfirmed => "consent_unconfirmed",
+        ConsentExpired => "consent_expired",
+        ConsentEvidenceInsufficient => "consent_evidence_insufficient",
+        SoftOptInNotSimilar => "soft_opt_in_not_similar",
+        SoftOptInNoRefusalOffered => "soft_opt_in_no_refusal_offered",
+        SoftOptInExpired => "soft_opt_in_expired",
+        ThirdPartyNotConsented => "third_party_not_consented",
+        TpsRegistered => "tps_registered",
+        TpsUnscreened => "tps_unscreened",
     }
 }
 
@@ -378,6 +317,19 @@ mod tests {
         assert_eq!(policy.consent_max_age_days, Some(365));
         assert_eq!(policy.tps_check_max_age_days, Some(28));
         assert!(serde_json::from_str::<Policy>(r#"{"soft_opt_out": true}"#).is_err());
+    }
+
+    #[test]
+    fn bases_and_reasons_are_written_as_the_scenarios_name_them() {
+        for reason in Reason::ALL {
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+            assert_eq!(reason.as_str().parse::<Reason>().unwrap(), *reason);
+        }
+        assert_eq!(
+            serde_json::to_value(Basis::SoftOptIn).unwrap(),
+            "soft_opt_in"
+        );
+        assert!("maybe".parse::<Basis>().is_err());
     }
 
     #[test]

@@ -107,7 +107,7 @@ impl ReasonSet {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Reason> + '_ {
-        Reason::ALL.into_iter().filter(|r| self.contains(*r))
+        Reason::ALL.iter().copied().filter(|r| self.contains(*r))
     }
 
     fn union(&mut self, other: ReasonSet) {
