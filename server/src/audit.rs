@@ -36,6 +36,8 @@ pub enum Action {
     CompanyUpdated,
     CompanyDeactivated,
     ContactCreated,
+    /// A batch of synthetic contacts created by `assent-server seed` (one record a batch).
+    ContactsSeeded,
     ContactRead,
     ContactListed,
     ContactUpdated,
@@ -74,6 +76,7 @@ impl Action {
             Action::CompanyUpdated => "company_updated",
             Action::CompanyDeactivated => "company_deactivated",
             Action::ContactCreated => "contact_created",
+            Action::ContactsSeeded => "contacts_seeded",
             Action::ContactRead => "contact_read",
             Action::ContactListed => "contact_listed",
             Action::ContactUpdated => "contact_updated",

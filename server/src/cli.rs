@@ -342,7 +342,7 @@ fn bench(command: &BenchCommand) -> ExitCode {
 }
 
 async fn seed_contacts(config: &Config, count: u64, seed: u64) -> CommandResult {
-    use crate::audit::{Action, AuditRecord, ObjectKind};
+    use crate::audit::{Action, AuditRecord};
     use crate::engine::synthetic::Generator;
     use assent_shared::api::{ContactInput, RecordedVia};
     let db = open_store(config).await?;
@@ -357,45 +357,56 @@ async fn seed_contacts(config: &Config, count: u64, seed: u64) -> CommandResult 
     let mut events = 0u64;
     let mut done = 0u64;
     while done < count {
-        let batch = (count - done).min(500);
-        let mut tx = db.begin().await.map_err(|e| e.to_string())?;
-        for _ in 0..batch {
-            done += 1;
-            let subject = generator.subject();
-            let input = ContactInput {
-                first_name: Some("Synthetic".into()),
-                last_name: Some(format!("Person {done}")),
-                subscriber_kind: Some(subject.kind),
-                ..ContactInput::default()
-            };
-            let valid = input.validate().map_err(|e| format!("{:?}", e.0))?;
-            let id = uuid::Uuid::now_v7();
-            let now = store::now();
-            store::contacts::insert(&mut tx, id, &valid, owner.id, owner.id, now)
-                .await
-                .map_err(|e| e.to_string())?;
-            let record =
-                AuditRecord::new(Action::ContactCreated, "seeded").on(ObjectKind::Contact, id);
-            store::audit::append(&mut tx, &record)
-                .await
-                .map_err(|e| e.to_string())?;
-            for event in generator.ledger() {
-                let entry = store::ledger::NewEntry {
-                    contact_id: id,
+        let batch = (count - done).min(1000);
+        let contacts: Vec<_> = (done + 1..=done + batch)
+            .map(|n| {
+                let subject = generator.subject();
+                let input = ContactInput {
+                    first_name: Some("Synthetic".into()),
+                    last_name: Some(format!("Person {n}")),
+                    subscriber_kind: Some(subject.kind),
+                    ..ContactInput::default()
+                };
+                let valid = input.validate().map_err(|e| format!("{:?}", e.0))?;
+                Ok((uuid::Uuid::now_v7(), valid, generator.ledger()))
+            })
+            .collect::<Result<_, String>>()?;
+        let new: Vec<_> = contacts
+            .iter()
+            .map(|(id, valid, _)| store::contacts::NewContact {
+                id: *id,
+                contact: valid,
+                owner_id: owner.id,
+            })
+            .collect();
+        let entries: Vec<_> = contacts
+            .iter()
+            .flat_map(|(id, _, ledger)| {
+                ledger.iter().map(|event| store::ledger::NewEntry {
+                    contact_id: *id,
                     at: event.at,
                     kind: &event.kind,
                     external_id: event.id.as_deref(),
                     source: None,
                     recorded_by: Some(owner.id),
                     recorded_via: RecordedVia::Import,
-                };
-                store::ledger::append(&mut tx, &entry, now)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                events += 1;
-            }
-        }
+                })
+            })
+            .collect();
+        let now = store::now();
+        let mut tx = db.begin().await.map_err(|e| e.to_string())?;
+        store::audit::append(&mut tx, &AuditRecord::new(Action::ContactsSeeded, "ok"))
+            .await
+            .map_err(|e| e.to_string())?;
+        store::contacts::insert_many(&mut tx, &new, owner.id, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        store::ledger::append_many(&mut tx, &entries, now)
+            .await
+            .map_err(|e| e.to_string())?;
         tx.commit().await.map_err(|e| e.to_string())?;
+        done += batch;
+        events += entries.len() as u64;
         eprint!("\r{done} of {count} contacts");
     }
     eprintln!();

@@ -1,5 +1,5 @@
 //! The `assent-server` binary as an operator uses it: configuration errors, `create-user`,
-//! `serve` and `audit verify`, on a SQLite data directory of its own.
+//! `serve`, `seed` and `audit verify`, on a SQLite data directory of its own.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -184,6 +184,61 @@ fn audit_verify_passes_and_then_catches_a_row_altered_in_sql() {
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stdout)
         .starts_with("The audit trail is BROKEN at record 1: its contents do not match its hash"));
+}
+
+#[test]
+fn seed_needs_an_owner_then_writes_verifiable_ledgers_the_same_for_the_same_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = |count: &str| {
+        command(dir.path())
+            .args(["seed", "--contacts", count, "--seed", "7"])
+            .output()
+            .unwrap()
+    };
+    let refused = seed("10");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("create a user first"));
+
+    let mut create = command(dir.path());
+    create.args(["create-user", "--role", "sales", "jane@example.org"]);
+    assert!(run_with_stdin(create, &format!("{PASSWORD}\n"))
+        .status
+        .success());
+    // 2,500 contacts: three batches, the last one partial.
+    let first = seed("2500");
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let events = |output: &Output| -> u64 {
+        let out = text(&output.stdout);
+        let rest = out
+            .strip_prefix("Created 2500 synthetic contacts with ")
+            .unwrap_or_else(|| panic!("unexpected output: {out}"));
+        rest.split(' ').next().unwrap().parse().unwrap()
+    };
+    let first_events = events(&first);
+    assert!(
+        first_events > 2500 * 5,
+        "about ten events a contact: {first_events}"
+    );
+    let again = seed("2500");
+    assert_eq!(
+        events(&again),
+        first_events,
+        "the same seed makes the same ledgers"
+    );
+
+    let verify = command(dir.path())
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(verify.status.success());
+    assert_eq!(
+        text(&verify.stdout),
+        format!(
+            "The audit trail is intact: 7 records, every link verified.\n\
+             The consent ledgers are intact: {} events, every link verified.\n",
+            2 * first_events
+        )
+    );
 }
 
 /// Starts `serve` with debug logging, logs in, creates and searches a contact whose every field

@@ -256,3 +256,59 @@ store_test! {
         assert_eq!(answer.body["by_reason"][0]["key"], "opted_out");
     }
 }
+
+store_test! {
+    async fn a_batch_append_continues_each_contacts_chain_in_order(app: TestApp) {
+        let (user, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let jane = contact(&app, &sales).await;
+        let john = contact(&app, &sales).await;
+        let first = app.post(&format!("/api/v1/contacts/{}/ledger", jane.id), &sales, consent("boilers", "Email me about boilers.")).await;
+        assert_eq!(first.status, StatusCode::CREATED);
+
+        let event = |json: Value| -> EventKind { serde_json::from_value(json).unwrap() };
+        let same_wording = event(json!({"type": "consent_given", "channel": "email", "topic": "boilers", "method": "web_form", "wording": "Email me about boilers."}));
+        let new_wording = event(json!({"type": "consent_given", "channel": "sms", "topic": "*", "method": "paper_form", "wording": "Text me."}));
+        let opt_out = event(json!({"type": "opt_out", "channel": "email", "topic": "*"}));
+        let at = |day: u32| chrono::NaiveDate::from_ymd_opt(2025, 6, day).unwrap().and_hms_opt(9, 0, 0).unwrap().and_utc();
+        let entry = |contact_id, day, kind| store::ledger::NewEntry {
+            contact_id,
+            at: at(day),
+            kind,
+            external_id: None,
+            source: None,
+            recorded_by: Some(user.id),
+            recorded_via: RecordedVia::Import,
+        };
+        let entries = [
+            entry(john.id, 1, &new_wording),
+            entry(jane.id, 2, &same_wording),
+            entry(john.id, 3, &opt_out),
+            entry(jane.id, 4, &new_wording),
+        ];
+        let mut tx = app.db.begin().await.unwrap();
+        let ids = store::ledger::append_many(&mut tx, &entries, store::now()).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(ids.len(), 4);
+
+        let db = &app.db;
+        let ledger = |id| async move {
+            let mut tx = db.begin().await.unwrap();
+            let events = store::ledger::for_contact(&mut tx, id).await.unwrap();
+            tx.commit().await.unwrap();
+            events
+        };
+        let jane_events = ledger(jane.id).await;
+        assert_eq!(jane_events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(jane_events[1].id, ids[1]);
+        assert_eq!(jane_events[2].id, ids[3]);
+        // The wording already on file is reused; the new one is numbered once for both contacts.
+        assert_eq!(jane_events.iter().map(|e| e.wording_version).collect::<Vec<_>>(), [Some(1), Some(1), Some(2)]);
+        let john_events = ledger(john.id).await;
+        assert_eq!(john_events.iter().map(|e| (e.seq, e.id)).collect::<Vec<_>>(), [(1, ids[0]), (2, ids[2])]);
+        assert_eq!(john_events[0].wording_version, Some(2));
+
+        // Each chain links up and each decision copy matches its events.
+        assert_eq!(store::ledger::verify_contact(&app.db, jane.id).await.unwrap(), Ok(3));
+        assert_eq!(store::ledger::verify_contact(&app.db, john.id).await.unwrap(), Ok(2));
+    }
+}

@@ -341,8 +341,9 @@ async fn import_ledger(
             .on(ObjectKind::Contact, id),
     )
     .await?;
-    for event in &events {
-        let entry = NewEntry {
+    let entries: Vec<NewEntry> = events
+        .iter()
+        .map(|event| NewEntry {
             contact_id: id,
             at: event.at,
             kind: &event.kind,
@@ -350,9 +351,9 @@ async fn import_ledger(
             source: None,
             recorded_by: Some(caller.user.id),
             recorded_via: RecordedVia::Import,
-        };
-        store::ledger::append(&mut tx, &entry, now).await?;
-    }
+        })
+        .collect();
+    store::ledger::append_many(&mut tx, &entries, now).await?;
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,

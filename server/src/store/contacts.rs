@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::history::{self, ChangeSet, RecordKind};
-use super::{cursor, like_pattern, Db, StoreError, StoreResult, Tx, Updated};
+use super::{cursor, like_pattern, Db, StoreError, StoreResult, Tx, Updated, MAX_BINDS};
 use crate::{on_db, on_tx};
 
 #[derive(sqlx::FromRow)]
@@ -121,28 +121,62 @@ pub async fn get(tx: &mut Tx, id: Uuid) -> StoreResult<Option<Contact>> {
 }
 
 async fn write_emails_and_phones(tx: &mut Tx, id: Uuid, contact: &ValidContact) -> StoreResult<()> {
-    on_tx!(tx, conn => {
+    on_tx!(&mut *tx, conn => {
         sqlx::query("DELETE FROM contact_emails WHERE contact_id = $1").bind(id).execute(&mut *conn).await?;
         sqlx::query("DELETE FROM contact_phones WHERE contact_id = $1").bind(id).execute(&mut *conn).await?;
-        for (position, email) in contact.emails.iter().enumerate() {
-            sqlx::query("INSERT INTO contact_emails (contact_id, position, email, email_key) VALUES ($1, $2, $3, $4)")
-                .bind(id)
-                .bind(position as i32)
-                .bind(email.as_str())
-                .bind(email.as_str().to_lowercase())
-                .execute(&mut *conn)
-                .await?;
-        }
-        for (position, phone) in contact.phones.iter().enumerate() {
-            sqlx::query("INSERT INTO contact_phones (contact_id, position, phone) VALUES ($1, $2, $3)")
-                .bind(id)
-                .bind(position as i32)
-                .bind(phone.as_str())
-                .execute(&mut *conn)
-                .await?;
-        }
     });
+    insert_emails_and_phones(tx, &[(id, contact)]).await
+}
+
+/// Inserts the emails and phone numbers of contacts that have none stored.
+async fn insert_emails_and_phones(
+    tx: &mut Tx,
+    contacts: &[(Uuid, &ValidContact)],
+) -> StoreResult<()> {
+    let emails: Vec<(Uuid, i32, &str)> = contacts
+        .iter()
+        .flat_map(|(id, c)| {
+            c.emails
+                .iter()
+                .enumerate()
+                .map(move |(i, e)| (*id, i as i32, e.as_str()))
+        })
+        .collect();
+    let phones: Vec<(Uuid, i32, &str)> = contacts
+        .iter()
+        .flat_map(|(id, c)| {
+            c.phones
+                .iter()
+                .enumerate()
+                .map(move |(i, p)| (*id, i as i32, p.as_str()))
+        })
+        .collect();
+    for chunk in emails.chunks(MAX_BINDS / 4) {
+        on_tx!(&mut *tx, conn => {
+            let mut query = sqlx::QueryBuilder::new("INSERT INTO contact_emails (contact_id, position, email, email_key) ");
+            query.push_values(chunk, |mut row, (id, position, email)| {
+                row.push_bind(*id).push_bind(*position).push_bind(*email).push_bind(email.to_lowercase());
+            });
+            query.build().execute(conn).await?.rows_affected()
+        });
+    }
+    for chunk in phones.chunks(MAX_BINDS / 3) {
+        on_tx!(&mut *tx, conn => {
+            let mut query = sqlx::QueryBuilder::new("INSERT INTO contact_phones (contact_id, position, phone) ");
+            query.push_values(chunk, |mut row, (id, position, phone)| {
+                row.push_bind(*id).push_bind(*position).push_bind(*phone);
+            });
+            query.build().execute(conn).await?.rows_affected()
+        });
+    }
     Ok(())
+}
+
+/// A contact about to be created.
+pub struct NewContact<'a> {
+    pub id: Uuid,
+    pub contact: &'a ValidContact,
+    pub owner_id: Uuid,
 }
 
 /// Creates a contact owned by `owner_id`.
@@ -154,26 +188,59 @@ pub async fn insert(
     by: Uuid,
     at: DateTime<Utc>,
 ) -> StoreResult<Contact> {
-    // The row starts at version 0, invisible outside this transaction, and its fields are then
-    // written exactly as an update writes them.
-    on_tx!(tx, conn => {
-        sqlx::query(
-            "INSERT INTO contacts (id, version, sort_key, subscriber_kind, owner_id, active, created_at, created_by, updated_at, updated_by) \
-             VALUES ($1, 0, '', $2, $3, $4, $5, $6, $5, $6)",
-        )
-        .bind(id)
-        .bind(contact.subscriber_kind.as_str())
-        .bind(owner_id)
-        .bind(true)
-        .bind(at)
-        .bind(by)
-        .execute(conn)
-        .await?.rows_affected()
-    });
-    write_fields(tx, id, 0, contact, owner_id, by, at).await?;
+    let new = NewContact {
+        id,
+        contact,
+        owner_id,
+    };
+    insert_many(tx, std::slice::from_ref(&new), by, at).await?;
     get(tx, id)
         .await?
         .ok_or_else(|| StoreError::Corrupt("a contact vanished as it was created".into()))
+}
+
+/// Creates contacts in a few multi-row statements (seeding, imports); each starts at version 1.
+pub async fn insert_many(
+    tx: &mut Tx,
+    contacts: &[NewContact<'_>],
+    by: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    for chunk in contacts.chunks(MAX_BINDS / 18) {
+        on_tx!(&mut *tx, conn => {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO contacts (id, version, first_name, last_name, sort_key, address_lines, town, postcode, \
+                 country, company_id, subscriber_kind, job_title, notes, owner_id, active, created_at, created_by, \
+                 updated_at, updated_by) ",
+            );
+            query.push_values(chunk, |mut row, new| {
+                let c = new.contact;
+                let address = c.address.as_ref();
+                row.push_bind(new.id)
+                    .push_bind(1_i64)
+                    .push_bind(c.first_name.as_deref())
+                    .push_bind(c.last_name.as_deref())
+                    .push_bind(sort_key(c.first_name.as_deref(), c.last_name.as_deref()))
+                    .push_bind(address_lines_text(address))
+                    .push_bind(address.and_then(|a| a.town.clone()))
+                    .push_bind(address.and_then(|a| a.postcode.clone()))
+                    .push_bind(address.map(|a| a.country.clone()))
+                    .push_bind(c.company_id)
+                    .push_bind(c.subscriber_kind.as_str())
+                    .push_bind(c.job_title.as_deref())
+                    .push_bind(c.notes.as_deref())
+                    .push_bind(new.owner_id)
+                    .push_bind(true)
+                    .push_bind(at)
+                    .push_bind(by)
+                    .push_bind(at)
+                    .push_bind(by);
+            });
+            query.build().execute(conn).await?.rows_affected()
+        });
+    }
+    let lists: Vec<(Uuid, &ValidContact)> = contacts.iter().map(|n| (n.id, n.contact)).collect();
+    insert_emails_and_phones(tx, &lists).await
 }
 
 /// Writes every field of `contact` over row `id` if it is at `version`, and moves it to the next

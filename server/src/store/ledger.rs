@@ -11,7 +11,9 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{Db, StoreError, StoreResult, Tx};
+use std::collections::HashMap;
+
+use super::{Db, StoreError, StoreResult, Tx, MAX_BINDS};
 use crate::audit::{hash_fields, BrokenLink, ChainVerifier, GENESIS_HASH};
 use crate::engine::compact;
 use crate::{on_db, on_tx};
@@ -141,85 +143,184 @@ pub async fn append(
     entry: &NewEntry<'_>,
     recorded_at: DateTime<Utc>,
 ) -> StoreResult<Uuid> {
-    // Microseconds, as PostgreSQL keeps them, so that both stores and the decision copy agree.
-    let at = entry.at.trunc_subsecs(6);
-    let (event, wording_text) = stored_event(entry.kind);
-    let wording = match wording_text {
-        Some(text) => Some(wording(tx, text, recorded_at).await?),
-        None => None,
-    };
-    let source = entry
-        .source
-        .map(|s| serde_json::to_string(s).unwrap_or_default());
-    let (seq, prev_hash, copy): (i64, String, Option<Vec<u8>>) = on_tx!(tx, conn => {
-        sqlx::query_as(
-            "INSERT INTO ledger_heads (contact_id, last_seq, last_hash) VALUES ($1, 1, $2) \
-             ON CONFLICT (contact_id) DO UPDATE SET last_seq = ledger_heads.last_seq + 1 \
-             RETURNING last_seq, last_hash, decision_copy",
-        )
-        .bind(entry.contact_id)
-        .bind(GENESIS_HASH)
-        .fetch_one(conn)
-        .await?
-    });
-    let mut copy = match copy {
-        Some(copy) => copy,
-        // A head from before decision copies existed (start-up backfills them, so this is a
-        // safety net): rebuild from the events recorded so far, before this one is inserted.
-        None if seq > 1 => rebuild_copy(tx, entry.contact_id).await?,
-        None => Vec::new(),
-    };
-    compact::push(&mut copy, at, recorded_at, entry.kind);
-    let via = entry.recorded_via.as_str();
-    let hash = event_hash(
-        entry.contact_id,
-        seq,
-        at,
-        recorded_at,
-        entry.recorded_by,
-        via,
-        entry.external_id,
-        entry.kind.type_name(),
-        &event,
-        wording.as_ref().map(|(_, h)| h.as_str()),
-        source.as_deref(),
-        &prev_hash,
-    );
-    let id = Uuid::now_v7();
-    on_tx!(tx, conn => {
-        sqlx::query(
-            "INSERT INTO ledger_events (id, contact_id, seq, at, recorded_at, recorded_by, recorded_via, external_id, \
-             event_type, event, wording_id, source, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(id)
-        .bind(entry.contact_id)
-        .bind(seq)
-        .bind(at)
-        .bind(recorded_at)
-        .bind(entry.recorded_by)
-        .bind(via)
-        .bind(entry.external_id)
-        .bind(entry.kind.type_name())
-        .bind(&event)
-        .bind(wording.as_ref().map(|(id, _)| *id))
-        .bind(&source)
-        .bind(&prev_hash)
-        .bind(&hash)
-        .execute(conn)
-        .await?
-        .rows_affected()
-    });
-    on_tx!(tx, conn => {
-        sqlx::query("UPDATE ledger_heads SET last_hash = $2, decision_copy = $3 WHERE contact_id = $1")
-            .bind(entry.contact_id)
-            .bind(&hash)
-            .bind(&copy)
-            .execute(conn)
-            .await?
-            .rows_affected()
-    });
-    Ok(id)
+    let ids = append_many(tx, std::slice::from_ref(entry), recorded_at).await?;
+    ids.into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Corrupt("an appended ledger event has no id".into()))
+}
+
+/// Where a contact's chain stands while events are appended to it.
+struct Head {
+    seq: i64,
+    hash: String,
+    copy: Vec<u8>,
+}
+
+/// The heads of the given contacts' chains, with their decision copies (a contact with no
+/// events yet is at the genesis). Writers are serialised (SQLite's write lock; the audit chain
+/// head on PostgreSQL, which every writing transaction takes first), so no other transaction
+/// moves these heads before this one commits; `UNIQUE (contact_id, seq)` is the backstop.
+async fn heads(tx: &mut Tx, contact_ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Head>> {
+    let mut heads = HashMap::with_capacity(contact_ids.len());
+    for chunk in contact_ids.chunks(MAX_BINDS) {
+        let rows: Vec<(Uuid, i64, String, Option<Vec<u8>>)> = on_tx!(&mut *tx, conn => {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT contact_id, last_seq, last_hash, decision_copy FROM ledger_heads WHERE contact_id IN (",
+            );
+            let mut ids = query.separated(", ");
+            for id in chunk {
+                ids.push_bind(*id);
+            }
+            query.push(")");
+            query.build_query_as().fetch_all(conn).await?
+        });
+        for (contact_id, seq, hash, copy) in rows {
+            let copy = match copy {
+                Some(copy) => copy,
+                // A head from before decision copies existed (start-up backfills them, so this
+                // is a safety net): rebuild it from the events recorded so far.
+                None => rebuild_copy(tx, contact_id).await?,
+            };
+            heads.insert(contact_id, Head { seq, hash, copy });
+        }
+    }
+    for id in contact_ids {
+        heads.entry(*id).or_insert_with(|| Head {
+            seq: 0,
+            hash: GENESIS_HASH.to_owned(),
+            copy: Vec::new(),
+        });
+    }
+    Ok(heads)
+}
+
+/// An event row as it is inserted.
+struct EventInsert<'a> {
+    id: Uuid,
+    entry: &'a NewEntry<'a>,
+    seq: i64,
+    at: DateTime<Utc>,
+    event: String,
+    wording_id: Option<Uuid>,
+    source: Option<String>,
+    prev_hash: String,
+    hash: String,
+}
+
+/// Appends events, in order, to their contacts' ledgers (an import, a seeded batch): the heads
+/// are read once, every link and decision copy is computed here, and the rows go in a few
+/// multi-row statements. Returns the new events' ids in the order of `entries`.
+pub async fn append_many(
+    tx: &mut Tx,
+    entries: &[NewEntry<'_>],
+    recorded_at: DateTime<Utc>,
+) -> StoreResult<Vec<Uuid>> {
+    let mut contact_ids: Vec<Uuid> = entries.iter().map(|e| e.contact_id).collect();
+    contact_ids.sort_unstable();
+    contact_ids.dedup();
+    let mut heads = heads(tx, &contact_ids).await?;
+    let mut wordings: HashMap<String, (Uuid, String)> = HashMap::new();
+    let mut rows = Vec::with_capacity(entries.len());
+    for entry in entries {
+        // Microseconds, as PostgreSQL keeps them, so that both stores and the copy agree.
+        let at = entry.at.trunc_subsecs(6);
+        let (event, wording_text) = stored_event(entry.kind);
+        let wording = match wording_text {
+            Some(text) => match wordings.get(text) {
+                Some(known) => Some(known.clone()),
+                None => {
+                    let found = wording(tx, text, recorded_at).await?;
+                    wordings.insert(text.to_owned(), found.clone());
+                    Some(found)
+                }
+            },
+            None => None,
+        };
+        let source = entry
+            .source
+            .map(|s| serde_json::to_string(s).unwrap_or_default());
+        let head = heads
+            .get_mut(&entry.contact_id)
+            .ok_or_else(|| StoreError::Corrupt("a ledger head was not loaded".into()))?;
+        let seq = head.seq + 1;
+        let via = entry.recorded_via.as_str();
+        let hash = event_hash(
+            entry.contact_id,
+            seq,
+            at,
+            recorded_at,
+            entry.recorded_by,
+            via,
+            entry.external_id,
+            entry.kind.type_name(),
+            &event,
+            wording.as_ref().map(|(_, h)| h.as_str()),
+            source.as_deref(),
+            &head.hash,
+        );
+        compact::push(&mut head.copy, at, recorded_at, entry.kind);
+        let prev_hash = std::mem::replace(&mut head.hash, hash.clone());
+        head.seq = seq;
+        rows.push(EventInsert {
+            id: Uuid::now_v7(),
+            entry,
+            seq,
+            at,
+            event,
+            wording_id: wording.map(|(id, _)| id),
+            source,
+            prev_hash,
+            hash,
+        });
+    }
+    for chunk in rows.chunks(MAX_BINDS / 14) {
+        on_tx!(&mut *tx, conn => {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO ledger_events (id, contact_id, seq, at, recorded_at, recorded_by, recorded_via, \
+                 external_id, event_type, event, wording_id, source, prev_hash, hash) ",
+            );
+            query.push_values(chunk, |mut row, e| {
+                row.push_bind(e.id)
+                    .push_bind(e.entry.contact_id)
+                    .push_bind(e.seq)
+                    .push_bind(e.at)
+                    .push_bind(recorded_at)
+                    .push_bind(e.entry.recorded_by)
+                    .push_bind(e.entry.recorded_via.as_str())
+                    .push_bind(e.entry.external_id)
+                    .push_bind(e.entry.kind.type_name())
+                    .push_bind(e.event.as_str())
+                    .push_bind(e.wording_id)
+                    .push_bind(e.source.as_deref())
+                    .push_bind(e.prev_hash.as_str())
+                    .push_bind(e.hash.as_str());
+            });
+            query.build().execute(conn).await?.rows_affected()
+        });
+    }
+    let heads: Vec<(Uuid, Head)> = contact_ids
+        .iter()
+        .filter_map(|id| heads.remove(id).map(|head| (*id, head)))
+        .collect();
+    for chunk in heads.chunks(MAX_BINDS / 4) {
+        on_tx!(&mut *tx, conn => {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO ledger_heads (contact_id, last_seq, last_hash, decision_copy) ",
+            );
+            query.push_values(chunk, |mut row, (id, head)| {
+                row.push_bind(*id)
+                    .push_bind(head.seq)
+                    .push_bind(head.hash.as_str())
+                    .push_bind(head.copy.as_slice());
+            });
+            query.push(
+                " ON CONFLICT (contact_id) DO UPDATE SET last_seq = excluded.last_seq, \
+                 last_hash = excluded.last_hash, decision_copy = excluded.decision_copy",
+            );
+            query.build().execute(conn).await?.rows_affected()
+        });
+    }
+    Ok(rows.iter().map(|r| r.id).collect())
 }
 
 impl TryFrom<EventRow> for RecordedEvent {

@@ -111,6 +111,10 @@ macro_rules! on_tx {
     };
 }
 
+/// The most values one statement binds: SQLite allows 32,766 and PostgreSQL 65,535, so a
+/// multi-row INSERT of rows with `n` columns takes `MAX_BINDS / n` rows at a time.
+pub(crate) const MAX_BINDS: usize = 30_000;
+
 /// The current time as the store keeps it: UTC, whole microseconds (PostgreSQL's precision), so
 /// that a time read back equals the time written (the audit chain hashes it).
 pub fn now() -> DateTime<Utc> {
