@@ -44,7 +44,8 @@ enum Command {
     UserCount,
     /// Create COUNT synthetic contacts ("Synthetic Person 17") with seeded, realistic consent
     /// ledgers (about ten events each), owned by the first user: data for trying Assent out and
-    /// for benchmarks. Never run it on a production database.
+    /// for benchmarks, written a thousand contacts a transaction with one audit record each.
+    /// Never run it on a production database.
     Seed {
         #[arg(long)]
         contacts: u64,
