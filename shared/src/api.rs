@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 /// for people; `fields` names each invalid input field and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ApiError {
     pub code: String,
     pub message: String,
@@ -28,6 +29,7 @@ pub struct ApiError {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct FieldError {
     /// The input field, as a path: `emails[1]`, `address.postcode`.
     pub field: String,
@@ -36,6 +38,7 @@ pub struct FieldError {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Health {
     pub status: String,
     pub version: String,
@@ -45,6 +48,7 @@ pub struct Health {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
@@ -54,6 +58,7 @@ pub struct LoginRequest {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LoginResponse {
     /// The bearer token: send it as `Authorization: Bearer <token>`. Shown once; the server keeps
     /// only its hash.
@@ -64,6 +69,7 @@ pub struct LoginResponse {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SessionInfo {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -83,6 +89,7 @@ pub struct SessionInfo {
 /// Revokes every live session of a user, or only those of one of the user's devices.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RevokeSessions {
     pub user_id: Uuid,
     pub device_name: Option<String>,
@@ -90,12 +97,14 @@ pub struct RevokeSessions {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RevokedCount {
     pub revoked: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PasswordChange {
     pub current_password: String,
     pub new_password: String,
@@ -105,6 +114,7 @@ pub struct PasswordChange {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct User {
     pub id: Uuid,
     pub email: String,
@@ -116,6 +126,7 @@ pub struct User {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct NewUser {
     pub email: String,
     pub display_name: String,
@@ -127,6 +138,7 @@ pub struct NewUser {
 /// Changes to a user; absent fields stay as they are.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct UserUpdate {
     pub display_name: Option<String>,
     pub roles: Option<Vec<Role>>,
@@ -138,6 +150,7 @@ pub struct UserUpdate {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PostalAddress {
     #[serde(default)]
     pub lines: Vec<String>,
@@ -150,6 +163,7 @@ pub struct PostalAddress {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CompanyInput {
     pub name: String,
     pub registration_number: Option<String>,
@@ -163,6 +177,7 @@ pub struct CompanyInput {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Company {
     pub id: Uuid,
     pub version: i64,
@@ -181,6 +196,7 @@ pub struct Company {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ContactInput {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -203,6 +219,7 @@ pub struct ContactInput {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Contact {
     pub id: Uuid,
     pub version: i64,
@@ -226,6 +243,7 @@ pub struct Contact {
 /// One line of a contact list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ContactSummary {
     pub id: Uuid,
     pub first_name: Option<String>,
@@ -240,6 +258,7 @@ pub struct ContactSummary {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ContactPage {
     pub items: Vec<ContactSummary>,
     /// Pass as `after` to get the next page; absent on the last page.
@@ -248,6 +267,7 @@ pub struct ContactPage {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CompanyPage {
     pub items: Vec<Company>,
     pub next_cursor: Option<String>,
@@ -257,6 +277,7 @@ pub struct CompanyPage {
 /// shown and explained (UK GDPR Art. 5(1)(d) and 16).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct FieldChange {
     /// The version the change produced.
     pub version: i64,
@@ -270,6 +291,7 @@ pub struct FieldChange {
 /// The body of a 409: someone else changed the record first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct StaleVersion {
     pub current_version: i64,
     pub updated_by: Uuid,
@@ -279,6 +301,7 @@ pub struct StaleVersion {
 /// The version a deactivation is made against.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct VersionOnly {
     pub version: i64,
 }
@@ -289,6 +312,7 @@ pub struct VersionOnly {
 /// reference of a paper form, the recording of a call. At most 2000 characters each.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct EventSource {
     pub form_url: Option<String>,
@@ -302,6 +326,7 @@ pub struct EventSource {
 /// the fields of its type), with its source.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct NewLedgerEvent {
     #[serde(flatten)]
     pub event: crate::ledger::LedgerEvent,
@@ -312,6 +337,7 @@ pub struct NewLedgerEvent {
 /// Who recorded a ledger event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum RecordedVia {
     /// A user of the CRM (`recorded_by` names them).
@@ -335,6 +361,7 @@ impl RecordedVia {
 /// A ledger event as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RecordedEvent {
     pub id: Uuid,
     pub contact_id: Uuid,
@@ -358,6 +385,7 @@ pub struct RecordedEvent {
 /// The answer to an import: how many events were added.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ImportSummary {
     pub imported: u64,
 }
@@ -367,6 +395,7 @@ pub struct ImportSummary {
 /// One version of the organisation's compliance policy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PolicyVersion {
     /// 0 is the built-in default, in force until the first change.
     pub version: i64,
@@ -379,6 +408,7 @@ pub struct PolicyVersion {
 /// A new version of the policy.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PolicyChange {
     pub policy: crate::ledger::Policy,
     /// Why it changed, for the record.
@@ -388,6 +418,7 @@ pub struct PolicyChange {
 /// May this message be sent to this contact?
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct DecisionRequest {
     pub contact_id: Uuid,
     pub message: crate::ledger::Message,
@@ -401,6 +432,7 @@ pub struct DecisionRequest {
 /// The engine's answer, with its basis, reasons, evidence and explanation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct DecisionResponse {
     pub contact_id: Uuid,
     pub allowed: bool,
@@ -418,6 +450,7 @@ pub struct DecisionResponse {
 /// Who an audience is: a list of contacts, or every contact a search matches.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Audience {
     ContactIds(Vec<Uuid>),
@@ -432,6 +465,7 @@ pub enum Audience {
 /// May this message be sent to each of these contacts?
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AudienceDecisionRequest {
     pub audience: Audience,
     pub message: crate::ledger::Message,
@@ -447,6 +481,7 @@ pub struct AudienceDecisionRequest {
 /// One contact's answer within an audience.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AudienceMember {
     pub contact_id: Uuid,
     pub allowed: bool,
@@ -457,6 +492,7 @@ pub struct AudienceMember {
 /// A count of contacts with one basis or one reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Count<T> {
     pub key: T,
     pub contacts: u64,
@@ -466,6 +502,7 @@ pub struct Count<T> {
 /// order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AudienceDecisionResponse {
     pub total: u64,
     pub allowed: u64,
@@ -484,6 +521,7 @@ pub struct AudienceDecisionResponse {
 /// A named contact search, kept to name an audience again ("Leeds boiler customers").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SavedFilter {
     pub id: Uuid,
     pub name: String,
@@ -495,6 +533,7 @@ pub struct SavedFilter {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct NewSavedFilter {
     pub name: String,
     #[serde(default)]

@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 /// How a message reaches a person. `Any` appears only in consents and opt-outs (every channel).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Email,
@@ -51,6 +52,7 @@ impl Channel {
 /// A person's preferred contact method: a channel, or `none` (no marketing at all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum PreferredChannel {
     None,
@@ -65,6 +67,7 @@ pub enum PreferredChannel {
 /// How a consent was collected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentMethod {
     WebForm,
@@ -90,12 +93,14 @@ pub fn topic_covers(scope: &str, topic: &str) -> bool {
 /// What happened, in the ledger's words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// An opt-in for marketing on a channel about a topic, with the wording shown.
     ConsentGiven {
         channel: Channel,
         #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        #[cfg_attr(feature = "ts", ts(type = "string"))]
         topic: Topic,
         method: ConsentMethod,
         wording: String,
@@ -106,34 +111,40 @@ pub enum EventKind {
     ConsentConfirmed {
         channel: Channel,
         #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        #[cfg_attr(feature = "ts", ts(type = "string"))]
         topic: Topic,
     },
     /// An objection, unsubscribe or refusal.
     OptOut {
         channel: Channel,
         #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        #[cfg_attr(feature = "ts", ts(type = "string"))]
         topic: Topic,
     },
     /// A purchase.
     Sale {
         #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        #[cfg_attr(feature = "ts", ts(type = "string"))]
         topic: Topic,
         refusal_offered: bool,
     },
     /// Negotiations for a sale: a quote request, an item put in a basket.
     Negotiation {
         #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        #[cfg_attr(feature = "ts", ts(type = "string"))]
         topic: Topic,
         refusal_offered: bool,
     },
     /// A contact that is not a negotiation (opening hours, directions).
     Enquiry {
         #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        #[cfg_attr(feature = "ts", ts(type = "string"))]
         topic: Topic,
     },
     /// For a charity: interest in or support for its charitable purpose.
     Support {
         #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        #[cfg_attr(feature = "ts", ts(type = "string"))]
         topic: Topic,
         refusal_offered: bool,
     },
@@ -166,6 +177,7 @@ impl EventKind {
 /// One ledger event: when it happened, what happened, and an optional id to cite it by.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LedgerEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -177,6 +189,7 @@ pub struct LedgerEvent {
 /// Marketing, or a service message (transactional or account information, nothing promotional).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     Marketing,
@@ -186,6 +199,7 @@ pub enum MessageKind {
 /// What we want to send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Message {
     pub kind: MessageKind,
     /// Never `any`.
@@ -201,6 +215,7 @@ pub struct Message {
 /// Who the message goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Subject {
     pub kind: SubscriberKind,
     /// For a corporate subscriber: the address reaches a named person, not a role address.
@@ -215,6 +230,7 @@ fn yes() -> bool {
 /// The organisation's compliance policy. Absent fields take the defaults of SCENARIOS.md.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(default, deny_unknown_fields)]
 pub struct Policy {
     /// Whether the soft opt-in (PECR reg 22(3)) may be relied on at all.

@@ -1,0 +1,196 @@
+//! The Tauri commands: the only way the front end reaches anything. Each is a thin adapter over
+//! [`Desktop`]; the paths and query strings of the API are built here, from typed arguments.
+
+use assent_shared::api::{
+    Company, CompanyInput, CompanyPage, Contact, ContactInput, ContactPage, DecisionRequest,
+    DecisionResponse, FieldChange, NewLedgerEvent, RecordedEvent, User,
+};
+use reqwest::Method;
+use tauri::State;
+use uuid::Uuid;
+
+use crate::desktop::{Connection, Desktop};
+use crate::error::DesktopResult;
+
+type Desk<'a> = State<'a, Desktop>;
+
+/// `?q=…&after=…&limit=…` from what is given.
+fn list_query(q: Option<&str>, after: Option<&str>, limit: Option<u32>) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(q) = q.filter(|q| !q.trim().is_empty()) {
+        query.append_pair("q", q);
+    }
+    if let Some(after) = after {
+        query.append_pair("after", after);
+    }
+    if let Some(limit) = limit {
+        query.append_pair("limit", &limit.to_string());
+    }
+    let query = query.finish();
+    if query.is_empty() {
+        query
+    } else {
+        format!("?{query}")
+    }
+}
+
+#[tauri::command]
+pub fn known_servers(desktop: Desk<'_>) -> DesktopResult<Vec<String>> {
+    desktop.known_servers()
+}
+
+#[tauri::command]
+pub async fn connect(desktop: Desk<'_>, address: String) -> DesktopResult<Connection> {
+    desktop.connect(&address).await
+}
+
+#[tauri::command]
+pub async fn trust(desktop: Desk<'_>, fingerprint: String) -> DesktopResult<Connection> {
+    desktop.trust(&fingerprint).await
+}
+
+#[tauri::command]
+pub async fn login(
+    desktop: Desk<'_>,
+    email: String,
+    password: String,
+    device_name: String,
+) -> DesktopResult<User> {
+    desktop.login(&email, &password, &device_name).await
+}
+
+#[tauri::command]
+pub async fn logout(desktop: Desk<'_>) -> DesktopResult<()> {
+    desktop.logout().await
+}
+
+#[tauri::command]
+pub async fn me(desktop: Desk<'_>) -> DesktopResult<User> {
+    desktop.call(Method::GET, "/api/v1/me", None::<&()>).await
+}
+
+#[tauri::command]
+pub async fn list_contacts(
+    desktop: Desk<'_>,
+    q: Option<String>,
+    after: Option<String>,
+    limit: Option<u32>,
+) -> DesktopResult<ContactPage> {
+    let path = format!(
+        "/api/v1/contacts{}",
+        list_query(q.as_deref(), after.as_deref(), limit)
+    );
+    desktop.call(Method::GET, &path, None::<&()>).await
+}
+
+#[tauri::command]
+pub async fn get_contact(desktop: Desk<'_>, id: Uuid) -> DesktopResult<Contact> {
+    desktop
+        .call(Method::GET, &format!("/api/v1/contacts/{id}"), None::<&()>)
+        .await
+}
+
+#[tauri::command]
+pub async fn create_contact(desktop: Desk<'_>, contact: ContactInput) -> DesktopResult<Contact> {
+    desktop
+        .call(Method::POST, "/api/v1/contacts", Some(&contact))
+        .await
+}
+
+#[tauri::command]
+pub async fn update_contact(
+    desktop: Desk<'_>,
+    id: Uuid,
+    contact: ContactInput,
+) -> DesktopResult<Contact> {
+    desktop
+        .call(
+            Method::PUT,
+            &format!("/api/v1/contacts/{id}"),
+            Some(&contact),
+        )
+        .await
+}
+
+#[tauri::command]
+pub async fn contact_history(desktop: Desk<'_>, id: Uuid) -> DesktopResult<Vec<FieldChange>> {
+    desktop
+        .call(
+            Method::GET,
+            &format!("/api/v1/contacts/{id}/history"),
+            None::<&()>,
+        )
+        .await
+}
+
+#[tauri::command]
+pub async fn contact_ledger(desktop: Desk<'_>, id: Uuid) -> DesktopResult<Vec<RecordedEvent>> {
+    desktop
+        .call(
+            Method::GET,
+            &format!("/api/v1/contacts/{id}/ledger"),
+            None::<&()>,
+        )
+        .await
+}
+
+#[tauri::command]
+pub async fn record_event(
+    desktop: Desk<'_>,
+    id: Uuid,
+    event: NewLedgerEvent,
+) -> DesktopResult<RecordedEvent> {
+    desktop
+        .call(
+            Method::POST,
+            &format!("/api/v1/contacts/{id}/ledger"),
+            Some(&event),
+        )
+        .await
+}
+
+#[tauri::command]
+pub async fn decide(
+    desktop: Desk<'_>,
+    request: DecisionRequest,
+) -> DesktopResult<DecisionResponse> {
+    desktop
+        .call(Method::POST, "/api/v1/decisions", Some(&request))
+        .await
+}
+
+#[tauri::command]
+pub async fn list_companies(
+    desktop: Desk<'_>,
+    q: Option<String>,
+    after: Option<String>,
+    limit: Option<u32>,
+) -> DesktopResult<CompanyPage> {
+    let path = format!(
+        "/api/v1/companies{}",
+        list_query(q.as_deref(), after.as_deref(), limit)
+    );
+    desktop.call(Method::GET, &path, None::<&()>).await
+}
+
+#[tauri::command]
+pub async fn create_company(desktop: Desk<'_>, company: CompanyInput) -> DesktopResult<Company> {
+    desktop
+        .call(Method::POST, "/api/v1/companies", Some(&company))
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_queries_are_encoded_and_leave_out_what_is_not_given() {
+        assert_eq!(list_query(None, None, None), "");
+        assert_eq!(list_query(Some("  "), None, Some(50)), "?limit=50");
+        assert_eq!(
+            list_query(Some("o'brien & co"), Some("abc=="), None),
+            "?q=o%27brien+%26+co&after=abc%3D%3D"
+        );
+    }
+}

@@ -1,0 +1,226 @@
+//! The app's state and everything its commands do, free of Tauri: which server it talks to, the
+//! pinned certificate, the session. Commands in `commands.rs` are one-line adapters over this.
+//!
+//! Architecture invariant: nothing here writes CRM data anywhere but to the screen. The token is
+//! in the keyring, the pin in the known-servers file; answers pass through to the front end.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use assent_shared::api::{LoginRequest, LoginResponse, User};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::client::{ApiClient, ServerAddress};
+use crate::error::{DesktopError, DesktopResult};
+use crate::pin::{Fingerprint, PinStore};
+use crate::token::{SessionToken, TokenStore};
+
+/// Where a connection stands after `connect` or `trust`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Connection {
+    /// First contact with this server: the user compares `fingerprint` with the one the server
+    /// printed when it started, then trusts it or not.
+    Unknown { server: String, fingerprint: String },
+    /// The pinned certificate answered. `user` is set when the session kept in the keyring is
+    /// still good, so no login is needed.
+    Trusted {
+        server: String,
+        fingerprint: String,
+        user: Option<User>,
+    },
+}
+
+#[derive(Default)]
+struct State {
+    /// A server probed but not trusted yet, and the fingerprint it showed.
+    pending: Option<(ServerAddress, Fingerprint)>,
+    client: Option<ApiClient>,
+    token: Option<SessionToken>,
+}
+
+pub struct Desktop {
+    pins: PinStore,
+    tokens: Arc<dyn TokenStore>,
+    state: Mutex<State>,
+}
+
+impl Desktop {
+    pub fn new(pins: PinStore, tokens: Arc<dyn TokenStore>) -> Self {
+        Desktop {
+            pins,
+            tokens,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Held only for moments, never across a request; a poisoned lock still holds whole data.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The servers this app has trusted before, to offer at the connect screen.
+    pub fn known_servers(&self) -> DesktopResult<Vec<String>> {
+        Ok(self.pins.servers()?)
+    }
+
+    /// Connects to the server at `typed`: a pinned server is checked against its pin (and a kept
+    /// session against the server); an unknown one is probed for its fingerprint.
+    pub async fn connect(&self, typed: &str) -> DesktopResult<Connection> {
+        let server = ServerAddress::parse(typed)?;
+        let Some(pin) = self.pins.get(server.as_str())? else {
+            let fingerprint = ApiClient::probe(&server).await?;
+            let mut state = self.state();
+            *state = State {
+                pending: Some((server.clone(), fingerprint)),
+                ..State::default()
+            };
+            return Ok(Connection::Unknown {
+                server: server.to_string(),
+                fingerprint: fingerprint.to_string(),
+            });
+        };
+        let client = ApiClient::pinned(&server, pin)?;
+        client
+            .call::<serde_json::Value, ()>(Method::GET, "/healthz", None, None)
+            .await
+            .or_else(|e| match e {
+                // A server that is up but unwell still presented the pinned certificate.
+                DesktopError::Server { .. } => Ok(serde_json::Value::Null),
+                other => Err(other),
+            })?;
+        let kept = self.tokens.load(server.as_str())?;
+        let user = match kept {
+            Some(token) => match client
+                .call::<User, ()>(Method::GET, "/api/v1/me", Some(&token), None)
+                .await
+            {
+                Ok(user) => Some((user, token)),
+                Err(DesktopError::SessionEnded(_)) => {
+                    self.tokens.delete(server.as_str())?;
+                    None
+                }
+                Err(other) => return Err(other),
+            },
+            None => None,
+        };
+        let mut state = self.state();
+        *state = State {
+            pending: None,
+            client: Some(client),
+            token: user.as_ref().map(|(_, token)| token.clone()),
+        };
+        Ok(Connection::Trusted {
+            server: server.to_string(),
+            fingerprint: pin.to_string(),
+            user: user.map(|(user, _)| user),
+        })
+    }
+
+    /// Trusts the server probed last, once the user has compared its fingerprint: `fingerprint`
+    /// must be the one it showed. Pins it and connects.
+    pub async fn trust(&self, fingerprint: &str) -> DesktopResult<Connection> {
+        let confirmed: Fingerprint = fingerprint
+            .parse()
+            .map_err(|_| DesktopError::FingerprintMismatch)?;
+        let (server, shown) = self
+            .state()
+            .pending
+            .clone()
+            .ok_or(DesktopError::NotConnected)?;
+        if confirmed != shown {
+            return Err(DesktopError::FingerprintMismatch);
+        }
+        self.pins.set(server.as_str(), shown)?;
+        self.connect(server.as_str()).await
+    }
+
+    /// Logs in; the token goes to the keyring under the server's address.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        device_name: &str,
+    ) -> DesktopResult<User> {
+        let client = self
+            .state()
+            .client
+            .clone()
+            .ok_or(DesktopError::NotConnected)?;
+        let request = LoginRequest {
+            email: email.to_owned(),
+            password: password.to_owned(),
+            device_name: device_name.to_owned(),
+        };
+        let login: LoginResponse = client
+            .call(Method::POST, "/api/v1/sessions", None, Some(&request))
+            .await?;
+        let token = SessionToken::new(login.token);
+        self.tokens.save(client.server().as_str(), &token)?;
+        self.state().token = Some(token);
+        Ok(login.user)
+    }
+
+    /// Ends the session on the server (when it still can) and forgets the token.
+    pub async fn logout(&self) -> DesktopResult<()> {
+        let (client, token) = {
+            let mut state = self.state();
+            (state.client.clone(), state.token.take())
+        };
+        let Some(client) = client else {
+            return Ok(());
+        };
+        self.tokens.delete(client.server().as_str())?;
+        if let Some(token) = token {
+            match client
+                .call::<(), ()>(
+                    Method::DELETE,
+                    "/api/v1/sessions/current",
+                    Some(&token),
+                    None,
+                )
+                .await
+            {
+                Ok(()) | Err(DesktopError::SessionEnded(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(())
+    }
+
+    fn session(&self) -> DesktopResult<(ApiClient, SessionToken)> {
+        let state = self.state();
+        let client = state.client.clone().ok_or(DesktopError::NotConnected)?;
+        let token = state.token.clone().ok_or(DesktopError::NotLoggedIn)?;
+        Ok((client, token))
+    }
+
+    /// A session that ended on the server (revoked, expired) is forgotten here too.
+    fn forget_ended<T>(&self, client: &ApiClient, result: DesktopResult<T>) -> DesktopResult<T> {
+        if let Err(DesktopError::SessionEnded(_)) = &result {
+            self.state().token = None;
+            self.tokens.delete(client.server().as_str())?;
+        }
+        result
+    }
+
+    /// An API call in the current session.
+    pub async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> DesktopResult<T> {
+        let (client, token) = self.session()?;
+        let result = client.call(method, path, Some(&token), body).await;
+        self.forget_ended(&client, result)
+    }
+
+    /// An API call in the current session answered with text (an HTML evidence pack).
+    pub async fn call_text(&self, path: &str) -> DesktopResult<String> {
+        let (client, token) = self.session()?;
+        let result = client.call_text(path, Some(&token)).await;
+        self.forget_ended(&client, result)
+    }
+}

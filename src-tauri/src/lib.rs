@@ -1,0 +1,90 @@
+//! The Assent desktop app: a Tauri 2 thin client. The web front end (`../ui`) only calls the
+//! commands in [`commands`]; only this Rust side talks to the server, over HTTPS with the server's
+//! certificate pinned.
+//!
+//! Architecture invariant: the app keeps no CRM data on disk. The session token is in the OS
+//! keyring ([`token`]), the certificate pin in the known-servers file ([`pin`]); the webview's
+//! data directory is private, in memory where the OS allows, and deleted on exit ([`privacy`]).
+
+pub mod client;
+mod commands;
+pub mod desktop;
+pub mod error;
+pub mod pin;
+pub mod privacy;
+pub mod token;
+
+use std::sync::Arc;
+
+use tauri::{Manager, RunEvent, WebviewUrl, WebviewWindowBuilder};
+
+use crate::desktop::Desktop;
+use crate::pin::PinStore;
+use crate::privacy::PrivateDir;
+use crate::token::KeyringTokenStore;
+
+fn fail(what: &str, error: impl std::fmt::Display) -> ! {
+    eprintln!("assent-desktop: {what}: {error}");
+    std::process::exit(1)
+}
+
+pub fn run() {
+    // Mesa otherwise keeps a shader cache under the home directory. Set before any thread starts
+    // (the webview's processes inherit the environment).
+    std::env::set_var("MESA_SHADER_CACHE_DISABLE", "true");
+    let mut private = PrivateDir::create_in(&privacy::base_directory())
+        .unwrap_or_else(|e| fail("cannot create the webview's private directory", e));
+    let pins = PinStore::default_location()
+        .map(PinStore::new)
+        .unwrap_or_else(|| {
+            fail(
+                "cannot find a place for the known-servers file",
+                "neither XDG_CONFIG_HOME nor HOME is set",
+            )
+        });
+    let desktop = Desktop::new(pins, Arc::new(KeyringTokenStore::new()));
+    let data_directory = private.path().to_owned();
+    let app = tauri::Builder::default()
+        .manage(desktop)
+        .invoke_handler(tauri::generate_handler![
+            commands::known_servers,
+            commands::connect,
+            commands::trust,
+            commands::login,
+            commands::logout,
+            commands::me,
+            commands::list_contacts,
+            commands::get_contact,
+            commands::create_contact,
+            commands::update_contact,
+            commands::contact_history,
+            commands::contact_ledger,
+            commands::record_event,
+            commands::decide,
+            commands::list_companies,
+            commands::create_company,
+        ])
+        .setup(move |app| {
+            WebviewWindowBuilder::new(app, "main", WebviewUrl::App("index.html".into()))
+                .title("Assent")
+                .inner_size(1280.0, 800.0)
+                .min_inner_size(1024.0, 640.0)
+                .incognito(!cfg!(feature = "automation"))
+                .data_directory(data_directory)
+                .build()?;
+            Ok(())
+        })
+        .build(tauri::generate_context!())
+        .unwrap_or_else(|e| fail("cannot start", e));
+    app.run(move |handle, event| {
+        if let RunEvent::Exit = event {
+            // Forget the session's web state, then the directory that held it.
+            for window in handle.webview_windows().values() {
+                let _ = window.clear_all_browsing_data();
+            }
+            if let Err(e) = private.remove() {
+                eprintln!("assent-desktop: could not delete the webview's private directory: {e}");
+            }
+        }
+    });
+}

@@ -1,0 +1,53 @@
+// The Rust commands, typed. The front end calls nothing else: no fetch, no storage.
+import { invoke } from '@tauri-apps/api/core';
+import { asCommandError } from './errors';
+import { sessionEnded } from './session.svelte';
+import type { Company } from './api-types/Company';
+import type { CompanyInput } from './api-types/CompanyInput';
+import type { CompanyPage } from './api-types/CompanyPage';
+import type { Contact } from './api-types/Contact';
+import type { ContactInput } from './api-types/ContactInput';
+import type { ContactPage } from './api-types/ContactPage';
+import type { DecisionRequest } from './api-types/DecisionRequest';
+import type { DecisionResponse } from './api-types/DecisionResponse';
+import type { FieldChange } from './api-types/FieldChange';
+import type { NewLedgerEvent } from './api-types/NewLedgerEvent';
+import type { RecordedEvent } from './api-types/RecordedEvent';
+import type { User } from './api-types/User';
+
+export type Connection =
+  | { status: 'unknown'; server: string; fingerprint: string }
+  | { status: 'trusted'; server: string; fingerprint: string; user: User | null };
+
+/** Calls a command; a session that ended on the server sends the app back to login. */
+async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(command, args);
+  } catch (raw) {
+    const error = asCommandError(raw);
+    if (error.kind === 'session_ended' || error.kind === 'not_logged_in') sessionEnded(error.message);
+    throw error;
+  }
+}
+
+export const api = {
+  knownServers: () => call<string[]>('known_servers'),
+  connect: (address: string) => call<Connection>('connect', { address }),
+  trust: (fingerprint: string) => call<Connection>('trust', { fingerprint }),
+  login: (email: string, password: string, deviceName: string) =>
+    call<User>('login', { email, password, deviceName }),
+  logout: () => call<void>('logout'),
+  me: () => call<User>('me'),
+  listContacts: (q: string, after: string | null, limit = 50) =>
+    call<ContactPage>('list_contacts', { q, after, limit }),
+  getContact: (id: string) => call<Contact>('get_contact', { id }),
+  createContact: (contact: ContactInput) => call<Contact>('create_contact', { contact }),
+  updateContact: (id: string, contact: ContactInput) => call<Contact>('update_contact', { id, contact }),
+  contactHistory: (id: string) => call<FieldChange[]>('contact_history', { id }),
+  contactLedger: (id: string) => call<RecordedEvent[]>('contact_ledger', { id }),
+  recordEvent: (id: string, event: NewLedgerEvent) => call<RecordedEvent>('record_event', { id, event }),
+  decide: (request: DecisionRequest) => call<DecisionResponse>('decide', { request }),
+  listCompanies: (q: string, after: string | null, limit = 50) =>
+    call<CompanyPage>('list_companies', { q, after, limit }),
+  createCompany: (company: CompanyInput) => call<Company>('create_company', { company }),
+};
