@@ -77,3 +77,13 @@ ensure_ui_modules() {
     (cd ui && npm ci --no-audit --no-fund --loglevel=error)
   fi
 }
+
+# What the desktop end-to-end test drives the app with: Xvfb, WebKitWebDriver, a D-Bus session
+# with GNOME Keyring, and tauri-driver.
+ensure_desktop_e2e_tools() {
+  ensure_packages xvfb xauth webkit2gtk-driver dbus-x11 gnome-keyring libsecret-tools
+  if ! command -v tauri-driver >/dev/null 2>&1; then
+    say "Installing tauri-driver"
+    cargo install tauri-driver --locked
+  fi
+}

@@ -28,6 +28,28 @@ fn fail(what: &str, error: impl std::fmt::Display) -> ! {
     std::process::exit(1)
 }
 
+/// SIGTERM and SIGINT (a logout script, a shutdown, Ctrl-C) end the app the way closing its window
+/// does, so the exit clean-up runs; otherwise they would kill it with its private directory left
+/// until the next start.
+fn exit_on_signals(handle: tauri::AppHandle) {
+    #[cfg(unix)]
+    tauri::async_runtime::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut terminate), Ok(mut interrupt)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            eprintln!("assent-desktop: cannot listen for SIGTERM and SIGINT");
+            return;
+        };
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        handle.exit(0);
+    });
+}
+
 pub fn run() {
     // Mesa otherwise keeps a shader cache under the home directory. Set before any thread starts
     // (the webview's processes inherit the environment).
@@ -65,6 +87,7 @@ pub fn run() {
             commands::create_company,
         ])
         .setup(move |app| {
+            exit_on_signals(app.handle().clone());
             WebviewWindowBuilder::new(app, "main", WebviewUrl::App("index.html".into()))
                 .title("Assent")
                 .inner_size(1280.0, 800.0)
