@@ -19,6 +19,17 @@ const COMMANDS: &[&str] = &[
     "decide",
     "list_companies",
     "create_company",
+    "get_company",
+    "update_company",
+    "list_users",
+    "create_user",
+    "update_user",
+    "user_sessions",
+    "revoke_session",
+    "revoke_device",
+    "get_policy",
+    "policy_history",
+    "update_policy",
 ];
 
 fn main() {

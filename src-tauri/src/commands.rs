@@ -3,7 +3,8 @@
 
 use assent_shared::api::{
     Company, CompanyInput, CompanyPage, Contact, ContactInput, ContactPage, DecisionRequest,
-    DecisionResponse, FieldChange, NewLedgerEvent, RecordedEvent, User,
+    DecisionResponse, FieldChange, NewLedgerEvent, NewUser, PolicyChange, PolicyVersion,
+    RecordedEvent, RevokeSessions, RevokedCount, SessionInfo, User, UserUpdate,
 };
 use reqwest::Method;
 use tauri::State;
@@ -177,6 +178,111 @@ pub async fn list_companies(
 pub async fn create_company(desktop: Desk<'_>, company: CompanyInput) -> DesktopResult<Company> {
     desktop
         .call(Method::POST, "/api/v1/companies", Some(&company))
+        .await
+}
+
+#[tauri::command]
+pub async fn get_company(desktop: Desk<'_>, id: Uuid) -> DesktopResult<Company> {
+    desktop
+        .call(Method::GET, &format!("/api/v1/companies/{id}"), None::<&()>)
+        .await
+}
+
+#[tauri::command]
+pub async fn update_company(
+    desktop: Desk<'_>,
+    id: Uuid,
+    company: CompanyInput,
+) -> DesktopResult<Company> {
+    desktop
+        .call(
+            Method::PUT,
+            &format!("/api/v1/companies/{id}"),
+            Some(&company),
+        )
+        .await
+}
+
+#[tauri::command]
+pub async fn list_users(desktop: Desk<'_>) -> DesktopResult<Vec<User>> {
+    desktop
+        .call(Method::GET, "/api/v1/users", None::<&()>)
+        .await
+}
+
+#[tauri::command]
+pub async fn create_user(desktop: Desk<'_>, user: NewUser) -> DesktopResult<User> {
+    desktop
+        .call(Method::POST, "/api/v1/users", Some(&user))
+        .await
+}
+
+#[tauri::command]
+pub async fn update_user(desktop: Desk<'_>, id: Uuid, update: UserUpdate) -> DesktopResult<User> {
+    desktop
+        .call(Method::PATCH, &format!("/api/v1/users/{id}"), Some(&update))
+        .await
+}
+
+#[tauri::command]
+pub async fn user_sessions(desktop: Desk<'_>, id: Uuid) -> DesktopResult<Vec<SessionInfo>> {
+    desktop
+        .call(
+            Method::GET,
+            &format!("/api/v1/users/{id}/sessions"),
+            None::<&()>,
+        )
+        .await
+}
+
+#[tauri::command]
+pub async fn revoke_session(desktop: Desk<'_>, id: Uuid) -> DesktopResult<()> {
+    desktop
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/sessions/{id}"),
+            None::<&()>,
+        )
+        .await
+}
+
+/// Revokes every session of one device of a user (a stolen laptop), or all of the user's.
+#[tauri::command]
+pub async fn revoke_device(
+    desktop: Desk<'_>,
+    user_id: Uuid,
+    device_name: Option<String>,
+) -> DesktopResult<RevokedCount> {
+    let request = RevokeSessions {
+        user_id,
+        device_name,
+    };
+    desktop
+        .call(Method::POST, "/api/v1/sessions/revoke", Some(&request))
+        .await
+}
+
+#[tauri::command]
+pub async fn get_policy(desktop: Desk<'_>) -> DesktopResult<PolicyVersion> {
+    desktop
+        .call(Method::GET, "/api/v1/policy", None::<&()>)
+        .await
+}
+
+#[tauri::command]
+pub async fn policy_history(desktop: Desk<'_>) -> DesktopResult<Vec<PolicyVersion>> {
+    desktop
+        .call(Method::GET, "/api/v1/policy/history", None::<&()>)
+        .await
+}
+
+#[tauri::command]
+pub async fn update_policy(
+    desktop: Desk<'_>,
+    change: PolicyChange,
+) -> DesktopResult<PolicyVersion> {
+    desktop
+        .call(Method::PUT, "/api/v1/policy", Some(&change))
         .await
 }
 

@@ -85,6 +85,17 @@ pub fn run() {
             commands::decide,
             commands::list_companies,
             commands::create_company,
+            commands::get_company,
+            commands::update_company,
+            commands::list_users,
+            commands::create_user,
+            commands::update_user,
+            commands::user_sessions,
+            commands::revoke_session,
+            commands::revoke_device,
+            commands::get_policy,
+            commands::policy_history,
+            commands::update_policy,
         ])
         .setup(move |app| {
             exit_on_signals(app.handle().clone());

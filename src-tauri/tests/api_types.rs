@@ -56,6 +56,7 @@ fn export_all(dir: &Path) {
         api::PolicyChange,
         api::NewUser,
         api::UserUpdate,
+        api::RevokedCount,
     );
 }
 

@@ -283,7 +283,12 @@ async fn the_desktop_app_end_to_end_leaves_no_crm_data_on_the_disk() {
 
     let (server, addr) = start_server("127.0.0.1:0", &workspace.path().join("server-a")).await;
     let sales = create_user(&server.db, "sales@example.org", vec![Role::Sales]).await;
-    let admin = create_user(&server.db, "admin@example.org", vec![Role::Admin]).await;
+    let admin = create_user(
+        &server.db,
+        "admin@example.org",
+        vec![Role::Admin, Role::Dpo],
+    )
+    .await;
     seed(&server, &sales, &markers).await;
 
     let driver = Driver::start();
@@ -346,6 +351,10 @@ async fn the_desktop_app_end_to_end_leaves_no_crm_data_on_the_disk() {
     assert_eq!(cited.len(), 1, "the consent is highlighted as the evidence");
     screenshot(&client, &screenshots, "contact-decision").await;
 
+    click_button(&client, "Companies").await;
+    wait_for_text(&client, "#companies-heading", "Companies").await;
+    screenshot(&client, &screenshots, "companies").await;
+
     // The laptop is reported stolen: the administrator revokes its sessions. The next request
     // of the app finds its session ended and it returns to the login screen, saying why.
     let revoked = {
@@ -365,13 +374,42 @@ async fn the_desktop_app_end_to_end_leaves_no_crm_data_on_the_disk() {
         ids
     };
     assert_eq!(revoked.len(), 1);
-    click_button(&client, "All contacts").await;
+    client
+        .find(Locator::XPath(
+            "//nav//button[normalize-space(.)='Contacts']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for_text(&client, "[role=status]", "revoked").await;
     client
         .find(Locator::Css("#password"))
         .await
         .expect("back at the login screen");
     screenshot(&client, &screenshots, "session-revoked").await;
+
+    // The administrator and data protection lead's screens, in the same app.
+    fill(&client, "#email", "admin@example.org").await;
+    fill(&client, "#password", PASSWORD).await;
+    fill(&client, "#device", "Admin desk").await;
+    click_button(&client, "Log in").await;
+    click_button(&client, "Users and devices").await;
+    wait_for_text(&client, "#users-heading", "Users and devices").await;
+    wait_for_text(&client, "table.list tbody", "sales@example.org").await;
+    click_button(&client, "Sessions").await;
+    wait_for_text(&client, "#sessions-heading", "Sessions of").await;
+    screenshot(&client, &screenshots, "users-and-devices").await;
+    click_button(&client, "Policy").await;
+    wait_for_text(&client, "#history-heading", "History").await;
+    screenshot(&client, &screenshots, "policy").await;
+    click_button(&client, "Log out").await;
+    client
+        .wait()
+        .for_element(Locator::Css("#password"))
+        .await
+        .expect("back at the login screen");
 
     // The server comes back at the same address with another certificate: refused, naming both.
     server.handle.shutdown();

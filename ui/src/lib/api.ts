@@ -13,7 +13,13 @@ import type { DecisionResponse } from './api-types/DecisionResponse';
 import type { FieldChange } from './api-types/FieldChange';
 import type { NewLedgerEvent } from './api-types/NewLedgerEvent';
 import type { RecordedEvent } from './api-types/RecordedEvent';
+import type { NewUser } from './api-types/NewUser';
+import type { PolicyChange } from './api-types/PolicyChange';
+import type { PolicyVersion } from './api-types/PolicyVersion';
+import type { RevokedCount } from './api-types/RevokedCount';
+import type { SessionInfo } from './api-types/SessionInfo';
 import type { User } from './api-types/User';
+import type { UserUpdate } from './api-types/UserUpdate';
 
 export type Connection =
   | { status: 'unknown'; server: string; fingerprint: string }
@@ -50,4 +56,16 @@ export const api = {
   listCompanies: (q: string, after: string | null, limit = 50) =>
     call<CompanyPage>('list_companies', { q, after, limit }),
   createCompany: (company: CompanyInput) => call<Company>('create_company', { company }),
+  getCompany: (id: string) => call<Company>('get_company', { id }),
+  updateCompany: (id: string, company: CompanyInput) => call<Company>('update_company', { id, company }),
+  listUsers: () => call<User[]>('list_users'),
+  createUser: (user: NewUser) => call<User>('create_user', { user }),
+  updateUser: (id: string, update: UserUpdate) => call<User>('update_user', { id, update }),
+  userSessions: (id: string) => call<SessionInfo[]>('user_sessions', { id }),
+  revokeSession: (id: string) => call<void>('revoke_session', { id }),
+  revokeDevice: (userId: string, deviceName: string | null) =>
+    call<RevokedCount>('revoke_device', { userId, deviceName }),
+  getPolicy: () => call<PolicyVersion>('get_policy'),
+  policyHistory: () => call<PolicyVersion[]>('policy_history'),
+  updatePolicy: (change: PolicyChange) => call<PolicyVersion>('update_policy', { change }),
 };
