@@ -30,6 +30,7 @@ const COMMANDS: &[&str] = &[
     "get_policy",
     "policy_history",
     "update_policy",
+    "open_evidence_pack",
 ];
 
 fn main() {

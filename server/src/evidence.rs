@@ -303,7 +303,7 @@ impl EvidencePack<'_> {
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Evidence pack</title>\n<style>\
              body{font:15px/1.5 system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}\
              h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem}dl{display:grid;grid-template-columns:9rem 1fr;gap:.2rem 1rem;margin:.3rem 0}\
-             dt{color:#555}dd{margin:0}hr{border:0;border-top:1px solid #ccc;margin:1rem 0}\
+             dt{color:#555}dd{margin:0;overflow-wrap:anywhere}hr{border:0;border-top:1px solid #ccc;margin:1rem 0}\
              @media print{body{margin:0}}</style></head><body>\n",
         );
         for block in self.blocks() {

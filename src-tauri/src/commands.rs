@@ -11,7 +11,10 @@ use tauri::State;
 use uuid::Uuid;
 
 use crate::desktop::{Connection, Desktop};
-use crate::error::DesktopResult;
+use crate::error::{DesktopError, DesktopResult};
+use crate::evidence::{self, EvidencePages};
+use crate::WebviewSettings;
+use tauri::Manager;
 
 type Desk<'a> = State<'a, Desktop>;
 
@@ -284,6 +287,45 @@ pub async fn update_policy(
     desktop
         .call(Method::PUT, "/api/v1/policy", Some(&change))
         .await
+}
+
+/// Opens a contact's evidence pack in a viewer window of its own; nothing is saved.
+#[tauri::command]
+pub async fn open_evidence_pack(
+    app: tauri::AppHandle,
+    desktop: Desk<'_>,
+    pages: State<'_, EvidencePages>,
+    webview: State<'_, WebviewSettings>,
+    id: Uuid,
+) -> DesktopResult<()> {
+    let html = desktop
+        .call_text(&format!("/api/v1/contacts/{id}/evidence-pack?format=html"))
+        .await?;
+    let key = pages.insert(html);
+    let window_failed = |e: &dyn std::fmt::Display| DesktopError::Server {
+        status: 0,
+        message: format!("the evidence pack window could not open: {e}"),
+    };
+    let url = format!("{}://localhost/{key}", evidence::SCHEME)
+        .parse()
+        .map_err(|e| window_failed(&e))?;
+    let window = webview
+        .window(
+            &app,
+            &format!("evidence-{key}"),
+            tauri::WebviewUrl::CustomProtocol(url),
+        )
+        .title("Evidence pack")
+        .inner_size(960.0, 800.0)
+        .build()
+        .map_err(|e| window_failed(&e))?;
+    let app = app.clone();
+    window.on_window_event(move |event| {
+        if let tauri::WindowEvent::Destroyed = event {
+            app.state::<EvidencePages>().remove(&key);
+        }
+    });
+    Ok(())
 }
 
 #[cfg(test)]

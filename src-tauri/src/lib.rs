@@ -10,6 +10,7 @@ pub mod client;
 mod commands;
 pub mod desktop;
 pub mod error;
+pub mod evidence;
 pub mod pin;
 pub mod privacy;
 pub mod token;
@@ -19,9 +20,29 @@ use std::sync::Arc;
 use tauri::{Manager, RunEvent, WebviewUrl, WebviewWindowBuilder};
 
 use crate::desktop::Desktop;
+use crate::evidence::EvidencePages;
 use crate::pin::PinStore;
 use crate::privacy::PrivateDir;
 use crate::token::KeyringTokenStore;
+
+/// How every window's webview is made: incognito (but for the automation build) and with its data
+/// in the private directory.
+pub struct WebviewSettings {
+    data_directory: std::path::PathBuf,
+}
+
+impl WebviewSettings {
+    pub fn window<'a, M: Manager<tauri::Wry>>(
+        &self,
+        manager: &'a M,
+        label: &str,
+        url: WebviewUrl,
+    ) -> WebviewWindowBuilder<'a, tauri::Wry, M> {
+        WebviewWindowBuilder::new(manager, label, url)
+            .incognito(!cfg!(feature = "automation"))
+            .data_directory(self.data_directory.clone())
+    }
+}
 
 fn fail(what: &str, error: impl std::fmt::Display) -> ! {
     eprintln!("assent-desktop: {what}: {error}");
@@ -65,9 +86,18 @@ pub fn run() {
             )
         });
     let desktop = Desktop::new(pins, Arc::new(KeyringTokenStore::new()));
-    let data_directory = private.path().to_owned();
+    let webview = WebviewSettings {
+        data_directory: private.path().to_owned(),
+    };
     let app = tauri::Builder::default()
         .manage(desktop)
+        .manage(EvidencePages::default())
+        .register_uri_scheme_protocol(evidence::SCHEME, |context, request| {
+            context
+                .app_handle()
+                .state::<EvidencePages>()
+                .respond(request.uri().path())
+        })
         .invoke_handler(tauri::generate_handler![
             commands::known_servers,
             commands::connect,
@@ -96,16 +126,17 @@ pub fn run() {
             commands::get_policy,
             commands::policy_history,
             commands::update_policy,
+            commands::open_evidence_pack,
         ])
         .setup(move |app| {
             exit_on_signals(app.handle().clone());
-            WebviewWindowBuilder::new(app, "main", WebviewUrl::App("index.html".into()))
+            webview
+                .window(app, "main", WebviewUrl::App("index.html".into()))
                 .title("Assent")
                 .inner_size(1280.0, 800.0)
                 .min_inner_size(1024.0, 640.0)
-                .incognito(!cfg!(feature = "automation"))
-                .data_directory(data_directory)
                 .build()?;
+            app.manage(webview);
             Ok(())
         })
         .build(tauri::generate_context!())

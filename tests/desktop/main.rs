@@ -351,6 +351,27 @@ async fn the_desktop_app_end_to_end_leaves_no_crm_data_on_the_disk() {
     assert_eq!(cited.len(), 1, "the consent is highlighted as the evidence");
     screenshot(&client, &screenshots, "contact-decision").await;
 
+    // The evidence pack opens in a viewer window of its own.
+    let main_window = client.window().await.unwrap();
+    click_button(&client, "Evidence pack").await;
+    let started = Instant::now();
+    let viewer = loop {
+        let windows = client.windows().await.unwrap();
+        if let Some(viewer) = windows.into_iter().find(|w| *w != main_window) {
+            break viewer;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no evidence pack window opened"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    client.switch_to_window(viewer).await.unwrap();
+    wait_for_text(&client, "body", &markers.wording).await;
+    screenshot(&client, &screenshots, "evidence-pack").await;
+    client.close_window().await.unwrap();
+    client.switch_to_window(main_window).await.unwrap();
+
     click_button(&client, "Companies").await;
     wait_for_text(&client, "#companies-heading", "Companies").await;
     screenshot(&client, &screenshots, "companies").await;

@@ -68,4 +68,5 @@ export const api = {
   getPolicy: () => call<PolicyVersion>('get_policy'),
   policyHistory: () => call<PolicyVersion[]>('policy_history'),
   updatePolicy: (change: PolicyChange) => call<PolicyVersion>('update_policy', { change }),
+  openEvidencePack: (id: string) => call<void>('open_evidence_pack', { id }),
 };
