@@ -75,6 +75,9 @@ pub fn run() {
     // Mesa otherwise keeps a shader cache under the home directory. Set before any thread starts
     // (the webview's processes inherit the environment).
     std::env::set_var("MESA_SHADER_CACHE_DISABLE", "true");
+    // Forms and tables need no GPU compositing; without it WebKit's processes use about 120 MB
+    // less (docs/BENCHMARKS.md).
+    std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
     let mut private = PrivateDir::create_in(&privacy::base_directory())
         .unwrap_or_else(|e| fail("cannot create the webview's private directory", e));
     let pins = PinStore::default_location()
