@@ -79,9 +79,9 @@ ensure_ui_modules() {
 }
 
 # What the desktop end-to-end test drives the app with: Xvfb, WebKitWebDriver, a D-Bus session
-# with GNOME Keyring, and tauri-driver.
+# with GNOME Keyring, tauri-driver, and ImageMagick for the screenshots.
 ensure_desktop_e2e_tools() {
-  ensure_packages xvfb xauth webkit2gtk-driver dbus-x11 gnome-keyring libsecret-tools
+  ensure_packages xvfb xauth webkit2gtk-driver dbus-x11 gnome-keyring libsecret-tools imagemagick
   if ! command -v tauri-driver >/dev/null 2>&1; then
     say "Installing tauri-driver"
     cargo install tauri-driver --locked
