@@ -13,69 +13,55 @@ use crate::domain::{string_enum, InvalidValue, SubscriberKind};
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
 
-/// How a message reaches a person. `Any` appears only in consents and opt-outs (every channel).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Email,
-    Sms,
-    /// A live call.
-    Phone,
-    AutomatedCall,
-    Post,
-    Fax,
-    /// Every channel (consents and opt-outs only).
-    Any,
+string_enum! {
+    /// How a message reaches a person. `Any` appears only in consents and opt-outs (every channel).
+    /// The order of the variants is part of the decision copy's format (`ALL` indexes it): add new
+    /// ones at the end.
+    Channel {
+        Email => "email",
+        Sms => "sms",
+        /// A live call.
+        Phone => "phone",
+        AutomatedCall => "automated_call",
+        Post => "post",
+        Fax => "fax",
+        /// Every channel (consents and opt-outs only).
+        Any => "any",
+    }
 }
 
 impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Sms => "sms",
-            Channel::Phone => "phone",
-            Channel::AutomatedCall => "automated_call",
-            Channel::Post => "post",
-            Channel::Fax => "fax",
-            Channel::Any => "any",
-        }
-    }
-
     /// Whether a consent or opt-out on `self` reaches a message sent on `message`.
     pub fn covers(self, message: Channel) -> bool {
         self == Channel::Any || self == message
     }
 }
 
-/// A person's preferred contact method: a channel, or `none` (no marketing at all).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "snake_case")]
-pub enum PreferredChannel {
-    None,
-    Email,
-    Sms,
-    Phone,
-    AutomatedCall,
-    Post,
-    Fax,
+string_enum! {
+    /// A person's preferred contact method: a channel, or `none` (no marketing at all). The order
+    /// of the variants is part of the decision copy's format: add new ones at the end.
+    PreferredChannel {
+        None => "none",
+        Email => "email",
+        Sms => "sms",
+        Phone => "phone",
+        AutomatedCall => "automated_call",
+        Post => "post",
+        Fax => "fax",
+    }
 }
 
-/// How a consent was collected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(ToSchema))]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "snake_case")]
-pub enum ConsentMethod {
-    WebForm,
-    PaperForm,
-    EmailReply,
-    VerbalRecorded,
-    VerbalUnrecorded,
-    Imported,
+string_enum! {
+    /// How a consent was collected. The order of the variants is part of the decision copy's
+    /// format: add new ones at the end.
+    ConsentMethod {
+        WebForm => "web_form",
+        PaperForm => "paper_form",
+        EmailReply => "email_reply",
+        VerbalRecorded => "verbal_recorded",
+        VerbalUnrecorded => "verbal_unrecorded",
+        Imported => "imported",
+    }
 }
 
 /// A product or service category (`boilers`), or `*` in consents and opt-outs. Topics are short,

@@ -14,6 +14,8 @@ pub const NOTES_MAX: usize = 20_000;
 pub const ADDRESS_LINES_MAX: usize = 4;
 pub const EMAILS_MAX: usize = 10;
 pub const PHONES_MAX: usize = 10;
+/// Third parties named in one consent: consent to more is hardly specific (UK GDPR Art. 4(11)).
+pub const THIRD_PARTIES_MAX: usize = 50;
 
 /// Field errors, gathered while checking a whole input.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -369,6 +371,12 @@ pub fn validate_ledger_event(
                 })
             }),
         );
+        if third_parties.len() > THIRD_PARTIES_MAX {
+            errors.add(
+                "third_parties",
+                format!("names more than {THIRD_PARTIES_MAX} organisations"),
+            );
+        }
         for (i, party) in third_parties.iter().enumerate() {
             errors.check(format!("third_parties[{i}]"), parse_text(party, NAME_MAX));
         }
@@ -460,5 +468,20 @@ mod tests {
             password: String::new(),
         };
         assert_eq!(user.validate().unwrap_err().0[0].field, "roles");
+    }
+
+    #[test]
+    fn a_consent_names_at_most_fifty_third_parties() {
+        use crate::ledger::{Channel, ConsentMethod, EventKind};
+        let consent = |parties: usize| EventKind::ConsentGiven {
+            channel: Channel::Email,
+            topic: "boilers".into(),
+            method: ConsentMethod::WebForm,
+            wording: "Email me.".into(),
+            third_parties: (0..parties).map(|i| format!("Partner {i}")).collect(),
+        };
+        assert!(validate_ledger_event(&consent(THIRD_PARTIES_MAX), None).is_ok());
+        let errors = validate_ledger_event(&consent(THIRD_PARTIES_MAX + 1), None).unwrap_err();
+        assert_eq!(errors.0[0].field, "third_parties");
     }
 }

@@ -152,10 +152,12 @@ async fn decide_audience(
             decide_for(&mut tally, members[next], &[]);
             next += 1;
         }
+        // Only members' ledgers are decoded.
         if next < members.len() && members[next].0 == contact_id {
-            decide_for(&mut tally, members[next], ledger);
+            decide_for(&mut tally, members[next], &ledger()?);
             next += 1;
         }
+        Ok(())
     })
     .await?;
     for member in &members[next..] {

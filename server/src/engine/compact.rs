@@ -26,42 +26,18 @@ pub struct CopiedEvent {
 #[error("the decision copy of a ledger is damaged: {0}")]
 pub struct DamagedCopy(&'static str);
 
-const CHANNELS: [Channel; 7] = [
-    Channel::Email,
-    Channel::Sms,
-    Channel::Phone,
-    Channel::AutomatedCall,
-    Channel::Post,
-    Channel::Fax,
-    Channel::Any,
-];
-const METHODS: [ConsentMethod; 6] = [
-    ConsentMethod::WebForm,
-    ConsentMethod::PaperForm,
-    ConsentMethod::EmailReply,
-    ConsentMethod::VerbalRecorded,
-    ConsentMethod::VerbalUnrecorded,
-    ConsentMethod::Imported,
-];
-const PREFERENCES: [PreferredChannel; 7] = [
-    PreferredChannel::None,
-    PreferredChannel::Email,
-    PreferredChannel::Sms,
-    PreferredChannel::Phone,
-    PreferredChannel::AutomatedCall,
-    PreferredChannel::Post,
-    PreferredChannel::Fax,
-];
-
+/// An enum value as its place in `ALL`, the order the copy's format fixes.
 fn index<T: PartialEq>(all: &[T], value: &T) -> u8 {
-    // Every value of these enums is in its table.
+    // `ALL` lists every variant of its enum, and none has more than 255.
     all.iter().position(|v| v == value).unwrap_or(0) as u8
 }
 
+/// Topics and third-party names are validated to at most `NAME_MAX` characters (800 bytes), so
+/// a u16 length always holds them.
 fn put_text(out: &mut Vec<u8>, text: &str) {
-    let bytes = &text.as_bytes()[..text.len().min(u16::MAX as usize)];
-    out.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
-    out.extend_from_slice(bytes);
+    debug_assert!(text.len() <= u16::MAX as usize);
+    out.extend_from_slice(&(text.len() as u16).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
 }
 
 /// Appends one event to a copy.
@@ -78,21 +54,22 @@ pub fn push(copy: &mut Vec<u8>, at: DateTime<Utc>, recorded_at: DateTime<Utc>, k
         } => {
             copy.extend_from_slice(&[
                 0,
-                index(&CHANNELS, channel),
-                index(&METHODS, method),
-                third_parties.len().min(255) as u8,
+                index(Channel::ALL, channel),
+                index(ConsentMethod::ALL, method),
+                // Validation allows at most THIRD_PARTIES_MAX (well under 256).
+                third_parties.len() as u8,
             ]);
             put_text(copy, topic);
-            for party in third_parties.iter().take(255) {
+            for party in third_parties {
                 put_text(copy, party);
             }
         }
         EventKind::ConsentConfirmed { channel, topic } => {
-            copy.extend_from_slice(&[1, index(&CHANNELS, channel)]);
+            copy.extend_from_slice(&[1, index(Channel::ALL, channel)]);
             put_text(copy, topic);
         }
         EventKind::OptOut { channel, topic } => {
-            copy.extend_from_slice(&[2, index(&CHANNELS, channel)]);
+            copy.extend_from_slice(&[2, index(Channel::ALL, channel)]);
             put_text(copy, topic);
         }
         EventKind::Sale {
@@ -122,7 +99,7 @@ pub fn push(copy: &mut Vec<u8>, at: DateTime<Utc>, recorded_at: DateTime<Utc>, k
         }
         EventKind::TpsCheck { registered } => copy.extend_from_slice(&[7, u8::from(*registered)]),
         EventKind::PreferenceSet { preferred_channel } => {
-            copy.extend_from_slice(&[8, index(&PREFERENCES, preferred_channel)])
+            copy.extend_from_slice(&[8, index(PreferredChannel::ALL, preferred_channel)])
         }
         EventKind::Erased => copy.push(9),
     }
@@ -175,8 +152,8 @@ pub fn read(copy: &[u8]) -> Result<Vec<CopiedEvent>, DamagedCopy> {
         let recorded_at = reader.time()?;
         let kind = match reader.byte()? {
             0 => {
-                let channel = reader.pick(&CHANNELS)?;
-                let method = reader.pick(&METHODS)?;
+                let channel = reader.pick(Channel::ALL)?;
+                let method = reader.pick(ConsentMethod::ALL)?;
                 let parties = reader.byte()?;
                 let topic = Topic::from(reader.text()?);
                 let third_parties = (0..parties)
@@ -191,11 +168,11 @@ pub fn read(copy: &[u8]) -> Result<Vec<CopiedEvent>, DamagedCopy> {
                 }
             }
             1 => EventKind::ConsentConfirmed {
-                channel: reader.pick(&CHANNELS)?,
+                channel: reader.pick(Channel::ALL)?,
                 topic: Topic::from(reader.text()?),
             },
             2 => EventKind::OptOut {
-                channel: reader.pick(&CHANNELS)?,
+                channel: reader.pick(Channel::ALL)?,
                 topic: Topic::from(reader.text()?),
             },
             3 => EventKind::Sale {
@@ -217,7 +194,7 @@ pub fn read(copy: &[u8]) -> Result<Vec<CopiedEvent>, DamagedCopy> {
                 registered: reader.byte()? != 0,
             },
             8 => EventKind::PreferenceSet {
-                preferred_channel: reader.pick(&PREFERENCES)?,
+                preferred_channel: reader.pick(PreferredChannel::ALL)?,
             },
             9 => EventKind::Erased,
             _ => return Err(DamagedCopy("an unknown event type")),

@@ -133,40 +133,56 @@ async fn insert_emails_and_phones(
     tx: &mut Tx,
     contacts: &[(Uuid, &ValidContact)],
 ) -> StoreResult<()> {
-    let emails: Vec<(Uuid, i32, &str)> = contacts
-        .iter()
-        .flat_map(|(id, c)| {
-            c.emails
-                .iter()
-                .enumerate()
-                .map(move |(i, e)| (*id, i as i32, e.as_str()))
-        })
-        .collect();
-    let phones: Vec<(Uuid, i32, &str)> = contacts
-        .iter()
-        .flat_map(|(id, c)| {
-            c.phones
-                .iter()
-                .enumerate()
-                .map(move |(i, p)| (*id, i as i32, p.as_str()))
-        })
-        .collect();
-    for chunk in emails.chunks(MAX_BINDS / 4) {
+    let positioned = |list: fn(&ValidContact) -> Vec<&str>| -> Vec<(Uuid, i32, &str)> {
+        contacts
+            .iter()
+            .flat_map(|(id, c)| {
+                list(c)
+                    .into_iter()
+                    .enumerate()
+                    .map(move |(i, value)| (*id, i as i32, value))
+            })
+            .collect()
+    };
+    let emails = positioned(|c| c.emails.iter().map(|e| e.as_str()).collect());
+    let phones = positioned(|c| c.phones.iter().map(|p| p.as_str()).collect());
+    // Emails are also kept lower-cased, to be found whatever their case.
+    insert_list(
+        tx,
+        "contact_emails (contact_id, position, email, email_key)",
+        &emails,
+        true,
+    )
+    .await?;
+    insert_list(
+        tx,
+        "contact_phones (contact_id, position, phone)",
+        &phones,
+        false,
+    )
+    .await
+}
+
+/// Inserts `(contact, position, value)` rows into `table_and_columns`, with the value lower-cased
+/// as a last column when `with_key`.
+async fn insert_list(
+    tx: &mut Tx,
+    table_and_columns: &str,
+    rows: &[(Uuid, i32, &str)],
+    with_key: bool,
+) -> StoreResult<()> {
+    let columns = if with_key { 4 } else { 3 };
+    for chunk in rows.chunks(MAX_BINDS / columns) {
         on_tx!(&mut *tx, conn => {
-            let mut query = sqlx::QueryBuilder::new("INSERT INTO contact_emails (contact_id, position, email, email_key) ");
-            query.push_values(chunk, |mut row, (id, position, email)| {
-                row.push_bind(*id).push_bind(*position).push_bind(*email).push_bind(email.to_lowercase());
+            let mut query = sqlx::QueryBuilder::new(format!("INSERT INTO {table_and_columns} "));
+            query.push_values(chunk, |mut row, (id, position, value)| {
+                row.push_bind(*id).push_bind(*position).push_bind(*value);
+                if with_key {
+                    row.push_bind(value.to_lowercase());
+                }
             });
-            query.build().execute(conn).await?.rows_affected()
-        });
-    }
-    for chunk in phones.chunks(MAX_BINDS / 3) {
-        on_tx!(&mut *tx, conn => {
-            let mut query = sqlx::QueryBuilder::new("INSERT INTO contact_phones (contact_id, position, phone) ");
-            query.push_values(chunk, |mut row, (id, position, phone)| {
-                row.push_bind(*id).push_bind(*position).push_bind(*phone);
-            });
-            query.build().execute(conn).await?.rows_affected()
+            // Each batch size makes a new statement text: not worth keeping prepared.
+            query.build().persistent(false).execute(conn).await?.rows_affected()
         });
     }
     Ok(())
@@ -206,13 +222,31 @@ pub async fn insert_many(
     by: Uuid,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
-    for chunk in contacts.chunks(MAX_BINDS / 18) {
+    const COLUMNS: [&str; 19] = [
+        "id",
+        "version",
+        "first_name",
+        "last_name",
+        "sort_key",
+        "address_lines",
+        "town",
+        "postcode",
+        "country",
+        "company_id",
+        "subscriber_kind",
+        "job_title",
+        "notes",
+        "owner_id",
+        "active",
+        "created_at",
+        "created_by",
+        "updated_at",
+        "updated_by",
+    ];
+    for chunk in contacts.chunks(MAX_BINDS / COLUMNS.len()) {
         on_tx!(&mut *tx, conn => {
-            let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO contacts (id, version, first_name, last_name, sort_key, address_lines, town, postcode, \
-                 country, company_id, subscriber_kind, job_title, notes, owner_id, active, created_at, created_by, \
-                 updated_at, updated_by) ",
-            );
+            let mut query =
+                sqlx::QueryBuilder::new(format!("INSERT INTO contacts ({}) ", COLUMNS.join(", ")));
             query.push_values(chunk, |mut row, new| {
                 let c = new.contact;
                 let address = c.address.as_ref();
@@ -236,7 +270,7 @@ pub async fn insert_many(
                     .push_bind(at)
                     .push_bind(by);
             });
-            query.build().execute(conn).await?.rows_affected()
+            query.build().persistent(false).execute(conn).await?.rows_affected()
         });
     }
     let lists: Vec<(Uuid, &ValidContact)> = contacts.iter().map(|n| (n.id, n.contact)).collect();

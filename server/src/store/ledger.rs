@@ -157,10 +157,14 @@ struct Head {
 }
 
 /// The heads of the given contacts' chains, with their decision copies (a contact with no
-/// events yet is at the genesis). Writers are serialised (SQLite's write lock; the audit chain
-/// head on PostgreSQL, which every writing transaction takes first), so no other transaction
-/// moves these heads before this one commits; `UNIQUE (contact_id, seq)` is the backstop.
+/// events yet is at the genesis), locked until the transaction ends: on PostgreSQL by
+/// `FOR UPDATE`, on SQLite by the write lock every writing transaction holds.
 async fn heads(tx: &mut Tx, contact_ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Head>> {
+    let lock = if matches!(tx, Tx::Postgres(_)) {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
     let mut heads = HashMap::with_capacity(contact_ids.len());
     for chunk in contact_ids.chunks(MAX_BINDS) {
         let rows: Vec<(Uuid, i64, String, Option<Vec<u8>>)> = on_tx!(&mut *tx, conn => {
@@ -171,14 +175,15 @@ async fn heads(tx: &mut Tx, contact_ids: &[Uuid]) -> StoreResult<HashMap<Uuid, H
             for id in chunk {
                 ids.push_bind(*id);
             }
-            query.push(")");
-            query.build_query_as().fetch_all(conn).await?
+            query.push(")").push(lock);
+            // Each batch size makes a new statement text: not worth keeping prepared.
+            query.build_query_as().persistent(false).fetch_all(conn).await?
         });
         for (contact_id, seq, hash, copy) in rows {
             let copy = match copy {
                 Some(copy) => copy,
-                // A head from before decision copies existed (start-up backfills them, so this
-                // is a safety net): rebuild it from the events recorded so far.
+                // Start-up builds missing copies (`backfill_decision_copies`); this covers a copy
+                // lost since: rebuilt from the events recorded so far, under the head's lock.
                 None => rebuild_copy(tx, contact_id).await?,
             };
             heads.insert(contact_id, Head { seq, hash, copy });
@@ -295,7 +300,7 @@ pub async fn append_many(
                     .push_bind(e.prev_hash.as_str())
                     .push_bind(e.hash.as_str());
             });
-            query.build().execute(conn).await?.rows_affected()
+            query.build().persistent(false).execute(conn).await?.rows_affected()
         });
     }
     let heads: Vec<(Uuid, Head)> = contact_ids
@@ -317,7 +322,7 @@ pub async fn append_many(
                 " ON CONFLICT (contact_id) DO UPDATE SET last_seq = excluded.last_seq, \
                  last_hash = excluded.last_hash, decision_copy = excluded.decision_copy",
             );
-            query.build().execute(conn).await?.rows_affected()
+            query.build().persistent(false).execute(conn).await?.rows_affected()
         });
     }
     Ok(rows.iter().map(|r| r.id).collect())
@@ -386,9 +391,10 @@ pub fn for_engine(recorded: &[RecordedEvent], known_at: Option<DateTime<Utc>>) -
     ledger
 }
 
-/// The decision copy of a contact's ledger, built from its events.
-fn copy_of(
-    rows: &[(DateTime<Utc>, DateTime<Utc>, String)],
+/// The decision copy of a contact's ledger, built from its events (when, when recorded, the
+/// stored event JSON) in recorded order.
+fn copy_of<'a>(
+    rows: impl IntoIterator<Item = (DateTime<Utc>, DateTime<Utc>, &'a str)>,
     contact_id: Uuid,
 ) -> StoreResult<Vec<u8>> {
     let mut copy = Vec::new();
@@ -396,31 +402,47 @@ fn copy_of(
         let kind: EventKind = serde_json::from_str(event).map_err(|e| {
             StoreError::Corrupt(format!("a ledger event of contact {contact_id}: {e}"))
         })?;
-        compact::push(&mut copy, *at, *recorded_at, &kind);
+        compact::push(&mut copy, at, recorded_at, &kind);
     }
     Ok(copy)
 }
 
-const COPY_SOURCE: &str =
-    "SELECT at, recorded_at, event FROM ledger_events WHERE contact_id = $1 ORDER BY seq";
-
 async fn rebuild_copy(tx: &mut Tx, contact_id: Uuid) -> StoreResult<Vec<u8>> {
-    let rows: Vec<(DateTime<Utc>, DateTime<Utc>, String)> =
-        on_tx!(tx, conn => sqlx::query_as(COPY_SOURCE).bind(contact_id).fetch_all(conn).await?);
-    copy_of(&rows, contact_id)
+    let rows: Vec<(DateTime<Utc>, DateTime<Utc>, String)> = on_tx!(tx, conn => {
+        sqlx::query_as("SELECT at, recorded_at, event FROM ledger_events WHERE contact_id = $1 ORDER BY seq")
+            .bind(contact_id)
+            .fetch_all(conn)
+            .await?
+    });
+    copy_of(
+        rows.iter().map(|(a, r, e)| (*a, *r, e.as_str())),
+        contact_id,
+    )
 }
 
-/// Builds the decision copies missing from ledgers recorded before copies existed. Run at start.
+/// Builds the decision copies missing from ledgers recorded before copies existed. Run at start;
+/// a partial index finds them without reading every head. A ledger whose events cannot be read
+/// is left without a copy (its decisions fail, `audit verify` reports it) rather than stopping
+/// the start, and a head that moved meanwhile (another server appended) is left alone.
 pub async fn backfill_decision_copies(db: &Db) -> StoreResult<u64> {
-    let missing: Vec<Uuid> = on_db!(db, pool => {
-        sqlx::query_scalar("SELECT contact_id FROM ledger_heads WHERE decision_copy IS NULL").fetch_all(pool).await?
+    let missing: Vec<(Uuid, i64)> = on_db!(db, pool => {
+        sqlx::query_as("SELECT contact_id, last_seq FROM ledger_heads WHERE decision_copy IS NULL").fetch_all(pool).await?
     });
-    for contact_id in &missing {
+    let mut built = 0;
+    for (contact_id, seq) in missing {
         let mut tx = db.begin().await?;
-        let copy = rebuild_copy(&mut tx, *contact_id).await?;
-        on_tx!(&mut tx, conn => {
-            sqlx::query("UPDATE ledger_heads SET decision_copy = $2 WHERE contact_id = $1")
+        let copy = match rebuild_copy(&mut tx, contact_id).await {
+            Ok(copy) => copy,
+            // The error may quote the stored event: only the id is logged.
+            Err(_) => {
+                tracing::warn!(%contact_id, "a ledger's events do not parse, so its decision copy cannot be built; audit verify names the event");
+                continue;
+            }
+        };
+        built += on_tx!(&mut tx, conn => {
+            sqlx::query("UPDATE ledger_heads SET decision_copy = $3 WHERE contact_id = $1 AND last_seq = $2 AND decision_copy IS NULL")
                 .bind(contact_id)
+                .bind(seq)
                 .bind(&copy)
                 .execute(conn)
                 .await?
@@ -428,16 +450,17 @@ pub async fn backfill_decision_copies(db: &Db) -> StoreResult<u64> {
         });
         tx.commit().await?;
     }
-    Ok(missing.len() as u64)
+    Ok(built)
 }
 
-/// Every contact's ledger as the engine reads it, one contact at a time in contact id order,
-/// streamed from the database: `visit(contact_id, ledger)` is called for each contact that has
-/// events, with only those recorded by `known_at` (all when `None`), sorted by time.
+/// Every contact's ledger, one contact at a time in contact id order, streamed from the
+/// database: `visit(contact_id, ledger)` is called for each contact that has events, and
+/// `ledger()` decodes that contact's ledger as the engine reads it (only events recorded by
+/// `known_at`, all when `None`, sorted by time) for the contacts the visitor wants.
 pub async fn visit_all(
     db: &Db,
     known_at: Option<DateTime<Utc>>,
-    mut visit: impl FnMut(Uuid, &[LedgerEvent]),
+    mut visit: impl FnMut(Uuid, &dyn Fn() -> StoreResult<Vec<LedgerEvent>>) -> StoreResult<()>,
 ) -> StoreResult<()> {
     use futures_util::TryStreamExt;
     // One row per contact: the decision copy, not the events.
@@ -445,10 +468,11 @@ pub async fn visit_all(
     on_db!(db, pool => {
         let mut rows = sqlx::query_as::<_, (Uuid, Option<Vec<u8>>)>(sql).fetch(pool);
         while let Some((contact_id, copy)) = rows.try_next().await? {
-            let copy = copy.ok_or_else(|| StoreError::Corrupt(format!("the ledger of contact {contact_id} has no decision copy")))?;
-            let ledger = compact::ledger(&copy, known_at)
-                .map_err(|e| StoreError::Corrupt(format!("contact {contact_id}: {e}")))?;
-            visit(contact_id, &ledger);
+            let ledger = || {
+                let copy = copy.as_deref().ok_or_else(|| StoreError::Corrupt(format!("the ledger of contact {contact_id} has no decision copy")))?;
+                compact::ledger(copy, known_at).map_err(|e| StoreError::Corrupt(format!("contact {contact_id}: {e}")))
+            };
+            visit(contact_id, &ledger)?;
         }
     });
     Ok(())
@@ -479,17 +503,10 @@ pub async fn verify(db: &Db) -> StoreResult<Result<u64, BrokenLedger>> {
 /// Walks one contact's chain: every event's place, link and hash, and the text of every wording
 /// it points at against the wording's hash.
 pub async fn verify_contact(db: &Db, contact_id: Uuid) -> StoreResult<Result<u64, BrokenLink>> {
-    let head: Option<(i64, String)> = on_db!(db, pool => {
-        sqlx::query_as("SELECT last_seq, last_hash FROM ledger_heads WHERE contact_id = $1").bind(contact_id).fetch_optional(pool).await?
+    let head: Option<(i64, String, Option<Vec<u8>>)> = on_db!(db, pool => {
+        sqlx::query_as("SELECT last_seq, last_hash, decision_copy FROM ledger_heads WHERE contact_id = $1").bind(contact_id).fetch_optional(pool).await?
     });
-    let (head_seq, head_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
-    let copy: Option<Vec<u8>> = on_db!(db, pool => {
-        sqlx::query_scalar("SELECT decision_copy FROM ledger_heads WHERE contact_id = $1")
-            .bind(contact_id)
-            .fetch_optional(pool)
-            .await?
-            .flatten()
-    });
+    let (head_seq, head_hash, copy) = head.unwrap_or((0, GENESIS_HASH.to_owned(), None));
     let sql = format!("{SELECT} WHERE e.contact_id = $1 ORDER BY e.seq");
     let rows: Vec<EventRow> =
         on_db!(db, pool => sqlx::query_as(&sql).bind(contact_id).fetch_all(pool).await?);
@@ -518,11 +535,8 @@ pub async fn verify_contact(db: &Db, contact_id: Uuid) -> StoreResult<Result<u64
     }
     let chain = verifier.finish(head_seq, &head_hash);
     if chain.is_ok() && head_seq > 0 {
-        let events: Vec<(DateTime<Utc>, DateTime<Utc>, String)> = rows
-            .iter()
-            .map(|r| (r.at, r.recorded_at, r.event.clone()))
-            .collect();
-        if copy.as_deref() != Some(copy_of(&events, contact_id)?.as_slice()) {
+        let events = rows.iter().map(|r| (r.at, r.recorded_at, r.event.as_str()));
+        if copy.as_deref() != Some(copy_of(events, contact_id)?.as_slice()) {
             return Ok(Err(BrokenLink {
                 seq: head_seq,
                 problem:
