@@ -13,10 +13,10 @@ use crate::domain::{string_enum, InvalidValue, SubscriberKind};
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
 
+// The order of the variants of Channel, PreferredChannel and ConsentMethod is part of the
+// server's decision copy format (it stores their index in `ALL`): add new ones at the end.
 string_enum! {
     /// How a message reaches a person. `Any` appears only in consents and opt-outs (every channel).
-    /// The order of the variants is part of the decision copy's format (`ALL` indexes it): add new
-    /// ones at the end.
     Channel {
         Email => "email",
         Sms => "sms",
@@ -38,8 +38,7 @@ impl Channel {
 }
 
 string_enum! {
-    /// A person's preferred contact method: a channel, or `none` (no marketing at all). The order
-    /// of the variants is part of the decision copy's format: add new ones at the end.
+    /// A person's preferred contact method: a channel, or `none` (no marketing at all).
     PreferredChannel {
         None => "none",
         Email => "email",
@@ -52,8 +51,7 @@ string_enum! {
 }
 
 string_enum! {
-    /// How a consent was collected. The order of the variants is part of the decision copy's
-    /// format: add new ones at the end.
+    /// How a consent was collected.
     ConsentMethod {
         WebForm => "web_form",
         PaperForm => "paper_form",
