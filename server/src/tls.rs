@@ -13,7 +13,6 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
-use sha2::{Digest, Sha256};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -62,11 +61,7 @@ impl TlsIdentity {
 }
 
 pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
-    Sha256::digest(cert.as_ref())
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    assent_shared::fingerprint::Fingerprint::of(cert.as_ref()).to_string()
 }
 
 /// Installs the process-wide rustls crypto provider (aws-lc-rs). Idempotent.

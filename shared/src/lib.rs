@@ -6,5 +6,6 @@
 
 pub mod api;
 pub mod domain;
+pub mod fingerprint;
 pub mod ledger;
 pub mod validate;
