@@ -123,15 +123,21 @@ impl ApiClient {
     /// the server printed. Nothing else from this connection is used.
     pub async fn probe(server: &ServerAddress) -> DesktopResult<Fingerprint> {
         let client = Self::build(server, None)?;
-        // Any answer will do, even an error status: the handshake is what is wanted.
-        let _ = client
-            .send(Method::GET, "/healthz", None, None::<&()>)
-            .await
-            .map_err(|e| client.transport_error(e))?;
+        client.handshake().await?;
         client.presented().ok_or_else(|| DesktopError::Unreachable {
             server: server.to_string(),
             detail: "it presented no certificate".into(),
         })
+    }
+
+    /// Connects and completes a TLS handshake (a request for `/healthz`, whatever its answer):
+    /// fails if the server cannot be reached or, for a pinned client, presents another
+    /// certificate.
+    pub async fn handshake(&self) -> DesktopResult<()> {
+        self.send(Method::GET, "/healthz", None, None::<&()>)
+            .await
+            .map(drop)
+            .map_err(|e| self.transport_error(e))
     }
 
     pub fn server(&self) -> &ServerAddress {

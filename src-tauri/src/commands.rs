@@ -49,8 +49,12 @@ pub async fn connect(desktop: Desk<'_>, address: String) -> DesktopResult<Connec
 }
 
 #[tauri::command]
-pub async fn trust(desktop: Desk<'_>, fingerprint: String) -> DesktopResult<Connection> {
-    desktop.trust(&fingerprint).await
+pub async fn trust(
+    desktop: Desk<'_>,
+    address: String,
+    fingerprint: String,
+) -> DesktopResult<Connection> {
+    desktop.trust(&address, &fingerprint).await
 }
 
 #[tauri::command]
@@ -63,14 +67,17 @@ pub async fn login(
     desktop.login(&email, &password, &device_name).await
 }
 
+/// Logs out, then clears every window's browsing data, so the next person to log in on this
+/// computer starts from nothing.
 #[tauri::command]
-pub async fn logout(desktop: Desk<'_>) -> DesktopResult<()> {
-    desktop.logout().await
-}
-
-#[tauri::command]
-pub async fn me(desktop: Desk<'_>) -> DesktopResult<User> {
-    desktop.call(Method::GET, "/api/v1/me", None::<&()>).await
+pub async fn logout(app: tauri::AppHandle, desktop: Desk<'_>) -> DesktopResult<()> {
+    let result = desktop.logout().await;
+    for window in app.webview_windows().values() {
+        window.clear_all_browsing_data().map_err(|e| {
+            DesktopError::Webview(format!("The browsing data could not be cleared: {e}"))
+        })?;
+    }
+    result
 }
 
 #[tauri::command]
@@ -185,13 +192,6 @@ pub async fn create_company(desktop: Desk<'_>, company: CompanyInput) -> Desktop
 }
 
 #[tauri::command]
-pub async fn get_company(desktop: Desk<'_>, id: Uuid) -> DesktopResult<Company> {
-    desktop
-        .call(Method::GET, &format!("/api/v1/companies/{id}"), None::<&()>)
-        .await
-}
-
-#[tauri::command]
 pub async fn update_company(
     desktop: Desk<'_>,
     id: Uuid,
@@ -302,23 +302,31 @@ pub async fn open_evidence_pack(
         .call_text(&format!("/api/v1/contacts/{id}/evidence-pack?format=html"))
         .await?;
     let key = pages.insert(html);
-    let window_failed = |e: &dyn std::fmt::Display| DesktopError::Server {
-        status: 0,
-        message: format!("the evidence pack window could not open: {e}"),
-    };
     let url = format!("{}://localhost/{key}", evidence::SCHEME)
         .parse()
-        .map_err(|e| window_failed(&e))?;
-    let window = webview
-        .window(
-            &app,
-            &format!("evidence-{key}"),
-            tauri::WebviewUrl::CustomProtocol(url),
-        )
-        .title("Evidence pack")
-        .inner_size(960.0, 800.0)
-        .build()
-        .map_err(|e| window_failed(&e))?;
+        .map_err(|e| format!("{e}"));
+    let window = url.and_then(|url| {
+        webview
+            .window(
+                &app,
+                &format!("evidence-{key}"),
+                tauri::WebviewUrl::CustomProtocol(url),
+            )
+            .title("Evidence pack")
+            .inner_size(960.0, 800.0)
+            .build()
+            .map_err(|e| e.to_string())
+    });
+    let window = match window {
+        Ok(window) => window,
+        Err(e) => {
+            // No window will ever ask for the page: it is not kept.
+            pages.remove(&key);
+            return Err(DesktopError::Webview(format!(
+                "The evidence pack window could not open: {e}"
+            )));
+        }
+    };
     let app = app.clone();
     window.on_window_event(move |event| {
         if let tauri::WindowEvent::Destroyed = event {

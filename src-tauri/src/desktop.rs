@@ -34,8 +34,6 @@ pub enum Connection {
 
 #[derive(Default)]
 struct State {
-    /// A server probed but not trusted yet, and the fingerprint it showed.
-    pending: Option<(ServerAddress, Fingerprint)>,
     client: Option<ApiClient>,
     token: Option<SessionToken>,
 }
@@ -70,44 +68,34 @@ impl Desktop {
     pub async fn connect(&self, typed: &str) -> DesktopResult<Connection> {
         let server = ServerAddress::parse(typed)?;
         let Some(pin) = self.pins.get(server.as_str())? else {
+            *self.state() = State::default();
             let fingerprint = ApiClient::probe(&server).await?;
-            let mut state = self.state();
-            *state = State {
-                pending: Some((server.clone(), fingerprint)),
-                ..State::default()
-            };
             return Ok(Connection::Unknown {
                 server: server.to_string(),
                 fingerprint: fingerprint.to_string(),
             });
         };
         let client = ApiClient::pinned(&server, pin)?;
-        client
-            .call::<serde_json::Value, ()>(Method::GET, "/healthz", None, None)
-            .await
-            .or_else(|e| match e {
-                // A server that is up but unwell still presented the pinned certificate.
-                DesktopError::Server { .. } => Ok(serde_json::Value::Null),
-                other => Err(other),
-            })?;
-        let kept = self.tokens.load(server.as_str())?;
-        let user = match kept {
+        // With a kept session, asking who it belongs to also proves the pin; without one, a
+        // handshake does.
+        let user = match self.load_token(&server).await? {
             Some(token) => match client
                 .call::<User, ()>(Method::GET, "/api/v1/me", Some(&token), None)
                 .await
             {
                 Ok(user) => Some((user, token)),
                 Err(DesktopError::SessionEnded(_)) => {
-                    self.tokens.delete(server.as_str())?;
+                    self.delete_token(&server).await?;
                     None
                 }
                 Err(other) => return Err(other),
             },
-            None => None,
+            None => {
+                client.handshake().await?;
+                None
+            }
         };
-        let mut state = self.state();
-        *state = State {
-            pending: None,
+        *self.state() = State {
             client: Some(client),
             token: user.as_ref().map(|(_, token)| token.clone()),
         };
@@ -118,22 +106,47 @@ impl Desktop {
         })
     }
 
-    /// Trusts the server probed last, once the user has compared its fingerprint: `fingerprint`
-    /// must be the one it showed. Pins it and connects.
-    pub async fn trust(&self, fingerprint: &str) -> DesktopResult<Connection> {
+    /// Trusts the server at `typed` once the user has compared the fingerprint shown: pins it
+    /// only if the server still presents exactly that certificate, then connects.
+    pub async fn trust(&self, typed: &str, fingerprint: &str) -> DesktopResult<Connection> {
+        let server = ServerAddress::parse(typed)?;
         let confirmed: Fingerprint = fingerprint
             .parse()
             .map_err(|_| DesktopError::FingerprintMismatch)?;
-        let (server, shown) = self
-            .state()
-            .pending
-            .clone()
-            .ok_or(DesktopError::NotConnected)?;
-        if confirmed != shown {
+        if ApiClient::probe(&server).await? != confirmed {
             return Err(DesktopError::FingerprintMismatch);
         }
-        self.pins.set(server.as_str(), shown)?;
+        self.pins.set(server.as_str(), confirmed)?;
         self.connect(server.as_str()).await
+    }
+
+    /// The keyring is reached over D-Bus and may wait for an unlock prompt: its calls run on a
+    /// blocking thread, never on the runtime's few workers.
+    async fn keyring<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&dyn TokenStore) -> Result<T, crate::token::TokenStoreError> + Send + 'static,
+    ) -> DesktopResult<T> {
+        let tokens = self.tokens.clone();
+        tokio::task::spawn_blocking(move || call(tokens.as_ref()))
+            .await
+            .map_err(|e| DesktopError::Keyring(e.to_string()))?
+            .map_err(DesktopError::from)
+    }
+
+    async fn load_token(&self, server: &ServerAddress) -> DesktopResult<Option<SessionToken>> {
+        let server = server.to_string();
+        self.keyring(move |tokens| tokens.load(&server)).await
+    }
+
+    async fn save_token(&self, server: &ServerAddress, token: &SessionToken) -> DesktopResult<()> {
+        let (server, token) = (server.to_string(), token.clone());
+        self.keyring(move |tokens| tokens.save(&server, &token))
+            .await
+    }
+
+    async fn delete_token(&self, server: &ServerAddress) -> DesktopResult<()> {
+        let server = server.to_string();
+        self.keyring(move |tokens| tokens.delete(&server)).await
     }
 
     /// Logs in; the token goes to the keyring under the server's address.
@@ -157,7 +170,7 @@ impl Desktop {
             .call(Method::POST, "/api/v1/sessions", None, Some(&request))
             .await?;
         let token = SessionToken::new(login.token);
-        self.tokens.save(client.server().as_str(), &token)?;
+        self.save_token(client.server(), &token).await?;
         self.state().token = Some(token);
         Ok(login.user)
     }
@@ -171,7 +184,7 @@ impl Desktop {
         let Some(client) = client else {
             return Ok(());
         };
-        self.tokens.delete(client.server().as_str())?;
+        self.delete_token(client.server()).await?;
         if let Some(token) = token {
             match client
                 .call::<(), ()>(
@@ -197,10 +210,14 @@ impl Desktop {
     }
 
     /// A session that ended on the server (revoked, expired) is forgotten here too.
-    fn forget_ended<T>(&self, client: &ApiClient, result: DesktopResult<T>) -> DesktopResult<T> {
+    async fn forget_ended<T>(
+        &self,
+        client: &ApiClient,
+        result: DesktopResult<T>,
+    ) -> DesktopResult<T> {
         if let Err(DesktopError::SessionEnded(_)) = &result {
             self.state().token = None;
-            self.tokens.delete(client.server().as_str())?;
+            self.delete_token(client.server()).await?;
         }
         result
     }
@@ -214,13 +231,13 @@ impl Desktop {
     ) -> DesktopResult<T> {
         let (client, token) = self.session()?;
         let result = client.call(method, path, Some(&token), body).await;
-        self.forget_ended(&client, result)
+        self.forget_ended(&client, result).await
     }
 
     /// An API call in the current session answered with text (an HTML evidence pack).
     pub async fn call_text(&self, path: &str) -> DesktopResult<String> {
         let (client, token) = self.session()?;
         let result = client.call_text(path, Some(&token)).await;
-        self.forget_ended(&client, result)
+        self.forget_ended(&client, result).await
     }
 }

@@ -56,6 +56,9 @@ pub enum DesktopError {
     Keyring(String),
     #[error("The list of trusted servers could not be used: {0}")]
     Pins(String),
+    /// The webview refused a request of the app's own (such as clearing its browsing data).
+    #[error("{0}")]
+    Webview(String),
 }
 
 impl DesktopError {
@@ -77,6 +80,7 @@ impl DesktopError {
             DesktopError::Server { .. } => "server",
             DesktopError::Keyring(_) => "keyring",
             DesktopError::Pins(_) => "pins",
+            DesktopError::Webview(_) => "webview",
         }
     }
 }
@@ -151,5 +155,91 @@ mod tests {
         assert_eq!(value["presented"], "BB");
         let message = value["message"].as_str().unwrap();
         assert!(message.contains("AA") && message.contains("BB"));
+    }
+
+    /// One error of every kind. The match has no wildcard, so a new variant does not compile
+    /// until it is added here too.
+    fn one_of_each() -> Vec<DesktopError> {
+        let text = || String::from("x");
+        let all = vec![
+            DesktopError::BadAddress(text()),
+            DesktopError::NotConnected,
+            DesktopError::NotLoggedIn,
+            DesktopError::FingerprintMismatch,
+            DesktopError::CertificateChanged {
+                server: text(),
+                expected: text(),
+                presented: text(),
+            },
+            DesktopError::Unreachable {
+                server: text(),
+                detail: text(),
+            },
+            DesktopError::Timeout { server: text() },
+            DesktopError::SessionEnded(text()),
+            DesktopError::LoginFailed(text()),
+            DesktopError::Forbidden(text()),
+            DesktopError::NotFound(text()),
+            DesktopError::Invalid {
+                message: text(),
+                fields: vec![],
+            },
+            DesktopError::Conflict {
+                message: text(),
+                conflict: None,
+            },
+            DesktopError::Server {
+                status: 500,
+                message: text(),
+            },
+            DesktopError::Keyring(text()),
+            DesktopError::Pins(text()),
+            DesktopError::Webview(text()),
+        ];
+        for error in &all {
+            match error {
+                DesktopError::BadAddress(_)
+                | DesktopError::NotConnected
+                | DesktopError::NotLoggedIn
+                | DesktopError::FingerprintMismatch
+                | DesktopError::CertificateChanged { .. }
+                | DesktopError::Unreachable { .. }
+                | DesktopError::Timeout { .. }
+                | DesktopError::SessionEnded(_)
+                | DesktopError::LoginFailed(_)
+                | DesktopError::Forbidden(_)
+                | DesktopError::NotFound(_)
+                | DesktopError::Invalid { .. }
+                | DesktopError::Conflict { .. }
+                | DesktopError::Server { .. }
+                | DesktopError::Keyring(_)
+                | DesktopError::Pins(_)
+                | DesktopError::Webview(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn the_front_end_knows_every_kind_of_error_and_no_other() {
+        let rust: std::collections::BTreeSet<&str> =
+            one_of_each().iter().map(DesktopError::kind).collect();
+        assert_eq!(rust.len(), one_of_each().len(), "two variants share a kind");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../ui/src/lib/errors.ts");
+        let source = std::fs::read_to_string(path).unwrap();
+        let union = source
+            .split("export type ErrorKind =")
+            .nth(1)
+            .and_then(|rest| rest.split(';').next())
+            .expect("errors.ts declares `export type ErrorKind = ...;`");
+        let typescript: std::collections::BTreeSet<&str> = union
+            .split('|')
+            .map(|member| member.trim().trim_matches('\''))
+            .filter(|member| !member.is_empty())
+            .collect();
+        assert_eq!(
+            typescript, rust,
+            "ui/src/lib/errors.ts ErrorKind differs from DesktopError::kind"
+        );
     }
 }

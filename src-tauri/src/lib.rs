@@ -107,7 +107,6 @@ pub fn run() {
             commands::trust,
             commands::login,
             commands::logout,
-            commands::me,
             commands::list_contacts,
             commands::get_contact,
             commands::create_contact,
@@ -118,7 +117,6 @@ pub fn run() {
             commands::decide,
             commands::list_companies,
             commands::create_company,
-            commands::get_company,
             commands::update_company,
             commands::list_users,
             commands::create_user,
@@ -144,12 +142,8 @@ pub fn run() {
         })
         .build(tauri::generate_context!())
         .unwrap_or_else(|e| fail("cannot start", e));
-    app.run(move |handle, event| {
+    app.run(move |_, event| {
         if let RunEvent::Exit = event {
-            // Forget the session's web state, then the directory that held it.
-            for window in handle.webview_windows().values() {
-                let _ = window.clear_all_browsing_data();
-            }
             if let Err(e) = private.remove() {
                 eprintln!("assent-desktop: could not delete the webview's private directory: {e}");
             }

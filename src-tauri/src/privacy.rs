@@ -16,12 +16,22 @@ pub struct PrivateDir {
 }
 
 /// Where the private directories go: the runtime directory (a tmpfs only this user can read)
-/// when the session has one, the temporary directory otherwise.
+/// when the session has one, else `/dev/shm` (memory too), else the temporary directory, which
+/// may be on disk: that last case is said on standard error.
 pub fn base_directory() -> PathBuf {
-    std::env::var_os("XDG_RUNTIME_DIR")
+    let in_memory = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
-        .filter(|dir| dir.is_dir())
-        .unwrap_or_else(std::env::temp_dir)
+        .into_iter()
+        .chain([PathBuf::from("/dev/shm")])
+        .find(|dir| dir.is_dir());
+    in_memory.unwrap_or_else(|| {
+        let temp = std::env::temp_dir();
+        eprintln!(
+            "assent-desktop: neither XDG_RUNTIME_DIR nor /dev/shm is available; the webview's private directory is in {}, which may be on disk (it is deleted on exit)",
+            temp.display()
+        );
+        temp
+    })
 }
 
 impl PrivateDir {

@@ -39,11 +39,10 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
 export const api = {
   knownServers: () => call<string[]>('known_servers'),
   connect: (address: string) => call<Connection>('connect', { address }),
-  trust: (fingerprint: string) => call<Connection>('trust', { fingerprint }),
+  trust: (address: string, fingerprint: string) => call<Connection>('trust', { address, fingerprint }),
   login: (email: string, password: string, deviceName: string) =>
     call<User>('login', { email, password, deviceName }),
   logout: () => call<void>('logout'),
-  me: () => call<User>('me'),
   listContacts: (q: string, after: string | null, limit = 50) =>
     call<ContactPage>('list_contacts', { q, after, limit }),
   getContact: (id: string) => call<Contact>('get_contact', { id }),
@@ -56,7 +55,6 @@ export const api = {
   listCompanies: (q: string, after: string | null, limit = 50) =>
     call<CompanyPage>('list_companies', { q, after, limit }),
   createCompany: (company: CompanyInput) => call<Company>('create_company', { company }),
-  getCompany: (id: string) => call<Company>('get_company', { id }),
   updateCompany: (id: string, company: CompanyInput) => call<Company>('update_company', { id, company }),
   listUsers: () => call<User[]>('list_users'),
   createUser: (user: NewUser) => call<User>('create_user', { user }),

@@ -18,7 +18,8 @@ export type ErrorKind =
   | 'conflict'
   | 'server'
   | 'keyring'
-  | 'pins';
+  | 'pins'
+  | 'webview';
 
 export interface CommandError {
   kind: ErrorKind;

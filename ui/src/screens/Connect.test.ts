@@ -41,7 +41,7 @@ describe('the connect screen', () => {
 
     await waitFor(() => expect(session.connection).toEqual({ server: 'https://crm.example:8443', fingerprint: FINGERPRINT }));
     expect(calls.find((c) => c.cmd === 'connect')?.args).toEqual({ address: 'crm.example:8443' });
-    expect(calls.find((c) => c.cmd === 'trust')?.args).toEqual({ fingerprint: FINGERPRINT });
+    expect(calls.find((c) => c.cmd === 'trust')?.args).toEqual({ address: 'https://crm.example:8443', fingerprint: FINGERPRINT });
   });
 
   it('refuses a changed certificate with a warning naming both fingerprints, and trusts nothing', async () => {
