@@ -1,15 +1,12 @@
 //! Starts the real server on port 0 with a fresh database (a SQLite file, or a PostgreSQL database
 //! of its own) and talks to it over HTTPS, trusting only the certificate it generated.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use assent_server::config::Config;
-use assent_server::startup::Application;
 use assent_server::store::Db;
-use assent_shared::api::{LoginResponse, NewUser, User};
+use assent_shared::api::{LoginResponse, User};
 use assent_shared::domain::Role;
 use reqwest::{Method, Response, StatusCode};
 use serde::de::DeserializeOwned;
@@ -101,24 +98,16 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             (Some(url), Some(name))
         }
     };
-    let mut env: HashMap<String, String> = HashMap::new();
-    env.insert("ASSENT_BIND".into(), "127.0.0.1:0".into());
-    env.insert(
-        "ASSENT_DATA_DIR".into(),
-        data_dir.path().display().to_string(),
-    );
+    let data_dir_text = data_dir.path().display().to_string();
+    let mut settings = vec![("ASSENT_DATA_DIR", data_dir_text.as_str())];
     if let Some(url) = &database_url {
-        env.insert("ASSENT_DATABASE_URL".into(), url.clone());
+        settings.push(("ASSENT_DATABASE_URL", url));
     }
-    let config = Config::load(None, &env).expect("the test configuration is valid");
-    let app = Application::build(&config)
-        .await
-        .expect("the server starts");
-    let base_url = format!("https://127.0.0.1:{}", app.local_addr().port());
-    let client = pinned_client(app.certificate_pem());
-    let db = app.db().clone();
-    let handle = app.handle();
-    tokio::spawn(app.run_until_stopped());
+    let server = assent_tests::start_server(&settings).await;
+    let base_url = server.address;
+    let client = pinned_client(&server.certificate_pem);
+    let db = server.db;
+    let handle = server.handle;
     TestApp {
         backend,
         base_url,
@@ -187,8 +176,7 @@ macro_rules! store_test {
     };
 }
 
-/// A password that passes the policy.
-pub const PASSWORD: &str = "plum-orbit-canal-97";
+pub use assent_tests::PASSWORD;
 
 /// A response: its status and JSON body (`Null` when empty).
 #[derive(Debug)]
@@ -277,15 +265,7 @@ impl TestApp {
 
     /// Creates a user directly in the store (as the `create-user` command does).
     pub async fn create_user(&self, email: &str, roles: &[Role]) -> User {
-        let new = NewUser {
-            email: email.into(),
-            display_name: email.into(),
-            roles: roles.to_vec(),
-            password: PASSWORD.into(),
-        };
-        assent_server::api::users::create_user(&self.db, &new, None)
-            .await
-            .expect("the user is created")
+        assent_tests::create_user(&self.db, email, roles).await
     }
 
     /// Logs in and returns the response.

@@ -11,53 +11,14 @@
 //! server-address field being on the screen, so it includes WebKitWebDriver's own start: an upper
 //! bound for the app's.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use assent_server::config::Config;
-use assent_server::startup::Application;
-use assent_shared::api::{ContactInput, NewUser};
+use assent_shared::api::ContactInput;
 use assent_shared::domain::Role;
-use fantoccini::{Client, Locator};
-
-const PASSWORD: &str = "plum-orbit-canal-97";
-
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_driver() -> Driver {
-    let child = Command::new("tauri-driver")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tauri-driver is on the PATH");
-    while std::net::TcpStream::connect("127.0.0.1:4444").is_err() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Driver(child)
-}
-
-async fn session(app: &PathBuf) -> Client {
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "tauri:options".into(),
-        serde_json::json!({ "application": app }),
-    );
-    fantoccini::ClientBuilder::rustls()
-        .expect("a WebDriver client")
-        .capabilities(capabilities)
-        .connect("http://127.0.0.1:4444")
-        .await
-        .expect("a WebDriver session with the app")
-}
+use assent_tests::webdriver::{click_button, fill, wait_for_count};
+use assent_tests::{create_user, processes_of, seed_contacts, start_server, Driver, PASSWORD};
+use fantoccini::Locator;
 
 /// Every process whose parent chain reaches `root`, and `root` itself.
 fn process_tree(root: u32) -> Vec<u32> {
@@ -100,121 +61,51 @@ fn memory_kb(pid: u32) -> (u64, u64) {
     (field("Rss:"), field("Pss:"))
 }
 
-fn app_pid() -> u32 {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .find(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == "assent-desktop")
-        })
-        .expect("the app is running")
-}
-
-async fn wait_for(client: &Client, css: &str) {
-    let found = client
-        .wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css(css))
-        .await;
-    if let Err(e) = found {
-        let text = match client.find(Locator::Css("body")).await {
-            Ok(body) => body.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        panic!("`{css}` did not appear ({e}); the screen says: {text}");
-    }
-}
-
 #[tokio::main]
 async fn main() {
-    assent_server::tls::install_crypto_provider();
     let app = PathBuf::from(
         std::env::var_os("ASSENT_BENCH_APP").expect("ASSENT_BENCH_APP names the automation build"),
     );
     let data_dir = tempfile::tempdir().unwrap();
-    let env: HashMap<String, String> = [
-        ("ASSENT_BIND".to_owned(), "127.0.0.1:0".to_owned()),
-        (
-            "ASSENT_DATA_DIR".to_owned(),
-            data_dir.path().display().to_string(),
-        ),
-        ("ASSENT_LOG_LEVEL".to_owned(), "warn".to_owned()),
-    ]
-    .into();
-    let config = Config::load(None, &env).unwrap();
-    let server = Application::build(&config).await.unwrap();
-    let address = format!("https://127.0.0.1:{}", server.local_addr().port());
-    let db = server.db().clone();
-    let new = NewUser {
-        email: "bench@example.org".into(),
-        display_name: "Bench".into(),
-        roles: vec![Role::Sales],
-        password: PASSWORD.into(),
-    };
-    let user = assent_server::api::users::create_user(&db, &new, None)
-        .await
-        .unwrap();
-    let mut tx = db.begin().await.unwrap();
-    for n in 0..60 {
-        let input = ContactInput {
+    let data = data_dir.path().display().to_string();
+    let server = start_server(&[("ASSENT_DATA_DIR", &data), ("ASSENT_LOG_LEVEL", "warn")]).await;
+    let user = create_user(&server.db, "bench@example.org", &[Role::Sales]).await;
+    let contacts: Vec<ContactInput> = (0..60)
+        .map(|n| ContactInput {
             first_name: Some("Bench".into()),
             last_name: Some(format!("Contact {n:03}")),
             emails: vec![format!("bench{n}@example.net")],
             ..ContactInput::default()
-        };
-        let valid = input.validate().unwrap();
-        assent_server::store::contacts::insert(
-            &mut tx,
-            uuid::Uuid::now_v7(),
-            &valid,
-            user.id,
-            user.id,
-            assent_server::store::now(),
-        )
-        .await
-        .unwrap();
-    }
-    tx.commit().await.unwrap();
-    tokio::spawn(server.run_until_stopped());
+        })
+        .collect();
+    seed_contacts(&server.db, &user, &contacts).await;
 
-    let _driver = start_driver();
+    let driver = Driver::start();
     let mut starts = Vec::new();
     for _ in 0..5 {
         let started = Instant::now();
-        let client = session(&app).await;
-        wait_for(&client, "#server").await;
+        let client = driver.session(&app).await;
+        client
+            .wait()
+            .for_element(Locator::Css("#server"))
+            .await
+            .unwrap();
         starts.push(started.elapsed());
         client.close().await.ok();
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     starts.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
         "start to the first screen: median {:.0} ms, min {:.0} ms, max {:.0} ms (5 runs)",
-        starts[2].as_secs_f64() * 1000.0,
-        starts[0].as_secs_f64() * 1000.0,
-        starts[4].as_secs_f64() * 1000.0
+        ms(starts[2]),
+        ms(starts[0]),
+        ms(starts[4])
     );
 
-    let client = session(&app).await;
-    wait_for(&client, "#server").await;
-    let server_field = client.find(Locator::Css("#server")).await.unwrap();
-    server_field.clear().await.unwrap();
-    client
-        .find(Locator::Css("#server"))
-        .await
-        .unwrap()
-        .send_keys(&address)
-        .await
-        .unwrap();
-    client
-        .find(Locator::XPath("//button[normalize-space(.)='Connect']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let client = driver.session(&app).await;
+    fill(&client, "#server", &server.address).await;
+    click_button(&client, "Connect").await;
     if let Ok(trust) = client
         .wait()
         .at_most(Duration::from_secs(5))
@@ -223,53 +114,14 @@ async fn main() {
     {
         trust.click().await.unwrap();
     }
-    wait_for(&client, "#email").await;
-    client
-        .find(Locator::Css("#email"))
-        .await
-        .unwrap()
-        .send_keys("bench@example.org")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#device"))
-        .await
-        .unwrap()
-        .send_keys("Bench")
-        .await
-        .unwrap();
-    client
-        .find(Locator::XPath("//button[normalize-space(.)='Log in']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let started = Instant::now();
-    loop {
-        let rows = client
-            .find_all(Locator::Css("table.list tbody tr"))
-            .await
-            .map(|r| r.len())
-            .unwrap_or(0);
-        if rows == 50 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the 50-contact page did not appear"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    fill(&client, "#email", "bench@example.org").await;
+    fill(&client, "#password", PASSWORD).await;
+    fill(&client, "#device", "Bench").await;
+    click_button(&client, "Log in").await;
+    wait_for_count(&client, "table.list tbody tr", 50).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let tree = process_tree(app_pid());
+    let root = *processes_of(&app).first().expect("the app is running");
+    let tree = process_tree(root);
     let (rss, pss) = tree
         .iter()
         .map(|pid| memory_kb(*pid))

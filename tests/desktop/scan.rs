@@ -110,19 +110,15 @@ pub fn scan(since: &Marker, exclude: &[&Path], markers: &[&str]) -> Report {
     }
 }
 
-/// Waits until no process is named `name`.
-pub fn wait_for_exit(name: &str, timeout: Duration) {
+/// Waits until no process runs the program at `executable`.
+pub fn wait_for_exit(executable: &Path, timeout: Duration) {
     let started = Instant::now();
-    loop {
-        let running = std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|entry| std::fs::read_to_string(entry.path().join("comm")).ok())
-            .any(|comm| comm.trim() == name);
-        if !running {
-            return;
-        }
-        assert!(started.elapsed() < timeout, "{name} is still running");
+    while !assent_tests::processes_of(executable).is_empty() {
+        assert!(
+            started.elapsed() < timeout,
+            "{} is still running",
+            executable.display()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }

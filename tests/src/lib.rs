@@ -1,1 +1,275 @@
-//! Integration tests live in `api/`; this crate has no library code.
+//! What the workspace's integration tests and benchmarks share: the real server started in the
+//! background, users and contacts created directly in its store, and tauri-driver for driving
+//! the desktop app. The tests themselves are in `api/`, `desktop_core.rs`, `desktop/` and
+//! `benches/`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assent_server::config::Config;
+use assent_server::startup::{Application, ShutdownHandle};
+use assent_server::store::Db;
+use assent_shared::api::{ContactInput, NewUser, User};
+use assent_shared::domain::Role;
+use uuid::Uuid;
+
+/// A password that passes the policy.
+pub const PASSWORD: &str = "plum-orbit-canal-97";
+
+/// The real server, serving in the background.
+pub struct RunningServer {
+    /// `https://127.0.0.1:PORT`.
+    pub address: String,
+    pub local_addr: SocketAddr,
+    /// The SHA-256 fingerprint of its certificate, as it prints it.
+    pub fingerprint: String,
+    pub certificate_pem: String,
+    pub db: Db,
+    pub handle: ShutdownHandle,
+}
+
+/// Starts the real server with these settings (`ASSENT_*` variables; `ASSENT_BIND` defaults to a
+/// free port on 127.0.0.1) and serves in the background.
+pub async fn start_server(settings: &[(&str, &str)]) -> RunningServer {
+    assent_server::tls::install_crypto_provider();
+    let mut env: HashMap<String, String> =
+        [("ASSENT_BIND".to_owned(), "127.0.0.1:0".to_owned())].into();
+    env.extend(
+        settings
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let config = Config::load(None, &env).expect("the test configuration is valid");
+    let app = Application::build(&config)
+        .await
+        .expect("the server starts");
+    let local_addr = app.local_addr();
+    let server = RunningServer {
+        address: format!("https://127.0.0.1:{}", local_addr.port()),
+        local_addr,
+        fingerprint: app.fingerprint().to_owned(),
+        certificate_pem: app.certificate_pem().to_owned(),
+        db: app.db().clone(),
+        handle: app.handle(),
+    };
+    tokio::spawn(app.run_until_stopped());
+    server
+}
+
+/// Creates a user directly in the store (as `create-user` does), named after their email, with
+/// [`PASSWORD`].
+pub async fn create_user(db: &Db, email: &str, roles: &[Role]) -> User {
+    let new = NewUser {
+        email: email.into(),
+        display_name: email.into(),
+        roles: roles.to_vec(),
+        password: PASSWORD.into(),
+    };
+    assent_server::api::users::create_user(db, &new, None)
+        .await
+        .expect("the user is created")
+}
+
+/// Creates contacts owned by `owner` directly in the store; returns their ids.
+pub async fn seed_contacts(db: &Db, owner: &User, inputs: &[ContactInput]) -> Vec<Uuid> {
+    let valid: Vec<_> = inputs
+        .iter()
+        .map(|input| input.validate().expect("a valid seed contact"))
+        .collect();
+    let new: Vec<_> = valid
+        .iter()
+        .map(|contact| assent_server::store::contacts::NewContact {
+            id: Uuid::now_v7(),
+            contact,
+            owner_id: owner.id,
+        })
+        .collect();
+    let mut tx = db.begin().await.unwrap();
+    assent_server::store::contacts::insert_many(
+        &mut tx,
+        &new,
+        owner.id,
+        assent_server::store::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    new.iter().map(|n| n.id).collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// tauri-driver on ports of its own (so a driver left by an earlier run is never used), which
+/// starts WebKitWebDriver itself; killed when dropped.
+pub struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    pub fn start() -> Driver {
+        let port = free_port();
+        let mut child = Command::new("tauri-driver")
+            .args(["--port", &port.to_string(), "--native-port", &free_port().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tauri-driver is on the PATH (cargo install tauri-driver --locked; scripts/test does)");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("tauri-driver ended before it listened: {status}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "tauri-driver did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Driver { child, port }
+    }
+
+    /// A WebDriver session with the app at `application`, which this starts.
+    pub async fn session(&self, application: &Path) -> fantoccini::Client {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": application }),
+        );
+        fantoccini::ClientBuilder::rustls()
+            .expect("a WebDriver client")
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("a WebDriver session with the app")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The processes running the program at `executable` (by `/proc/PID/exe`, not by name, which the
+/// kernel cuts to 15 characters).
+pub fn processes_of(executable: &Path) -> Vec<u32> {
+    let wanted: PathBuf = executable
+        .canonicalize()
+        .unwrap_or_else(|_| executable.to_owned());
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|pid| {
+                    std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == wanted)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Steps of a WebDriver session that wait, within limits, for the app to catch up.
+pub mod webdriver {
+    use std::time::{Duration, Instant};
+
+    use fantoccini::key::Key;
+    use fantoccini::{Client, Locator};
+
+    /// Polls until `css` matches an element whose text contains `needle`; returns the text.
+    pub async fn wait_for_text(client: &Client, css: &str, needle: &str) -> String {
+        let started = Instant::now();
+        loop {
+            if let Ok(element) = client.find(Locator::Css(css)).await {
+                if let Ok(text) = element.text().await {
+                    if text.contains(needle) {
+                        return text;
+                    }
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no `{css}` containing {needle:?} appeared"
+            );
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    /// Polls until `script` (the body of a function, run in the page) returns `expected`.
+    pub async fn wait_for_script(client: &Client, script: &str, expected: serde_json::Value) {
+        let started = Instant::now();
+        loop {
+            let answer = client.execute(script, vec![]).await;
+            if answer.as_ref().is_ok_and(|value| *value == expected) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "`{script}` did not come to return {expected}; last: {answer:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    /// Polls until exactly `count` elements match `css`.
+    pub async fn wait_for_count(client: &Client, css: &str, count: usize) {
+        let started = Instant::now();
+        loop {
+            let found = client
+                .find_all(Locator::Css(css))
+                .await
+                .map(|all| all.len())
+                .unwrap_or(0);
+            if found == count {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "`{css}` matched {found}, not {count}"
+            );
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    /// Replaces the value of the field at `css` with `text` (empty: clears it).
+    pub async fn fill(client: &Client, css: &str, text: &str) {
+        let field = client
+            .wait()
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        if text.is_empty() {
+            // WebKit's clear fires no `input` event, so a bound value would not change: select
+            // everything (Ctrl+A, then release) and delete it as a person would.
+            field
+                .send_keys(&format!("{}a{}{}", Key::Control, Key::Null, Key::Backspace))
+                .await
+                .unwrap();
+        } else {
+            field.clear().await.unwrap();
+            field.send_keys(text).await.unwrap();
+        }
+    }
+
+    pub async fn click_button(client: &Client, label: &str) {
+        let xpath = format!("//button[contains(normalize-space(.), '{label}')]");
+        client
+            .wait()
+            .for_element(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("button {label:?}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+}
