@@ -294,7 +294,9 @@ pub struct FieldChange {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct StaleVersion {
     pub current_version: i64,
+    /// Who made the change, and the name they are shown by.
     pub updated_by: Uuid,
+    pub updated_by_name: String,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -373,13 +375,38 @@ pub struct RecordedEvent {
     pub at: DateTime<Utc>,
     /// When it was recorded.
     pub recorded_at: DateTime<Utc>,
+    /// The user who recorded or imported it; none when the person did, through the public pages.
     pub recorded_by: Option<Uuid>,
+    /// That user's name, as shown.
+    pub recorded_by_name: Option<String>,
     pub recorded_via: RecordedVia,
     /// The event: `type` and its fields; a consent's `wording` is the exact text shown.
     pub event: crate::ledger::EventKind,
     /// The version of the consent wording (consents only).
     pub wording_version: Option<i64>,
     pub source: Option<EventSource>,
+}
+
+/// A consent wording as recorded: each distinct text once, numbered in order of first use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ConsentWording {
+    pub id: Uuid,
+    pub version: i64,
+    /// The exact words shown to the person.
+    pub text: String,
+    pub first_used_at: DateTime<Utc>,
+}
+
+/// A page of consent wordings, newest version first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ConsentWordingPage {
+    pub items: Vec<ConsentWording>,
+    /// Pass as `before` to get the next page; absent on the last page.
+    pub next_before: Option<i64>,
 }
 
 /// The answer to an import: how many events were added.

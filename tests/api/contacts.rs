@@ -122,6 +122,9 @@ store_test! {
         assert_eq!(reply.code(), "stale_version");
         assert_eq!(reply.body["conflict"]["current_version"], 2);
         assert_eq!(reply.body["conflict"]["updated_by"], manager_user.id.to_string());
+        assert_eq!(reply.body["conflict"]["updated_by_name"], manager_user.display_name);
+        let message = reply.body["message"].as_str().unwrap();
+        assert!(message.contains(&manager_user.display_name), "{message}");
         let now: Contact = app.get(&path, &sales).await.json();
         assert_eq!(now.job_title.as_deref(), Some("Changed by the manager"));
 

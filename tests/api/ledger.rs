@@ -1,5 +1,5 @@
 use assent_server::store;
-use assent_shared::api::{Contact, RecordedEvent, RecordedVia};
+use assent_shared::api::{ConsentWordingPage, Contact, RecordedEvent, RecordedVia};
 use assent_shared::domain::Role;
 use assent_shared::ledger::EventKind;
 use reqwest::StatusCode;
@@ -25,6 +25,51 @@ fn consent(topic: &str, wording: &str) -> Value {
 }
 
 store_test! {
+    async fn consent_wordings_are_listed_newest_first_searched_and_paged(app: TestApp) {
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let (_, admin) = app.user_with_token("admin@example.org", &[Role::Admin]).await;
+        let jane = contact(&app, &sales).await;
+        let path = format!("/api/v1/contacts/{}/ledger", jane.id);
+        let empty: ConsentWordingPage = app.get("/api/v1/consent-wordings", &sales).await.json();
+        assert!(empty.items.is_empty() && empty.next_before.is_none());
+        for (topic, words) in [
+            ("boilers", "Email me BOILER offers."),
+            ("news", "Send me your newsletter."),
+            ("boilers", "Email me boiler offers."),
+            ("cover", "Email me BOILER offers."),
+        ] {
+            let reply = app.post(&path, &sales, consent(topic, words)).await;
+            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        }
+
+        let all: ConsentWordingPage = app.get("/api/v1/consent-wordings", &sales).await.json();
+        let versions: Vec<(i64, &str)> = all.items.iter().map(|w| (w.version, w.text.as_str())).collect();
+        assert_eq!(
+            versions,
+            [(3, "Email me boiler offers."), (2, "Send me your newsletter."), (1, "Email me BOILER offers.")],
+            "each text once, newest first"
+        );
+        assert!(all.next_before.is_none());
+
+        let boiler: ConsentWordingPage = app.get("/api/v1/consent-wordings?q=Boiler", &sales).await.json();
+        assert_eq!(boiler.items.iter().map(|w| w.version).collect::<Vec<_>>(), [3, 1]);
+        let percent: ConsentWordingPage = app.get("/api/v1/consent-wordings?q=%25", &sales).await.json();
+        assert!(percent.items.is_empty(), "a % in the search is a character, not a wildcard");
+
+        let first: ConsentWordingPage = app.get("/api/v1/consent-wordings?limit=2", &sales).await.json();
+        assert_eq!(first.items.iter().map(|w| w.version).collect::<Vec<_>>(), [3, 2]);
+        assert_eq!(first.next_before, Some(2));
+        let second: ConsentWordingPage = app.get("/api/v1/consent-wordings?limit=2&before=2", &sales).await.json();
+        assert_eq!(second.items.iter().map(|w| w.version).collect::<Vec<_>>(), [1]);
+        assert!(second.next_before.is_none());
+
+        assert_eq!(app.get("/api/v1/consent-wordings?limit=0", &sales).await.status, StatusCode::BAD_REQUEST);
+        assert_eq!(app.get("/api/v1/consent-wordings?before=x", &sales).await.status, StatusCode::BAD_REQUEST);
+        assert_eq!(app.get("/api/v1/consent-wordings", &admin).await.status, StatusCode::FORBIDDEN);
+    }
+}
+
+store_test! {
     async fn a_salesperson_records_a_consent_with_its_wording_and_source(app: TestApp) {
         let (sales_user, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
         let jane = contact(&app, &sales).await;
@@ -34,6 +79,7 @@ store_test! {
         let first: RecordedEvent = first.json();
         assert_eq!(first.seq, 1);
         assert_eq!(first.recorded_by, Some(sales_user.id));
+        assert_eq!(first.recorded_by_name.as_deref(), Some(sales_user.display_name.as_str()));
         assert_eq!(first.recorded_via, RecordedVia::User);
         assert_eq!(first.wording_version, Some(1));
         assert_eq!(first.source.as_ref().unwrap().ip.as_deref(), Some("192.0.2.7"));

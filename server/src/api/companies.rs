@@ -201,7 +201,7 @@ async fn change(
             tx.commit().await?;
             Ok(Reply(company))
         }
-        Updated::Stale(conflict) => Err(stale(conflict)),
+        Updated::Stale(record) => Err(stale(&mut tx, record).await?),
     }
 }
 

@@ -1,7 +1,9 @@
 //! Contacts: the people in the CRM. Sales staff edit the contacts they own; managers and the data
 //! protection lead edit any. Every read and change is audited; every change keeps its history.
 
-use assent_shared::api::{Contact, ContactInput, ContactPage, FieldChange, VersionOnly};
+use assent_shared::api::{
+    Contact, ContactInput, ContactPage, FieldChange, StaleVersion, VersionOnly,
+};
 use assent_shared::domain::Role;
 use assent_shared::validate::ValidContact;
 use axum::extract::State;
@@ -13,12 +15,12 @@ use uuid::Uuid;
 
 use super::error::{ApiResult, Error};
 use super::extract::{Json, Path, Query};
-use super::{AppState, DEFAULT_PAGE, MAX_PAGE};
+use super::{page_size, AppState};
 use crate::audit::{Action, ObjectKind};
 use crate::auth::Caller;
 use crate::store::contacts::{ContactChange, ContactQuery};
 use crate::store::history::RecordKind;
-use crate::store::{self, cursor, Tx, Updated};
+use crate::store::{self, cursor, StaleRecord, Tx, Updated};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -56,12 +58,7 @@ pub struct ListParams {
 
 impl ListParams {
     pub fn page(&self) -> ApiResult<(Option<(String, Uuid)>, i64)> {
-        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(Error::BadRequest(format!(
-                "limit must be between 1 and {MAX_PAGE}"
-            )));
-        }
+        let limit = page_size(self.limit)?;
         let after = match &self.after {
             Some(text) => Some(cursor::decode(text).ok_or_else(|| {
                 Error::BadRequest("after is not a cursor from a previous page".into())
@@ -191,15 +188,27 @@ async fn get_contact(
     Ok(Reply(contact))
 }
 
-pub(super) fn stale_error(conflict: assent_shared::api::StaleVersion) -> Error {
-    Error::Stale {
+/// The 409 for an update refused because `stale` is newer than the version it was made against:
+/// who changed the record (by name, read in `tx`), when, and its version now.
+pub(super) async fn stale_error(tx: &mut Tx, stale: StaleRecord) -> ApiResult<Error> {
+    let name = store::users::display_name(tx, stale.updated_by)
+        .await?
+        .ok_or_else(|| {
+            store::StoreError::Corrupt("a record names a user who does not exist".into())
+        })?;
+    Ok(Error::Stale {
         message: format!(
-            "This record was changed by someone else at {} (it is now version {}). Reload it and make your change again.",
-            conflict.updated_at.format("%Y-%m-%d %H:%M:%S UTC"),
-            conflict.current_version
+            "This record was changed by {name} at {} (it is now version {}). Reload it and make your change again.",
+            stale.updated_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            stale.version
         ),
-        conflict,
-    }
+        conflict: StaleVersion {
+            current_version: stale.version,
+            updated_by: stale.updated_by,
+            updated_by_name: name,
+            updated_at: stale.updated_at,
+        },
+    })
 }
 
 /// Replaces a contact's fields. `version` must be the version the change was made against: if
@@ -286,7 +295,7 @@ async fn change(
             tx.commit().await?;
             Ok(Reply(contact))
         }
-        Updated::Stale(conflict) => Err(stale_error(conflict)),
+        Updated::Stale(stale) => Err(stale_error(&mut tx, stale).await?),
     }
 }
 

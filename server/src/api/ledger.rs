@@ -8,7 +8,8 @@
 //! protection lead, and is all or nothing.
 
 use assent_shared::api::{
-    Contact, FieldError, ImportSummary, NewLedgerEvent, RecordedEvent, RecordedVia,
+    ConsentWordingPage, Contact, FieldError, ImportSummary, NewLedgerEvent, RecordedEvent,
+    RecordedVia,
 };
 use assent_shared::domain::Role;
 use assent_shared::ledger::{EventKind, LedgerEvent};
@@ -36,6 +37,41 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(export_ledger))
         .routes(routes!(import_ledger))
         .routes(routes!(evidence_pack))
+        .routes(routes!(list_wordings))
+}
+
+/// Which consent wordings are wanted.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WordingParams {
+    /// Part of the text, in any case.
+    pub q: Option<String>,
+    /// The `next_before` of the previous page.
+    pub before: Option<i64>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+}
+
+/// The consent wordings recorded so far, newest version first: the texts a consent form can
+/// cite exactly. A consent recorded with a new text adds a version.
+#[utoipa::path(get, path = "/consent-wordings", tag = "ledger", security(("bearer" = [])),
+    params(WordingParams),
+    responses((status = 200, body = ConsentWordingPage),
+              (status = 400, body = assent_shared::api::ApiError), (status = 403, body = assent_shared::api::ApiError)))]
+async fn list_wordings(
+    State(state): State<AppState>,
+    caller: Caller,
+    super::extract::Query(params): super::extract::Query<WordingParams>,
+) -> ApiResult<Reply<ConsentWordingPage>> {
+    caller.require_any(&state, CONTACT_ROLES).await?;
+    let limit = super::page_size(params.limit)?;
+    // One more than a page says whether there is a next one.
+    let mut items =
+        store::ledger::wordings(&state.db, params.q.as_deref(), params.before, limit + 1).await?;
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next_before = more.then(|| items.last().map(|w| w.version)).flatten();
+    Ok(Reply(ConsentWordingPage { items, next_before }))
 }
 
 /// How an evidence pack is wanted.

@@ -53,6 +53,17 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 pub const DEFAULT_PAGE: i64 = 50;
 pub const MAX_PAGE: i64 = 200;
 
+/// The page size a list request asked for (`limit`), or the default.
+pub fn page_size(limit: Option<i64>) -> error::ApiResult<i64> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(error::Error::BadRequest(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
+    }
+    Ok(limit)
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(

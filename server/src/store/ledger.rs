@@ -5,7 +5,7 @@
 //! `consent_wordings` (one row per distinct text, numbered in order of first use) and put back
 //! when the event is read.
 
-use assent_shared::api::{EventSource, RecordedEvent, RecordedVia};
+use assent_shared::api::{ConsentWording, EventSource, RecordedEvent, RecordedVia};
 use assent_shared::ledger::{EventKind, LedgerEvent};
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use std::collections::HashMap;
 
-use super::{Db, StoreError, StoreResult, Tx, MAX_BINDS};
+use super::{like_pattern, Db, StoreError, StoreResult, Tx, MAX_BINDS};
 use crate::audit::{hash_fields, BrokenLink, ChainVerifier, GENESIS_HASH};
 use crate::engine::compact;
 use crate::{on_db, on_tx};
@@ -37,6 +37,7 @@ struct EventRow {
     at: DateTime<Utc>,
     recorded_at: DateTime<Utc>,
     recorded_by: Option<Uuid>,
+    recorded_by_name: Option<String>,
     recorded_via: String,
     external_id: Option<String>,
     event_type: String,
@@ -49,10 +50,11 @@ struct EventRow {
     hash: String,
 }
 
-const SELECT: &str = "SELECT e.id, e.contact_id, e.seq, e.at, e.recorded_at, e.recorded_by, e.recorded_via, e.external_id, \
+const SELECT: &str = "SELECT e.id, e.contact_id, e.seq, e.at, e.recorded_at, e.recorded_by, u.display_name AS recorded_by_name, \
+    e.recorded_via, e.external_id, \
     e.event_type, e.event, w.text AS wording_text, w.text_hash AS wording_hash, w.version AS wording_version, \
     e.source, e.prev_hash, e.hash \
-    FROM ledger_events e LEFT JOIN consent_wordings w ON w.id = e.wording_id";
+    FROM ledger_events e LEFT JOIN consent_wordings w ON w.id = e.wording_id LEFT JOIN users u ON u.id = e.recorded_by";
 
 fn micros(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -358,12 +360,48 @@ impl TryFrom<EventRow> for RecordedEvent {
             at: row.at,
             recorded_at: row.recorded_at,
             recorded_by: row.recorded_by,
+            recorded_by_name: row.recorded_by_name,
             recorded_via,
             event,
             wording_version: row.wording_version,
             source,
         })
     }
+}
+
+/// Consent wordings, newest version first: those whose text contains `text` (in any case), older
+/// than version `before`, at most `limit`.
+pub async fn wordings(
+    db: &Db,
+    text: Option<&str>,
+    before: Option<i64>,
+    limit: i64,
+) -> StoreResult<Vec<ConsentWording>> {
+    let pattern = text
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(like_pattern);
+    let rows: Vec<(Uuid, i64, String, DateTime<Utc>)> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT id, version, text, first_used_at FROM consent_wordings \
+             WHERE ($1 IS NULL OR LOWER(text) LIKE $1 ESCAPE '\\') AND ($2 IS NULL OR version < $2) \
+             ORDER BY version DESC LIMIT $3",
+        )
+        .bind(pattern)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(id, version, text, first_used_at)| ConsentWording {
+            id,
+            version,
+            text,
+            first_used_at,
+        })
+        .collect())
 }
 
 /// A contact's ledger in recorded order.

@@ -56,14 +56,22 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub enum Updated<T> {
     Saved(T),
     /// The record changed since the version the caller saw: nothing was written.
-    Stale(assent_shared::api::StaleVersion),
+    Stale(StaleRecord),
+}
+
+/// Where a record stands when an update made against an older version is refused.
+#[derive(Debug, Clone, Copy)]
+pub struct StaleRecord {
+    pub version: i64,
+    pub updated_by: uuid::Uuid,
+    pub updated_at: DateTime<Utc>,
 }
 
 impl<T> Updated<T> {
     /// The record is at `version`, last changed by `by` at `at`.
     pub fn stale(version: i64, by: uuid::Uuid, at: DateTime<Utc>) -> Self {
-        Updated::Stale(assent_shared::api::StaleVersion {
-            current_version: version,
+        Updated::Stale(StaleRecord {
+            version,
             updated_by: by,
             updated_at: at,
         })
