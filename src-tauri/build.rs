@@ -15,6 +15,7 @@ const COMMANDS: &[&str] = &[
     "update_contact",
     "contact_history",
     "contact_ledger",
+    "list_consent_wordings",
     "record_event",
     "decide",
     "list_companies",

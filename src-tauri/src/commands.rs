@@ -2,9 +2,9 @@
 //! [`Desktop`]; the paths and query strings of the API are built here, from typed arguments.
 
 use assent_shared::api::{
-    Company, CompanyInput, CompanyPage, Contact, ContactInput, ContactPage, DecisionRequest,
-    DecisionResponse, FieldChange, NewLedgerEvent, NewUser, PolicyChange, PolicyVersion,
-    RecordedEvent, RevokeSessions, RevokedCount, SessionInfo, User, UserUpdate,
+    Company, CompanyInput, CompanyPage, ConsentWordingPage, Contact, ContactInput, ContactPage,
+    DecisionRequest, DecisionResponse, FieldChange, NewLedgerEvent, NewUser, PolicyChange,
+    PolicyVersion, RecordedEvent, RevokeSessions, RevokedCount, SessionInfo, User, UserUpdate,
 };
 use reqwest::Method;
 use tauri::State;
@@ -20,15 +20,25 @@ type Desk<'a> = State<'a, Desktop>;
 
 /// `?q=…&after=…&limit=…` from what is given.
 fn list_query(q: Option<&str>, after: Option<&str>, limit: Option<u32>) -> String {
+    query_string([
+        ("q", search(q)),
+        ("after", after.map(str::to_owned)),
+        ("limit", limit.map(|l| l.to_string())),
+    ])
+}
+
+/// A search as typed: a blank one is none.
+fn search(q: Option<&str>) -> Option<String> {
+    q.filter(|q| !q.trim().is_empty()).map(str::to_owned)
+}
+
+/// `?name=value&…` of the pairs that have a value, or nothing.
+fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<String>)>) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
-    if let Some(q) = q.filter(|q| !q.trim().is_empty()) {
-        query.append_pair("q", q);
-    }
-    if let Some(after) = after {
-        query.append_pair("after", after);
-    }
-    if let Some(limit) = limit {
-        query.append_pair("limit", &limit.to_string());
+    for (name, value) in pairs {
+        if let Some(value) = value {
+            query.append_pair(name, &value);
+        }
     }
     let query = query.finish();
     if query.is_empty() {
@@ -140,6 +150,28 @@ pub async fn contact_ledger(desktop: Desk<'_>, id: Uuid) -> DesktopResult<Vec<Re
         .call(
             Method::GET,
             &format!("/api/v1/contacts/{id}/ledger"),
+            None::<&()>,
+        )
+        .await
+}
+
+/// The consent wordings recorded so far, newest first, for the consent form to cite.
+#[tauri::command]
+pub async fn list_consent_wordings(
+    desktop: Desk<'_>,
+    q: Option<String>,
+    before: Option<i64>,
+    limit: Option<u32>,
+) -> DesktopResult<ConsentWordingPage> {
+    let query = query_string([
+        ("q", search(q.as_deref())),
+        ("before", before.map(|b| b.to_string())),
+        ("limit", limit.map(|l| l.to_string())),
+    ]);
+    desktop
+        .call(
+            Method::GET,
+            &format!("/api/v1/consent-wordings{query}"),
             None::<&()>,
         )
         .await
@@ -347,6 +379,10 @@ mod tests {
         assert_eq!(
             list_query(Some("o'brien & co"), Some("abc=="), None),
             "?q=o%27brien+%26+co&after=abc%3D%3D"
+        );
+        assert_eq!(
+            query_string([("q", search(Some("Boiler"))), ("before", Some("7".into()))]),
+            "?q=Boiler&before=7"
         );
     }
 }

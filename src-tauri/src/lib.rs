@@ -113,6 +113,7 @@ pub fn run() {
             commands::update_contact,
             commands::contact_history,
             commands::contact_ledger,
+            commands::list_consent_wordings,
             commands::record_event,
             commands::decide,
             commands::list_companies,

@@ -49,6 +49,7 @@ fn export_all(dir: &Path) {
         api::FieldChange,
         api::NewLedgerEvent,
         api::RecordedEvent,
+        api::ConsentWordingPage,
         api::DecisionRequest,
         api::DecisionResponse,
         api::SessionInfo,

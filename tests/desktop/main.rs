@@ -238,6 +238,8 @@ async fn end_to_end() {
     fill(&client, "#record-reference", "Form 2026/117").await;
     click_button(&client, "Record").await;
     wait_for_text(&client, ".timeline", &markers.wording).await;
+    // The wording is now a recorded version, offered to the next consent to cite exactly.
+    wait_for_text(&client, "#record-wording-choice", &markers.wording).await;
     fill(&client, "#decide-topic", "boilers").await;
     click_button(&client, "Decide").await;
     let decision = wait_for_text(&client, "[data-testid=decision]", "Allowed").await;
@@ -247,6 +249,10 @@ async fn end_to_end() {
         .await
         .unwrap();
     assert_eq!(cited.len(), 1, "the consent is highlighted as the evidence");
+    client
+        .execute("window.scrollTo(0, 0); return true;", vec![])
+        .await
+        .unwrap();
     screenshot(&screenshots, "contact-decision").await;
 
     // The evidence pack opens in a viewer window of its own.

@@ -5,6 +5,7 @@ import { sessionEnded } from './session.svelte';
 import type { Company } from './api-types/Company';
 import type { CompanyInput } from './api-types/CompanyInput';
 import type { CompanyPage } from './api-types/CompanyPage';
+import type { ConsentWordingPage } from './api-types/ConsentWordingPage';
 import type { Contact } from './api-types/Contact';
 import type { ContactInput } from './api-types/ContactInput';
 import type { ContactPage } from './api-types/ContactPage';
@@ -51,6 +52,8 @@ export const api = {
   contactHistory: (id: string) => call<FieldChange[]>('contact_history', { id }),
   contactLedger: (id: string) => call<RecordedEvent[]>('contact_ledger', { id }),
   recordEvent: (id: string, event: NewLedgerEvent) => call<RecordedEvent>('record_event', { id, event }),
+  listConsentWordings: (q: string, before: number | null, limit = 50) =>
+    call<ConsentWordingPage>('list_consent_wordings', { q, before, limit }),
   decide: (request: DecisionRequest) => call<DecisionResponse>('decide', { request }),
   listCompanies: (q: string, after: string | null, limit = 50) =>
     call<CompanyPage>('list_companies', { q, after, limit }),

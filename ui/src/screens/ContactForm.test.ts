@@ -65,7 +65,7 @@ describe('the contact form', () => {
         throw {
           kind: 'conflict',
           message: 'The contact changed since version 3.',
-          conflict: { current_version: 4, updated_by: JANE.owner_id, updated_at: '2026-11-21T10:30:00Z' },
+          conflict: { current_version: 4, updated_by: JANE.owner_id, updated_by_name: 'Sam Patel', updated_at: '2026-11-21T10:30:00Z' },
         };
       }
       throw new Error(`unexpected command ${cmd}`);
@@ -75,7 +75,7 @@ describe('the contact form', () => {
     await fireEvent.click(screen.getByRole('button', { name: 'Save' }));
 
     const alert = await screen.findByRole('alert');
-    expect(alert.textContent).toContain('changed by another user at 21 Nov 2026');
+    expect(alert.textContent).toContain('changed by Sam Patel at 21 Nov 2026');
     expect(screen.getByRole('button', { name: 'Reload' })).toBeTruthy();
     expect(sent).toMatchObject({ id: JANE.id, contact: { version: 3, last_name: 'Smith', emails: ['jane@example.com'] } });
   });

@@ -22,7 +22,15 @@ at: string,
 /**
  * When it was recorded.
  */
-recorded_at: string, recorded_by: string | null, recorded_via: RecordedVia, 
+recorded_at: string, 
+/**
+ * The user who recorded or imported it; none when the person did, through the public pages.
+ */
+recorded_by: string | null, 
+/**
+ * That user's name, as shown.
+ */
+recorded_by_name: string | null, recorded_via: RecordedVia, 
 /**
  * The event: `type` and its fields; a consent's `wording` is the exact text shown.
  */

@@ -3,4 +3,8 @@
 /**
  * The body of a 409: someone else changed the record first.
  */
-export type StaleVersion = { current_version: number, updated_by: string, updated_at: string, };
+export type StaleVersion = { current_version: number, 
+/**
+ * Who made the change, and the name they are shown by.
+ */
+updated_by: string, updated_by_name: string, updated_at: string, };
