@@ -66,6 +66,12 @@ store_test! {
         assert_eq!(app.get("/api/v1/consent-wordings?limit=0", &sales).await.status, StatusCode::BAD_REQUEST);
         assert_eq!(app.get("/api/v1/consent-wordings?before=x", &sales).await.status, StatusCode::BAD_REQUEST);
         assert_eq!(app.get("/api/v1/consent-wordings", &admin).await.status, StatusCode::FORBIDDEN);
+
+        // Case is folded alike on both stores, beyond ASCII too.
+        let reply = app.post(&path, &sales, consent("boilers", "ÉCRIVEZ-MOI au sujet des chaudières.")).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        let accented: ConsentWordingPage = app.get("/api/v1/consent-wordings?q=%C3%A9crivez", &sales).await.json();
+        assert_eq!(accented.items.iter().map(|w| w.version).collect::<Vec<_>>(), [4]);
     }
 }
 

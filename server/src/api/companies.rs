@@ -201,7 +201,11 @@ async fn change(
             tx.commit().await?;
             Ok(Reply(company))
         }
-        Updated::Stale(record) => Err(stale(&mut tx, record).await?),
+        Updated::Stale(record) => {
+            // Nothing was written; the connection goes back before the name is looked up.
+            drop(tx);
+            Err(stale(&state.db, record).await?)
+        }
     }
 }
 

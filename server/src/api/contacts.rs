@@ -189,13 +189,15 @@ async fn get_contact(
 }
 
 /// The 409 for an update refused because `stale` is newer than the version it was made against:
-/// who changed the record (by name, read in `tx`), when, and its version now.
-pub(super) async fn stale_error(tx: &mut Tx, stale: StaleRecord) -> ApiResult<Error> {
-    let name = store::users::display_name(tx, stale.updated_by)
+/// who changed the record (by name), when, and its version now.
+pub(super) async fn stale_error(db: &store::Db, stale: StaleRecord) -> ApiResult<Error> {
+    let name = store::users::find(db, stale.updated_by)
         .await?
         .ok_or_else(|| {
             store::StoreError::Corrupt("a record names a user who does not exist".into())
-        })?;
+        })?
+        .user
+        .display_name;
     Ok(Error::Stale {
         message: format!(
             "This record was changed by {name} at {} (it is now version {}). Reload it and make your change again.",
@@ -295,7 +297,11 @@ async fn change(
             tx.commit().await?;
             Ok(Reply(contact))
         }
-        Updated::Stale(stale) => Err(stale_error(&mut tx, stale).await?),
+        Updated::Stale(stale) => {
+            // Nothing was written; the connection goes back before the name is looked up.
+            drop(tx);
+            Err(stale_error(&state.db, stale).await?)
+        }
     }
 }
 

@@ -258,10 +258,8 @@ async fn record_event(
         recorded_via: RecordedVia::User,
     };
     let event_id = store::ledger::append(&mut tx, &entry, now).await?;
-    let recorded = store::ledger::for_contact(&mut tx, id)
+    let recorded = store::ledger::get(&mut tx, event_id)
         .await?
-        .into_iter()
-        .find(|e| e.id == event_id)
         .ok_or_else(|| Error::Internal("a ledger event vanished as it was recorded".into()))?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Reply(recorded)))

@@ -56,11 +56,12 @@ pub fn push(copy: &mut Vec<u8>, at: DateTime<Utc>, recorded_at: DateTime<Utc>, k
                 0,
                 index(Channel::ALL, channel),
                 index(ConsentMethod::ALL, method),
-                // Validation allows at most THIRD_PARTIES_MAX (well under 256).
-                third_parties.len() as u8,
+                // Validation allows at most THIRD_PARTIES_MAX (well under 256); a longer list
+                // recorded before that limit is cut at 255 here, never written misaligned.
+                third_parties.len().min(255) as u8,
             ]);
             put_text(copy, topic);
-            for party in third_parties {
+            for party in third_parties.iter().take(255) {
                 put_text(copy, party);
             }
         }

@@ -156,9 +156,12 @@ pub async fn update(
     by: Uuid,
     at: DateTime<Utc>,
 ) -> StoreResult<Updated<Company>> {
-    let stale = || Updated::stale(current.version, current.updated_by, current.updated_at);
     if current.version != expected_version {
-        return Ok(stale());
+        return Ok(Updated::stale(
+            current.version,
+            current.updated_by,
+            current.updated_at,
+        ));
     }
     let updated = match company {
         Some(company) => write_fields(tx, current.id, expected_version, company, by, at).await?,
@@ -177,7 +180,12 @@ pub async fn update(
         }),
     };
     if updated == 0 {
-        return Ok(stale());
+        // Another writer committed first (PostgreSQL's writers can race here): the answer
+        // names the record as it is now.
+        let now = get(tx, current.id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a company vanished as it was updated".into()))?;
+        return Ok(Updated::stale(now.version, now.updated_by, now.updated_at));
     }
     let saved = get(tx, current.id)
         .await?

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::history::{self, ChangeSet, RecordKind};
-use super::{cursor, like_pattern, Db, StoreError, StoreResult, Tx, Updated, MAX_BINDS};
+use super::{
+    cursor, keep_prepared, like_pattern, Db, StoreError, StoreResult, Tx, Updated, MAX_BINDS,
+};
 use crate::{on_db, on_tx};
 
 #[derive(sqlx::FromRow)]
@@ -133,56 +135,51 @@ async fn insert_emails_and_phones(
     tx: &mut Tx,
     contacts: &[(Uuid, &ValidContact)],
 ) -> StoreResult<()> {
-    let positioned = |list: fn(&ValidContact) -> Vec<&str>| -> Vec<(Uuid, i32, &str)> {
-        contacts
-            .iter()
-            .flat_map(|(id, c)| {
-                list(c)
-                    .into_iter()
-                    .enumerate()
-                    .map(move |(i, value)| (*id, i as i32, value))
-            })
-            .collect()
-    };
-    let emails = positioned(|c| c.emails.iter().map(|e| e.as_str()).collect());
-    let phones = positioned(|c| c.phones.iter().map(|p| p.as_str()).collect());
+    let emails = positioned(contacts, |c| c.emails.iter().map(|e| e.as_str()));
+    let phones = positioned(contacts, |c| c.phones.iter().map(|p| p.as_str()));
     // Emails are also kept lower-cased, to be found whatever their case.
-    insert_list(
-        tx,
-        "contact_emails (contact_id, position, email, email_key)",
-        &emails,
-        true,
-    )
-    .await?;
-    insert_list(
-        tx,
-        "contact_phones (contact_id, position, phone)",
-        &phones,
-        false,
-    )
-    .await
+    insert_list(tx, "contact_emails", "email", Some("email_key"), &emails).await?;
+    insert_list(tx, "contact_phones", "phone", None, &phones).await
 }
 
-/// Inserts `(contact, position, value)` rows into `table_and_columns`, with the value lower-cased
-/// as a last column when `with_key`.
+/// `(contact, position, value)` for every value of every contact, in order.
+fn positioned<'a, I: Iterator<Item = &'a str>>(
+    contacts: &[(Uuid, &'a ValidContact)],
+    values: impl Fn(&'a ValidContact) -> I,
+) -> Vec<(Uuid, i32, &'a str)> {
+    contacts
+        .iter()
+        .flat_map(|&(id, contact)| {
+            values(contact)
+                .enumerate()
+                .map(move |(i, value)| (id, i as i32, value))
+        })
+        .collect()
+}
+
+/// Inserts `(contact, position, value)` rows into `table`, and the value lower-cased into
+/// `key_column` when there is one.
 async fn insert_list(
     tx: &mut Tx,
-    table_and_columns: &str,
+    table: &str,
+    value_column: &str,
+    key_column: Option<&str>,
     rows: &[(Uuid, i32, &str)],
-    with_key: bool,
 ) -> StoreResult<()> {
-    let columns = if with_key { 4 } else { 3 };
+    let key = key_column.map(|k| format!(", {k}")).unwrap_or_default();
+    let columns = 3 + usize::from(key_column.is_some());
     for chunk in rows.chunks(MAX_BINDS / columns) {
         on_tx!(&mut *tx, conn => {
-            let mut query = sqlx::QueryBuilder::new(format!("INSERT INTO {table_and_columns} "));
+            let mut query = sqlx::QueryBuilder::new(format!(
+                "INSERT INTO {table} (contact_id, position, {value_column}{key}) "
+            ));
             query.push_values(chunk, |mut row, (id, position, value)| {
                 row.push_bind(*id).push_bind(*position).push_bind(*value);
-                if with_key {
+                if key_column.is_some() {
                     row.push_bind(value.to_lowercase());
                 }
             });
-            // Each batch size makes a new statement text: not worth keeping prepared.
-            query.build().persistent(false).execute(conn).await?.rows_affected()
+            query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
         });
     }
     Ok(())
@@ -270,7 +267,7 @@ pub async fn insert_many(
                     .push_bind(at)
                     .push_bind(by);
             });
-            query.build().persistent(false).execute(conn).await?.rows_affected()
+            query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
         });
     }
     let lists: Vec<(Uuid, &ValidContact)> = contacts.iter().map(|n| (n.id, n.contact)).collect();
@@ -367,9 +364,12 @@ pub async fn update(
     by: Uuid,
     at: DateTime<Utc>,
 ) -> StoreResult<Updated<Contact>> {
-    let stale = || Updated::stale(current.version, current.updated_by, current.updated_at);
     if current.version != expected_version {
-        return Ok(stale());
+        return Ok(Updated::stale(
+            current.version,
+            current.updated_by,
+            current.updated_at,
+        ));
     }
     let written = match change {
         ContactChange::Replace(contact, owner_id) => {
@@ -390,7 +390,12 @@ pub async fn update(
         }),
     };
     if written == 0 {
-        return Ok(stale());
+        // Another writer committed first (PostgreSQL's writers can race here): the answer
+        // names the record as it is now.
+        let now = get(tx, current.id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a contact vanished as it was updated".into()))?;
+        return Ok(Updated::stale(now.version, now.updated_by, now.updated_at));
     }
     let saved = get(tx, current.id)
         .await?

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use std::collections::HashMap;
 
-use super::{like_pattern, Db, StoreError, StoreResult, Tx, MAX_BINDS};
+use super::{keep_prepared, Db, StoreError, StoreResult, Tx, MAX_BINDS};
 use crate::audit::{hash_fields, BrokenLink, ChainVerifier, GENESIS_HASH};
 use crate::engine::compact;
 use crate::{on_db, on_tx};
@@ -50,11 +50,28 @@ struct EventRow {
     hash: String,
 }
 
-const SELECT: &str = "SELECT e.id, e.contact_id, e.seq, e.at, e.recorded_at, e.recorded_by, u.display_name AS recorded_by_name, \
-    e.recorded_via, e.external_id, \
-    e.event_type, e.event, w.text AS wording_text, w.text_hash AS wording_hash, w.version AS wording_version, \
-    e.source, e.prev_hash, e.hash \
-    FROM ledger_events e LEFT JOIN consent_wordings w ON w.id = e.wording_id LEFT JOIN users u ON u.id = e.recorded_by";
+/// Events with their wordings; `{recorder}` is the recorder's name, or NULL where it is not
+/// shown (verification reads only what the hashes cover).
+macro_rules! select_events {
+    ($recorder:literal, $join:literal) => {
+        concat!(
+            "SELECT e.id, e.contact_id, e.seq, e.at, e.recorded_at, e.recorded_by, ",
+            $recorder,
+            " AS recorded_by_name, e.recorded_via, e.external_id, e.event_type, e.event, \
+             w.text AS wording_text, w.text_hash AS wording_hash, w.version AS wording_version, \
+             e.source, e.prev_hash, e.hash \
+             FROM ledger_events e LEFT JOIN consent_wordings w ON w.id = e.wording_id",
+            $join
+        )
+    };
+}
+/// Events as they are shown: with the name of who recorded each.
+const SELECT: &str = select_events!(
+    "u.display_name",
+    " LEFT JOIN users u ON u.id = e.recorded_by"
+);
+/// Events as they are verified.
+const SELECT_FOR_VERIFY: &str = select_events!("CAST(NULL AS TEXT)", "");
 
 fn micros(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -159,14 +176,10 @@ struct Head {
 }
 
 /// The heads of the given contacts' chains, with their decision copies (a contact with no
-/// events yet is at the genesis), locked until the transaction ends: on PostgreSQL by
-/// `FOR UPDATE`, on SQLite by the write lock every writing transaction holds.
+/// events yet is at the genesis). No other writer moves them before the transaction ends:
+/// writers are serialised (SQLite's write lock; the audit chain head on PostgreSQL, which every
+/// writing transaction takes first), and `UNIQUE (contact_id, seq)` is the backstop.
 async fn heads(tx: &mut Tx, contact_ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Head>> {
-    let lock = if matches!(tx, Tx::Postgres(_)) {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
     let mut heads = HashMap::with_capacity(contact_ids.len());
     for chunk in contact_ids.chunks(MAX_BINDS) {
         let rows: Vec<(Uuid, i64, String, Option<Vec<u8>>)> = on_tx!(&mut *tx, conn => {
@@ -177,9 +190,8 @@ async fn heads(tx: &mut Tx, contact_ids: &[Uuid]) -> StoreResult<HashMap<Uuid, H
             for id in chunk {
                 ids.push_bind(*id);
             }
-            query.push(")").push(lock);
-            // Each batch size makes a new statement text: not worth keeping prepared.
-            query.build_query_as().persistent(false).fetch_all(conn).await?
+            query.push(")");
+            query.build_query_as().persistent(keep_prepared(chunk.len())).fetch_all(conn).await?
         });
         for (contact_id, seq, hash, copy) in rows {
             let copy = match copy {
@@ -302,7 +314,7 @@ pub async fn append_many(
                     .push_bind(e.prev_hash.as_str())
                     .push_bind(e.hash.as_str());
             });
-            query.build().persistent(false).execute(conn).await?.rows_affected()
+            query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
         });
     }
     let heads: Vec<(Uuid, Head)> = contact_ids
@@ -324,7 +336,7 @@ pub async fn append_many(
                 " ON CONFLICT (contact_id) DO UPDATE SET last_seq = excluded.last_seq, \
                  last_hash = excluded.last_hash, decision_copy = excluded.decision_copy",
             );
-            query.build().persistent(false).execute(conn).await?.rows_affected()
+            query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
         });
     }
     Ok(rows.iter().map(|r| r.id).collect())
@@ -370,38 +382,46 @@ impl TryFrom<EventRow> for RecordedEvent {
 }
 
 /// Consent wordings, newest version first: those whose text contains `text` (in any case), older
-/// than version `before`, at most `limit`.
+/// than version `before`, at most `limit`. The text is matched here, not in SQL, so that both
+/// stores fold case alike (SQLite's `LOWER` folds only ASCII); the rows are read newest first
+/// and only until the page is full.
 pub async fn wordings(
     db: &Db,
     text: Option<&str>,
     before: Option<i64>,
     limit: i64,
 ) -> StoreResult<Vec<ConsentWording>> {
-    let pattern = text
+    use futures_util::TryStreamExt;
+    let needle = text
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .map(like_pattern);
-    let rows: Vec<(Uuid, i64, String, DateTime<Utc>)> = on_db!(db, pool => {
-        sqlx::query_as(
-            "SELECT id, version, text, first_used_at FROM consent_wordings \
-             WHERE ($1 IS NULL OR LOWER(text) LIKE $1 ESCAPE '\\') AND ($2 IS NULL OR version < $2) \
-             ORDER BY version DESC LIMIT $3",
-        )
-        .bind(pattern)
-        .bind(before)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?
+        .map(str::to_lowercase);
+    let wanted = usize::try_from(limit).unwrap_or(0);
+    let mut found = Vec::new();
+    let sql = "SELECT id, version, text, first_used_at FROM consent_wordings \
+               WHERE ($1 IS NULL OR version < $1) ORDER BY version DESC";
+    on_db!(db, pool => {
+        let mut rows = sqlx::query_as::<_, (Uuid, i64, String, DateTime<Utc>)>(sql)
+            .bind(before)
+            .fetch(pool);
+        while found.len() < wanted {
+            let Some((id, version, text, first_used_at)) = rows.try_next().await? else {
+                break;
+            };
+            if needle.as_ref().is_none_or(|n| text.to_lowercase().contains(n.as_str())) {
+                found.push(ConsentWording { id, version, text, first_used_at });
+            }
+        }
     });
-    Ok(rows
-        .into_iter()
-        .map(|(id, version, text, first_used_at)| ConsentWording {
-            id,
-            version,
-            text,
-            first_used_at,
-        })
-        .collect())
+    Ok(found)
+}
+
+/// One recorded event, as it is shown.
+pub async fn get(tx: &mut Tx, event_id: Uuid) -> StoreResult<Option<RecordedEvent>> {
+    let sql = format!("{SELECT} WHERE e.id = $1");
+    let row: Option<EventRow> =
+        on_tx!(tx, conn => sqlx::query_as(&sql).bind(event_id).fetch_optional(conn).await?);
+    row.map(RecordedEvent::try_from).transpose()
 }
 
 /// A contact's ledger in recorded order.
@@ -472,10 +492,11 @@ pub async fn backfill_decision_copies(db: &Db) -> StoreResult<u64> {
         let copy = match rebuild_copy(&mut tx, contact_id).await {
             Ok(copy) => copy,
             // The error may quote the stored event: only the id is logged.
-            Err(_) => {
+            Err(StoreError::Corrupt(_)) => {
                 tracing::warn!(%contact_id, "a ledger's events do not parse, so its decision copy cannot be built; audit verify names the event");
                 continue;
             }
+            Err(other) => return Err(other),
         };
         built += on_tx!(&mut tx, conn => {
             sqlx::query("UPDATE ledger_heads SET decision_copy = $3 WHERE contact_id = $1 AND last_seq = $2 AND decision_copy IS NULL")
@@ -545,7 +566,7 @@ pub async fn verify_contact(db: &Db, contact_id: Uuid) -> StoreResult<Result<u64
         sqlx::query_as("SELECT last_seq, last_hash, decision_copy FROM ledger_heads WHERE contact_id = $1").bind(contact_id).fetch_optional(pool).await?
     });
     let (head_seq, head_hash, copy) = head.unwrap_or((0, GENESIS_HASH.to_owned(), None));
-    let sql = format!("{SELECT} WHERE e.contact_id = $1 ORDER BY e.seq");
+    let sql = format!("{SELECT_FOR_VERIFY} WHERE e.contact_id = $1 ORDER BY e.seq");
     let rows: Vec<EventRow> =
         on_db!(db, pool => sqlx::query_as(&sql).bind(contact_id).fetch_all(pool).await?);
     let mut verifier = ChainVerifier::default();

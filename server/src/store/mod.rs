@@ -123,6 +123,13 @@ macro_rules! on_tx {
 /// multi-row INSERT of rows with `n` columns takes `MAX_BINDS / n` rows at a time.
 pub(crate) const MAX_BINDS: usize = 30_000;
 
+/// Whether a multi-row statement of `rows` rows is worth keeping prepared: only with one row,
+/// whose text is always the same (one contact created, one event recorded); each other batch
+/// size makes a new text that would only fill the statement cache.
+pub(crate) fn keep_prepared(rows: usize) -> bool {
+    rows == 1
+}
+
 /// The current time as the store keeps it: UTC, whole microseconds (PostgreSQL's precision), so
 /// that a time read back equals the time written (the audit chain hashes it).
 pub fn now() -> DateTime<Utc> {

@@ -115,16 +115,6 @@ pub async fn find(db: &Db, id: Uuid) -> StoreResult<Option<StoredUser>> {
     row.map(TryInto::try_into).transpose()
 }
 
-/// The name a user is shown by, read in `tx`.
-pub async fn display_name(tx: &mut Tx, id: Uuid) -> StoreResult<Option<String>> {
-    Ok(on_tx!(tx, conn => {
-        sqlx::query_scalar("SELECT display_name FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(conn)
-            .await?
-    }))
-}
-
 pub async fn list(db: &Db) -> StoreResult<Vec<User>> {
     let sql = format!("SELECT {COLUMNS} FROM users ORDER BY email_key, id");
     let rows: Vec<UserRow> = on_db!(db, pool => sqlx::query_as(&sql).fetch_all(pool).await?);
