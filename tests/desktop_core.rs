@@ -2,6 +2,7 @@
 //! a changed certificate refused, the session kept in a token store and forgotten when the
 //! server ends it, a server that is down. No window is needed.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use assent_desktop::desktop::{Connection, Desktop};
@@ -10,7 +11,7 @@ use assent_desktop::pin::PinStore;
 use assent_desktop::token::{MemoryTokenStore, TokenStore};
 use assent_shared::api::{ContactInput, ContactPage, RevokeSessions, RevokedCount};
 use assent_shared::domain::Role;
-use assent_tests::{create_user, start_server, RunningServer, PASSWORD};
+use assent_tests::{create_user, free_port, start_server, RunningServer, PASSWORD};
 use reqwest::Method;
 
 /// The real server with a salesperson and an administrator; its data lives as long as `TempDir`.
@@ -24,6 +25,17 @@ async fn server() -> (RunningServer, tempfile::TempDir) {
 
 fn desktop(pins: &tempfile::TempDir, tokens: Arc<MemoryTokenStore>) -> Desktop {
     Desktop::new(PinStore::new(pins.path().join("known-servers")), tokens)
+}
+
+/// Counts the times `app` says its session ended (where the real app forgets its windows).
+fn count_session_ends(app: &Desktop) -> Arc<AtomicUsize> {
+    let ends = Arc::new(AtomicUsize::new(0));
+    let counter = ends.clone();
+    app.on_session_end(Box::new(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }));
+    ends
 }
 
 #[tokio::test]
@@ -129,6 +141,7 @@ async fn a_kept_session_is_used_again_and_forgotten_once_the_server_revokes_it()
 
     // The app is started again: the pinned server and the kept session need no login.
     let again = desktop(&pins, tokens.clone());
+    let again_ended = count_session_ends(&again);
     match again.connect(&server.address).await.unwrap() {
         Connection::Trusted {
             user: Some(user), ..
@@ -146,6 +159,7 @@ async fn a_kept_session_is_used_again_and_forgotten_once_the_server_revokes_it()
 
     // The laptop is reported stolen: the administrator revokes every session of that device.
     let admin = desktop(&pins, Arc::default());
+    let admin_ended = count_session_ends(&admin);
     admin.connect(&server.address).await.unwrap();
     admin
         .login("admin@example.org", PASSWORD, "Admin desk")
@@ -160,6 +174,7 @@ async fn a_kept_session_is_used_again_and_forgotten_once_the_server_revokes_it()
         .await
         .unwrap();
     assert_eq!(revoked.revoked, 1);
+    assert_eq!(again_ended.load(Ordering::SeqCst), 0);
 
     match again
         .call::<ContactPage, ()>(Method::GET, "/api/v1/contacts", None)
@@ -168,6 +183,11 @@ async fn a_kept_session_is_used_again_and_forgotten_once_the_server_revokes_it()
         Err(DesktopError::SessionEnded(reason)) => assert!(reason.contains("revoked"), "{reason}"),
         other => panic!("expected the session to have ended, got {other:?}"),
     }
+    assert_eq!(
+        again_ended.load(Ordering::SeqCst),
+        1,
+        "the app forgets what it showed"
+    );
     assert_eq!(
         tokens.load(&server.address).unwrap(),
         None,
@@ -180,8 +200,9 @@ async fn a_kept_session_is_used_again_and_forgotten_once_the_server_revokes_it()
         Err(DesktopError::NotLoggedIn)
     ));
 
-    // Logging out ends the session on the server and forgets it here.
+    // Logging out ends the session on the server and forgets it here, and what the app showed.
     admin.logout().await.unwrap();
+    assert_eq!(admin_ended.load(Ordering::SeqCst), 1);
     match admin.connect(&server.address).await.unwrap() {
         Connection::Trusted { user, .. } => assert_eq!(user, None),
         other => panic!("{other:?}"),
@@ -222,13 +243,47 @@ async fn a_server_presenting_another_certificate_is_refused_naming_both_fingerpr
 }
 
 #[tokio::test]
+async fn a_logout_that_cannot_clear_the_windows_says_so_and_still_ends_the_session() {
+    let (server, _data) = server().await;
+    let pins = tempfile::tempdir().unwrap();
+    let tokens = Arc::new(MemoryTokenStore::default());
+    let app = desktop(&pins, tokens.clone());
+    app.on_session_end(Box::new(|| Err("the viewer would not close".into())));
+    app.connect(&server.address).await.unwrap();
+    app.trust(&server.address, &server.fingerprint)
+        .await
+        .unwrap();
+    app.login("sales@example.org", PASSWORD, "Laptop 9")
+        .await
+        .unwrap();
+    let kept = tokens.load(&server.address).unwrap().expect("logged in");
+    match app.logout().await {
+        Err(DesktopError::Webview(message)) => {
+            assert!(message.contains("would not close"), "{message}")
+        }
+        other => panic!("expected the clearing failure, got {other:?}"),
+    }
+    assert_eq!(
+        tokens.load(&server.address).unwrap(),
+        None,
+        "the token is gone all the same"
+    );
+    // The session ended on the server too: even the old token, put back, resumes nothing.
+    tokens.save(&server.address, &kept).unwrap();
+    match desktop(&pins, tokens)
+        .connect(&server.address)
+        .await
+        .unwrap()
+    {
+        Connection::Trusted { user, .. } => assert_eq!(user, None),
+        other => panic!("{other:?}"),
+    }
+    server.handle.shutdown();
+}
+
+#[tokio::test]
 async fn a_server_that_is_down_is_reported_as_unreachable() {
-    // Bind a port, then free it: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let pins = tempfile::tempdir().unwrap();
     let app = desktop(&pins, Arc::default());
     match app.connect(&format!("127.0.0.1:{port}")).await {

@@ -77,17 +77,36 @@ pub async fn login(
     desktop.login(&email, &password, &device_name).await
 }
 
-/// Logs out, then clears every window's browsing data, so the next person to log in on this
-/// computer starts from nothing.
+/// Logs out; the windows then forget what they showed ([`forget_windows`]).
 #[tauri::command]
-pub async fn logout(app: tauri::AppHandle, desktop: Desk<'_>) -> DesktopResult<()> {
-    let result = desktop.logout().await;
-    for window in app.webview_windows().values() {
-        window.clear_all_browsing_data().map_err(|e| {
-            DesktopError::Webview(format!("The browsing data could not be cleared: {e}"))
-        })?;
+pub async fn logout(desktop: Desk<'_>) -> DesktopResult<()> {
+    desktop.logout().await
+}
+
+/// What the app does when a session ends, so that the next person at this computer starts from
+/// nothing: every evidence viewer closes (its page is dropped as it closes) and the main
+/// window's browsing data is cleared. Every window is tried; the failures are listed.
+pub fn forget_windows(app: &tauri::AppHandle) -> Result<(), String> {
+    let failures: Vec<String> = app
+        .webview_windows()
+        .into_iter()
+        .filter_map(|(label, window)| {
+            let done = if label == crate::MAIN_WINDOW {
+                window.clear_all_browsing_data()
+            } else {
+                window.destroy()
+            };
+            done.err().map(|e| format!("{label}: {e}"))
+        })
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "What the app showed could not all be forgotten ({}). Close the app to be sure.",
+            failures.join("; ")
+        ))
     }
-    result
 }
 
 #[tauri::command]

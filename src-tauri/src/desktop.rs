@@ -4,7 +4,7 @@
 //! Architecture invariant: nothing here writes CRM data anywhere but to the screen. The token is
 //! in the keyring, the pin in the known-servers file; answers pass through to the front end.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use assent_shared::api::{LoginRequest, LoginResponse, User};
 use reqwest::Method;
@@ -38,10 +38,15 @@ struct State {
     token: Option<SessionToken>,
 }
 
+/// What the app does when a session ends (logout, revocation, expiry): forget what the screens
+/// showed. An error says what could not be forgotten.
+pub type SessionEndHook = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
+
 pub struct Desktop {
     pins: PinStore,
     tokens: Arc<dyn TokenStore>,
     state: Mutex<State>,
+    on_session_end: OnceLock<SessionEndHook>,
 }
 
 impl Desktop {
@@ -50,6 +55,21 @@ impl Desktop {
             pins,
             tokens,
             state: Mutex::new(State::default()),
+            on_session_end: OnceLock::new(),
+        }
+    }
+
+    /// Sets what to do whenever a session ends; set once, when the app's windows exist.
+    pub fn on_session_end(&self, hook: SessionEndHook) {
+        if self.on_session_end.set(hook).is_err() {
+            eprintln!("assent-desktop: the session-end hook was set twice; the first one stays");
+        }
+    }
+
+    fn session_ended(&self) -> DesktopResult<()> {
+        match self.on_session_end.get() {
+            Some(hook) => hook().map_err(DesktopError::Webview),
+            None => Ok(()),
         }
     }
 
@@ -67,8 +87,9 @@ impl Desktop {
     /// session against the server); an unknown one is probed for its fingerprint.
     pub async fn connect(&self, typed: &str) -> DesktopResult<Connection> {
         let server = ServerAddress::parse(typed)?;
+        // Whatever comes of it, the app is no longer connected where it was.
+        *self.state() = State::default();
         let Some(pin) = self.pins.get(server.as_str())? else {
-            *self.state() = State::default();
             let fingerprint = ApiClient::probe(&server).await?;
             return Ok(Connection::Unknown {
                 server: server.to_string(),
@@ -85,7 +106,7 @@ impl Desktop {
             {
                 Ok(user) => Some((user, token)),
                 Err(DesktopError::SessionEnded(_)) => {
-                    self.delete_token(&server).await?;
+                    self.forget_token(&server).await;
                     None
                 }
                 Err(other) => return Err(other),
@@ -149,6 +170,14 @@ impl Desktop {
         self.keyring(move |tokens| tokens.delete(&server)).await
     }
 
+    /// Deletes the token of a session the server has already ended. The token is worthless, so
+    /// a keyring that fails is reported on standard error rather than in the user's way.
+    async fn forget_token(&self, server: &ServerAddress) {
+        if let Err(e) = self.delete_token(server).await {
+            eprintln!("assent-desktop: an ended session's token stays in the keyring: {e}");
+        }
+    }
+
     /// Logs in; the token goes to the keyring under the server's address.
     pub async fn login(
         &self,
@@ -175,18 +204,15 @@ impl Desktop {
         Ok(login.user)
     }
 
-    /// Ends the session on the server (when it still can) and forgets the token.
+    /// Ends the session on the server (when it still can), forgets the token and what the
+    /// screens showed. Every step is tried whatever the others do; the first failure is returned.
     pub async fn logout(&self) -> DesktopResult<()> {
         let (client, token) = {
             let mut state = self.state();
             (state.client.clone(), state.token.take())
         };
-        let Some(client) = client else {
-            return Ok(());
-        };
-        self.delete_token(client.server()).await?;
-        if let Some(token) = token {
-            match client
+        let ended = match (&client, token) {
+            (Some(client), Some(token)) => match client
                 .call::<(), ()>(
                     Method::DELETE,
                     "/api/v1/sessions/current",
@@ -195,11 +221,17 @@ impl Desktop {
                 )
                 .await
             {
-                Ok(()) | Err(DesktopError::SessionEnded(_)) => {}
-                Err(other) => return Err(other),
-            }
-        }
-        Ok(())
+                Ok(()) | Err(DesktopError::SessionEnded(_)) => Ok(()),
+                Err(other) => Err(other),
+            },
+            _ => Ok(()),
+        };
+        let forgotten = match &client {
+            Some(client) => self.delete_token(client.server()).await,
+            None => Ok(()),
+        };
+        let cleared = self.session_ended();
+        ended.and(forgotten).and(cleared)
     }
 
     fn session(&self) -> DesktopResult<(ApiClient, SessionToken)> {
@@ -217,7 +249,11 @@ impl Desktop {
     ) -> DesktopResult<T> {
         if let Err(DesktopError::SessionEnded(_)) = &result {
             self.state().token = None;
-            self.delete_token(client.server()).await?;
+            self.forget_token(client.server()).await;
+            // The user is sent back to login whatever happens here: that error is the answer.
+            if let Err(e) = self.session_ended() {
+                eprintln!("assent-desktop: after the session ended: {e}");
+            }
         }
         result
     }

@@ -25,6 +25,9 @@ use crate::pin::PinStore;
 use crate::privacy::PrivateDir;
 use crate::token::KeyringTokenStore;
 
+/// The label of the app's main window; the others are evidence viewers.
+pub const MAIN_WINDOW: &str = "main";
+
 /// How every window's webview is made: incognito (but for the automation build) and with its data
 /// in the private directory.
 pub struct WebviewSettings {
@@ -132,8 +135,11 @@ pub fn run() {
         ])
         .setup(move |app| {
             exit_on_signals(app.handle().clone());
+            let handle = app.handle().clone();
+            app.state::<Desktop>()
+                .on_session_end(Box::new(move || commands::forget_windows(&handle)));
             webview
-                .window(app, "main", WebviewUrl::App("index.html".into()))
+                .window(app, MAIN_WINDOW, WebviewUrl::App("index.html".into()))
                 .title("Assent")
                 .inner_size(1280.0, 800.0)
                 .min_inner_size(1024.0, 640.0)

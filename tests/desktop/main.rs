@@ -88,6 +88,39 @@ fn required_path(variable: &str) -> PathBuf {
     path
 }
 
+/// Clicks the navigation bar's button labelled exactly `label`.
+async fn click_nav(client: &fantoccini::Client, label: &str) {
+    client
+        .find(Locator::XPath(&format!(
+            "//nav//button[normalize-space(.)='{label}']"
+        )))
+        .await
+        .unwrap_or_else(|e| panic!("no {label} in the navigation: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Polls until the app has exactly `count` windows; returns them.
+async fn wait_for_windows(
+    client: &fantoccini::Client,
+    count: usize,
+) -> Vec<fantoccini::wd::WindowHandle> {
+    let started = Instant::now();
+    loop {
+        let windows = client.windows().await.unwrap();
+        if windows.len() == count {
+            return windows;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{} windows, not {count}",
+            windows.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Saves a screenshot of the screen for the README once the picture has settled: the screen as
 /// the X server holds it, taken until two captures in a row are the same, since a capture can
 /// catch the window half repainted. Taken from the X server because WebDriver's own screenshot
@@ -204,9 +237,15 @@ async fn end_to_end() {
     click_button(&client, "Log in").await;
     wait_for_text(&client, "[data-testid=signed-in-as]", "sales@example.org").await;
 
-    // Search, and open the contact.
     wait_for_text(&client, "table.list tbody", "Sample").await;
     screenshot(&screenshots, "contacts").await;
+    click_button(&client, "Companies").await;
+    wait_for_text(&client, "#companies-heading", "Companies").await;
+    screenshot(&screenshots, "companies").await;
+
+    // Search, and open the contact.
+    click_nav(&client, "Contacts").await;
+    wait_for_text(&client, "table.list tbody", "Sample").await;
     fill(&client, "input[type=search]", &markers.last_name).await;
     wait_for_count(&client, "table.list tbody tr", 1).await;
     wait_for_text(&client, "table.list tbody", &markers.last_name).await;
@@ -258,18 +297,11 @@ async fn end_to_end() {
     // The evidence pack opens in a viewer window of its own.
     let main_window = client.window().await.unwrap();
     click_button(&client, "Evidence pack").await;
-    let started = Instant::now();
-    let viewer = loop {
-        let windows = client.windows().await.unwrap();
-        if let Some(viewer) = windows.into_iter().find(|w| *w != main_window) {
-            break viewer;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no evidence pack window opened"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let viewer = wait_for_windows(&client, 2)
+        .await
+        .into_iter()
+        .find(|w| *w != main_window)
+        .expect("a window besides the main one");
     client.switch_to_window(viewer).await.unwrap();
     wait_for_text(&client, "body", &markers.wording).await;
     screenshot(&screenshots, "evidence-pack").await;
@@ -278,11 +310,10 @@ async fn end_to_end() {
         .await
         .unwrap();
     assert_eq!(client.windows().await.unwrap(), vec![main_window.clone()]);
-    client.switch_to_window(main_window).await.unwrap();
-
-    click_button(&client, "Companies").await;
-    wait_for_text(&client, "#companies-heading", "Companies").await;
-    screenshot(&screenshots, "companies").await;
+    client.switch_to_window(main_window.clone()).await.unwrap();
+    // Opened again and left open: the end of the session below must close it.
+    click_button(&client, "Evidence pack").await;
+    wait_for_windows(&client, 2).await;
 
     // The laptop is reported stolen: the administrator revokes its sessions. The next request
     // of the app finds its session ended and it returns to the login screen, saying why.
@@ -303,20 +334,17 @@ async fn end_to_end() {
         ids
     };
     assert_eq!(revoked.len(), 1);
-    client
-        .find(Locator::XPath(
-            "//nav//button[normalize-space(.)='Contacts']",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_nav(&client, "Contacts").await;
     wait_for_text(&client, "[role=status]", "revoked").await;
     client
         .find(Locator::Css("#password"))
         .await
         .expect("back at the login screen");
+    assert_eq!(
+        wait_for_windows(&client, 1).await,
+        vec![main_window.clone()],
+        "the evidence viewer closed when the session ended"
+    );
     screenshot(&screenshots, "session-revoked").await;
 
     // The administrator and data protection lead's screens, in the same app.

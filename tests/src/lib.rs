@@ -100,7 +100,8 @@ pub async fn seed_contacts(db: &Db, owner: &User, inputs: &[ContactInput]) -> Ve
     new.iter().map(|n| n.id).collect()
 }
 
-fn free_port() -> u16 {
+/// A port on 127.0.0.1 that nothing listens on (bound, then freed).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
