@@ -44,3 +44,22 @@ export const CHANNELS: [Exclude<Channel, 'any'>, string][] = [
   ['post', 'Post'],
   ['fax', 'Fax'],
 ];
+
+/** A contact's fields by the server's names (as errors and the history name them), labelled as
+ * the contact form labels them. */
+export const CONTACT_FIELDS: Record<string, string> = {
+  first_name: 'First name',
+  last_name: 'Last name',
+  emails: 'Emails',
+  phones: 'Phones',
+  'address.lines': 'Address',
+  'address.town': 'Town',
+  'address.postcode': 'Postcode',
+  'address.country': 'Country',
+  company_id: 'Company',
+  subscriber_kind: 'Subscriber',
+  job_title: 'Job title',
+  notes: 'Notes',
+  owner_id: 'Owner',
+  active: 'Active',
+};
