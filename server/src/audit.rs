@@ -1,143 +1,133 @@
 //! The audit trail: who did what to which object, when, from which session — as ids only.
 //!
-//! Records are hash-chained: each record's hash covers its own fields and the previous record's
-//! hash, so altering, removing or reordering any record breaks every link after it. The chain is
-//! verified by `assent-server audit verify`.
+//! Records are hash-chained ([`crate::chain`]): altering, removing or reordering any record breaks
+//! every link after it. The chain is verified by `assent-server audit verify`.
 //!
 //! Architecture invariant: an audit record holds ids, action names and outcomes, never personal
 //! data (no names, emails, phone numbers, search terms or tokens).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-/// The hash that comes "before" the first record.
-pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+use crate::chain::{hash_fields, ChainVerifier};
 
-/// What happened. The names are stable: they are part of the hashed record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    LoginSucceeded,
-    LoginFailed,
-    LoginThrottled,
-    Logout,
-    SessionsListed,
-    SessionRevoked,
-    PasswordChanged,
-    UserCreated,
-    UserRead,
-    UserUpdated,
-    UsersListed,
-    CompanyCreated,
-    CompanyRead,
-    CompanyListed,
-    CompanyUpdated,
-    CompanyDeactivated,
-    ContactCreated,
-    /// A batch of synthetic contacts created by `assent-server seed` (one record a batch).
-    ContactsSeeded,
-    ContactRead,
-    ContactListed,
-    ContactUpdated,
-    ContactDeactivated,
-    ContactHistoryRead,
-    LedgerRead,
-    LedgerEventRecorded,
-    LedgerExported,
-    LedgerImported,
-    DecisionMade,
-    EvidencePackGenerated,
-    PolicyChanged,
-    /// A request refused for want of a valid session (401).
-    Unauthenticated,
-    /// A request refused for want of a role or of rights over the object (403).
-    Denied,
+/// Declares a closed set of names that are part of the hashed record: each variant's text is
+/// stable, and a stored text that is not one of them is not a name of the set.
+macro_rules! audit_names {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = ();
+            fn from_str(text: &str) -> Result<Self, ()> {
+                match text { $($text => Ok($name::$variant),)+ _ => Err(()) }
+            }
+        }
+    };
 }
 
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::LoginSucceeded => "login_succeeded",
-            Action::LoginFailed => "login_failed",
-            Action::LoginThrottled => "login_throttled",
-            Action::Logout => "logout",
-            Action::SessionsListed => "sessions_listed",
-            Action::SessionRevoked => "session_revoked",
-            Action::PasswordChanged => "password_changed",
-            Action::UserCreated => "user_created",
-            Action::UserRead => "user_read",
-            Action::UserUpdated => "user_updated",
-            Action::UsersListed => "users_listed",
-            Action::CompanyCreated => "company_created",
-            Action::CompanyRead => "company_read",
-            Action::CompanyListed => "company_listed",
-            Action::CompanyUpdated => "company_updated",
-            Action::CompanyDeactivated => "company_deactivated",
-            Action::ContactCreated => "contact_created",
-            Action::ContactsSeeded => "contacts_seeded",
-            Action::ContactRead => "contact_read",
-            Action::ContactListed => "contact_listed",
-            Action::ContactUpdated => "contact_updated",
-            Action::ContactDeactivated => "contact_deactivated",
-            Action::ContactHistoryRead => "contact_history_read",
-            Action::LedgerRead => "ledger_read",
-            Action::LedgerEventRecorded => "ledger_event_recorded",
-            Action::LedgerExported => "ledger_exported",
-            Action::LedgerImported => "ledger_imported",
-            Action::DecisionMade => "decision_made",
-            Action::EvidencePackGenerated => "evidence_pack_generated",
-            Action::PolicyChanged => "policy_changed",
-            Action::Unauthenticated => "unauthenticated",
-            Action::Denied => "denied",
-        }
+audit_names! {
+    /// What happened.
+    Action {
+        LoginSucceeded => "login_succeeded",
+        LoginFailed => "login_failed",
+        LoginThrottled => "login_throttled",
+        Logout => "logout",
+        SessionsListed => "sessions_listed",
+        SessionRevoked => "session_revoked",
+        PasswordChanged => "password_changed",
+        UserCreated => "user_created",
+        UserRead => "user_read",
+        UserUpdated => "user_updated",
+        UsersListed => "users_listed",
+        CompanyCreated => "company_created",
+        CompanyRead => "company_read",
+        CompanyListed => "company_listed",
+        CompanyUpdated => "company_updated",
+        CompanyDeactivated => "company_deactivated",
+        CompanyHistoryRead => "company_history_read",
+        ContactCreated => "contact_created",
+        /// A batch of synthetic contacts created by `assent-server seed` (one record a batch).
+        ContactsSeeded => "contacts_seeded",
+        ContactRead => "contact_read",
+        ContactListed => "contact_listed",
+        ContactUpdated => "contact_updated",
+        ContactDeactivated => "contact_deactivated",
+        ContactHistoryRead => "contact_history_read",
+        LedgerRead => "ledger_read",
+        LedgerEventRecorded => "ledger_event_recorded",
+        LedgerExported => "ledger_exported",
+        LedgerImported => "ledger_imported",
+        DecisionMade => "decision_made",
+        EvidencePackGenerated => "evidence_pack_generated",
+        PolicyChanged => "policy_changed",
+        FilterSaved => "filter_saved",
+        FiltersListed => "filters_listed",
+        /// A request refused for want of a valid session (401).
+        Unauthenticated => "unauthenticated",
+        /// A request refused for want of a role or of rights over the object (403).
+        Denied => "denied",
     }
 }
 
-/// The kind of object an audit record is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ObjectKind {
-    User,
-    Session,
-    Company,
-    Contact,
-}
-
-impl ObjectKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ObjectKind::User => "user",
-            ObjectKind::Session => "session",
-            ObjectKind::Company => "company",
-            ObjectKind::Contact => "contact",
-        }
+audit_names! {
+    /// The kind of object an audit record is about.
+    ObjectKind {
+        User => "user",
+        Session => "session",
+        Company => "company",
+        Contact => "contact",
+        SavedFilter => "saved_filter",
     }
 }
 
-/// One audit record before it is chained.
+audit_names! {
+    /// How it ended: `ok`, or why it was refused.
+    Outcome {
+        Ok => "ok",
+        /// 403: the role or the rights over the object are missing.
+        Forbidden => "forbidden",
+        /// 401: no valid session.
+        Refused => "refused",
+        Throttled => "throttled",
+        UnknownAccount => "unknown_account",
+        Deactivated => "deactivated",
+        BadPassword => "bad_password",
+    }
+}
+
+/// One audit record before it is chained: every field is an id, a time or one of the names
+/// above, so no free text (and so no personal data) can reach the trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
     pub at: DateTime<Utc>,
     pub actor_id: Option<Uuid>,
     pub session_id: Option<Uuid>,
-    pub action: String,
-    pub object_kind: Option<String>,
-    pub object_id: Option<Uuid>,
-    /// `ok`, or the reason of a refusal (`forbidden`, `bad_password`, `throttled`...).
-    pub outcome: String,
+    pub action: Action,
+    pub object: Option<(ObjectKind, Uuid)>,
+    pub outcome: Outcome,
 }
 
 impl AuditRecord {
-    pub fn new(action: Action, outcome: &str) -> Self {
+    /// A record of `action`, now, by nobody in particular (the caller says who with [`Self::by`]).
+    pub fn new(action: Action, outcome: Outcome) -> Self {
         AuditRecord {
-            at: crate::store::now(),
+            at: crate::clock::now(),
             actor_id: None,
             session_id: None,
-            action: action.as_str().to_owned(),
-            object_kind: None,
-            object_id: None,
-            outcome: outcome.to_owned(),
+            action,
+            object: None,
+            outcome,
         }
     }
 
@@ -148,143 +138,109 @@ impl AuditRecord {
     }
 
     pub fn on(mut self, kind: ObjectKind, id: Uuid) -> Self {
-        self.object_kind = Some(kind.as_str().to_owned());
-        self.object_id = Some(id);
+        self.object = Some((kind, id));
         self
     }
 
     /// The record's hash as the `seq`-th link after `prev_hash`.
     pub fn chain_hash(&self, seq: i64, prev_hash: &str) -> String {
-        fn opt<T: ToString>(value: &Option<T>) -> String {
-            value.as_ref().map(ToString::to_string).unwrap_or_default()
-        }
-        let fields = [
-            seq.to_string(),
-            self.at.to_rfc3339_opts(SecondsFormat::Micros, true),
-            opt(&self.actor_id),
-            opt(&self.session_id),
-            self.action.clone(),
-            opt(&self.object_kind),
-            opt(&self.object_id),
-            self.outcome.clone(),
-            prev_hash.to_owned(),
-        ];
-        hash_fields(&fields.iter().map(String::as_str).collect::<Vec<_>>())
+        link_hash(
+            seq,
+            self.at,
+            self.actor_id,
+            self.session_id,
+            self.action.as_str(),
+            self.object.map(|(kind, _)| kind.as_str()),
+            self.object.map(|(_, id)| id),
+            self.outcome.as_str(),
+            prev_hash,
+        )
     }
 }
 
-/// A record as stored: its place in the chain and its hashes.
+/// The hash of one audit link. The format is fixed: every record ever written is verified by it.
+#[allow(clippy::too_many_arguments)]
+fn link_hash(
+    seq: i64,
+    at: DateTime<Utc>,
+    actor_id: Option<Uuid>,
+    session_id: Option<Uuid>,
+    action: &str,
+    object_kind: Option<&str>,
+    object_id: Option<Uuid>,
+    outcome: &str,
+    prev_hash: &str,
+) -> String {
+    let id = |value: Option<Uuid>| value.map(|v| v.to_string()).unwrap_or_default();
+    hash_fields(&[
+        &seq.to_string(),
+        &at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        &id(actor_id),
+        &id(session_id),
+        action,
+        object_kind.unwrap_or_default(),
+        &id(object_id),
+        outcome,
+        prev_hash,
+    ])
+}
+
+/// A record as stored, with its place in the chain and its hashes. Its names are kept as the text
+/// found, so that a record altered outside Assent is still read, hashed and named as broken.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainedRecord {
+pub struct StoredRecord {
     pub seq: i64,
-    pub record: AuditRecord,
+    pub at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub session_id: Option<Uuid>,
+    pub action: String,
+    pub object_kind: Option<String>,
+    pub object_id: Option<Uuid>,
+    pub outcome: String,
     pub prev_hash: String,
     pub hash: String,
 }
 
-/// Where a chain walk found the first broken link.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokenLink {
-    pub seq: i64,
-    pub problem: String,
-}
-
-/// Walks a hash chain in `seq` order and checks each link: the audit trail, or one contact's
-/// consent ledger. Feed it every link, then call [`ChainVerifier::finish`] with the chain head.
-#[derive(Debug)]
-pub struct ChainVerifier {
-    expected_seq: i64,
-    prev_hash: String,
-    pub checked: u64,
-    pub broken: Option<BrokenLink>,
-}
-
-impl Default for ChainVerifier {
-    fn default() -> Self {
-        ChainVerifier {
-            expected_seq: 1,
-            prev_hash: GENESIS_HASH.to_owned(),
-            checked: 0,
-            broken: None,
-        }
+impl StoredRecord {
+    /// Checks this record as the next link of `verifier`'s chain.
+    pub fn check(&self, verifier: &mut ChainVerifier) {
+        let recomputed = link_hash(
+            self.seq,
+            self.at,
+            self.actor_id,
+            self.session_id,
+            &self.action,
+            self.object_kind.as_deref(),
+            self.object_id,
+            &self.outcome,
+            &self.prev_hash,
+        );
+        verifier.check_link(self.seq, &self.prev_hash, &self.hash, &recomputed);
     }
-}
-
-impl ChainVerifier {
-    /// Checks one link: its place, its link to the previous one, and its stored hash against the
-    /// hash recomputed from its contents.
-    pub fn check_link(&mut self, seq: i64, prev_hash: &str, hash: &str, recomputed: &str) {
-        if self.broken.is_some() {
-            return;
-        }
-        self.checked += 1;
-        if seq != self.expected_seq {
-            self.broken = Some(BrokenLink {
-                seq: self.expected_seq,
-                problem: format!("the record is missing (the next one found is record {seq})"),
-            });
-            return;
-        }
-        let problem = if prev_hash != self.prev_hash {
-            Some("its link to the previous record does not match that record's hash".to_owned())
-        } else if recomputed != hash {
-            Some("its contents do not match its hash (the record was altered)".to_owned())
-        } else {
-            None
-        };
-        match problem {
-            Some(problem) => self.broken = Some(BrokenLink { seq, problem }),
-            None => {
-                self.expected_seq += 1;
-                self.prev_hash = hash.to_owned();
-            }
-        }
-    }
-
-    /// Checks an audit record.
-    pub fn check(&mut self, stored: &ChainedRecord) {
-        let recomputed = stored.record.chain_hash(stored.seq, &stored.prev_hash);
-        self.check_link(stored.seq, &stored.prev_hash, &stored.hash, &recomputed);
-    }
-
-    /// Checks that the chain ends where its head says it does (no records cut off the end).
-    pub fn finish(mut self, head_seq: i64, head_hash: &str) -> Result<u64, BrokenLink> {
-        if let Some(broken) = self.broken.take() {
-            return Err(broken);
-        }
-        let last_seq = self.expected_seq - 1;
-        if last_seq != head_seq || self.prev_hash != head_hash {
-            return Err(BrokenLink {
-                seq: last_seq + 1,
-                problem: format!(
-                    "the chain ends at record {last_seq} but its head records {head_seq} records (records were removed from the end)"
-                ),
-            });
-        }
-        Ok(self.checked)
-    }
-}
-
-/// The SHA-256 of fields joined by unit separators, as lower-case hex. No field may contain a
-/// unit separator (ids, fixed names, times, JSON without control characters).
-pub fn hash_fields(fields: &[&str]) -> String {
-    hex::encode(Sha256::digest(fields.join("\u{1f}").as_bytes()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chain::{BrokenLink, GENESIS_HASH};
 
-    fn chain(n: i64) -> Vec<ChainedRecord> {
+    fn chain(n: i64) -> Vec<StoredRecord> {
         let mut prev = GENESIS_HASH.to_owned();
         (1..=n)
             .map(|seq| {
-                let record = AuditRecord::new(Action::ContactRead, "ok")
-                    .on(ObjectKind::Contact, Uuid::now_v7());
+                let id = Uuid::now_v7();
+                let record =
+                    AuditRecord::new(Action::ContactRead, Outcome::Ok).on(ObjectKind::Contact, id);
                 let hash = record.chain_hash(seq, &prev);
-                let stored = ChainedRecord {
+                let stored = StoredRecord {
                     seq,
-                    record,
+                    at: record.at,
+                    actor_id: None,
+                    session_id: None,
+                    action: record.action.as_str().to_owned(),
+                    object_kind: Some("contact".to_owned()),
+                    object_id: Some(id),
+                    outcome: "ok".to_owned(),
                     prev_hash: prev.clone(),
                     hash: hash.clone(),
                 };
@@ -294,13 +250,9 @@ mod tests {
             .collect()
     }
 
-    fn verify(
-        records: &[ChainedRecord],
-        head_seq: i64,
-        head_hash: &str,
-    ) -> Result<u64, BrokenLink> {
+    fn verify(records: &[StoredRecord], head_seq: i64, head_hash: &str) -> Result<u64, BrokenLink> {
         let mut verifier = ChainVerifier::default();
-        records.iter().for_each(|r| verifier.check(r));
+        records.iter().for_each(|r| r.check(&mut verifier));
         verifier.finish(head_seq, head_hash)
     }
 
@@ -314,7 +266,7 @@ mod tests {
     #[test]
     fn an_altered_record_is_named() {
         let mut records = chain(5);
-        records[2].record.action = "contact_updated".into();
+        records[2].action = "contact_updated".into();
         let head = records[4].hash.clone();
         assert_eq!(verify(&records, 5, &head).unwrap_err().seq, 3);
     }
@@ -332,5 +284,19 @@ mod tests {
         let records = chain(5);
         let head = records[4].hash.clone();
         assert_eq!(verify(&records[..3], 5, &head).unwrap_err().seq, 4);
+    }
+
+    #[test]
+    fn every_name_reads_back_as_itself() {
+        for action in Action::ALL {
+            assert_eq!(action.as_str().parse::<Action>(), Ok(*action));
+        }
+        for kind in ObjectKind::ALL {
+            assert_eq!(kind.as_str().parse::<ObjectKind>(), Ok(*kind));
+        }
+        for outcome in Outcome::ALL {
+            assert_eq!(outcome.as_str().parse::<Outcome>(), Ok(*outcome));
+        }
+        assert!("Jane Doe".parse::<Outcome>().is_err());
     }
 }

@@ -8,9 +8,40 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use chrono::Duration;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::SessionPolicy;
 use crate::store::DatabaseLocation;
+
+/// A configuration value that must never be shown: not in `Debug`, logs or error messages
+/// (a database URL with its password; credentials of the mail and SMS gateways).
+#[derive(Clone)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(SecretString::from(value))
+    }
+
+    /// The value itself, for the one place that must use it (opening the connection).
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for Secret {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -25,7 +56,7 @@ pub struct Config {
     /// Where the SQLite database and the generated certificate live.
     pub data_dir: PathBuf,
     /// `postgres://...` for PostgreSQL; absent for SQLite in the data directory.
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret>,
     /// A PEM certificate chain and private key; absent for a generated self-signed pair.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -180,7 +211,7 @@ impl Config {
                     if raw.is_empty() {
                         config.database_url = None;
                     } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-                        config.database_url = Some(raw.to_owned());
+                        config.database_url = Some(Secret::new(raw.to_owned()));
                     } else {
                         // The value may hold a password: it is not echoed.
                         return Err(bad(
@@ -311,6 +342,25 @@ mod tests {
             !error.to_string().contains("secret"),
             "a database URL is never echoed"
         );
+    }
+
+    #[test]
+    fn a_database_url_is_never_in_debug_output() {
+        let config = Config::load(
+            None,
+            &env(&[(
+                "ASSENT_DATABASE_URL",
+                "postgres://assent:hunter2-secret@db.example:5432/assent",
+            )]),
+        )
+        .unwrap();
+        let shown = format!("{config:?} {:?}", config.database());
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
+        match config.database() {
+            DatabaseLocation::Postgres(url) => assert!(url.expose().contains("hunter2-secret")),
+            other => panic!("PostgreSQL expected, got {other:?}"),
+        }
     }
 
     #[test]

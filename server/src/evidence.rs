@@ -24,7 +24,8 @@ pub enum ChainStatus {
 pub struct EvidencePack<'a> {
     pub contact: &'a Contact,
     pub ledger: &'a [RecordedEvent],
-    /// Names of the users who recorded events, by id.
+    /// Names and addresses of the users the pack names (who recorded events, who changed the
+    /// policy), by id.
     pub recorders: &'a HashMap<Uuid, String>,
     pub chain: ChainStatus,
     /// The policy versions in force while the ledger was kept, newest first.
@@ -246,19 +247,20 @@ impl EvidencePack<'_> {
             if let Some(source) = &event.source {
                 blocks.push(Block::Field("Source", source_text(source)));
             }
+            // A member of staff by name and address; anyone else as the ledger names them.
             let recorder = event
                 .recorded_by
-                .map(|id| {
-                    self.recorders
-                        .get(&id)
-                        .cloned()
-                        .unwrap_or_else(|| id.to_string())
-                })
-                .unwrap_or_else(|| "the person themselves".to_owned());
-            let via = match event.recorded_via {
-                RecordedVia::User => "",
-                RecordedVia::DataSubject => " through the public pages",
-                RecordedVia::Import => " by import",
+                .and_then(|id| self.recorders.get(&id).cloned())
+                .or_else(|| event.recorded_by_name.clone())
+                .unwrap_or_else(|| "someone Assent did not record".to_owned());
+            let (recorder, via) = match event.recorded_via {
+                RecordedVia::User => (recorder, ""),
+                RecordedVia::DataSubject => (
+                    "the person themselves".to_owned(),
+                    " through the public pages",
+                ),
+                RecordedVia::Import => (recorder, " by import"),
+                RecordedVia::System => (recorder, ""),
             };
             blocks.push(Block::Field(
                 "Recorded",

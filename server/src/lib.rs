@@ -5,10 +5,12 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod chain;
 pub mod cli;
+pub mod clock;
 pub mod config;
-pub mod engine;
 pub mod evidence;
+pub mod service;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

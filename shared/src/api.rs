@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{Role, SubscriberKind};
+use crate::domain::{Role, SubscriberKind, SystemJob};
 
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
@@ -18,13 +18,82 @@ use utoipa::ToSchema;
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ApiError {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldError>,
     /// On a 409 for a stale update: who changed the record first, and when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conflict: Option<StaleVersion>,
+}
+
+/// What went wrong, for programs: the server emits these and clients branch on them. Each has
+/// one HTTP status (docs/API.md lists them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 422: fields are invalid; `fields` names each.
+    ValidationFailed,
+    /// 400: a query parameter, a cursor or the content type is wrong.
+    BadRequest,
+    /// 400: the body is not JSON.
+    MalformedJson,
+    /// 422: the JSON does not have the expected shape.
+    InvalidBody,
+    /// 401: no valid session.
+    Unauthenticated,
+    /// 401: wrong email address or password.
+    LoginFailed,
+    /// 403: the role or the rights over the object are missing.
+    Forbidden,
+    /// 404: no such object.
+    NotFound,
+    /// 404: no such route.
+    RouteNotFound,
+    /// 405: the route exists, the method does not.
+    MethodNotAllowed,
+    /// 409: the record changed since the version sent; `conflict` says by whom.
+    StaleVersion,
+    /// 409: a value that must be unique is taken; `fields` names it.
+    AlreadyExists,
+    /// 413: the body is over the limit.
+    BodyTooLarge,
+    /// 429: too many failed attempts; see `Retry-After`.
+    TooManyAttempts,
+    /// 500: logged on the server under the incident id in `message`.
+    Internal,
+    /// 503: the request took too long and was dropped.
+    Unavailable,
+    /// A code this client does not know (a newer server): branch on the status instead.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The code as it is written in the body.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::ValidationFailed => "validation_failed",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::MalformedJson => "malformed_json",
+            ErrorCode::InvalidBody => "invalid_body",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::LoginFailed => "login_failed",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::RouteNotFound => "route_not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::StaleVersion => "stale_version",
+            ErrorCode::AlreadyExists => "already_exists",
+            ErrorCode::BodyTooLarge => "body_too_large",
+            ErrorCode::TooManyAttempts => "too_many_attempts",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Unknown => "unknown",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +111,21 @@ pub struct FieldError {
 pub struct Health {
     pub status: String,
     pub version: String,
+}
+
+/// Who did something, as a record names them: a member of staff, a data subject (through the
+/// public pages), or Assent itself (which job).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ActorRef {
+    /// A user of the CRM.
+    Staff { id: Uuid },
+    /// A person in the CRM, acting for themselves: `id` is their contact.
+    DataSubject { id: Uuid },
+    /// Assent itself.
+    System { job: SystemJob },
 }
 
 // ---- sessions -------------------------------------------------------------------------------
@@ -117,6 +201,8 @@ pub struct PasswordChange {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct User {
     pub id: Uuid,
+    /// Moves on with every change; an update names the version it was made against.
+    pub version: i64,
     pub email: String,
     pub display_name: String,
     pub roles: Vec<Role>,
@@ -140,6 +226,9 @@ pub struct NewUser {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct UserUpdate {
+    /// The version the change was made against: if the user changed since, the answer is 409
+    /// and nothing is written.
+    pub version: i64,
     pub display_name: Option<String>,
     pub roles: Option<Vec<Role>>,
     /// `false` deactivates the user: their sessions stop working on the next request.
@@ -186,12 +275,13 @@ pub struct Company {
     pub address: Option<PostalAddress>,
     pub generic_email: Option<String>,
     pub generic_phone: Option<String>,
-    pub owner_id: Uuid,
+    /// The member of staff responsible for it; none until someone is given it.
+    pub owner_id: Option<Uuid>,
     pub active: bool,
     pub created_at: DateTime<Utc>,
-    pub created_by: Uuid,
+    pub created_by: ActorRef,
     pub updated_at: DateTime<Utc>,
-    pub updated_by: Uuid,
+    pub updated_by: ActorRef,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -232,12 +322,14 @@ pub struct Contact {
     pub subscriber_kind: SubscriberKind,
     pub job_title: Option<String>,
     pub notes: Option<String>,
-    pub owner_id: Uuid,
+    /// The member of staff responsible for the contact; none for a contact nobody has been given
+    /// yet (a sign-up through the public pages). Sales staff edit the contacts they own.
+    pub owner_id: Option<Uuid>,
     pub active: bool,
     pub created_at: DateTime<Utc>,
-    pub created_by: Uuid,
+    pub created_by: ActorRef,
     pub updated_at: DateTime<Utc>,
-    pub updated_by: Uuid,
+    pub updated_by: ActorRef,
 }
 
 /// One line of a contact list.
@@ -252,7 +344,7 @@ pub struct ContactSummary {
     pub phone: Option<String>,
     pub company_id: Option<Uuid>,
     pub company_name: Option<String>,
-    pub owner_id: Uuid,
+    pub owner_id: Option<Uuid>,
     pub active: bool,
 }
 
@@ -284,7 +376,7 @@ pub struct FieldChange {
     pub field: String,
     pub old_value: Option<String>,
     pub new_value: Option<String>,
-    pub changed_by: Uuid,
+    pub changed_by: ActorRef,
     pub changed_at: DateTime<Utc>,
 }
 
@@ -295,7 +387,7 @@ pub struct FieldChange {
 pub struct StaleVersion {
     pub current_version: i64,
     /// Who made the change, and the name they are shown by.
-    pub updated_by: Uuid,
+    pub updated_by: ActorRef,
     pub updated_by_name: String,
     pub updated_at: DateTime<Utc>,
 }
@@ -336,7 +428,7 @@ pub struct NewLedgerEvent {
     pub source: Option<EventSource>,
 }
 
-/// Who recorded a ledger event.
+/// Who recorded a ledger event, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -344,10 +436,12 @@ pub struct NewLedgerEvent {
 pub enum RecordedVia {
     /// A user of the CRM (`recorded_by` names them).
     User,
-    /// The data subject, through the public pages.
+    /// The data subject, through the public pages (`recorded_by` is their contact).
     DataSubject,
     /// An import of an earlier ledger (`recorded_by` names who imported it).
     Import,
+    /// Assent itself, such as the sender recording a bounce (`recorded_by` is the job's id).
+    System,
 }
 
 impl RecordedVia {
@@ -356,6 +450,7 @@ impl RecordedVia {
             RecordedVia::User => "user",
             RecordedVia::DataSubject => "data_subject",
             RecordedVia::Import => "import",
+            RecordedVia::System => "system",
         }
     }
 }
@@ -375,9 +470,11 @@ pub struct RecordedEvent {
     pub at: DateTime<Utc>,
     /// When it was recorded.
     pub recorded_at: DateTime<Utc>,
-    /// The user who recorded or imported it; none when the person did, through the public pages.
+    /// Who recorded it, as `recorded_via` says: the user who recorded or imported it, the
+    /// contact themselves, or the job. None only for events recorded before Assent named every
+    /// recorder.
     pub recorded_by: Option<Uuid>,
-    /// That user's name, as shown.
+    /// Who recorded it, in words ("Sam Patel", "the person, through the public pages").
     pub recorded_by_name: Option<String>,
     pub recorded_via: RecordedVia,
     /// The event: `type` and its fields; a consent's `wording` is the exact text shown.
@@ -480,12 +577,13 @@ pub struct DecisionResponse {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Audience {
+    /// These contacts (deactivated ones are left out and counted).
     ContactIds(Vec<Uuid>),
-    /// The contacts a search finds (as `GET /api/v1/contacts?q=`), active ones only.
+    /// The active contacts a search finds (as `GET /api/v1/contacts?q=`).
     Search(String),
     /// Every active contact.
     Everyone,
-    /// The contacts a saved filter finds now.
+    /// The active contacts a saved filter finds now.
     SavedFilter(Uuid),
 }
 
@@ -514,6 +612,8 @@ pub struct AudienceMember {
     pub allowed: bool,
     pub basis: Option<crate::ledger::Basis>,
     pub reasons: Vec<crate::ledger::Reason>,
+    /// The ledger events the answer rests on, by their place (`seq`) in the contact's ledger.
+    pub evidence_seqs: Vec<i64>,
 }
 
 /// A count of contacts with one basis or one reason.
@@ -531,7 +631,11 @@ pub struct Count<T> {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AudienceDecisionResponse {
+    /// The active contacts the audience names, each decided.
     pub total: u64,
+    /// Deactivated contacts the audience named and left out (an id list can name them; a
+    /// search, a saved filter or everyone never does).
+    pub left_out_inactive: u64,
     pub allowed: u64,
     pub denied: u64,
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]

@@ -320,6 +320,29 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// What Assent does by itself, when a record names Assent as who did it.
+    SystemJob {
+        /// An administrator at the server's command line (`assent-server create-user`).
+        CommandLine => "command_line",
+        /// `assent-server seed`: synthetic data for trying Assent out.
+        Seed => "seed",
+    }
+}
+
+impl SystemJob {
+    /// How people are told the job did something.
+    pub fn shown_as(self) -> &'static str {
+        match self {
+            SystemJob::CommandLine => "Assent (the server's command line)",
+            SystemJob::Seed => "Assent (synthetic data)",
+        }
+    }
+}
+
+/// How people are told a data subject did something themselves.
+pub const DATA_SUBJECT_SHOWN_AS: &str = "the person, through the public pages";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use assent_shared::api::ApiError;
+use assent_shared::api::{ApiError, ErrorCode};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -243,10 +243,11 @@ impl ApiClient {
     }
 }
 
-/// The error for a refusal by the server, from its status and `ApiError` body.
+/// The error for a refusal by the server, from the code of its `ApiError` body (the status when
+/// the code is one this app does not know, or the body is not the API's).
 fn refusal(status: StatusCode, body: &str) -> DesktopError {
     let error: ApiError = serde_json::from_str(body).unwrap_or_else(|_| ApiError {
-        code: String::new(),
+        code: ErrorCode::Unknown,
         message: status
             .canonical_reason()
             .unwrap_or("unexpected answer")
@@ -254,25 +255,47 @@ fn refusal(status: StatusCode, body: &str) -> DesktopError {
         fields: Vec::new(),
         conflict: None,
     });
-    match status {
-        StatusCode::UNAUTHORIZED if error.code == "login_failed" => {
+    let invalid = |error: ApiError| DesktopError::Invalid {
+        message: error.message,
+        fields: error.fields,
+    };
+    match error.code {
+        ErrorCode::LoginFailed | ErrorCode::TooManyAttempts => {
             DesktopError::LoginFailed(error.message)
         }
-        StatusCode::UNAUTHORIZED => DesktopError::SessionEnded(error.message),
-        StatusCode::TOO_MANY_REQUESTS => DesktopError::LoginFailed(error.message),
-        StatusCode::FORBIDDEN => DesktopError::Forbidden(error.message),
-        StatusCode::NOT_FOUND => DesktopError::NotFound(error.message),
-        StatusCode::CONFLICT => DesktopError::Conflict {
+        ErrorCode::Unauthenticated => DesktopError::SessionEnded(error.message),
+        ErrorCode::Forbidden => DesktopError::Forbidden(error.message),
+        ErrorCode::NotFound | ErrorCode::RouteNotFound => DesktopError::NotFound(error.message),
+        ErrorCode::StaleVersion => DesktopError::Conflict {
             message: error.message,
             conflict: error.conflict,
         },
-        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => DesktopError::Invalid {
-            message: error.message,
-            fields: error.fields,
-        },
-        _ => DesktopError::Server {
-            status: status.as_u16(),
-            message: error.message,
+        // A taken value is shown beside its field, like any other invalid one.
+        ErrorCode::AlreadyExists
+        | ErrorCode::ValidationFailed
+        | ErrorCode::InvalidBody
+        | ErrorCode::BadRequest
+        | ErrorCode::MalformedJson
+        | ErrorCode::BodyTooLarge => invalid(error),
+        ErrorCode::MethodNotAllowed | ErrorCode::Internal | ErrorCode::Unavailable => {
+            DesktopError::Server {
+                status: status.as_u16(),
+                message: error.message,
+            }
+        }
+        ErrorCode::Unknown => match status {
+            StatusCode::UNAUTHORIZED => DesktopError::SessionEnded(error.message),
+            StatusCode::FORBIDDEN => DesktopError::Forbidden(error.message),
+            StatusCode::NOT_FOUND => DesktopError::NotFound(error.message),
+            StatusCode::CONFLICT => DesktopError::Conflict {
+                message: error.message,
+                conflict: error.conflict,
+            },
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => invalid(error),
+            _ => DesktopError::Server {
+                status: status.as_u16(),
+                message: error.message,
+            },
         },
     }
 }
@@ -328,6 +351,18 @@ mod tests {
             refusal(StatusCode::UNPROCESSABLE_ENTITY, &body("validation_failed")),
             DesktopError::Invalid { .. }
         ));
+        assert!(matches!(
+            refusal(StatusCode::CONFLICT, &body("already_exists")),
+            DesktopError::Invalid { .. }
+        ));
+        assert!(matches!(
+            refusal(StatusCode::TOO_MANY_REQUESTS, &body("too_many_attempts")),
+            DesktopError::LoginFailed(_)
+        ));
+        // A code from a newer server falls back on the status.
+        assert!(
+            matches!(refusal(StatusCode::FORBIDDEN, &body("quota_exceeded")), DesktopError::Forbidden(m) if m == "words")
+        );
         assert!(
             matches!(refusal(StatusCode::BAD_GATEWAY, "<html>"), DesktopError::Server { status: 502, message } if message == "Bad Gateway")
         );

@@ -65,7 +65,7 @@ store_test! {
             case(Method::GET, "/api/v1/users".into(), None, "admin", "manager"),
             case(Method::POST, "/api/v1/users".into(), Some(json!({"email": "new@example.org", "display_name": "New", "roles": ["sales"], "password": PASSWORD})), "admin", "dpo"),
             case(Method::GET, format!("/api/v1/users/{}", admin_user.id), None, "admin", "sales"),
-            case(Method::PATCH, format!("/api/v1/users/{}", sales_user.id), Some(json!({"display_name": "Sam"})), "admin", "manager"),
+            case(Method::PATCH, format!("/api/v1/users/{}", sales_user.id), Some(json!({"display_name": "Sam", "version": 1})), "admin", "manager"),
             case(Method::GET, "/api/v1/contacts".into(), None, "sales", "admin"),
             case(Method::POST, "/api/v1/contacts".into(), Some(json!({"last_name": "Roe"})), "dpo", "admin"),
             case(Method::POST, "/api/v1/contacts".into(), Some(json!({"last_name": "Roe", "owner_id": sales_user.id})), "manager", "other_sales"),

@@ -265,7 +265,7 @@ store_test! {
 
         assert_eq!(app.get(&format!("{path}?format=docx"), &sales).await.status, StatusCode::BAD_REQUEST);
         let records = store::audit::for_object(&app.db, jane.id).await.unwrap();
-        assert!(records.iter().any(|r| r.record.action == "evidence_pack_generated"));
+        assert!(records.iter().any(|r| r.action == "evidence_pack_generated"));
     }
 }
 
@@ -328,8 +328,8 @@ store_test! {
             kind,
             external_id: None,
             source: None,
-            recorded_by: Some(user.id),
-            recorded_via: RecordedVia::Import,
+            recorded_by: assent_shared::api::ActorRef::Staff { id: user.id },
+            imported: true,
         };
         let entries = [
             entry(john.id, 1, &new_wording),
@@ -338,7 +338,7 @@ store_test! {
             entry(jane.id, 4, &new_wording),
         ];
         let mut tx = app.db.begin().await.unwrap();
-        let ids = store::ledger::append_many(&mut tx, &entries, store::now()).await.unwrap();
+        let ids = store::ledger::append_many(&mut tx, &entries, assent_server::clock::now()).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(ids.len(), 4);
 

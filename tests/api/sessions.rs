@@ -31,7 +31,7 @@ store_test! {
         assert_eq!(wrong.status, unknown.status);
         assert_eq!(wrong.body, unknown.body);
         let records = store::audit::for_object(&app.db, user.id).await.unwrap();
-        assert!(records.iter().any(|r| r.record.action == "login_failed" && r.record.outcome == "bad_password"));
+        assert!(records.iter().any(|r| r.action == "login_failed" && r.outcome == "bad_password"));
     }
 }
 
@@ -108,7 +108,7 @@ store_test! {
     async fn a_deactivated_user_is_refused_on_the_next_request(app: TestApp) {
         let (_, admin) = app.user_with_token("admin@example.org", &[Role::Admin]).await;
         let (sales, token) = app.user_with_token("jane@example.org", &[Role::Sales]).await;
-        let reply = app.send(Method::PATCH, &format!("/api/v1/users/{}", sales.id), Some(&admin), Some(json!({"active": false}))).await;
+        let reply = app.send(Method::PATCH, &format!("/api/v1/users/{}", sales.id), Some(&admin), Some(json!({"active": false, "version": 1}))).await;
         assert_eq!(reply.status, StatusCode::OK);
         assert_eq!(app.get("/api/v1/me", &token).await.status, StatusCode::UNAUTHORIZED);
         let again = app.login_as("jane@example.org", PASSWORD, "laptop").await;

@@ -319,12 +319,11 @@ async fn end_to_end() {
     // of the app finds its session ended and it returns to the login screen, saying why.
     let revoked = {
         let mut tx = server.db.begin().await.unwrap();
-        let now = assent_server::store::now();
+        let now = assent_server::clock::now();
         let ids = assent_server::store::sessions::revoke(
             &mut tx,
             sales.id,
-            Some(DEVICE),
-            None,
+            assent_server::store::sessions::Revoke::Device(DEVICE),
             admin.id,
             now,
         )

@@ -10,10 +10,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assent_server::config::Config;
+use assent_server::service::Actor;
 use assent_server::startup::{Application, ShutdownHandle};
 use assent_server::store::Db;
-use assent_shared::api::{ContactInput, NewUser, User};
-use assent_shared::domain::Role;
+use assent_shared::api::{ActorRef, ContactInput, NewUser, User};
+use assent_shared::domain::{Role, SystemJob};
 use uuid::Uuid;
 
 /// A password that passes the policy.
@@ -68,7 +69,8 @@ pub async fn create_user(db: &Db, email: &str, roles: &[Role]) -> User {
         roles: roles.to_vec(),
         password: PASSWORD.into(),
     };
-    assent_server::api::users::create_user(db, &new, None)
+    let actor = Actor::System(SystemJob::CommandLine);
+    assent_server::service::users::create(db, &actor, &new)
         .await
         .expect("the user is created")
 }
@@ -84,15 +86,15 @@ pub async fn seed_contacts(db: &Db, owner: &User, inputs: &[ContactInput]) -> Ve
         .map(|contact| assent_server::store::contacts::NewContact {
             id: Uuid::now_v7(),
             contact,
-            owner_id: owner.id,
+            owner_id: Some(owner.id),
         })
         .collect();
     let mut tx = db.begin().await.unwrap();
     assent_server::store::contacts::insert_many(
         &mut tx,
         &new,
-        owner.id,
-        assent_server::store::now(),
+        ActorRef::Staff { id: owner.id },
+        assent_server::clock::now(),
     )
     .await
     .unwrap();

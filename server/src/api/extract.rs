@@ -32,7 +32,7 @@ where
             Err(JsonRejection::BytesRejection(e))
                 if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
             {
-                Err(Error::TooLarge)
+                Err(Error::TooLarge(super::BODY_LIMIT))
             }
             Err(other) => Err(Error::BadRequest(other.body_text())),
         }
@@ -72,7 +72,7 @@ where
             .await
             .map(|p| Path(p.0))
             .map_err(|e: PathRejection| {
-                Error::NotFound(format!("no such object ({})", e.body_text()))
+                Error::NoSuchObject(format!("no such object ({})", e.body_text()))
             })
     }
 }

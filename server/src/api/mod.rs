@@ -4,6 +4,7 @@
 //! Architecture invariant: every route is registered through `routes!`, which documents it; the
 //! test `every_route_is_in_the_openapi_description` checks that no route is added another way.
 
+pub mod caller;
 pub mod companies;
 pub mod contacts;
 pub mod decisions;
@@ -48,21 +49,6 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The largest request body accepted.
 pub const BODY_LIMIT: usize = 1024 * 1024;
-
-/// Page sizes for lists.
-pub const DEFAULT_PAGE: i64 = 50;
-pub const MAX_PAGE: i64 = 200;
-
-/// The page size a list request asked for (`limit`), or the default.
-pub fn page_size(limit: Option<i64>) -> error::ApiResult<i64> {
-    let limit = limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(error::Error::BadRequest(format!(
-            "limit must be between 1 and {MAX_PAGE}"
-        )));
-    }
-    Ok(limit)
-}
 
 #[derive(OpenApi)]
 #[openapi(

@@ -1,20 +1,16 @@
-//! The organisation's compliance policy: read by everyone, changed by administrators and the data
-//! protection lead, every version kept.
+//! `/policy`: the organisation's compliance policy and its versions (`service::policy`).
 
-use assent_shared::api::{PolicyChange, PolicyVersion};
-use assent_shared::domain::{parse_notes, parse_text, Role};
-use assent_shared::validate::{FieldErrors, NAME_MAX};
+use assent_shared::api::{ApiError, PolicyChange, PolicyVersion};
 use axum::extract::State;
 use axum::Json as Reply;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::caller::Caller;
 use super::error::ApiResult;
 use super::extract::Json;
 use super::AppState;
-use crate::audit::Action;
-use crate::auth::Caller;
-use crate::store;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
+use crate::service::policy;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -24,71 +20,32 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// The policy in force.
 #[utoipa::path(get, path = "/policy", tag = "policy", security(("bearer" = [])),
-    responses((status = 200, body = PolicyVersion), (status = 401, body = assent_shared::api::ApiError)))]
+    responses((status = 200, body = PolicyVersion), (status = 401, body = ApiError)))]
 async fn current_policy(
     State(state): State<AppState>,
-    _caller: Caller,
+    Caller(_actor): Caller,
 ) -> ApiResult<Reply<PolicyVersion>> {
-    Ok(Reply(store::policies::in_force(&state.db, None).await?))
+    Ok(Reply(policy::current(&state.db).await?))
 }
 
 /// Every version of the policy, newest first: who changed what, when and why.
 #[utoipa::path(get, path = "/policy/history", tag = "policy", security(("bearer" = [])),
-    responses((status = 200, body = Vec<PolicyVersion>), (status = 403, body = assent_shared::api::ApiError)))]
+    responses((status = 200, body = Vec<PolicyVersion>), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
 async fn policy_history(
     State(state): State<AppState>,
-    caller: Caller,
+    Caller(actor): Caller,
 ) -> ApiResult<Reply<Vec<PolicyVersion>>> {
-    caller
-        .require_any(&state, &[Role::Admin, Role::Dpo])
-        .await?;
-    Ok(Reply(store::policies::history(&state.db).await?))
+    Ok(Reply(policy::history(&state.db, &actor).await?))
 }
 
 /// Puts a new version of the policy in force (administrators and the data protection lead).
 #[utoipa::path(put, path = "/policy", tag = "policy", security(("bearer" = [])), request_body = PolicyChange,
-    responses((status = 200, body = PolicyVersion), (status = 403, body = assent_shared::api::ApiError),
-              (status = 422, body = assent_shared::api::ApiError)))]
+    responses((status = 200, body = PolicyVersion), (status = 400, body = ApiError), (status = 401, body = ApiError),
+              (status = 403, body = ApiError), (status = 413, body = ApiError), (status = 422, body = ApiError)))]
 async fn change_policy(
     State(state): State<AppState>,
-    caller: Caller,
+    Caller(actor): Caller,
     Json(change): Json<PolicyChange>,
 ) -> ApiResult<Reply<PolicyVersion>> {
-    caller
-        .require_any(&state, &[Role::Admin, Role::Dpo])
-        .await?;
-    let mut errors = FieldErrors::default();
-    for (g, group) in change.policy.similar_topics.iter().enumerate() {
-        if group.len() < 2 {
-            errors.add(
-                format!("policy.similar_topics[{g}]"),
-                "needs at least two topics to be similar",
-            );
-        }
-        for (t, topic) in group.iter().enumerate() {
-            errors.check(
-                format!("policy.similar_topics[{g}][{t}]"),
-                parse_text(topic, NAME_MAX),
-            );
-        }
-    }
-    let note = errors
-        .check("note", parse_notes(change.note.as_deref(), 2000))
-        .flatten();
-    if !errors.is_empty() {
-        return Err(errors.into());
-    }
-    let mut tx = state.db.begin().await?;
-    store::audit::append(&mut tx, &caller.audit(Action::PolicyChanged)).await?;
-    let version = store::policies::save(
-        &mut tx,
-        &change.policy,
-        caller.user.id,
-        store::now(),
-        note.as_deref(),
-    )
-    .await?;
-    tx.commit().await?;
-    tracing::info!(version = version.version, "policy changed");
-    Ok(Reply(version))
+    Ok(Reply(policy::change(&state.db, &actor, &change).await?))
 }

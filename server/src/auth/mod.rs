@@ -1,29 +1,22 @@
-//! Who is calling and what they may do: opaque session tokens, the authenticated [`Caller`], role
-//! checks, password policy and login throttling.
+//! The mechanics of proving who someone is: opaque session tokens and the rules of a session's
+//! life, password policy and argon2id hashing, and login throttling. Who may do what is the
+//! services' (`service::access`); turning a request into an actor is the API's.
 //!
 //! A token is 256 random bits shown to the client once; the server keeps only its SHA-256, so a
-//! copy of the database does not let anyone log in. Every request looks its session up again, so
-//! a revocation or a deactivated user takes effect on the very next request.
+//! copy of the database does not let anyone log in.
 
 pub mod password;
 pub mod throttle;
 
-use assent_shared::api::User;
-use assent_shared::domain::Role;
-use axum::extract::FromRequestParts;
-use axum::http::header;
-use axum::http::request::Parts;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
-use crate::api::error::{ApiResult, Error};
-use crate::api::AppState;
-use crate::audit::{Action, AuditRecord, ObjectKind};
-use crate::store::{self, sessions::SessionRow};
+pub use password::AuthError;
+
+use crate::store::sessions::SessionRow;
 
 /// How long sessions live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,127 +71,10 @@ pub fn session_refusal(
     }
 }
 
-/// The authenticated user of a request, and the session it came through.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub user: User,
-    pub session_id: Uuid,
-    pub device_name: String,
-}
-
-impl Caller {
-    pub fn has(&self, role: Role) -> bool {
-        self.user.roles.contains(&role)
-    }
-
-    /// An audit record of `action` by this caller, outcome `ok`.
-    pub fn audit(&self, action: Action) -> AuditRecord {
-        AuditRecord::new(action, "ok").by(Some(self.user.id), Some(self.session_id))
-    }
-
-    /// Refuses (403, audited) unless the caller holds one of `roles`.
-    pub async fn require_any(&self, state: &AppState, roles: &[Role]) -> ApiResult<()> {
-        self.require_any_on(state, roles, None).await
-    }
-
-    /// Like [`Caller::require_any`], naming in the audit trail the object the request was about.
-    pub async fn require_any_on(
-        &self,
-        state: &AppState,
-        roles: &[Role],
-        object: Option<(ObjectKind, Uuid)>,
-    ) -> ApiResult<()> {
-        if roles.iter().any(|r| self.has(*r)) {
-            return Ok(());
-        }
-        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-        Err(self
-            .deny(
-                state,
-                object,
-                format!("This needs the role {}.", names.join(" or ")),
-            )
-            .await)
-    }
-
-    /// Records a refusal in the audit trail and returns the 403 to send.
-    pub async fn deny(
-        &self,
-        state: &AppState,
-        object: Option<(ObjectKind, Uuid)>,
-        message: String,
-    ) -> Error {
-        let mut record = AuditRecord::new(Action::Denied, "forbidden")
-            .by(Some(self.user.id), Some(self.session_id));
-        if let Some((kind, id)) = object {
-            record = record.on(kind, id);
-        }
-        if let Err(e) = store::audit::append_now(&state.db, &[record]).await {
-            return e.into();
-        }
-        Error::Forbidden(message)
-    }
-}
-
-fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
-}
-
-/// Sessions are marked as used at most this often, to spare the database a write per request.
-const TOUCH_INTERVAL_SECONDS: i64 = 30;
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let now = store::now();
-        let refuse = |reason: &'static str, session: Option<&SessionRow>| {
-            let record = AuditRecord::new(Action::Unauthenticated, "refused")
-                .by(session.map(|s| s.user_id), session.map(|s| s.id));
-            (record, Error::Unauthenticated(reason))
-        };
-        let outcome = match bearer_token(parts) {
-            None => Err(refuse(
-                "Log in first: this request has no bearer token.",
-                None,
-            )),
-            Some(token) => {
-                match store::sessions::find_by_token_hash(&state.db, &token_hash(token)).await? {
-                    None => Err(refuse("This session is not known. Log in again.", None)),
-                    Some(session) => match session_refusal(&session, &state.sessions, now) {
-                        Some(reason) => Err(refuse(reason, Some(&session))),
-                        None => match store::users::find(&state.db, session.user_id).await? {
-                            Some(stored) if stored.user.active => Ok((session, stored.user)),
-                            _ => Err(refuse("This account is deactivated.", Some(&session))),
-                        },
-                    },
-                }
-            }
-        };
-        match outcome {
-            Ok((session, user)) => {
-                if (now - session.last_seen_at).num_seconds() >= TOUCH_INTERVAL_SECONDS {
-                    store::sessions::touch(&state.db, session.id, now).await?;
-                }
-                Ok(Caller {
-                    user,
-                    session_id: session.id,
-                    device_name: session.device_name,
-                })
-            }
-            Err((record, error)) => {
-                store::audit::append_now(&state.db, &[record]).await?;
-                Err(error)
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uuid::Uuid;
 
     fn session(
         last_seen_minutes_ago: i64,

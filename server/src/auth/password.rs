@@ -33,12 +33,18 @@ pub fn policy_violation(password: &str) -> Option<String> {
     None
 }
 
+/// What can go wrong proving who someone is (never the answer "wrong password", which is
+/// `false`): the server's own failures.
 #[derive(Debug, thiserror::Error)]
-pub enum PasswordError {
+pub enum AuthError {
     #[error("password hashing failed: {0}")]
     Hash(String),
     #[error("the hashing task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The decoy hash that unknown accounts are checked against could not be made: answering
+    /// at once instead would tell an attacker which accounts exist.
+    #[error("the decoy password hash could not be made: {0}")]
+    Decoy(String),
 }
 
 fn hasher() -> Argon2<'static> {
@@ -48,42 +54,44 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-pub fn hash_blocking(password: &str) -> Result<String, PasswordError> {
+pub fn hash_blocking(password: &str) -> Result<String, AuthError> {
     let salt = SaltString::generate(&mut OsRng);
     hasher()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| PasswordError::Hash(e.to_string()))
+        .map_err(|e| AuthError::Hash(e.to_string()))
 }
 
 /// Hashes a password on the blocking pool (argon2 takes tens of milliseconds by design).
-pub async fn hash(password: String) -> Result<String, PasswordError> {
+pub async fn hash(password: String) -> Result<String, AuthError> {
     tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
 }
 
 /// A hash of a password nobody knows, verified against when the account does not exist so that
 /// a failed login takes as long whether or not the email is known.
-static DECOY_HASH: LazyLock<String> = LazyLock::new(|| {
+static DECOY_HASH: LazyLock<Result<String, String>> = LazyLock::new(|| {
     let mut random = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut random);
-    hash_blocking(&hex::encode(random)).unwrap_or_default()
+    hash_blocking(&hex::encode(random)).map_err(|e| e.to_string())
 });
 
-/// Checks `password` against `stored` (or against the decoy when there is no account).
-pub async fn verify(password: String, stored: Option<String>) -> Result<bool, PasswordError> {
+/// Checks `password` against `stored`, or against the decoy when there is no account, so that
+/// both take the same time. A stored hash that does not parse is a wrong password (after the
+/// same work on the decoy); a decoy that cannot be made is an error, never a quick `false`.
+pub async fn verify(password: String, stored: Option<String>) -> Result<bool, AuthError> {
     tokio::task::spawn_blocking(move || {
-        let known = stored.is_some();
-        let stored = stored.unwrap_or_else(|| DECOY_HASH.clone());
-        let Ok(parsed) = PasswordHash::new(&stored) else {
-            return false;
+        let decoy = || DECOY_HASH.clone().map_err(AuthError::Decoy);
+        let (hash, known) = match stored {
+            Some(hash) if PasswordHash::new(&hash).is_ok() => (hash, true),
+            _ => (decoy()?, false),
         };
-        hasher()
+        let parsed = PasswordHash::new(&hash).map_err(|e| AuthError::Hash(e.to_string()))?;
+        Ok(hasher()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok()
-            && known
+            && known)
     })
-    .await
-    .map_err(PasswordError::from)
+    .await?
 }
 
 #[cfg(test)]

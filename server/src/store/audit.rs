@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Db, StoreResult, Tx};
-use crate::audit::{AuditRecord, BrokenLink, ChainVerifier, ChainedRecord};
+use crate::audit::{AuditRecord, StoredRecord};
+use crate::chain::{BrokenLink, ChainVerifier};
 use crate::{on_db, on_tx};
 
 #[derive(sqlx::FromRow)]
@@ -21,19 +22,17 @@ struct AuditRow {
     hash: String,
 }
 
-impl From<AuditRow> for ChainedRecord {
+impl From<AuditRow> for StoredRecord {
     fn from(row: AuditRow) -> Self {
-        ChainedRecord {
+        StoredRecord {
             seq: row.seq,
-            record: AuditRecord {
-                at: row.at,
-                actor_id: row.actor_id,
-                session_id: row.session_id,
-                action: row.action,
-                object_kind: row.object_kind,
-                object_id: row.object_id,
-                outcome: row.outcome,
-            },
+            at: row.at,
+            actor_id: row.actor_id,
+            session_id: row.session_id,
+            action: row.action,
+            object_kind: row.object_kind,
+            object_id: row.object_id,
+            outcome: row.outcome,
             prev_hash: row.prev_hash,
             hash: row.hash,
         }
@@ -62,10 +61,10 @@ pub async fn append(tx: &mut Tx, record: &AuditRecord) -> StoreResult<i64> {
         .bind(record.at)
         .bind(record.actor_id)
         .bind(record.session_id)
-        .bind(&record.action)
-        .bind(&record.object_kind)
-        .bind(record.object_id)
-        .bind(&record.outcome)
+        .bind(record.action.as_str())
+        .bind(record.object.map(|(kind, _)| kind.as_str()))
+        .bind(record.object.map(|(_, id)| id))
+        .bind(record.outcome.as_str())
         .bind(&prev_hash)
         .bind(&hash)
         .execute(conn)
@@ -117,7 +116,7 @@ pub async fn verify(db: &Db) -> StoreResult<Verification> {
         after = last.seq;
         let full_page = rows.len() as i64 == PAGE;
         for row in rows {
-            verifier.check(&row.into());
+            StoredRecord::from(row).check(&mut verifier);
         }
         if verifier.broken.is_some() || !full_page {
             break;
@@ -135,7 +134,7 @@ pub async fn verify(db: &Db) -> StoreResult<Verification> {
 }
 
 /// The records about one object, oldest first (for tests and, later, the evidence pack).
-pub async fn for_object(db: &Db, object_id: Uuid) -> StoreResult<Vec<ChainedRecord>> {
+pub async fn for_object(db: &Db, object_id: Uuid) -> StoreResult<Vec<StoredRecord>> {
     let rows: Vec<AuditRow> = on_db!(db, pool => {
         sqlx::query_as(
             "SELECT seq, at, actor_id, session_id, action, object_kind, object_id, outcome, \

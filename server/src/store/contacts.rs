@@ -1,6 +1,6 @@
 //! The `contacts`, `contact_emails` and `contact_phones` tables: the people in the CRM.
 
-use assent_shared::api::{Contact, ContactPage, ContactSummary, PostalAddress};
+use assent_shared::api::{ActorRef, Contact, ContactPage, ContactSummary, PostalAddress};
 use assent_shared::domain::SubscriberKind;
 use assent_shared::validate::{ValidAddress, ValidContact};
 use chrono::{DateTime, Utc};
@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use super::history::{self, ChangeSet, RecordKind};
 use super::{
-    cursor, keep_prepared, like_pattern, Db, StoreError, StoreResult, Tx, Updated, MAX_BINDS,
+    actor_columns, cursor, keep_prepared, like_pattern, to_json, Db, StoreError, StoreResult, Tx,
+    Updated, MAX_BINDS,
 };
 use crate::{on_db, on_tx};
 
@@ -26,16 +27,19 @@ struct ContactRow {
     subscriber_kind: String,
     job_title: Option<String>,
     notes: Option<String>,
-    owner_id: Uuid,
+    owner_id: Option<Uuid>,
     active: bool,
     created_at: DateTime<Utc>,
+    created_by_kind: String,
     created_by: Uuid,
     updated_at: DateTime<Utc>,
+    updated_by_kind: String,
     updated_by: Uuid,
 }
 
 const COLUMNS: &str = "id, version, first_name, last_name, address_lines, town, postcode, country, \
-    company_id, subscriber_kind, job_title, notes, owner_id, active, created_at, created_by, updated_at, updated_by";
+    company_id, subscriber_kind, job_title, notes, owner_id, active, created_at, created_by_kind, created_by, \
+    updated_at, updated_by_kind, updated_by";
 
 /// The sort key of a contact list: "last first", lower-cased.
 fn sort_key(first: Option<&str>, last: Option<&str>) -> String {
@@ -48,14 +52,16 @@ fn sort_key(first: Option<&str>, last: Option<&str>) -> String {
 }
 
 /// Address lines are kept as a JSON array in one column.
-pub(super) fn address_lines_text(address: Option<&ValidAddress>) -> Option<String> {
-    address.filter(|a| !a.lines.is_empty()).map(|a| {
-        // A Vec<String> always serialises.
-        serde_json::to_string(&a.lines).unwrap_or_default()
-    })
+pub(super) fn address_lines_text(address: Option<&ValidAddress>) -> StoreResult<Option<String>> {
+    address
+        .filter(|a| !a.lines.is_empty())
+        .map(|a| to_json(&a.lines, "address lines"))
+        .transpose()
 }
 
+/// A postal address from its columns; `table` and `id` name the row if it does not read back.
 pub(super) fn address_from_columns(
+    (table, id): (&'static str, Uuid),
     lines: Option<String>,
     town: Option<String>,
     postcode: Option<String>,
@@ -63,7 +69,7 @@ pub(super) fn address_from_columns(
 ) -> StoreResult<Option<PostalAddress>> {
     let lines: Vec<String> = match lines {
         Some(text) => serde_json::from_str(&text)
-            .map_err(|e| StoreError::Corrupt(format!("address_lines is not a JSON list: {e}")))?,
+            .map_err(|_| StoreError::corrupt(table, id, "address_lines is not a JSON list"))?,
         None => Vec::new(),
     };
     if lines.is_empty() && town.is_none() && postcode.is_none() {
@@ -90,7 +96,7 @@ async fn load(tx: &mut Tx, row: ContactRow) -> StoreResult<Contact> {
             .fetch_all(conn)
             .await?
     });
-    let subscriber_kind = parse_kind(&row.subscriber_kind)?;
+    let subscriber_kind = parse_kind(row.id, &row.subscriber_kind)?;
     Ok(Contact {
         id: row.id,
         version: row.version,
@@ -98,7 +104,13 @@ async fn load(tx: &mut Tx, row: ContactRow) -> StoreResult<Contact> {
         last_name: row.last_name,
         emails,
         phones,
-        address: address_from_columns(row.address_lines, row.town, row.postcode, row.country)?,
+        address: address_from_columns(
+            ("contacts", row.id),
+            row.address_lines,
+            row.town,
+            row.postcode,
+            row.country,
+        )?,
         company_id: row.company_id,
         subscriber_kind,
         job_title: row.job_title,
@@ -106,9 +118,9 @@ async fn load(tx: &mut Tx, row: ContactRow) -> StoreResult<Contact> {
         owner_id: row.owner_id,
         active: row.active,
         created_at: row.created_at,
-        created_by: row.created_by,
+        created_by: actor_columns::decode("contacts", &row.created_by_kind, row.created_by)?,
         updated_at: row.updated_at,
-        updated_by: row.updated_by,
+        updated_by: actor_columns::decode("contacts", &row.updated_by_kind, row.updated_by)?,
     })
 }
 
@@ -189,16 +201,16 @@ async fn insert_list(
 pub struct NewContact<'a> {
     pub id: Uuid,
     pub contact: &'a ValidContact,
-    pub owner_id: Uuid,
+    pub owner_id: Option<Uuid>,
 }
 
-/// Creates a contact owned by `owner_id`.
+/// Creates a contact owned by `owner_id` (nobody when `None`).
 pub async fn insert(
     tx: &mut Tx,
     id: Uuid,
     contact: &ValidContact,
-    owner_id: Uuid,
-    by: Uuid,
+    owner_id: Option<Uuid>,
+    by: ActorRef,
     at: DateTime<Utc>,
 ) -> StoreResult<Contact> {
     let new = NewContact {
@@ -209,17 +221,22 @@ pub async fn insert(
     insert_many(tx, std::slice::from_ref(&new), by, at).await?;
     get(tx, id)
         .await?
-        .ok_or_else(|| StoreError::Corrupt("a contact vanished as it was created".into()))
+        .ok_or_else(|| StoreError::corrupt("contacts", id, "vanished as it was created"))
 }
 
 /// Creates contacts in a few multi-row statements (seeding, imports); each starts at version 1.
 pub async fn insert_many(
     tx: &mut Tx,
     contacts: &[NewContact<'_>],
-    by: Uuid,
+    by: ActorRef,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
-    const COLUMNS: [&str; 19] = [
+    let (by_kind, by) = actor_columns::encode(by);
+    let address_lines: Vec<Option<String>> = contacts
+        .iter()
+        .map(|n| address_lines_text(n.contact.address.as_ref()))
+        .collect::<StoreResult<_>>()?;
+    const COLUMNS: [&str; 21] = [
         "id",
         "version",
         "first_name",
@@ -236,15 +253,18 @@ pub async fn insert_many(
         "owner_id",
         "active",
         "created_at",
+        "created_by_kind",
         "created_by",
         "updated_at",
+        "updated_by_kind",
         "updated_by",
     ];
-    for chunk in contacts.chunks(MAX_BINDS / COLUMNS.len()) {
+    let rows: Vec<(&NewContact, &Option<String>)> = contacts.iter().zip(&address_lines).collect();
+    for chunk in rows.chunks(MAX_BINDS / COLUMNS.len()) {
         on_tx!(&mut *tx, conn => {
             let mut query =
                 sqlx::QueryBuilder::new(format!("INSERT INTO contacts ({}) ", COLUMNS.join(", ")));
-            query.push_values(chunk, |mut row, new| {
+            query.push_values(chunk, |mut row, (new, lines)| {
                 let c = new.contact;
                 let address = c.address.as_ref();
                 row.push_bind(new.id)
@@ -252,7 +272,7 @@ pub async fn insert_many(
                     .push_bind(c.first_name.as_deref())
                     .push_bind(c.last_name.as_deref())
                     .push_bind(sort_key(c.first_name.as_deref(), c.last_name.as_deref()))
-                    .push_bind(address_lines_text(address))
+                    .push_bind(lines.as_deref())
                     .push_bind(address.and_then(|a| a.town.clone()))
                     .push_bind(address.and_then(|a| a.postcode.clone()))
                     .push_bind(address.map(|a| a.country.clone()))
@@ -263,8 +283,10 @@ pub async fn insert_many(
                     .push_bind(new.owner_id)
                     .push_bind(true)
                     .push_bind(at)
+                    .push_bind(by_kind)
                     .push_bind(by)
                     .push_bind(at)
+                    .push_bind(by_kind)
                     .push_bind(by);
             });
             query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
@@ -282,16 +304,18 @@ async fn write_fields(
     id: Uuid,
     version: i64,
     contact: &ValidContact,
-    owner_id: Uuid,
-    by: Uuid,
+    owner_id: Option<Uuid>,
+    by: ActorRef,
     at: DateTime<Utc>,
 ) -> StoreResult<u64> {
     let address = contact.address.as_ref();
+    let lines = address_lines_text(address)?;
+    let (by_kind, by) = actor_columns::encode(by);
     let written = on_tx!(tx, conn => {
         sqlx::query(
             "UPDATE contacts SET version = $2 + 1, first_name = $3, last_name = $4, sort_key = $5, address_lines = $6, \
              town = $7, postcode = $8, country = $9, company_id = $10, subscriber_kind = $11, job_title = $12, \
-             notes = $13, owner_id = $14, updated_at = $15, updated_by = $16 \
+             notes = $13, owner_id = $14, updated_at = $15, updated_by_kind = $16, updated_by = $17 \
              WHERE id = $1 AND version = $2",
         )
         .bind(id)
@@ -299,7 +323,7 @@ async fn write_fields(
         .bind(&contact.first_name)
         .bind(&contact.last_name)
         .bind(sort_key(contact.first_name.as_deref(), contact.last_name.as_deref()))
-        .bind(address_lines_text(address))
+        .bind(lines)
         .bind(address.and_then(|a| a.town.clone()))
         .bind(address.and_then(|a| a.postcode.clone()))
         .bind(address.map(|a| a.country.clone()))
@@ -309,6 +333,7 @@ async fn write_fields(
         .bind(&contact.notes)
         .bind(owner_id)
         .bind(at)
+        .bind(by_kind)
         .bind(by)
         .execute(conn)
         .await?
@@ -340,7 +365,7 @@ fn flatten(c: &Contact) -> Vec<(&'static str, Option<String>)> {
         ),
         ("job_title", c.job_title.clone()),
         ("notes", c.notes.clone()),
-        ("owner_id", Some(c.owner_id.to_string())),
+        ("owner_id", c.owner_id.map(|id| id.to_string())),
         ("active", Some(c.active.to_string())),
     ]
 }
@@ -348,8 +373,8 @@ fn flatten(c: &Contact) -> Vec<(&'static str, Option<String>)> {
 /// A change to a contact.
 #[derive(Debug, Clone, Copy)]
 pub enum ContactChange<'a> {
-    /// New values for every field, and the owner.
-    Replace(&'a ValidContact, Uuid),
+    /// New values for every field, and the owner (nobody when `None`).
+    Replace(&'a ValidContact, Option<Uuid>),
     /// Hidden from lists; history and ledger kept.
     Deactivate,
 }
@@ -361,7 +386,7 @@ pub async fn update(
     current: &Contact,
     expected_version: i64,
     change: ContactChange<'_>,
-    by: Uuid,
+    by: ActorRef,
     at: DateTime<Utc>,
 ) -> StoreResult<Updated<Contact>> {
     if current.version != expected_version {
@@ -376,13 +401,16 @@ pub async fn update(
             write_fields(tx, current.id, expected_version, contact, owner_id, by, at).await?
         }
         ContactChange::Deactivate => on_tx!(tx, conn => {
+            let (by_kind, by) = actor_columns::encode(by);
             sqlx::query(
-                "UPDATE contacts SET version = $2 + 1, active = $3, updated_at = $4, updated_by = $5 WHERE id = $1 AND version = $2",
+                "UPDATE contacts SET version = $2 + 1, active = $3, updated_at = $4, updated_by_kind = $5, updated_by = $6 \
+                 WHERE id = $1 AND version = $2",
             )
             .bind(current.id)
             .bind(expected_version)
             .bind(false)
             .bind(at)
+            .bind(by_kind)
             .bind(by)
             .execute(conn)
             .await?
@@ -392,14 +420,14 @@ pub async fn update(
     if written == 0 {
         // Another writer committed first (PostgreSQL's writers can race here): the answer
         // names the record as it is now.
-        let now = get(tx, current.id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("a contact vanished as it was updated".into()))?;
+        let now = get(tx, current.id).await?.ok_or_else(|| {
+            StoreError::corrupt("contacts", current.id, "vanished as it was updated")
+        })?;
         return Ok(Updated::stale(now.version, now.updated_by, now.updated_at));
     }
     let saved = get(tx, current.id)
         .await?
-        .ok_or_else(|| StoreError::Corrupt("a contact vanished as it was updated".into()))?;
+        .ok_or_else(|| StoreError::corrupt("contacts", current.id, "vanished as it was updated"))?;
     let changes = history::diff(&flatten(current), &flatten(&saved));
     let set = ChangeSet {
         kind: RecordKind::Contact,
@@ -430,7 +458,7 @@ struct SummaryRow {
     sort_key: String,
     company_id: Option<Uuid>,
     company_name: Option<String>,
-    owner_id: Uuid,
+    owner_id: Option<Uuid>,
     active: bool,
     email: Option<String>,
     phone: Option<String>,
@@ -480,49 +508,63 @@ pub async fn audience_by_search(
         sqlx::query_as(&sql).bind(&pattern).bind(&reversed).bind(&phone).bind(false).fetch_all(pool).await?
     });
     rows.into_iter()
-        .map(|(id, kind)| Ok((id, parse_kind(&kind)?)))
+        .map(|(id, kind)| Ok((id, parse_kind(id, &kind)?)))
         .collect()
 }
 
-/// The contacts of a list, with their subscriber kind, in id order; ids that name no contact are
-/// returned apart.
-pub async fn audience_by_ids(
-    db: &Db,
-    ids: &[Uuid],
-) -> StoreResult<(Vec<(Uuid, SubscriberKind)>, Vec<Uuid>)> {
-    let mut found = Vec::with_capacity(ids.len());
+/// The contacts of a list, as an audience holds them.
+#[derive(Debug, Default)]
+pub struct ListedAudience {
+    /// The active contacts, with their subscriber kind, in id order, each once.
+    pub active: Vec<(Uuid, SubscriberKind)>,
+    /// Deactivated contacts the list names (each once).
+    pub inactive: u64,
+    /// Ids that name no contact, in order, each once.
+    pub missing: Vec<Uuid>,
+}
+
+/// The contacts of a list, sorted into active, deactivated and unknown ids.
+pub async fn audience_by_ids(db: &Db, ids: &[Uuid]) -> StoreResult<ListedAudience> {
+    let mut found: Vec<(Uuid, SubscriberKind, bool)> = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT id, subscriber_kind FROM contacts WHERE id IN ({})",
-            placeholders.join(", ")
-        );
-        let rows: Vec<(Uuid, String)> = on_db!(db, pool => {
-            let mut query = sqlx::query_as(&sql);
+        let rows: Vec<(Uuid, String, bool)> = on_db!(db, pool => {
+            let mut query = sqlx::QueryBuilder::new("SELECT id, subscriber_kind, active FROM contacts WHERE id IN (");
+            let mut list = query.separated(", ");
             for id in chunk {
-                query = query.bind(*id);
+                list.push_bind(*id);
             }
-            query.fetch_all(pool).await?
+            query.push(")");
+            query.build_query_as().persistent(keep_prepared(chunk.len())).fetch_all(pool).await?
         });
-        for (id, kind) in rows {
-            found.push((id, parse_kind(&kind)?));
+        for (id, kind, active) in rows {
+            found.push((id, parse_kind(id, &kind)?, active));
         }
     }
-    found.sort_unstable_by_key(|(id, _)| *id);
-    found.dedup_by_key(|(id, _)| *id);
+    found.sort_unstable_by_key(|(id, _, _)| *id);
+    found.dedup_by_key(|(id, _, _)| *id);
     let mut missing: Vec<Uuid> = ids
         .iter()
         .copied()
-        .filter(|id| found.binary_search_by_key(id, |(f, _)| *f).is_err())
+        .filter(|id| found.binary_search_by_key(id, |(f, _, _)| *f).is_err())
         .collect();
     missing.sort_unstable();
     missing.dedup();
-    Ok((found, missing))
+    let inactive = found.iter().filter(|(_, _, active)| !active).count() as u64;
+    let active = found
+        .into_iter()
+        .filter(|(_, _, active)| *active)
+        .map(|(id, kind, _)| (id, kind))
+        .collect();
+    Ok(ListedAudience {
+        active,
+        inactive,
+        missing,
+    })
 }
 
-fn parse_kind(text: &str) -> StoreResult<SubscriberKind> {
+fn parse_kind(id: Uuid, text: &str) -> StoreResult<SubscriberKind> {
     text.parse()
-        .map_err(|_| StoreError::Corrupt("contacts.subscriber_kind".into()))
+        .map_err(|_| StoreError::corrupt("contacts", id, "subscriber_kind is not a known kind"))
 }
 
 /// One page of contacts in name order.

@@ -4,8 +4,8 @@ use assent_shared::api::SavedFilter;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Db, StoreResult, Tx};
-use crate::{on_db, on_tx};
+use super::{StoreResult, Tx};
+use crate::on_tx;
 
 #[derive(sqlx::FromRow)]
 struct FilterRow {
@@ -28,7 +28,8 @@ impl From<FilterRow> for SavedFilter {
     }
 }
 
-/// Saves a filter; a second filter with the same name (ignoring case) is a unique violation.
+/// Saves a filter; a second filter with the same name (ignoring case) is
+/// [`super::StoreError::Duplicate`].
 pub async fn insert(tx: &mut Tx, filter: &SavedFilter) -> StoreResult<()> {
     on_tx!(tx, conn => {
         sqlx::query("INSERT INTO saved_filters (id, name, name_key, search, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -45,8 +46,9 @@ pub async fn insert(tx: &mut Tx, filter: &SavedFilter) -> StoreResult<()> {
     Ok(())
 }
 
-pub async fn get(db: &Db, id: Uuid) -> StoreResult<Option<SavedFilter>> {
-    let row: Option<FilterRow> = on_db!(db, pool => {
+/// One filter, read inside `tx`.
+pub async fn get(tx: &mut Tx, id: Uuid) -> StoreResult<Option<SavedFilter>> {
+    let row: Option<FilterRow> = on_tx!(tx, pool => {
         sqlx::query_as("SELECT id, name, search, created_by, created_at FROM saved_filters WHERE id = $1")
             .bind(id)
             .fetch_optional(pool)
@@ -55,9 +57,9 @@ pub async fn get(db: &Db, id: Uuid) -> StoreResult<Option<SavedFilter>> {
     Ok(row.map(Into::into))
 }
 
-/// Every saved filter, by name.
-pub async fn list(db: &Db) -> StoreResult<Vec<SavedFilter>> {
-    let rows: Vec<FilterRow> = on_db!(db, pool => {
+/// Every saved filter, by name, read inside `tx`.
+pub async fn list(tx: &mut Tx) -> StoreResult<Vec<SavedFilter>> {
+    let rows: Vec<FilterRow> = on_tx!(tx, pool => {
         sqlx::query_as("SELECT id, name, search, created_by, created_at FROM saved_filters ORDER BY name_key")
             .fetch_all(pool)
             .await?

@@ -1,12 +1,12 @@
 //! The `record_changes` table: the field-by-field history of every change of a contact's or a
 //! company's personal data (old value, new value, who, when).
 
-use assent_shared::api::FieldChange;
+use assent_shared::api::{ActorRef, FieldChange};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Db, StoreResult, Tx};
-use crate::{on_db, on_tx};
+use super::{actor_columns, StoreResult, Tx};
+use crate::on_tx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordKind {
@@ -40,16 +40,17 @@ pub struct ChangeSet<'a> {
     pub record_id: Uuid,
     pub version: i64,
     pub changes: &'a [(&'static str, Option<String>, Option<String>)],
-    pub by: Uuid,
+    pub by: ActorRef,
     pub at: DateTime<Utc>,
 }
 
 pub async fn record(tx: &mut Tx, set: &ChangeSet<'_>) -> StoreResult<()> {
+    let (by_kind, by) = actor_columns::encode(set.by);
     for (field, old, new) in set.changes {
         on_tx!(tx, conn => {
             sqlx::query(
-                "INSERT INTO record_changes (record_kind, record_id, version, field, old_value, new_value, changed_by, changed_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO record_changes (record_kind, record_id, version, field, old_value, new_value, \
+                 changed_by_kind, changed_by, changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(set.kind.as_str())
             .bind(set.record_id)
@@ -57,7 +58,8 @@ pub async fn record(tx: &mut Tx, set: &ChangeSet<'_>) -> StoreResult<()> {
             .bind(*field)
             .bind(old)
             .bind(new)
-            .bind(set.by)
+            .bind(by_kind)
+            .bind(by)
             .bind(set.at)
             .execute(conn)
             .await?.rows_affected()
@@ -72,35 +74,42 @@ struct ChangeRow {
     field: String,
     old_value: Option<String>,
     new_value: Option<String>,
+    changed_by_kind: String,
     changed_by: Uuid,
     changed_at: DateTime<Utc>,
 }
 
-/// The history of one record, oldest change first.
+/// The history of one record, oldest change first, read in the transaction that records the
+/// read in the audit trail.
 pub async fn for_record(
-    db: &Db,
+    tx: &mut Tx,
     kind: RecordKind,
     record_id: Uuid,
 ) -> StoreResult<Vec<FieldChange>> {
-    let rows: Vec<ChangeRow> = on_db!(db, pool => {
+    let rows: Vec<ChangeRow> = on_tx!(tx, conn => {
         sqlx::query_as(
-            "SELECT version, field, old_value, new_value, changed_by, changed_at FROM record_changes \
+            "SELECT version, field, old_value, new_value, changed_by_kind, changed_by, changed_at FROM record_changes \
              WHERE record_kind = $1 AND record_id = $2 ORDER BY id",
         )
         .bind(kind.as_str())
         .bind(record_id)
-        .fetch_all(pool)
+        .fetch_all(conn)
         .await?
     });
-    Ok(rows
-        .into_iter()
-        .map(|r| FieldChange {
-            version: r.version,
-            field: r.field,
-            old_value: r.old_value,
-            new_value: r.new_value,
-            changed_by: r.changed_by,
-            changed_at: r.changed_at,
+    rows.into_iter()
+        .map(|r| {
+            Ok(FieldChange {
+                version: r.version,
+                changed_by: actor_columns::decode(
+                    "record_changes",
+                    &r.changed_by_kind,
+                    r.changed_by,
+                )?,
+                field: r.field,
+                old_value: r.old_value,
+                new_value: r.new_value,
+                changed_at: r.changed_at,
+            })
         })
-        .collect())
+        .collect()
 }

@@ -5,7 +5,8 @@
 //! `consent_wordings` (one row per distinct text, numbered in order of first use) and put back
 //! when the event is read.
 
-use assent_shared::api::{ConsentWording, EventSource, RecordedEvent, RecordedVia};
+use assent_shared::api::{ActorRef, ConsentWording, EventSource, RecordedEvent, RecordedVia};
+use assent_shared::domain::DATA_SUBJECT_SHOWN_AS;
 use assent_shared::ledger::{EventKind, LedgerEvent};
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
@@ -13,10 +14,10 @@ use uuid::Uuid;
 
 use std::collections::HashMap;
 
-use super::{keep_prepared, Db, StoreError, StoreResult, Tx, MAX_BINDS};
-use crate::audit::{hash_fields, BrokenLink, ChainVerifier, GENESIS_HASH};
-use crate::engine::compact;
+use super::{actor_columns, keep_prepared, to_json, Db, StoreError, StoreResult, Tx, MAX_BINDS};
+use crate::chain::{hash_fields, BrokenLink, ChainVerifier, GENESIS_HASH};
 use crate::{on_db, on_tx};
+use assent_engine::compact;
 
 /// An event about to be recorded.
 pub struct NewEntry<'a> {
@@ -25,8 +26,43 @@ pub struct NewEntry<'a> {
     pub kind: &'a EventKind,
     pub external_id: Option<&'a str>,
     pub source: Option<&'a EventSource>,
-    pub recorded_by: Option<Uuid>,
-    pub recorded_via: RecordedVia,
+    pub recorded_by: ActorRef,
+    /// Part of an import of an earlier ledger (by a member of staff, or the seed job).
+    pub imported: bool,
+}
+
+impl NewEntry<'_> {
+    /// How the event's recorder is kept: `recorded_via` and the id in `recorded_by` (the user, the
+    /// contact, or the job). These two columns are part of the event's hash.
+    fn recorder(&self) -> (RecordedVia, Uuid) {
+        let (_, id) = actor_columns::encode(self.recorded_by);
+        let via = match (self.recorded_by, self.imported) {
+            (_, true) => RecordedVia::Import,
+            (ActorRef::Staff { .. }, false) => RecordedVia::User,
+            (ActorRef::DataSubject { .. }, false) => RecordedVia::DataSubject,
+            (ActorRef::System { .. }, false) => RecordedVia::System,
+        };
+        (via, id)
+    }
+}
+
+/// Who recorded an event, in words, from how it is kept.
+fn recorder_name(
+    via: RecordedVia,
+    recorded_by: Option<Uuid>,
+    user_name: Option<String>,
+) -> Option<String> {
+    let job = || {
+        recorded_by
+            .and_then(actor_columns::job_of)
+            .map(|job| job.shown_as().to_owned())
+    };
+    match via {
+        // An import by a job (the seed) names the job.
+        RecordedVia::User | RecordedVia::Import => user_name.or_else(job),
+        RecordedVia::DataSubject => Some(DATA_SUBJECT_SHOWN_AS.to_owned()),
+        RecordedVia::System => job(),
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -115,7 +151,7 @@ fn event_hash(
 }
 
 /// The event JSON as stored: a consent's wording is kept in `consent_wordings` instead.
-fn stored_event(kind: &EventKind) -> (String, Option<&str>) {
+fn stored_event(kind: &EventKind) -> StoreResult<(String, Option<&str>)> {
     let mut stored = kind.clone();
     let wording = match kind {
         EventKind::ConsentGiven { wording, .. } => Some(wording.as_str()),
@@ -124,8 +160,7 @@ fn stored_event(kind: &EventKind) -> (String, Option<&str>) {
     if let EventKind::ConsentGiven { wording, .. } = &mut stored {
         wording.clear();
     }
-    // EventKind holds only strings, booleans and enums: it always serialises.
-    (serde_json::to_string(&stored).unwrap_or_default(), wording)
+    Ok((to_json(&stored, "a ledger event")?, wording))
 }
 
 /// The wording's id and hash, recording it on first use.
@@ -163,9 +198,13 @@ pub async fn append(
     recorded_at: DateTime<Utc>,
 ) -> StoreResult<Uuid> {
     let ids = append_many(tx, std::slice::from_ref(entry), recorded_at).await?;
-    ids.into_iter()
-        .next()
-        .ok_or_else(|| StoreError::Corrupt("an appended ledger event has no id".into()))
+    ids.into_iter().next().ok_or_else(|| {
+        StoreError::corrupt(
+            "ledger_events",
+            entry.contact_id,
+            "an appended event has no id",
+        )
+    })
 }
 
 /// Where a contact's chain stands while events are appended to it.
@@ -217,6 +256,8 @@ async fn heads(tx: &mut Tx, contact_ids: &[Uuid]) -> StoreResult<HashMap<Uuid, H
 struct EventInsert<'a> {
     id: Uuid,
     entry: &'a NewEntry<'a>,
+    recorded_by: Uuid,
+    recorded_via: RecordedVia,
     seq: i64,
     at: DateTime<Utc>,
     event: String,
@@ -243,7 +284,7 @@ pub async fn append_many(
     for entry in entries {
         // Microseconds, as PostgreSQL keeps them, so that both stores and the copy agree.
         let at = entry.at.trunc_subsecs(6);
-        let (event, wording_text) = stored_event(entry.kind);
+        let (event, wording_text) = stored_event(entry.kind)?;
         let wording = match wording_text {
             Some(text) => match wordings.get(text) {
                 Some(known) => Some(known.clone()),
@@ -257,19 +298,20 @@ pub async fn append_many(
         };
         let source = entry
             .source
-            .map(|s| serde_json::to_string(s).unwrap_or_default());
-        let head = heads
-            .get_mut(&entry.contact_id)
-            .ok_or_else(|| StoreError::Corrupt("a ledger head was not loaded".into()))?;
+            .map(|s| to_json(s, "an event's source"))
+            .transpose()?;
+        let head = heads.get_mut(&entry.contact_id).ok_or_else(|| {
+            StoreError::corrupt("ledger_heads", entry.contact_id, "was not loaded")
+        })?;
         let seq = head.seq + 1;
-        let via = entry.recorded_via.as_str();
+        let (via, recorded_by) = entry.recorder();
         let hash = event_hash(
             entry.contact_id,
             seq,
             at,
             recorded_at,
-            entry.recorded_by,
-            via,
+            Some(recorded_by),
+            via.as_str(),
             entry.external_id,
             entry.kind.type_name(),
             &event,
@@ -283,6 +325,8 @@ pub async fn append_many(
         rows.push(EventInsert {
             id: Uuid::now_v7(),
             entry,
+            recorded_by,
+            recorded_via: via,
             seq,
             at,
             event,
@@ -304,8 +348,8 @@ pub async fn append_many(
                     .push_bind(e.seq)
                     .push_bind(e.at)
                     .push_bind(recorded_at)
-                    .push_bind(e.entry.recorded_by)
-                    .push_bind(e.entry.recorded_via.as_str())
+                    .push_bind(e.recorded_by)
+                    .push_bind(e.recorded_via.as_str())
                     .push_bind(e.entry.external_id)
                     .push_bind(e.entry.kind.type_name())
                     .push_bind(e.event.as_str())
@@ -345,9 +389,9 @@ pub async fn append_many(
 impl TryFrom<EventRow> for RecordedEvent {
     type Error = StoreError;
     fn try_from(row: EventRow) -> StoreResult<RecordedEvent> {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("ledger event {}: {what}", row.id));
+        let corrupt = |problem| StoreError::corrupt("ledger_events", row.id, problem);
         let mut event: EventKind =
-            serde_json::from_str(&row.event).map_err(|e| corrupt(&e.to_string()))?;
+            serde_json::from_str(&row.event).map_err(|_| corrupt("its event does not parse"))?;
         if let EventKind::ConsentGiven { wording, .. } = &mut event {
             *wording = row
                 .wording_text
@@ -358,12 +402,17 @@ impl TryFrom<EventRow> for RecordedEvent {
             "user" => RecordedVia::User,
             "data_subject" => RecordedVia::DataSubject,
             "import" => RecordedVia::Import,
-            _ => return Err(corrupt("unknown recorded_via")),
+            "system" => RecordedVia::System,
+            _ => return Err(corrupt("recorded_via is not a known way")),
         };
         let source = match &row.source {
-            Some(text) => Some(serde_json::from_str(text).map_err(|e| corrupt(&e.to_string()))?),
+            Some(text) => {
+                Some(serde_json::from_str(text).map_err(|_| corrupt("its source does not parse"))?)
+            }
             None => None,
         };
+        let recorded_by_name =
+            recorder_name(recorded_via, row.recorded_by, row.recorded_by_name.clone());
         Ok(RecordedEvent {
             id: row.id,
             contact_id: row.contact_id,
@@ -372,7 +421,7 @@ impl TryFrom<EventRow> for RecordedEvent {
             at: row.at,
             recorded_at: row.recorded_at,
             recorded_by: row.recorded_by,
-            recorded_by_name: row.recorded_by_name,
+            recorded_by_name,
             recorded_via,
             event,
             wording_version: row.wording_version,
@@ -445,7 +494,7 @@ pub fn for_engine(recorded: &[RecordedEvent], known_at: Option<DateTime<Utc>>) -
             kind: e.event.clone(),
         })
         .collect();
-    crate::engine::sort_ledger(&mut ledger);
+    assent_engine::sort_ledger(&mut ledger);
     ledger
 }
 
@@ -457,8 +506,12 @@ fn copy_of<'a>(
 ) -> StoreResult<Vec<u8>> {
     let mut copy = Vec::new();
     for (at, recorded_at, event) in rows {
-        let kind: EventKind = serde_json::from_str(event).map_err(|e| {
-            StoreError::Corrupt(format!("a ledger event of contact {contact_id}: {e}"))
+        let kind: EventKind = serde_json::from_str(event).map_err(|_| {
+            StoreError::corrupt(
+                "ledger_events",
+                contact_id,
+                "an event of this contact does not parse",
+            )
         })?;
         compact::push(&mut copy, at, recorded_at, &kind);
     }
@@ -491,8 +544,7 @@ pub async fn backfill_decision_copies(db: &Db) -> StoreResult<u64> {
         let mut tx = db.begin().await?;
         let copy = match rebuild_copy(&mut tx, contact_id).await {
             Ok(copy) => copy,
-            // The error may quote the stored event: only the id is logged.
-            Err(StoreError::Corrupt(_)) => {
+            Err(StoreError::Corrupt { .. }) => {
                 tracing::warn!(%contact_id, "a ledger's events do not parse, so its decision copy cannot be built; audit verify names the event");
                 continue;
             }
@@ -512,28 +564,73 @@ pub async fn backfill_decision_copies(db: &Db) -> StoreResult<u64> {
     Ok(built)
 }
 
-/// Every contact's ledger, one contact at a time in contact id order, streamed from the
-/// database: `visit(contact_id, ledger)` is called for each contact that has events, and
+/// Which contacts' ledgers a visit reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Ledgers<'a> {
+    /// Every contact's, streamed from the one row per contact that `ledger_heads` keeps.
+    Every,
+    /// Only these contacts' (ids in ascending order), read by id a chunk at a time: an audience of
+    /// a few contacts does not read every ledger head.
+    Of(&'a [Uuid]),
+}
+
+/// Contacts' ledgers, one contact at a time in contact id order, from their decision copies:
+/// `visit(contact_id, ledger)` is called for each contact that has events (and is wanted), and
 /// `ledger()` decodes that contact's ledger as the engine reads it (only events recorded by
-/// `known_at`, all when `None`, sorted by time) for the contacts the visitor wants.
-pub async fn visit_all(
+/// `known_at`, all when `None`, sorted by time, with each event's place) for the contacts the
+/// visitor wants.
+pub async fn visit(
     db: &Db,
+    which: Ledgers<'_>,
     known_at: Option<DateTime<Utc>>,
-    mut visit: impl FnMut(Uuid, &dyn Fn() -> StoreResult<Vec<LedgerEvent>>) -> StoreResult<()>,
+    mut visit: impl FnMut(Uuid, &dyn Fn() -> StoreResult<compact::CopiedLedger>) -> StoreResult<()>,
 ) -> StoreResult<()> {
     use futures_util::TryStreamExt;
-    // One row per contact: the decision copy, not the events.
-    let sql = "SELECT contact_id, decision_copy FROM ledger_heads ORDER BY contact_id";
-    on_db!(db, pool => {
-        let mut rows = sqlx::query_as::<_, (Uuid, Option<Vec<u8>>)>(sql).fetch(pool);
-        while let Some((contact_id, copy)) = rows.try_next().await? {
-            let ledger = || {
-                let copy = copy.as_deref().ok_or_else(|| StoreError::Corrupt(format!("the ledger of contact {contact_id} has no decision copy")))?;
-                compact::ledger(copy, known_at).map_err(|e| StoreError::Corrupt(format!("contact {contact_id}: {e}")))
-            };
-            visit(contact_id, &ledger)?;
+    let mut decode = |contact_id: Uuid, copy: Option<Vec<u8>>| {
+        let ledger = || {
+            let copy = copy.as_deref().ok_or_else(|| {
+                StoreError::corrupt("ledger_heads", contact_id, "has no decision copy")
+            })?;
+            compact::ledger(copy, known_at).map_err(|_| {
+                StoreError::corrupt("ledger_heads", contact_id, "its decision copy is damaged")
+            })
+        };
+        visit(contact_id, &ledger)
+    };
+    match which {
+        Ledgers::Every => {
+            // One row per contact: the decision copy, not the events.
+            let sql = "SELECT contact_id, decision_copy FROM ledger_heads ORDER BY contact_id";
+            on_db!(db, pool => {
+                let mut rows = sqlx::query_as::<_, (Uuid, Option<Vec<u8>>)>(sql).fetch(pool);
+                while let Some((contact_id, copy)) = rows.try_next().await? {
+                    decode(contact_id, copy)?;
+                }
+            });
         }
-    });
+        Ledgers::Of(ids) => {
+            for chunk in ids.chunks(1000) {
+                on_db!(db, pool => {
+                    let mut query = sqlx::QueryBuilder::new(
+                        "SELECT contact_id, decision_copy FROM ledger_heads WHERE contact_id IN (",
+                    );
+                    let mut list = query.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    query.push(") ORDER BY contact_id");
+                    let rows: Vec<(Uuid, Option<Vec<u8>>)> = query
+                        .build_query_as()
+                        .persistent(keep_prepared(chunk.len()))
+                        .fetch_all(pool)
+                        .await?;
+                    for (contact_id, copy) in rows {
+                        decode(contact_id, copy)?;
+                    }
+                });
+            }
+        }
+    }
     Ok(())
 }
 
@@ -559,18 +656,37 @@ pub async fn verify(db: &Db) -> StoreResult<Result<u64, BrokenLedger>> {
     Ok(Ok(checked))
 }
 
-/// Walks one contact's chain: every event's place, link and hash, and the text of every wording
-/// it points at against the wording's hash.
-pub async fn verify_contact(db: &Db, contact_id: Uuid) -> StoreResult<Result<u64, BrokenLink>> {
-    let head: Option<(i64, String, Option<Vec<u8>>)> = on_db!(db, pool => {
-        sqlx::query_as("SELECT last_seq, last_hash, decision_copy FROM ledger_heads WHERE contact_id = $1").bind(contact_id).fetch_optional(pool).await?
+/// A contact's chain head: where the chain ends, and the decision copy kept beside it. Locked
+/// against appends until `tx` ends on PostgreSQL (an append moves the head), so that the events
+/// read next in `tx` are exactly the ones the head counts; SQLite's transactions are snapshots.
+async fn head_for_reading(
+    tx: &mut Tx,
+    contact_id: Uuid,
+) -> StoreResult<(i64, String, Option<Vec<u8>>)> {
+    let sql = match tx {
+        Tx::Sqlite(_) => {
+            "SELECT last_seq, last_hash, decision_copy FROM ledger_heads WHERE contact_id = $1"
+        }
+        Tx::Postgres(_) => {
+            "SELECT last_seq, last_hash, decision_copy FROM ledger_heads WHERE contact_id = $1 FOR SHARE"
+        }
+    };
+    let head: Option<(i64, String, Option<Vec<u8>>)> = on_tx!(tx, conn => {
+        sqlx::query_as(sql).bind(contact_id).fetch_optional(conn).await?
     });
-    let (head_seq, head_hash, copy) = head.unwrap_or((0, GENESIS_HASH.to_owned(), None));
-    let sql = format!("{SELECT_FOR_VERIFY} WHERE e.contact_id = $1 ORDER BY e.seq");
-    let rows: Vec<EventRow> =
-        on_db!(db, pool => sqlx::query_as(&sql).bind(contact_id).fetch_all(pool).await?);
+    Ok(head.unwrap_or((0, GENESIS_HASH.to_owned(), None)))
+}
+
+/// Checks one contact's events (in `seq` order) against its head: every event's place, link and
+/// hash, the text of every wording against the wording's hash, and the decision copy against
+/// the events.
+fn check_chain(
+    contact_id: Uuid,
+    rows: &[EventRow],
+    (head_seq, head_hash, copy): (i64, String, Option<Vec<u8>>),
+) -> StoreResult<Result<u64, BrokenLink>> {
     let mut verifier = ChainVerifier::default();
-    for row in &rows {
+    for row in rows {
         let wording_altered = matches!((&row.wording_text, &row.wording_hash), (Some(text), Some(hash)) if text_hash(text) != *hash);
         let recomputed = if wording_altered {
             "the wording was altered".to_owned()
@@ -605,4 +721,34 @@ pub async fn verify_contact(db: &Db, contact_id: Uuid) -> StoreResult<Result<u64
         }
     }
     Ok(chain)
+}
+
+/// Walks one contact's chain (see [`check_chain`]), in a read transaction of its own.
+pub async fn verify_contact(db: &Db, contact_id: Uuid) -> StoreResult<Result<u64, BrokenLink>> {
+    let mut tx = db.begin_read().await?;
+    let head = head_for_reading(&mut tx, contact_id).await?;
+    let sql = format!("{SELECT_FOR_VERIFY} WHERE e.contact_id = $1 ORDER BY e.seq");
+    let rows: Vec<EventRow> =
+        on_tx!(&mut tx, conn => sqlx::query_as(&sql).bind(contact_id).fetch_all(conn).await?);
+    let chain = check_chain(contact_id, &rows, head)?;
+    tx.commit().await?;
+    Ok(chain)
+}
+
+/// A contact's ledger in recorded order and the verification of its chain, both from the same
+/// rows, read once inside `tx`: what is shown is exactly what was verified (the evidence pack).
+pub async fn read_verified(
+    tx: &mut Tx,
+    contact_id: Uuid,
+) -> StoreResult<(Vec<RecordedEvent>, Result<u64, BrokenLink>)> {
+    let head = head_for_reading(tx, contact_id).await?;
+    let sql = format!("{SELECT} WHERE e.contact_id = $1 ORDER BY e.seq");
+    let rows: Vec<EventRow> =
+        on_tx!(tx, conn => sqlx::query_as(&sql).bind(contact_id).fetch_all(conn).await?);
+    let chain = check_chain(contact_id, &rows, head)?;
+    let events = rows
+        .into_iter()
+        .map(RecordedEvent::try_from)
+        .collect::<StoreResult<_>>()?;
+    Ok((events, chain))
 }

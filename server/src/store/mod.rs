@@ -23,7 +23,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use assent_shared::api::ActorRef;
+use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -35,17 +36,131 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
+    /// A stored row does not read back as what was written. Only the table, the row's id and a
+    /// fixed description are kept: a parser's message would quote the stored value, which may be
+    /// personal data, into the log of a 500.
+    #[error("stored data is corrupt: {table} {id}: {problem}")]
+    Corrupt {
+        table: &'static str,
+        id: String,
+        problem: &'static str,
+    },
+    /// A value that must be unique is taken (a race the caller's own check could not see).
+    #[error("a unique value is already taken ({0:?})")]
+    Duplicate(UniqueKey),
+    /// A value could not be written as the store keeps it; nothing was written.
+    #[error("cannot encode {0} for the store")]
+    Encode(&'static str),
 }
 
 impl StoreError {
-    /// True when the error is a unique-constraint violation (a duplicate key).
-    pub fn is_unique_violation(&self) -> bool {
-        matches!(self, StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
+    /// Row `id` of `table` does not read back: `problem` says how, in fixed words.
+    pub fn corrupt(table: &'static str, id: impl std::fmt::Display, problem: &'static str) -> Self {
+        StoreError::Corrupt {
+            table,
+            id: id.to_string(),
+            problem,
+        }
+    }
+}
+
+/// The values the schema keeps unique, as the rest of Assent names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UniqueKey {
+    UserEmail,
+    SavedFilterName,
+    /// Another unique index (a chain position taken by a concurrent writer, say).
+    Unlisted,
+}
+
+/// Each listed unique key as each backend names it: PostgreSQL's constraint, SQLite's
+/// `table.column` in its message.
+const UNIQUE_KEYS: &[(UniqueKey, &str, &str)] = &[
+    (
+        UniqueKey::UserEmail,
+        "users_email_key_key",
+        "users.email_key",
+    ),
+    (
+        UniqueKey::SavedFilterName,
+        "saved_filters_name_key_key",
+        "saved_filters.name_key",
+    ),
+];
+
+impl From<sqlx::Error> for StoreError {
+    /// The one place a unique violation is recognised, whichever statement met it.
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            if db.is_unique_violation() {
+                let key = UNIQUE_KEYS
+                    .iter()
+                    .find(|(_, pg, sqlite)| {
+                        db.constraint() == Some(*pg) || db.message().ends_with(sqlite)
+                    })
+                    .map_or(UniqueKey::Unlisted, |(key, _, _)| *key);
+                return StoreError::Duplicate(key);
+            }
+        }
+        StoreError::Database(e)
+    }
+}
+
+/// JSON of a value the store keeps as text. Serialising plain data cannot fail today, but if it
+/// ever did, an empty string must not be hashed into an immutable chain: the write fails.
+pub(crate) fn to_json<T: serde::Serialize>(value: &T, what: &'static str) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|_| StoreError::Encode(what))
+}
+
+/// How a record names who did something: a kind and an id. A member of staff is their user id,
+/// a data subject their contact id, and each system job has a fixed id of its own.
+pub(crate) mod actor_columns {
+    use assent_shared::api::ActorRef;
+    use assent_shared::domain::SystemJob;
+    use uuid::Uuid;
+
+    use super::{StoreError, StoreResult};
+
+    /// The fixed id of each system job (never a user's or contact's: those are version 7).
+    pub fn job_id(job: SystemJob) -> Uuid {
+        match job {
+            SystemJob::CommandLine => Uuid::from_u128(1),
+            SystemJob::Seed => Uuid::from_u128(2),
+        }
+    }
+
+    /// The job a fixed id is the id of.
+    pub fn job_of(id: Uuid) -> Option<SystemJob> {
+        SystemJob::ALL
+            .iter()
+            .copied()
+            .find(|job| job_id(*job) == id)
+    }
+
+    pub fn encode(actor: ActorRef) -> (&'static str, Uuid) {
+        match actor {
+            ActorRef::Staff { id } => ("staff", id),
+            ActorRef::DataSubject { id } => ("data_subject", id),
+            ActorRef::System { job } => ("system", job_id(job)),
+        }
+    }
+
+    pub fn decode(table: &'static str, kind: &str, id: Uuid) -> StoreResult<ActorRef> {
+        match kind {
+            "staff" => Ok(ActorRef::Staff { id }),
+            "data_subject" => Ok(ActorRef::DataSubject { id }),
+            "system" => job_of(id)
+                .map(|job| ActorRef::System { job })
+                .ok_or_else(|| StoreError::corrupt(table, id, "names an unknown system job")),
+            _ => Err(StoreError::corrupt(
+                table,
+                id,
+                "names an unknown kind of actor",
+            )),
+        }
     }
 }
 
@@ -63,13 +178,13 @@ pub enum Updated<T> {
 #[derive(Debug, Clone, Copy)]
 pub struct StaleRecord {
     pub version: i64,
-    pub updated_by: uuid::Uuid,
+    pub updated_by: ActorRef,
     pub updated_at: DateTime<Utc>,
 }
 
 impl<T> Updated<T> {
     /// The record is at `version`, last changed by `by` at `at`.
-    pub fn stale(version: i64, by: uuid::Uuid, at: DateTime<Utc>) -> Self {
+    pub fn stale(version: i64, by: ActorRef, at: DateTime<Utc>) -> Self {
         Updated::Stale(StaleRecord {
             version,
             updated_by: by,
@@ -130,17 +245,12 @@ pub(crate) fn keep_prepared(rows: usize) -> bool {
     rows == 1
 }
 
-/// The current time as the store keeps it: UTC, whole microseconds (PostgreSQL's precision), so
-/// that a time read back equals the time written (the audit chain hashes it).
-pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
-
 /// Where the database is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DatabaseLocation {
     SqliteFile(std::path::PathBuf),
-    Postgres(String),
+    /// A `postgres://` URL, which may hold a password: never shown.
+    Postgres(crate::config::Secret),
 }
 
 impl Db {
@@ -149,7 +259,12 @@ impl Db {
         let db = match location {
             DatabaseLocation::SqliteFile(path) => Db::Sqlite(open_sqlite(path).await?),
             DatabaseLocation::Postgres(url) => {
-                let options = PgConnectOptions::from_str(url)?;
+                // The parser's message could quote the URL, password and all.
+                let options = PgConnectOptions::from_str(url.expose()).map_err(|_| {
+                    StoreError::Database(sqlx::Error::Configuration(
+                        "the PostgreSQL URL is not valid".into(),
+                    ))
+                })?;
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))
@@ -158,17 +273,19 @@ impl Db {
                 Db::Postgres(pool)
             }
         };
-        db.migrate().await?;
+        if let Db::Postgres(pool) = &db {
+            POSTGRES_MIGRATIONS.run(pool).await?;
+        }
+        ledger::backfill_decision_copies(&db).await?;
         Ok(db)
     }
 
+    /// Brings the schema up to date, then builds any missing decision copies.
     pub async fn migrate(&self) -> StoreResult<()> {
-        on_db!(self, pool => {
-            match self {
-                Db::Sqlite(_) => SQLITE_MIGRATIONS.run(pool).await?,
-                Db::Postgres(_) => POSTGRES_MIGRATIONS.run(pool).await?,
-            }
-        });
+        match self {
+            Db::Sqlite(pool) => migrate_sqlite(pool.connect_options().get_filename()).await?,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
         ledger::backfill_decision_copies(self).await?;
         Ok(())
     }
@@ -189,6 +306,15 @@ impl Db {
         })
     }
 
+    /// Begins a transaction that only reads: a consistent snapshot on SQLite (WAL) without the
+    /// write lock; on PostgreSQL what each statement sees, plus whatever rows it locks.
+    pub async fn begin_read(&self) -> StoreResult<Tx> {
+        Ok(match self {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
     pub async fn close(&self) {
         on_db!(self, pool => pool.close().await);
     }
@@ -204,14 +330,42 @@ impl Tx {
     }
 }
 
-async fn open_sqlite(path: &Path) -> StoreResult<SqlitePool> {
-    let options = SqliteConnectOptions::new()
+fn sqlite_options(path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10));
+        .busy_timeout(Duration::from_secs(10))
+}
+
+/// Runs the SQLite migrations on a connection of their own with foreign keys off: SQLite changes
+/// a constraint only by rebuilding the table, and a table that others point at can be replaced
+/// only so (each migration still runs in its transaction). The foreign keys are then checked,
+/// and any row that breaks one stops the start.
+async fn migrate_sqlite(path: &Path) -> StoreResult<()> {
+    use sqlx::{ConnectOptions, Connection};
+    let mut conn = sqlite_options(path).foreign_keys(false).connect().await?;
+    SQLITE_MIGRATIONS.run(&mut conn).await?;
+    let broken: Vec<(String, Option<i64>, String, i64)> =
+        sqlx::query_as("PRAGMA foreign_key_check")
+            .fetch_all(&mut conn)
+            .await?;
+    conn.close().await?;
+    match broken.first() {
+        Some((table, row, _, _)) => Err(StoreError::corrupt(
+            "sqlite_master",
+            format!("{table} row {}", row.unwrap_or_default()),
+            "breaks a foreign key after the migrations",
+        )),
+        None => Ok(()),
+    }
+}
+
+async fn open_sqlite(path: &Path) -> StoreResult<SqlitePool> {
+    migrate_sqlite(path).await?;
+    let options = sqlite_options(path);
     Ok(SqlitePoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(10))

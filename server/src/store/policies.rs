@@ -5,7 +5,7 @@ use assent_shared::ledger::Policy;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Db, StoreError, StoreResult, Tx};
+use super::{to_json, Db, StoreError, StoreResult, Tx};
 use crate::{on_db, on_tx};
 
 #[derive(sqlx::FromRow)]
@@ -20,8 +20,9 @@ struct PolicyRow {
 impl TryFrom<PolicyRow> for PolicyVersion {
     type Error = StoreError;
     fn try_from(row: PolicyRow) -> StoreResult<PolicyVersion> {
-        let policy = serde_json::from_str(&row.policy)
-            .map_err(|e| StoreError::Corrupt(format!("policy version {}: {e}", row.version)))?;
+        let policy = serde_json::from_str(&row.policy).map_err(|_| {
+            StoreError::corrupt("policy_versions", row.version, "the policy does not parse")
+        })?;
         Ok(PolicyVersion {
             version: row.version,
             policy,
@@ -82,8 +83,7 @@ pub async fn save(
     at: DateTime<Utc>,
     note: Option<&str>,
 ) -> StoreResult<PolicyVersion> {
-    // A Policy is plain data: it always serialises.
-    let text = serde_json::to_string(policy).unwrap_or_default();
+    let text = to_json(policy, "a policy")?;
     let version: i64 = on_tx!(tx, conn => {
         sqlx::query_scalar(
             "INSERT INTO policy_versions (version, policy, changed_by, changed_at, note) \

@@ -21,23 +21,42 @@ pub struct SessionRow {
 const COLUMNS: &str =
     "id, user_id, device_name, created_at, last_seen_at, absolute_expires_at, revoked_at";
 
-pub async fn insert(tx: &mut Tx, row: &SessionRow, token_hash: &str) -> StoreResult<()> {
-    on_tx!(tx, conn => {
-        sqlx::query(
+/// Inserts a session if its user is still active with the password hash the login verified, and
+/// says whether it did. A password changed while the login was checking the old one leaves
+/// nothing behind: on PostgreSQL the user's row is share-locked, so a password change either
+/// commits first (and the hash no longer matches) or waits for this login and then revokes the
+/// session it made; SQLite's writers are serialised.
+pub async fn insert_if_password(
+    tx: &mut Tx,
+    row: &SessionRow,
+    token_hash: &str,
+    verified_hash: &str,
+) -> StoreResult<bool> {
+    let sql = match tx {
+        Tx::Sqlite(_) => {
             "INSERT INTO sessions (id, user_id, token_hash, device_name, created_at, last_seen_at, absolute_expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(row.id)
-        .bind(row.user_id)
-        .bind(token_hash)
-        .bind(&row.device_name)
-        .bind(row.created_at)
-        .bind(row.last_seen_at)
-        .bind(row.absolute_expires_at)
-        .execute(conn)
-        .await?.rows_affected()
+             SELECT $1, id, $3, $4, $5, $6, $7 FROM users WHERE id = $2 AND active AND password_hash = $8"
+        }
+        Tx::Postgres(_) => {
+            "INSERT INTO sessions (id, user_id, token_hash, device_name, created_at, last_seen_at, absolute_expires_at) \
+             SELECT $1, id, $3, $4, $5, $6, $7 FROM users WHERE id = $2 AND active AND password_hash = $8 FOR SHARE"
+        }
+    };
+    let inserted = on_tx!(tx, conn => {
+        sqlx::query(sql)
+            .bind(row.id)
+            .bind(row.user_id)
+            .bind(token_hash)
+            .bind(&row.device_name)
+            .bind(row.created_at)
+            .bind(row.last_seen_at)
+            .bind(row.absolute_expires_at)
+            .bind(verified_hash)
+            .execute(conn)
+            .await?
+            .rows_affected()
     });
-    Ok(())
+    Ok(inserted == 1)
 }
 
 pub async fn find_by_token_hash(db: &Db, token_hash: &str) -> StoreResult<Option<SessionRow>> {
@@ -56,40 +75,60 @@ pub async fn touch(db: &Db, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
     Ok(())
 }
 
-pub async fn find(db: &Db, id: Uuid) -> StoreResult<Option<SessionRow>> {
+/// One session, read inside `tx`.
+pub async fn get(tx: &mut Tx, id: Uuid) -> StoreResult<Option<SessionRow>> {
     let sql = format!("SELECT {COLUMNS} FROM sessions WHERE id = $1");
-    Ok(on_db!(db, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?))
+    Ok(on_tx!(tx, conn => sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?))
 }
 
-/// The sessions of a user that have not been revoked, newest first. Expired ones are included;
-/// the caller knows the idle timeout and filters them.
-pub async fn unrevoked_for_user(db: &Db, user_id: Uuid) -> StoreResult<Vec<SessionRow>> {
+/// The sessions of a user that have not been revoked, newest first, read inside `tx`. Expired
+/// ones are included; the caller knows the idle timeout and filters them.
+pub async fn unrevoked_for_user(tx: &mut Tx, user_id: Uuid) -> StoreResult<Vec<SessionRow>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM sessions WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id"
     );
-    Ok(on_db!(db, pool => sqlx::query_as(&sql).bind(user_id).fetch_all(pool).await?))
+    Ok(on_tx!(tx, conn => sqlx::query_as(&sql).bind(user_id).fetch_all(conn).await?))
 }
 
-/// Revokes the unrevoked sessions of `user_id` (only those on `device_name` when given, only
-/// session `only_id` when given) and returns the ids revoked.
+/// Which of a user's unrevoked sessions to revoke.
+#[derive(Debug, Clone, Copy)]
+pub enum Revoke<'a> {
+    /// Every one.
+    All,
+    /// Those on one device (a lost or stolen laptop).
+    Device(&'a str),
+    /// Just this one.
+    Only(Uuid),
+    /// Every one but this (a password change keeps the session that made it).
+    AllBut(Uuid),
+}
+
+/// Revokes, in one statement, the unrevoked sessions of `user_id` that `which` names, and
+/// returns their ids.
 pub async fn revoke(
     tx: &mut Tx,
     user_id: Uuid,
-    device_name: Option<&str>,
-    only_id: Option<Uuid>,
+    which: Revoke<'_>,
     by: Uuid,
     at: DateTime<Utc>,
 ) -> StoreResult<Vec<Uuid>> {
+    let (device, only, but) = match which {
+        Revoke::All => (None, None, None),
+        Revoke::Device(device) => (Some(device), None, None),
+        Revoke::Only(id) => (None, Some(id), None),
+        Revoke::AllBut(id) => (None, None, Some(id)),
+    };
     let ids: Vec<Uuid> = on_tx!(tx, conn => {
         sqlx::query_scalar(
-            "UPDATE sessions SET revoked_at = $4, revoked_by = $5 \
+            "UPDATE sessions SET revoked_at = $5, revoked_by = $6 \
              WHERE user_id = $1 AND revoked_at IS NULL \
-             AND ($2 IS NULL OR device_name = $2) AND ($3 IS NULL OR id = $3) \
+             AND ($2 IS NULL OR device_name = $2) AND ($3 IS NULL OR id = $3) AND ($4 IS NULL OR id <> $4) \
              RETURNING id",
         )
         .bind(user_id)
-        .bind(device_name)
-        .bind(only_id)
+        .bind(device)
+        .bind(only)
+        .bind(but)
         .bind(at)
         .bind(by)
         .fetch_all(conn)

@@ -1,11 +1,13 @@
 //! The `users` table: staff accounts, their roles and password hashes.
 
-use assent_shared::api::User;
+use std::collections::HashMap;
+
+use assent_shared::api::{ActorRef, User};
 use assent_shared::domain::Role;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Db, StoreError, StoreResult, Tx};
+use super::{actor_columns, Db, StoreError, StoreResult, Tx, Updated};
 use crate::{on_db, on_tx};
 
 /// A user as stored, with the password hash that never leaves the server.
@@ -18,38 +20,56 @@ pub struct StoredUser {
 #[derive(sqlx::FromRow)]
 struct UserRow {
     id: Uuid,
+    version: i64,
     email: String,
     display_name: String,
     password_hash: String,
     roles: String,
     active: bool,
     created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    updated_by_kind: String,
+    updated_by: Uuid,
 }
 
-impl TryFrom<UserRow> for StoredUser {
-    type Error = StoreError;
-    fn try_from(row: UserRow) -> StoreResult<Self> {
-        let roles = parse_roles(&row.roles)?;
-        Ok(StoredUser {
-            user: User {
-                id: row.id,
-                email: row.email,
-                display_name: row.display_name,
-                roles,
-                active: row.active,
-                created_at: row.created_at,
+/// Who last changed a user, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct LastChange {
+    pub by: ActorRef,
+    pub at: DateTime<Utc>,
+}
+
+impl UserRow {
+    fn into_stored(self) -> StoreResult<(StoredUser, LastChange)> {
+        let roles = parse_roles(self.id, &self.roles)?;
+        let by = actor_columns::decode("users", &self.updated_by_kind, self.updated_by)?;
+        Ok((
+            StoredUser {
+                user: User {
+                    id: self.id,
+                    version: self.version,
+                    email: self.email,
+                    display_name: self.display_name,
+                    roles,
+                    active: self.active,
+                    created_at: self.created_at,
+                },
+                password_hash: self.password_hash,
             },
-            password_hash: row.password_hash,
-        })
+            LastChange {
+                by,
+                at: self.updated_at,
+            },
+        ))
     }
 }
 
-fn parse_roles(text: &str) -> StoreResult<Vec<Role>> {
+fn parse_roles(id: Uuid, text: &str) -> StoreResult<Vec<Role>> {
     text.split(',')
         .filter(|r| !r.is_empty())
         .map(|r| {
             r.parse()
-                .map_err(|_| StoreError::Corrupt(format!("unknown role {r:?} in users.roles")))
+                .map_err(|_| StoreError::corrupt("users", id, "roles names an unknown role"))
         })
         .collect()
 }
@@ -67,7 +87,9 @@ pub fn email_key(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-const COLUMNS: &str = "id, email, display_name, password_hash, roles, active, created_at";
+const COLUMNS: &str =
+    "id, version, email, display_name, password_hash, roles, active, created_at, \
+    updated_at, updated_by_kind, updated_by";
 
 pub struct NewUserRecord<'a> {
     pub id: Uuid,
@@ -75,15 +97,18 @@ pub struct NewUserRecord<'a> {
     pub display_name: &'a str,
     pub roles: &'a [Role],
     pub password_hash: &'a str,
+    pub by: ActorRef,
     pub at: DateTime<Utc>,
 }
 
-/// Inserts a user. A second user with the same email is a unique violation.
+/// Inserts a user at version 1. A second user with the same email is
+/// [`StoreError::Duplicate`].
 pub async fn insert(tx: &mut Tx, new: &NewUserRecord<'_>) -> StoreResult<()> {
+    let (by_kind, by) = actor_columns::encode(new.by);
     on_tx!(tx, conn => {
         sqlx::query(
-            "INSERT INTO users (id, email, email_key, display_name, password_hash, roles, active, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+            "INSERT INTO users (id, version, email, email_key, display_name, password_hash, roles, active, created_at, \
+             updated_at, updated_by_kind, updated_by) VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)",
         )
         .bind(new.id)
         .bind(new.email)
@@ -93,34 +118,68 @@ pub async fn insert(tx: &mut Tx, new: &NewUserRecord<'_>) -> StoreResult<()> {
         .bind(roles_text(new.roles))
         .bind(true)
         .bind(new.at)
+        .bind(by_kind)
+        .bind(by)
         .execute(conn)
         .await?.rows_affected()
     });
     Ok(())
 }
 
+/// The account an email address logs in to (outside any transaction: a login reads it before it
+/// hashes the password).
 pub async fn find_by_email(db: &Db, email: &str) -> StoreResult<Option<StoredUser>> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE email_key = $1");
     let row: Option<UserRow> = on_db!(db, pool => {
         sqlx::query_as(&sql).bind(email_key(email)).fetch_optional(pool).await?
     });
-    row.map(TryInto::try_into).transpose()
+    row.map(|r| r.into_stored().map(|(s, _)| s)).transpose()
 }
 
+/// A user, outside any transaction (authenticating a request).
 pub async fn find(db: &Db, id: Uuid) -> StoreResult<Option<StoredUser>> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
     let row: Option<UserRow> = on_db!(db, pool => {
         sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?
     });
-    row.map(TryInto::try_into).transpose()
+    row.map(|r| r.into_stored().map(|(s, _)| s)).transpose()
 }
 
-pub async fn list(db: &Db) -> StoreResult<Vec<User>> {
+/// A user, read inside `tx`, with when it last changed.
+pub async fn get(tx: &mut Tx, id: Uuid) -> StoreResult<Option<(StoredUser, LastChange)>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    let row: Option<UserRow> =
+        on_tx!(tx, conn => sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?);
+    row.map(UserRow::into_stored).transpose()
+}
+
+/// Every user, by email address, read inside `tx`.
+pub async fn list(tx: &mut Tx) -> StoreResult<Vec<User>> {
     let sql = format!("SELECT {COLUMNS} FROM users ORDER BY email_key, id");
-    let rows: Vec<UserRow> = on_db!(db, pool => sqlx::query_as(&sql).fetch_all(pool).await?);
+    let rows: Vec<UserRow> = on_tx!(tx, conn => sqlx::query_as(&sql).fetch_all(conn).await?);
     rows.into_iter()
-        .map(|row| StoredUser::try_from(row).map(|s| s.user))
+        .map(|row| row.into_stored().map(|(s, _)| s.user))
         .collect()
+}
+
+/// The display names and email addresses of the given users, read inside `tx`.
+pub async fn names(tx: &mut Tx, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, (String, String)>> {
+    let mut names = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(Uuid, String, String)> = on_tx!(&mut *tx, conn => {
+            let mut query = sqlx::QueryBuilder::new("SELECT id, display_name, email FROM users WHERE id IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            query.push(")");
+            query.build_query_as().fetch_all(conn).await?
+        });
+        for (id, name, email) in rows {
+            names.insert(id, (name, email));
+        }
+    }
+    Ok(names)
 }
 
 pub async fn count(db: &Db) -> StoreResult<i64> {
@@ -129,34 +188,79 @@ pub async fn count(db: &Db) -> StoreResult<i64> {
     }))
 }
 
-/// Saves a user's name, roles and active flag.
-pub async fn update(tx: &mut Tx, user: &User, at: DateTime<Utc>) -> StoreResult<()> {
-    on_tx!(tx, conn => {
-        sqlx::query("UPDATE users SET display_name = $2, roles = $3, active = $4, updated_at = $5 WHERE id = $1")
-            .bind(user.id)
-            .bind(&user.display_name)
-            .bind(roles_text(&user.roles))
-            .bind(user.active)
-            .bind(at)
-            .execute(conn)
-            .await?.rows_affected()
-    });
-    Ok(())
+/// The active administrators, locked until `tx` ends on PostgreSQL (SQLite's writers hold the
+/// whole database already), so that two transactions that each remove an administrator are
+/// serialised and the second sees the first's change.
+pub async fn lock_active_admins(tx: &mut Tx) -> StoreResult<Vec<Uuid>> {
+    let sql = match tx {
+        Tx::Sqlite(_) => {
+            "SELECT id FROM users WHERE active AND (',' || roles || ',') LIKE '%,admin,%' ORDER BY id"
+        }
+        Tx::Postgres(_) => {
+            "SELECT id FROM users WHERE active AND (',' || roles || ',') LIKE '%,admin,%' ORDER BY id FOR UPDATE"
+        }
+    };
+    Ok(on_tx!(tx, conn => sqlx::query_scalar(sql).fetch_all(conn).await?))
 }
 
+/// Saves `user`'s name, roles and active flag if the stored user is still at `expected_version`,
+/// and moves it to the next version.
+pub async fn update(
+    tx: &mut Tx,
+    user: &User,
+    expected_version: i64,
+    by: ActorRef,
+    at: DateTime<Utc>,
+) -> StoreResult<Updated<User>> {
+    let (by_kind, by) = actor_columns::encode(by);
+    let written = on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE users SET version = version + 1, display_name = $3, roles = $4, active = $5, updated_at = $6, \
+             updated_by_kind = $7, updated_by = $8 WHERE id = $1 AND version = $2",
+        )
+        .bind(user.id)
+        .bind(expected_version)
+        .bind(&user.display_name)
+        .bind(roles_text(&user.roles))
+        .bind(user.active)
+        .bind(at)
+        .bind(by_kind)
+        .bind(by)
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    let (stored, last) = get(tx, user.id)
+        .await?
+        .ok_or_else(|| StoreError::corrupt("users", user.id, "vanished as it was updated"))?;
+    if written == 0 {
+        return Ok(Updated::stale(stored.user.version, last.by, last.at));
+    }
+    Ok(Updated::Saved(stored.user))
+}
+
+/// Sets a user's password hash (a change by the user themselves), moving them to the next
+/// version.
 pub async fn set_password_hash(
     tx: &mut Tx,
     id: Uuid,
     hash: &str,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
+    let (by_kind, by) = actor_columns::encode(ActorRef::Staff { id });
     on_tx!(tx, conn => {
-        sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
-            .bind(id)
-            .bind(hash)
-            .bind(at)
-            .execute(conn)
-            .await?.rows_affected()
+        sqlx::query(
+            "UPDATE users SET version = version + 1, password_hash = $2, updated_at = $3, updated_by_kind = $4, \
+             updated_by = $5 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(hash)
+        .bind(at)
+        .bind(by_kind)
+        .bind(by)
+        .execute(conn)
+        .await?
+        .rows_affected()
     });
     Ok(())
 }

@@ -9,7 +9,7 @@ describe('the command wrapper', () => {
   it('sends the app back to login, with the reason, when the server has ended the session', async () => {
     signedIn(
       { server: 'https://crm.example:8443', fingerprint: 'AB' },
-      { id: 'u', email: 'jane@example.org', display_name: 'Jane', roles: ['sales'], active: true, created_at: '2026-01-01T00:00:00Z' },
+      { id: 'u', version: 1, email: 'jane@example.org', display_name: 'Jane', roles: ['sales'], active: true, created_at: '2026-01-01T00:00:00Z' },
     );
     mockIPC(() => {
       throw { kind: 'session_ended', message: 'This session was revoked. Log in again.' };
@@ -23,7 +23,7 @@ describe('the command wrapper', () => {
   it('leaves the session alone for any other refusal', async () => {
     signedIn(
       { server: 'https://crm.example:8443', fingerprint: 'AB' },
-      { id: 'u', email: 'jane@example.org', display_name: 'Jane', roles: ['sales'], active: true, created_at: '2026-01-01T00:00:00Z' },
+      { id: 'u', version: 1, email: 'jane@example.org', display_name: 'Jane', roles: ['sales'], active: true, created_at: '2026-01-01T00:00:00Z' },
     );
     mockIPC(() => {
       throw { kind: 'forbidden', message: 'You may not.' };

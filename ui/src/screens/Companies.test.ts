@@ -15,9 +15,9 @@ const company = (version: number, name: string): Company => ({
   owner_id: 'u1',
   active: true,
   created_at: '2026-11-01T09:00:00Z',
-  created_by: 'u1',
+  created_by: { kind: 'staff', id: 'u1' },
   updated_at: '2026-11-21T10:30:00Z',
-  updated_by: 'u2',
+  updated_by: { kind: 'staff', id: 'u2' },
 });
 
 describe('companies', () => {
@@ -40,7 +40,7 @@ describe('companies', () => {
             throw {
               kind: 'conflict',
               message: 'changed',
-              conflict: { current_version: stored.version, updated_by: 'u2', updated_by_name: 'Sam Patel', updated_at: stored.updated_at },
+              conflict: { current_version: stored.version, updated_by: { kind: 'staff', id: 'u2' }, updated_by_name: 'Sam Patel', updated_at: stored.updated_at },
             };
           return stored;
         }

@@ -20,9 +20,9 @@ const JANE: Contact = {
   owner_id: '01a20af6-0000-7000-8000-0000000000aa',
   active: true,
   created_at: '2026-11-20T09:00:00Z',
-  created_by: '01a20af6-0000-7000-8000-0000000000aa',
+  created_by: { kind: 'staff', id: '01a20af6-0000-7000-8000-0000000000aa' },
   updated_at: '2026-11-20T09:00:00Z',
-  updated_by: '01a20af6-0000-7000-8000-0000000000aa',
+  updated_by: { kind: 'staff', id: '01a20af6-0000-7000-8000-0000000000aa' },
 };
 
 describe('the contact form', () => {
@@ -58,14 +58,14 @@ describe('the contact form', () => {
 
   it('sends the version it was loaded at and explains a conflict with who changed it and when', async () => {
     let sent: unknown;
-    session.user = { id: 'someone-else', email: 'me@example.org', display_name: 'Me', roles: ['sales'], active: true, created_at: '2026-01-01T00:00:00Z' };
+    session.user = { id: 'someone-else', version: 1, email: 'me@example.org', display_name: 'Me', roles: ['sales'], active: true, created_at: '2026-01-01T00:00:00Z' };
     mockIPC((cmd, args) => {
       if (cmd === 'update_contact') {
         sent = args;
         throw {
           kind: 'conflict',
           message: 'The contact changed since version 3.',
-          conflict: { current_version: 4, updated_by: JANE.owner_id, updated_by_name: 'Sam Patel', updated_at: '2026-11-21T10:30:00Z' },
+          conflict: { current_version: 4, updated_by: { kind: 'staff', id: JANE.owner_id! }, updated_by_name: 'Sam Patel', updated_at: '2026-11-21T10:30:00Z' },
         };
       }
       throw new Error(`unexpected command ${cmd}`);

@@ -7,7 +7,7 @@ const change = (version: number, field: string, old_value: string | null, new_va
   field,
   old_value,
   new_value,
-  changed_by: 'u',
+  changed_by: { kind: 'staff' as const, id: 'u' },
   changed_at: `2026-11-2${version}T10:00:00Z`,
 });
 

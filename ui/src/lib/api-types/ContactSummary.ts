@@ -3,4 +3,4 @@
 /**
  * One line of a contact list.
  */
-export type ContactSummary = { id: string, first_name: string | null, last_name: string | null, email: string | null, phone: string | null, company_id: string | null, company_name: string | null, owner_id: string, active: boolean, };
+export type ContactSummary = { id: string, first_name: string | null, last_name: string | null, email: string | null, phone: string | null, company_id: string | null, company_name: string | null, owner_id: string | null, active: boolean, };

@@ -24,11 +24,13 @@ at: string,
  */
 recorded_at: string, 
 /**
- * The user who recorded or imported it; none when the person did, through the public pages.
+ * Who recorded it, as `recorded_via` says: the user who recorded or imported it, the
+ * contact themselves, or the job. None only for events recorded before Assent named every
+ * recorder.
  */
 recorded_by: string | null, 
 /**
- * That user's name, as shown.
+ * Who recorded it, in words ("Sam Patel", "the person, through the public pages").
  */
 recorded_by_name: string | null, recorded_via: RecordedVia, 
 /**

@@ -4,7 +4,12 @@ import type { Role } from "./Role";
 /**
  * Changes to a user; absent fields stay as they are.
  */
-export type UserUpdate = { display_name: string | null, roles: Array<Role> | null, 
+export type UserUpdate = { 
+/**
+ * The version the change was made against: if the user changed since, the answer is 409
+ * and nothing is written.
+ */
+version: number, display_name: string | null, roles: Array<Role> | null, 
 /**
  * `false` deactivates the user: their sessions stop working on the next request.
  */

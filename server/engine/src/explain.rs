@@ -4,7 +4,7 @@
 
 use assent_shared::ledger::{Basis, Channel, EventKind, LedgerEvent, Message, MessageKind, Reason};
 
-use super::Decision;
+use crate::Decision;
 
 fn channel_words(channel: Channel) -> &'static str {
     match channel {

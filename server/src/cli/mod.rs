@@ -1,5 +1,7 @@
 //! The `assent-server` command line: `serve`, `create-user`, `user-count`, `audit verify`.
 
+mod policy_test;
+
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -9,10 +11,12 @@ use assent_shared::api::NewUser;
 use assent_shared::domain::Role;
 use clap::{Parser, Subcommand};
 
-use crate::api::error::Error as ApiFailure;
+use assent_shared::domain::SystemJob;
+
 use crate::config::Config;
+use crate::service::{self, Actor, ServiceError};
 use crate::startup::{self, Application};
-use crate::store::{self, audit::Verification, Db};
+use crate::store::{audit::Verification, Db};
 
 #[derive(Parser)]
 #[command(name = "assent-server", version, about = "The Assent CRM server")]
@@ -178,7 +182,7 @@ async fn serve(config: Config) -> CommandResult {
     let app = Application::build(&config)
         .await
         .map_err(|e| e.to_string())?;
-    let users = store::users::count(app.db())
+    let users = service::users::count(app.db())
         .await
         .map_err(|e| e.to_string())?;
     // Before anything is printed: whoever reads the address may signal at once.
@@ -233,7 +237,7 @@ async fn create_user(
         roles,
         password,
     };
-    match crate::api::users::create_user(&db, &new, None).await {
+    match service::users::create(&db, &Actor::System(SystemJob::CommandLine), &new).await {
         Ok(user) => {
             let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
             println!(
@@ -244,8 +248,9 @@ async fn create_user(
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(ApiFailure::Validation(fields)) => {
+        Err(ServiceError::Invalid(fields)) => {
             let reasons: Vec<String> = fields
+                .0
                 .iter()
                 .map(|f| format!("{} {}", f.field, f.reason))
                 .collect();
@@ -258,7 +263,7 @@ async fn create_user(
 fn policy_test(paths: &[PathBuf], quiet: bool) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let result = crate::engine::scenario::policy_test(paths, quiet, &mut out);
+    let result = policy_test::policy_test(paths, quiet, &mut out);
     let flushed = std::io::Write::flush(&mut out);
     match (result, flushed) {
         (Ok(tally), Ok(())) if tally.failed == 0 => ExitCode::SUCCESS,
@@ -271,8 +276,8 @@ fn policy_test(paths: &[PathBuf], quiet: bool) -> ExitCode {
 }
 
 fn bench(command: &BenchCommand) -> ExitCode {
-    use crate::engine::synthetic::Generator;
-    use crate::engine::{decide, CompiledPolicy};
+    use assent_engine::synthetic::Generator;
+    use assent_engine::{decide, CompiledPolicy};
     match command {
         BenchCommand::Engine { seconds, seed } => {
             let mut generator = Generator::new(*seed);
@@ -343,76 +348,18 @@ fn bench(command: &BenchCommand) -> ExitCode {
 }
 
 async fn seed_contacts(config: &Config, count: u64, seed: u64) -> CommandResult {
-    use crate::audit::{Action, AuditRecord};
-    use crate::engine::synthetic::Generator;
-    use assent_shared::api::{ContactInput, RecordedVia};
     let db = open_store(config).await?;
-    let owner = store::users::list(&db)
-        .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .min_by_key(|u| u.created_at)
-        .ok_or("create a user first: the synthetic contacts need an owner")?;
-    let mut generator = Generator::new(seed);
     let started = std::time::Instant::now();
-    let mut events = 0u64;
-    let mut done = 0u64;
-    while done < count {
-        let batch = (count - done).min(1000);
-        let contacts: Vec<_> = (done + 1..=done + batch)
-            .map(|n| {
-                let subject = generator.subject();
-                let input = ContactInput {
-                    first_name: Some("Synthetic".into()),
-                    last_name: Some(format!("Person {n}")),
-                    subscriber_kind: Some(subject.kind),
-                    ..ContactInput::default()
-                };
-                let valid = input.validate().map_err(|e| format!("{:?}", e.0))?;
-                Ok((uuid::Uuid::now_v7(), valid, generator.ledger()))
-            })
-            .collect::<Result<_, String>>()?;
-        let new: Vec<_> = contacts
-            .iter()
-            .map(|(id, valid, _)| store::contacts::NewContact {
-                id: *id,
-                contact: valid,
-                owner_id: owner.id,
-            })
-            .collect();
-        let entries: Vec<_> = contacts
-            .iter()
-            .flat_map(|(id, _, ledger)| {
-                ledger.iter().map(|event| store::ledger::NewEntry {
-                    contact_id: *id,
-                    at: event.at,
-                    kind: &event.kind,
-                    external_id: event.id.as_deref(),
-                    source: None,
-                    recorded_by: Some(owner.id),
-                    recorded_via: RecordedVia::Import,
-                })
-            })
-            .collect();
-        let now = store::now();
-        let mut tx = db.begin().await.map_err(|e| e.to_string())?;
-        store::audit::append(&mut tx, &AuditRecord::new(Action::ContactsSeeded, "ok"))
-            .await
-            .map_err(|e| e.to_string())?;
-        store::contacts::insert_many(&mut tx, &new, owner.id, now)
-            .await
-            .map_err(|e| e.to_string())?;
-        store::ledger::append_many(&mut tx, &entries, now)
-            .await
-            .map_err(|e| e.to_string())?;
-        tx.commit().await.map_err(|e| e.to_string())?;
-        done += batch;
-        events += entries.len() as u64;
+    let seeded = service::seed::synthetic(&db, count, seed, |done| {
         eprint!("\r{done} of {count} contacts");
-    }
+    })
+    .await
+    .map_err(|e| e.to_string())?;
     eprintln!();
     println!(
-        "Created {count} synthetic contacts with {events} ledger events in {:.1} s.",
+        "Created {} synthetic contacts with {} ledger events in {:.1} s.",
+        seeded.contacts,
+        seeded.events,
         started.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
@@ -420,19 +367,20 @@ async fn seed_contacts(config: &Config, count: u64, seed: u64) -> CommandResult 
 
 async fn user_count(config: &Config) -> CommandResult {
     let db = open_store(config).await?;
-    let count = store::users::count(&db).await.map_err(|e| e.to_string())?;
+    let count = service::users::count(&db)
+        .await
+        .map_err(|e| e.to_string())?;
     println!("{count}");
     Ok(ExitCode::SUCCESS)
 }
 
 async fn audit_verify(config: &Config) -> CommandResult {
     let db = open_store(config).await?;
-    let audit = store::audit::verify(&db).await.map_err(|e| e.to_string())?;
-    let ledgers = store::ledger::verify(&db)
+    let integrity = service::audit::verify(&db)
         .await
         .map_err(|e| e.to_string())?;
     let mut intact = true;
-    match audit {
+    match integrity.audit {
         Verification::Intact { records } => {
             println!("The audit trail is intact: {records} records, every link verified.");
         }
@@ -444,7 +392,7 @@ async fn audit_verify(config: &Config) -> CommandResult {
             );
         }
     }
-    match ledgers {
+    match integrity.ledgers {
         Ok(events) => {
             println!("The consent ledgers are intact: {events} events, every link verified.")
         }

@@ -8,7 +8,7 @@ use assent_shared::ledger::{
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 
-use super::{decide, sort_ledger, CompiledPolicy, Decision};
+use crate::{decide, sort_ledger, CompiledPolicy, Decision};
 
 const TOPICS: &[&str] = &["boilers", "radiators", "holidays"];
 const PARTIES: &[&str] = &["Harbour Mutual"];

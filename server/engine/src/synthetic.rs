@@ -152,7 +152,7 @@ impl Generator {
                 kind,
             });
         }
-        super::sort_ledger(&mut events);
+        crate::sort_ledger(&mut events);
         events
     }
 

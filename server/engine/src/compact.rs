@@ -209,29 +209,55 @@ pub fn read(copy: &[u8]) -> Result<Vec<CopiedEvent>, DamagedCopy> {
     Ok(events)
 }
 
+/// A ledger as the engine reads it, from a copy, with where each event is in the recorded ledger.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopiedLedger {
+    /// Sorted by time, ties in recorded order.
+    pub events: Vec<LedgerEvent>,
+    /// `seqs[i]` is the place (`seq`, from 1) of `events[i]` in the contact's recorded ledger,
+    /// so that a decision's evidence can be cited exactly.
+    pub seqs: Vec<i64>,
+}
+
+impl CopiedLedger {
+    /// The recorded places of the events a decision cites.
+    pub fn cited(&self, evidence: &crate::Evidence) -> Vec<i64> {
+        evidence
+            .as_slice()
+            .iter()
+            .filter_map(|&i| self.seqs.get(i as usize).copied())
+            .collect()
+    }
+}
+
 /// The engine's ledger from a copy: events recorded by `known_at` (all when `None`), sorted by
-/// time, ties in recorded order.
-pub fn ledger(
-    copy: &[u8],
-    known_at: Option<DateTime<Utc>>,
-) -> Result<Vec<LedgerEvent>, DamagedCopy> {
-    let mut ledger: Vec<LedgerEvent> = read(copy)?
+/// time, ties in recorded order, each with its place in the recorded ledger.
+pub fn ledger(copy: &[u8], known_at: Option<DateTime<Utc>>) -> Result<CopiedLedger, DamagedCopy> {
+    let mut placed: Vec<(i64, LedgerEvent)> = read(copy)?
         .into_iter()
-        .filter(|e| known_at.is_none_or(|t| e.recorded_at <= t))
-        .map(|e| LedgerEvent {
-            id: None,
-            at: e.at,
-            kind: e.kind,
+        .zip(1_i64..)
+        .filter(|(e, _)| known_at.is_none_or(|t| e.recorded_at <= t))
+        .map(|(e, seq)| {
+            (
+                seq,
+                LedgerEvent {
+                    id: None,
+                    at: e.at,
+                    kind: e.kind,
+                },
+            )
         })
         .collect();
-    super::sort_ledger(&mut ledger);
-    Ok(ledger)
+    // The same order as `sort_ledger`: by time, stable.
+    placed.sort_by_key(|(_, e)| e.at);
+    let (seqs, events) = placed.into_iter().unzip();
+    Ok(CopiedLedger { events, seqs })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::synthetic::Generator;
+    use crate::synthetic::Generator;
 
     /// The engine's view of an event: a copy does not keep wordings.
     fn without_wording(kind: &EventKind) -> EventKind {
@@ -272,15 +298,43 @@ mod tests {
             third_parties: vec!["Harbour Mutual".into(), "Alpine Trails Ltd".into()],
         };
         let mut copy = Vec::new();
-        let at = Utc::now();
+        let at = DateTime::from_timestamp(1_750_000_000, 0).unwrap();
         push(&mut copy, at, at, &kind);
         assert_eq!(read(&copy).unwrap()[0].kind, without_wording(&kind));
     }
 
     #[test]
+    fn the_engines_ledger_keeps_each_events_recorded_place() {
+        let day = |d: u32| {
+            chrono::TimeZone::with_ymd_and_hms(&Utc, 2025, 3, d, 9, 0, 0)
+                .single()
+                .unwrap()
+        };
+        let mut copy = Vec::new();
+        let opt_out = EventKind::OptOut {
+            channel: Channel::Email,
+            topic: Topic::from("*"),
+        };
+        let screen = EventKind::TpsCheck { registered: false };
+        // Recorded in the order 1, 2, 3, but happened in the order 2, 3, 1; the third was
+        // recorded only on the 20th.
+        push(&mut copy, day(9), day(9), &opt_out);
+        push(&mut copy, day(1), day(10), &screen);
+        push(&mut copy, day(5), day(20), &opt_out);
+        let all = ledger(&copy, None).unwrap();
+        assert_eq!(all.seqs, [2, 3, 1]);
+        assert_eq!(all.events[0].kind, screen);
+        let then = ledger(&copy, Some(day(15))).unwrap();
+        assert_eq!(then.seqs, [2, 1]);
+        let mut evidence = crate::Evidence::default();
+        evidence.push(1);
+        assert_eq!(then.cited(&evidence), [1]);
+    }
+
+    #[test]
     fn a_truncated_or_altered_copy_is_refused() {
         let mut copy = Vec::new();
-        let at = Utc::now();
+        let at = DateTime::from_timestamp(1_750_000_000, 0).unwrap();
         push(
             &mut copy,
             at,

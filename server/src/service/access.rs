@@ -1,0 +1,130 @@
+//! Who may do what: the rules every service applies, in one place. A refusal is recorded in the
+//! audit trail before it is answered.
+//!
+//! - Sales staff, managers and the data protection lead work with contacts and companies
+//!   ([`CONTACT_ROLES`]); sales staff change only the records they own, managers and the data
+//!   protection lead any; only a manager gives a record to another owner.
+//! - Administrators manage users and every user's sessions; anyone their own sessions.
+//! - Administrators and the data protection lead change the compliance policy.
+//! - Assent's own jobs ([`Actor::System`]) act with the authority of the code that runs them.
+//! - A data subject acts only on their own contact, through the services that say so.
+
+use assent_shared::domain::Role;
+use uuid::Uuid;
+
+use super::{names, Actor, ServiceError, ServiceResult};
+use crate::audit::{Action, ObjectKind, Outcome};
+use crate::store::{self, Db, StaleRecord, Tx};
+
+/// Who works with contacts, companies and their ledgers at all.
+pub const CONTACT_ROLES: &[Role] = &[Role::Sales, Role::Manager, Role::Dpo];
+
+/// Who imports a ledger's history.
+pub const IMPORT_ROLES: &[Role] = &[Role::Manager, Role::Dpo];
+
+/// Who changes the compliance policy and reads its history.
+pub const POLICY_ROLES: &[Role] = &[Role::Admin, Role::Dpo];
+
+/// Who manages users.
+pub const USER_ROLES: &[Role] = &[Role::Admin];
+
+/// Whether `actor` holds one of `roles` (a system job always does).
+pub fn holds_any(actor: &Actor, roles: &[Role]) -> bool {
+    match actor {
+        Actor::System(_) => true,
+        Actor::Staff(_) => roles.iter().any(|r| actor.has(*r)),
+        Actor::DataSubject(_) => false,
+    }
+}
+
+/// Whether `actor` may change a record owned by `owner` (nobody when `None`).
+pub fn may_edit(actor: &Actor, owner: Option<Uuid>) -> bool {
+    match actor {
+        Actor::System(_) => true,
+        Actor::Staff(staff) => {
+            actor.has(Role::Manager)
+                || actor.has(Role::Dpo)
+                || (actor.has(Role::Sales) && owner == Some(staff.user.id))
+        }
+        Actor::DataSubject(_) => false,
+    }
+}
+
+/// Whether `actor` may give a record to an owner other than the one it has (or to themselves).
+pub fn may_assign_owner(actor: &Actor) -> bool {
+    matches!(actor, Actor::System(_)) || actor.has(Role::Manager)
+}
+
+/// The words of a refusal for want of a role.
+fn needs(roles: &[Role]) -> String {
+    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    format!("This needs the role {}.", names.join(" or "))
+}
+
+/// Refuses (recorded, 403) unless `actor` holds one of `roles`; `object` names what the request
+/// was about.
+pub async fn require_any(
+    db: &Db,
+    actor: &Actor,
+    roles: &[Role],
+    object: Option<(ObjectKind, Uuid)>,
+) -> ServiceResult<()> {
+    if holds_any(actor, roles) {
+        return Ok(());
+    }
+    Err(refuse(db, actor, object, needs(roles)).await)
+}
+
+/// Records a refusal in a transaction of its own and returns the error to answer. Call it with
+/// no other transaction open (SQLite has one writer).
+pub async fn refuse(
+    db: &Db,
+    actor: &Actor,
+    object: Option<(ObjectKind, Uuid)>,
+    message: String,
+) -> ServiceError {
+    match db.begin().await {
+        Ok(tx) => match refuse_in(tx, actor, object, message).await {
+            Ok(error) | Err(error) => error,
+        },
+        Err(e) => e.into(),
+    }
+}
+
+/// Records a refusal in `tx`, which has written nothing else, commits it and returns the error
+/// to answer.
+pub async fn refuse_in(
+    mut tx: Tx,
+    actor: &Actor,
+    object: Option<(ObjectKind, Uuid)>,
+    message: String,
+) -> ServiceResult<ServiceError> {
+    let mut record = actor.record(Action::Denied, Outcome::Forbidden);
+    if let Some((kind, id)) = object {
+        record = record.on(kind, id);
+    }
+    store::audit::append(&mut tx, &record).await?;
+    tx.commit().await?;
+    Ok(ServiceError::Forbidden(message))
+}
+
+/// The 409 for a change refused because the record is at a newer version than it was made
+/// against: who changed it (by name), when, and its version now. Read in `tx`, which has written
+/// nothing and is then dropped.
+pub async fn stale(mut tx: Tx, stale: StaleRecord) -> ServiceResult<ServiceError> {
+    let name = names::of(&mut tx, stale.updated_by).await?;
+    drop(tx);
+    Ok(ServiceError::Stale {
+        message: format!(
+            "This record was changed by {name} at {} (it is now version {}). Reload it and make your change again.",
+            stale.updated_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            stale.version
+        ),
+        conflict: assent_shared::api::StaleVersion {
+            current_version: stale.version,
+            updated_by: stale.updated_by,
+            updated_by_name: name,
+            updated_at: stale.updated_at,
+        },
+    })
+}

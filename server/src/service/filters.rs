@@ -1,0 +1,57 @@
+//! Saved contact filters: a named search that names an audience, for decisions now and for
+//! campaigns later. A filter's search may name a person, so listing and saving are audited.
+
+use assent_shared::api::{NewSavedFilter, SavedFilter};
+use assent_shared::domain::parse_text;
+use assent_shared::validate::{FieldErrors, NAME_MAX};
+use uuid::Uuid;
+
+use super::access::{self, CONTACT_ROLES};
+use super::{Actor, ServiceError, ServiceResult};
+use crate::audit::{Action, ObjectKind};
+use crate::clock;
+use crate::store::{self, Db};
+
+/// Every saved filter, by name, read in the transaction that records the read.
+pub async fn list(db: &Db, actor: &Actor) -> ServiceResult<Vec<SavedFilter>> {
+    access::require_any(db, actor, CONTACT_ROLES, None).await?;
+    let mut tx = db.begin().await?;
+    store::audit::append(&mut tx, &actor.audit(Action::FiltersListed)).await?;
+    let filters = store::filters::list(&mut tx).await?;
+    tx.commit().await?;
+    Ok(filters)
+}
+
+/// Saves a named search. Names are unique, ignoring case; an empty search is every active
+/// contact.
+pub async fn save(db: &Db, actor: &Actor, new: &NewSavedFilter) -> ServiceResult<SavedFilter> {
+    access::require_any(db, actor, CONTACT_ROLES, None).await?;
+    let staff = actor.staff().ok_or(ServiceError::Forbidden(
+        "Only a member of staff saves filters.".into(),
+    ))?;
+    let mut errors = FieldErrors::default();
+    let name = errors.check("name", parse_text(&new.name, NAME_MAX));
+    let search = if new.search.trim().is_empty() {
+        Some(String::new())
+    } else {
+        errors.check("search", parse_text(&new.search, NAME_MAX))
+    };
+    let (Some(name), Some(search)) = (name, search) else {
+        return Err(errors.into());
+    };
+    let filter = SavedFilter {
+        id: Uuid::now_v7(),
+        name,
+        search,
+        created_by: staff.user.id,
+        created_at: clock::now(),
+    };
+    let mut tx = db.begin().await?;
+    store::filters::insert(&mut tx, &filter).await?;
+    let record = actor
+        .audit(Action::FilterSaved)
+        .on(ObjectKind::SavedFilter, filter.id);
+    store::audit::append(&mut tx, &record).await?;
+    tx.commit().await?;
+    Ok(filter)
+}

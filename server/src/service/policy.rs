@@ -1,0 +1,68 @@
+//! The organisation's compliance policy: read by everyone, changed by administrators and the data
+//! protection lead, every version kept.
+
+use assent_shared::api::{PolicyChange, PolicyVersion};
+use assent_shared::domain::{parse_notes, parse_text};
+use assent_shared::validate::{FieldErrors, NAME_MAX};
+
+use super::access::{self, POLICY_ROLES};
+use super::{Actor, ServiceError, ServiceResult};
+use crate::audit::Action;
+use crate::clock;
+use crate::store::{self, Db};
+
+/// The longest note a policy change takes.
+pub const NOTE_MAX: usize = 2000;
+
+/// The policy in force (not personal data: anyone with a session reads it).
+pub async fn current(db: &Db) -> ServiceResult<PolicyVersion> {
+    Ok(store::policies::in_force(db, None).await?)
+}
+
+/// Every version of the policy, newest first: who changed what, when and why.
+pub async fn history(db: &Db, actor: &Actor) -> ServiceResult<Vec<PolicyVersion>> {
+    access::require_any(db, actor, POLICY_ROLES, None).await?;
+    Ok(store::policies::history(db).await?)
+}
+
+/// Puts a new version of the policy in force.
+pub async fn change(db: &Db, actor: &Actor, change: &PolicyChange) -> ServiceResult<PolicyVersion> {
+    access::require_any(db, actor, POLICY_ROLES, None).await?;
+    let staff = actor.staff().ok_or(ServiceError::Forbidden(
+        "Only a member of staff changes the policy.".into(),
+    ))?;
+    let mut errors = FieldErrors::default();
+    for (g, group) in change.policy.similar_topics.iter().enumerate() {
+        if group.len() < 2 {
+            errors.add(
+                format!("policy.similar_topics[{g}]"),
+                "needs at least two topics to be similar",
+            );
+        }
+        for (t, topic) in group.iter().enumerate() {
+            errors.check(
+                format!("policy.similar_topics[{g}][{t}]"),
+                parse_text(topic, NAME_MAX),
+            );
+        }
+    }
+    let note = errors
+        .check("note", parse_notes(change.note.as_deref(), NOTE_MAX))
+        .flatten();
+    if !errors.is_empty() {
+        return Err(errors.into());
+    }
+    let mut tx = db.begin().await?;
+    store::audit::append(&mut tx, &actor.audit(Action::PolicyChanged)).await?;
+    let version = store::policies::save(
+        &mut tx,
+        &change.policy,
+        staff.user.id,
+        clock::now(),
+        note.as_deref(),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(version = version.version, "policy changed");
+    Ok(version)
+}
