@@ -241,6 +241,50 @@ fn seed_needs_an_owner_then_writes_verifiable_ledgers_the_same_for_the_same_seed
     );
 }
 
+/// Starts `serve` on `data_dir` with debug logging to `server.log` there; returns the process, the
+/// address it listens on and the log's path.
+fn serve_logged(data_dir: &Path) -> (std::process::Child, String, std::path::PathBuf) {
+    let log_path = data_dir.join("server.log");
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let mut child = command(data_dir)
+        .env("ASSENT_LOG_LEVEL", "debug")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .replace("Assent is listening on ", "");
+    // The rest of what it prints is read on, or its next line would meet a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, address, log_path)
+}
+
+/// A client that trusts only the certificate the server generated in `data_dir`.
+fn pinned_client(data_dir: &Path) -> reqwest::Client {
+    assent_server::tls::install_crypto_provider();
+    let pem = std::fs::read(data_dir.join("tls/cert.pem")).unwrap();
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// Stops a server as an operator does, with SIGTERM, and waits for it.
+fn stop(child: &mut std::process::Child) {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+}
+
 /// Starts `serve` with debug logging, logs in, creates and searches a contact whose every field
 /// is a unique marker, stops the server, and looks for the markers in everything it logged.
 #[test]
@@ -259,21 +303,7 @@ fn the_server_logs_no_personal_data_even_at_debug_level() {
         .status
         .success());
 
-    let log_path = dir.path().join("server.log");
-    let log_file = std::fs::File::create(&log_path).unwrap();
-    let mut child = command(dir.path())
-        .env("ASSENT_LOG_LEVEL", "debug")
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(log_file)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let address = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .replace("Assent is listening on ", "");
+    let (mut child, address, log_path) = serve_logged(dir.path());
 
     let markers = [
         "Zorblatt",
@@ -285,14 +315,7 @@ fn the_server_logs_no_personal_data_even_at_debug_level() {
     ];
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let token = runtime.block_on(async {
-        assent_server::tls::install_crypto_provider();
-        let pem = std::fs::read(dir.path().join("tls/cert.pem")).unwrap();
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-            .build()
-            .unwrap();
+        let client = pinned_client(dir.path());
         let login: serde_json::Value = client
             .post(format!("{address}/api/v1/sessions"))
             .json(&serde_json::json!({"email": "userxq@markers.example", "password": PASSWORD, "device_name": "ZQ marker laptop"}))
@@ -330,11 +353,7 @@ fn the_server_logs_no_personal_data_even_at_debug_level() {
         assert_eq!(wrong.status(), reqwest::StatusCode::UNAUTHORIZED);
         token
     });
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
+    stop(&mut child);
 
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(
@@ -401,4 +420,62 @@ fn policy_test_reports_each_scenario_errors_by_file_and_line_and_closes_with_the
         .unwrap();
     assert!(quiet.status.success());
     assert_eq!(text(&quiet.stdout), "1 passed, 0 failed\n");
+}
+
+/// A stored value that no longer reads back answers 500 with an incident id, and the log names the
+/// table and the row but never quotes the value: here a ledger event altered in the database to
+/// hold a person's name where its type should be.
+#[test]
+fn a_500_from_corrupt_stored_data_logs_no_personal_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut create = command(dir.path());
+    create.args(["create-user", "--role", "sales", "jane@example.org"]);
+    assert!(run_with_stdin(create, &format!("{PASSWORD}\n"))
+        .status
+        .success());
+    let (mut child, address, log_path) = serve_logged(dir.path());
+    let marker = "Zorblatt Quindlewhistle";
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (status, body) = runtime.block_on(async {
+        let client = pinned_client(dir.path());
+        let login: serde_json::Value = client
+            .post(format!("{address}/api/v1/sessions"))
+            .json(&serde_json::json!({"email": "jane@example.org", "password": PASSWORD, "device_name": "laptop"}))
+            .send().await.unwrap().json().await.unwrap();
+        let token = login["token"].as_str().unwrap().to_owned();
+        let contact: serde_json::Value = client
+            .post(format!("{address}/api/v1/contacts"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"first_name": "Jane", "last_name": "Doe"}))
+            .send().await.unwrap().json().await.unwrap();
+        let ledger = format!("{address}/api/v1/contacts/{}/ledger", contact["id"].as_str().unwrap());
+        let recorded = client
+            .post(&ledger)
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"at": "2025-01-01T00:00:00Z", "type": "tps_check", "registered": false}))
+            .send().await.unwrap();
+        assert_eq!(recorded.status(), reqwest::StatusCode::CREATED);
+        // Someone with access to the database file alters the event.
+        let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("assent.db").display())).await.unwrap();
+        sqlx::query("DROP TRIGGER ledger_events_no_update").execute(&db).await.unwrap();
+        sqlx::query("UPDATE ledger_events SET event = $1")
+            .bind(format!("{{\"type\":\"{marker}\"}}"))
+            .execute(&db).await.unwrap();
+        db.close().await;
+        let read = client.get(&ledger).bearer_auth(&token).send().await.unwrap();
+        (read.status(), read.text().await.unwrap())
+    });
+    stop(&mut child);
+    assert_eq!(status, reqwest::StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(body.contains("incident"), "{body}");
+    assert!(!body.contains("Zorblatt"), "{body}");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("ledger_events") && log.contains("does not parse"),
+        "the log says what broke: {log}"
+    );
+    assert!(
+        !log.contains("Zorblatt"),
+        "the stored value appears in the server log: {log}"
+    );
 }

@@ -50,3 +50,39 @@ store_test! {
         assert_eq!(app.post(&format!("{path}/deactivate"), &owner, json!({"version": 1})).await.status, StatusCode::OK);
     }
 }
+
+store_test! {
+    async fn companies_are_found_by_their_registration_number(app: TestApp) {
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        for (name, number) in [("Harbour Mutual", Some("123456")), ("Alpine Trails Ltd", Some("SC654321")), ("Oak & Ivy", None)] {
+            let reply = app.post("/api/v1/companies", &sales, json!({"name": name, "registration_number": number})).await;
+            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        }
+        let names = |reply: &crate::helpers::Reply| -> Vec<String> {
+            reply.body["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect()
+        };
+        assert_eq!(names(&app.get("/api/v1/companies?q=00123456", &sales).await), ["Harbour Mutual"]);
+        assert_eq!(names(&app.get("/api/v1/companies?q=123456", &sales).await), ["Harbour Mutual"]);
+        assert_eq!(names(&app.get("/api/v1/companies?q=sc%20654321", &sales).await), ["Alpine Trails Ltd"]);
+        assert_eq!(names(&app.get("/api/v1/companies?q=trails", &sales).await), ["Alpine Trails Ltd"]);
+        assert!(names(&app.get("/api/v1/companies?q=999999", &sales).await).is_empty());
+    }
+}
+
+store_test! {
+    async fn saved_filters_are_audited_when_listed_and_saved(app: TestApp) {
+        let (user, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let saved = app.post("/api/v1/filters", &sales, json!({"name": "Leeds boiler customers", "search": "leeds"})).await;
+        assert_eq!(saved.status, StatusCode::CREATED, "{}", saved.body);
+        let id: uuid::Uuid = saved.body["id"].as_str().unwrap().parse().unwrap();
+        let records = assent_server::store::audit::for_object(&app.db, id).await.unwrap();
+        assert!(records.iter().any(|r| r.action == "filter_saved" && r.actor_id == Some(user.id)));
+        app.get("/api/v1/filters", &sales).await;
+        let sql = "SELECT COUNT(*) FROM audit_events WHERE action = 'filters_listed'";
+        let listed: i64 = match &app.db {
+            assent_server::store::Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            assent_server::store::Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        };
+        assert_eq!(listed, 1);
+    }
+}

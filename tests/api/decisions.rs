@@ -196,3 +196,68 @@ store_test! {
         assert_eq!(app.post("/api/v1/decisions/audience", &admin, json!({"audience": "everyone", "message": message})).await.status, StatusCode::FORBIDDEN);
     }
 }
+
+store_test! {
+    async fn an_audience_holds_active_contacts_only_whatever_names_it(app: TestApp) {
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let ann = jane(&app, &sales).await;
+        let gone = jane(&app, &sales).await;
+        let reply = app.post(&format!("/api/v1/contacts/{}/deactivate", gone.id), &sales, json!({"version": gone.version})).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let message = json!({"kind": "marketing", "channel": "post", "topic": "boilers"});
+        let audience = |audience: serde_json::Value| {
+            let (app, sales, message) = (app.clone(), sales.clone(), message.clone());
+            async move {
+                let reply = app.post("/api/v1/decisions/audience", &sales, json!({"audience": audience, "message": message})).await;
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                reply.json::<assent_shared::api::AudienceDecisionResponse>()
+            }
+        };
+        let listed = audience(json!({"contact_ids": [ann.id, gone.id, gone.id]})).await;
+        assert_eq!((listed.total, listed.left_out_inactive), (1, 1));
+        assert_eq!(listed.decisions.iter().map(|d| d.contact_id).collect::<Vec<_>>(), [ann.id]);
+        for other in [json!("everyone"), json!({"search": "doe"})] {
+            let answer = audience(other).await;
+            assert_eq!((answer.total, answer.left_out_inactive), (1, 0));
+        }
+        // On its own, a deactivated contact can still be asked about.
+        let alone = ask(&app, &sales, json!({"contact_id": gone.id, "message": message})).await;
+        assert_eq!(alone.basis, Some(Basis::LegitimateInterest));
+    }
+}
+
+store_test! {
+    async fn an_audience_cites_the_same_evidence_as_a_decision_for_one(app: TestApp) {
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let mut people = Vec::new();
+        for _ in 0..3 {
+            people.push(jane(&app, &sales).await);
+        }
+        // Recorded out of time order, so that a place in the sorted ledger is not a seq.
+        record(&app, &sales, &people[0], json!({"at": "2025-06-01T09:00:00Z", "type": "opt_out", "channel": "email", "topic": "*"})).await;
+        record(&app, &sales, &people[0], json!({"at": "2025-05-10T14:03:00Z", "type": "consent_given", "channel": "email",
+            "topic": "boilers", "method": "paper_form", "wording": "Email me boiler offers."})).await;
+        record(&app, &sales, &people[1], json!({"at": "2025-05-10T14:03:00Z", "type": "sale", "topic": "boilers", "refusal_offered": true})).await;
+        record(&app, &sales, &people[1], json!({"at": "2025-04-10T14:03:00Z", "type": "tps_check", "registered": false})).await;
+        record(&app, &sales, &people[2], json!({"at": "2025-04-10T14:03:00Z", "type": "consent_given", "channel": "email",
+            "topic": "boilers", "method": "paper_form", "wording": "Email me boiler offers."})).await;
+        let message = json!({"kind": "marketing", "channel": "email", "topic": "boilers"});
+        let ids: Vec<uuid::Uuid> = people.iter().map(|p| p.id).collect();
+        for audience in [json!({"contact_ids": ids}), json!("everyone")] {
+            let answer: assent_shared::api::AudienceDecisionResponse = app
+                .post("/api/v1/decisions/audience", &sales, json!({"audience": audience, "message": message}))
+                .await
+                .json();
+            for member in &answer.decisions {
+                let one = ask(&app, &sales, json!({"contact_id": member.contact_id, "message": message})).await;
+                let ledger: Vec<RecordedEvent> = app.get(&format!("/api/v1/contacts/{}/ledger", member.contact_id), &sales).await.json();
+                let mut cited: Vec<i64> = one.evidence.iter().map(|id| ledger.iter().find(|e| e.id == *id).unwrap().seq).collect();
+                let mut from_audience = member.evidence_seqs.clone();
+                cited.sort();
+                from_audience.sort();
+                assert_eq!((member.allowed, from_audience), (one.allowed, cited), "{}", member.contact_id);
+            }
+            assert!(answer.decisions.iter().any(|m| m.evidence_seqs == [1]), "the opt-out, recorded first");
+        }
+    }
+}

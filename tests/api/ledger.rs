@@ -364,3 +364,34 @@ store_test! {
         assert_eq!(store::ledger::verify_contact(&app.db, john.id).await.unwrap(), Ok(2));
     }
 }
+
+store_test! {
+    async fn an_evidence_pack_verifies_exactly_the_ledger_it_shows_while_events_are_recorded(app: TestApp) {
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let jane = contact(&app, &sales).await;
+        let path = format!("/api/v1/contacts/{}/ledger", jane.id);
+        let writer = {
+            let (app, sales, path) = (app.clone(), sales.clone(), path.clone());
+            tokio::spawn(async move {
+                for day in 1..=28 {
+                    let event = json!({"at": format!("2025-02-{day:02}T09:00:00Z"), "type": "tps_check", "registered": day % 2 == 0});
+                    let reply = app.post(&path, &sales, event).await;
+                    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+                }
+            })
+        };
+        let mut packs = 0;
+        while !writer.is_finished() || packs == 0 {
+            let pack = app.get(&format!("/api/v1/contacts/{}/evidence-pack", jane.id), &sales).await;
+            assert_eq!(pack.status, StatusCode::OK);
+            let html = pack.body.as_str().unwrap();
+            assert!(html.contains("Verified: the hash chain"), "a pack reported its own ledger as broken");
+            // The events shown are the events verified.
+            let shown = html.matches("Number screened").count();
+            assert!(html.contains(&format!(" {shown} ledger events is intact")), "pack {packs} shows {shown} events but verified another number");
+            packs += 1;
+        }
+        writer.await.unwrap();
+        assert!(packs > 1);
+    }
+}

@@ -9,6 +9,7 @@ mod companies;
 mod contacts;
 mod decisions;
 mod health;
+mod input;
 mod journey;
 mod ledger;
 mod openapi;

@@ -146,3 +146,34 @@ store_test! {
         assert_eq!(app.login_as("jane@example.org", "quiet-harbour-lamp-42", "laptop").await.status, StatusCode::CREATED);
     }
 }
+
+store_test! {
+    async fn a_login_checked_against_the_old_password_makes_no_session_once_the_password_changed(app: TestApp) {
+        use assent_server::store::sessions::SessionRow;
+        let (user, token) = app.user_with_token("jane@example.org", &[Role::Sales]).await;
+        // A login in flight has verified the old password (argon2 takes a while) ...
+        let old_hash = store::users::find(&app.db, user.id).await.unwrap().unwrap().password_hash;
+        // ... when the password is changed.
+        let reply = app.post("/api/v1/me/password", &token, json!({"current_password": PASSWORD, "new_password": "quince-harbour-lamp-42"})).await;
+        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+        // The login's session is not made: the password it checked is no longer the user's.
+        let now = assent_server::clock::now();
+        let session = SessionRow {
+            id: uuid::Uuid::now_v7(),
+            user_id: user.id,
+            device_name: "a laptop".into(),
+            created_at: now,
+            last_seen_at: now,
+            absolute_expires_at: now + chrono::Duration::hours(1),
+            revoked_at: None,
+        };
+        let mut tx = app.db.begin().await.unwrap();
+        let made = store::sessions::insert_if_password(&mut tx, &session, "a-token-hash", &old_hash).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(!made, "a session was made with the old password");
+        let new_hash = store::users::find(&app.db, user.id).await.unwrap().unwrap().password_hash;
+        let mut tx = app.db.begin().await.unwrap();
+        assert!(store::sessions::insert_if_password(&mut tx, &session, "a-token-hash", &new_hash).await.unwrap());
+        drop(tx);
+    }
+}

@@ -83,3 +83,56 @@ store_test! {
         assert_eq!(reply.fields(), ["roles", "active"]);
     }
 }
+
+store_test! {
+    async fn a_user_update_made_against_an_old_version_gets_409_and_changes_nothing(app: TestApp) {
+        let (_, admin) = app.user_with_token("admin@example.org", &[Role::Admin]).await;
+        let sam = app.create_user("sam@example.org", &[Role::Sales]).await;
+        let path = format!("/api/v1/users/{}", sam.id);
+        // One administrator deactivates Sam; another, looking at the old version, renames Sam.
+        let deactivated = app.send(Method::PATCH, &path, Some(&admin), Some(json!({"version": sam.version, "active": false}))).await;
+        assert_eq!(deactivated.status, StatusCode::OK, "{}", deactivated.body);
+        assert_eq!(deactivated.json::<User>().version, sam.version + 1);
+        let renamed = app.send(Method::PATCH, &path, Some(&admin), Some(json!({"version": sam.version, "display_name": "Samuel"}))).await;
+        assert_eq!(renamed.status, StatusCode::CONFLICT, "{}", renamed.body);
+        assert_eq!(renamed.code(), "stale_version");
+        assert_eq!(renamed.body["conflict"]["current_version"], sam.version + 1);
+        let now: User = app.get(&path, &admin).await.json();
+        assert!(!now.active, "the rename did not undo the deactivation");
+        assert_eq!(now.display_name, sam.display_name);
+    }
+}
+
+store_test! {
+    async fn two_administrators_removing_each_other_leave_one(app: TestApp) {
+        // Over several rounds, two administrators demote each other at the same moment: one
+        // change may go through, never both, and the organisation keeps an administrator.
+        for round in 0..5 {
+            let (ann, ann_token) = app.user_with_token(&format!("ann{round}@example.org"), &[Role::Admin]).await;
+            let (bob, bob_token) = app.user_with_token(&format!("bob{round}@example.org"), &[Role::Admin]).await;
+            // The administrators of earlier rounds step down first, so these two are the only ones.
+            let admins: Vec<User> = app.get("/api/v1/users", &ann_token).await.json();
+            for other in admins.iter().filter(|u| u.active && u.roles.contains(&Role::Admin) && u.id != ann.id && u.id != bob.id) {
+                let reply = app.send(Method::PATCH, &format!("/api/v1/users/{}", other.id), Some(&ann_token),
+                                     Some(json!({"version": other.version, "active": false}))).await;
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            }
+            let demote = |token: String, user: User| {
+                let app = app.clone();
+                async move {
+                    app.send(Method::PATCH, &format!("/api/v1/users/{}", user.id), Some(&token),
+                             Some(json!({"version": user.version, "roles": ["sales"]}))).await
+                }
+            };
+            let (first, second) = tokio::join!(demote(ann_token.clone(), bob.clone()), demote(bob_token.clone(), ann.clone()));
+            let done = [&first, &second].iter().filter(|r| r.status == StatusCode::OK).count();
+            assert!(done <= 1, "round {round}: both went through: {} {}", first.body, second.body);
+            let left: Vec<User> = assent_server::service::users::list(&app.db, &assent_server::service::Actor::System(assent_shared::domain::SystemJob::CommandLine)).await.unwrap();
+            let admins = left.iter().filter(|u| u.active && u.roles.contains(&Role::Admin)).count();
+            assert!(admins >= 1, "round {round}: no administrator left");
+            for refused in [&first, &second].iter().filter(|r| r.status != StatusCode::OK) {
+                assert!([StatusCode::UNPROCESSABLE_ENTITY, StatusCode::FORBIDDEN, StatusCode::CONFLICT].contains(&refused.status), "{}", refused.body);
+            }
+        }
+    }
+}

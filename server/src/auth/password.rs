@@ -123,4 +123,17 @@ mod tests {
             .unwrap());
         assert!(!verify("anything at all".into(), None).await.unwrap());
     }
+
+    #[tokio::test]
+    async fn an_unknown_account_is_checked_against_a_real_decoy_hash() {
+        let decoy = DECOY_HASH.as_ref().expect("the decoy is made");
+        assert!(
+            decoy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{decoy}"
+        );
+        // A stored hash that does not parse costs the same work, on the decoy, and is refused.
+        assert!(!verify("anything at all".into(), Some(String::new()))
+            .await
+            .unwrap());
+    }
 }
