@@ -87,3 +87,18 @@ ensure_desktop_e2e_tools() {
     cargo install tauri-driver --locked
   fi
 }
+
+# schemathesis (PyPI), at the version the API tests were written against, in a virtual
+# environment of its own under .tools/ (Debian's Python refuses packages installed beside its
+# own), on PATH.
+ensure_schemathesis() {
+  local version="4.32.5" venv="$PWD/.tools/schemathesis"
+  if [ ! -x "$venv/bin/schemathesis" ] || ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
+    python3 -m venv --help >/dev/null 2>&1 || ensure_packages python3-venv
+    say "Installing schemathesis $version into .tools/schemathesis"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
+  fi
+  export PATH="$venv/bin:$PATH"
+}

@@ -137,6 +137,7 @@ pub struct LoginRequest {
     pub email: String,
     pub password: String,
     /// A name for this device ("Reception PC", "Jane's laptop"), used to revoke it if stolen.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::DeviceName))]
     pub device_name: String,
 }
 
@@ -176,6 +177,7 @@ pub struct SessionInfo {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RevokeSessions {
     pub user_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::OptionalDeviceName>))]
     pub device_name: Option<String>,
 }
 
@@ -191,6 +193,7 @@ pub struct RevokedCount {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PasswordChange {
     pub current_password: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::NewPassword))]
     pub new_password: String,
 }
 
@@ -214,10 +217,14 @@ pub struct User {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct NewUser {
+    /// An email address (checked as the server parses addresses; refused with 422).
     pub email: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Name))]
     pub display_name: String,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub roles: Vec<Role>,
     /// At least 12 characters and not a commonly used password.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::NewPassword))]
     pub password: String,
 }
 
@@ -228,8 +235,11 @@ pub struct NewUser {
 pub struct UserUpdate {
     /// The version the change was made against: if the user changed since, the answer is 409
     /// and nothing is written.
+    #[serde(deserialize_with = "crate::whole::i64")]
     pub version: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::Name>))]
     pub display_name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub roles: Option<Vec<Role>>,
     /// `false` deactivates the user: their sessions stop working on the next request.
     pub active: Option<bool>,
@@ -242,11 +252,15 @@ pub struct UserUpdate {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PostalAddress {
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::schema::OptionalName>, max_items = 4))]
     pub lines: Vec<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::OptionalName>))]
     pub town: Option<String>,
-    /// Validated and normalised as a UK postcode when `country` is `GB`.
+    /// Validated and normalised as a UK postcode when `country` is `GB` (refused with 422 when it
+    /// is not one); otherwise one line of up to 20 characters.
     pub postcode: Option<String>,
     /// ISO 3166-1 alpha-2; `GB` when absent.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::Country>))]
     pub country: Option<String>,
 }
 
@@ -254,13 +268,16 @@ pub struct PostalAddress {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CompanyInput {
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Name))]
     pub name: String,
+    /// A UK company number: eight digits (fewer are padded) or two letters and six digits.
     pub registration_number: Option<String>,
     pub address: Option<PostalAddress>,
     /// A role or generic address (sales@...), not a named person's.
     pub generic_email: Option<String>,
     pub generic_phone: Option<String>,
     /// Required when updating: the version the change was made against.
+    #[serde(default, deserialize_with = "crate::whole::option_i64")]
     pub version: Option<i64>,
 }
 
@@ -288,22 +305,32 @@ pub struct Company {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ContactInput {
+    /// A contact needs a first or a last name.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::OptionalName>))]
     pub first_name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::OptionalName>))]
     pub last_name: Option<String>,
+    /// Email addresses, each once.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 10))]
     pub emails: Vec<String>,
-    /// Any format; numbers without a country code are read as UK numbers. Stored as E.164.
+    /// Any format; numbers without a country code are read as UK numbers. Stored as E.164, each
+    /// once.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 10))]
     pub phones: Vec<String>,
     pub address: Option<PostalAddress>,
     pub company_id: Option<Uuid>,
     /// `individual` unless given. Sole traders and ordinary partnerships are individuals.
     pub subscriber_kind: Option<SubscriberKind>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::OptionalName>))]
     pub job_title: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::Notes>))]
     pub notes: Option<String>,
     /// Only a manager may give a contact to another owner; the creator owns it otherwise.
     pub owner_id: Option<Uuid>,
     /// Required when updating: the version the change was made against.
+    #[serde(default, deserialize_with = "crate::whole::option_i64")]
     pub version: Option<i64>,
 }
 
@@ -397,6 +424,7 @@ pub struct StaleVersion {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct VersionOnly {
+    #[serde(deserialize_with = "crate::whole::i64")]
     pub version: i64,
 }
 
@@ -409,10 +437,15 @@ pub struct VersionOnly {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct EventSource {
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::LedgerText>))]
     pub form_url: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::LedgerText>))]
     pub ip: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::LedgerText>))]
     pub user_agent: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::LedgerText>))]
     pub paper_reference: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::LedgerText>))]
     pub recording_reference: Option<String>,
 }
 
@@ -536,6 +569,7 @@ pub struct PolicyVersion {
 pub struct PolicyChange {
     pub policy: crate::ledger::Policy,
     /// Why it changed, for the record.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::PolicyNote>))]
     pub note: Option<String>,
 }
 
@@ -579,13 +613,19 @@ pub struct DecisionResponse {
 pub enum Audience {
     /// These contacts (deactivated ones are left out and counted).
     ContactIds(Vec<Uuid>),
-    /// The active contacts a search finds (as `GET /api/v1/contacts?q=`).
-    Search(String),
+    /// The active contacts a search finds (as `GET /api/v1/contacts?q=`); blank is everyone.
+    Search(SearchText),
     /// Every active contact.
     Everyone,
     /// The active contacts a saved filter finds now.
     SavedFilter(Uuid),
 }
+
+/// The text of a search, as `GET /api/v1/contacts?q=` takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(transparent)]
+pub struct SearchText(pub String);
 
 /// May this message be sent to each of these contacts?
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -599,7 +639,9 @@ pub struct AudienceDecisionRequest {
     pub as_of: Option<DateTime<Utc>>,
     /// The `next_cursor` of the previous page of per-contact decisions.
     pub after: Option<Uuid>,
-    /// Per-contact decisions per page, 1 to 1000 (default 100).
+    /// Per-contact decisions per page (default 100).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
+    #[serde(default, deserialize_with = "crate::whole::option_i64")]
     pub limit: Option<i64>,
 }
 
@@ -666,7 +708,10 @@ pub struct SavedFilter {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct NewSavedFilter {
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Name))]
     pub name: String,
+    /// The search, as `GET /api/v1/contacts?q=` takes it; blank for every active contact.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::OptionalName))]
     pub search: String,
 }

@@ -200,48 +200,63 @@ impl CompanyNumber {
     }
 }
 
-/// A short piece of free text (a name, a job title, an address line): trimmed, not empty, no
-/// control characters, at most `max` characters.
-pub fn parse_text(raw: &str, max: usize) -> Result<String, InvalidValue> {
-    let trimmed = raw.trim();
-    if trimmed.is_empty() {
-        return Err(InvalidValue::new("is empty"));
-    }
-    if trimmed.chars().count() > max {
+/// The longest device name a session takes.
+pub const DEVICE_NAME_MAX: usize = 100;
+
+/// Whether `c` may appear in one-line text: anything but a control character (Unicode's Cc:
+/// U+0000 to U+001F and U+007F to U+009F), which no field shows and PostgreSQL cannot always
+/// hold (a NUL).
+fn one_line(c: char) -> bool {
+    !c.is_control()
+}
+
+/// Whether `c` may appear in text of several lines: a tab, a line feed and a carriage return
+/// besides what one-line text takes.
+fn multi_line(c: char) -> bool {
+    !c.is_control() || matches!(c, '\t' | '\n' | '\r')
+}
+
+/// Checks text as it was sent, before it is trimmed: at most `max` characters, only characters
+/// `allowed` takes. (The API description states the same limits on the text as sent.)
+fn check_raw(raw: &str, max: usize, allowed: fn(char) -> bool) -> Result<(), InvalidValue> {
+    if raw.chars().count() > max {
         return Err(InvalidValue::new(format!(
             "is longer than {max} characters"
         )));
     }
-    if trimmed.chars().any(char::is_control) {
+    if !raw.chars().all(allowed) {
         return Err(InvalidValue::new("contains control characters"));
+    }
+    Ok(())
+}
+
+/// A short piece of free text (a name, a job title, an address line): at most `max` characters
+/// and no control characters as sent, not blank; kept trimmed.
+pub fn parse_text(raw: &str, max: usize) -> Result<String, InvalidValue> {
+    check_raw(raw, max, one_line)?;
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(InvalidValue::new("is empty"));
     }
     Ok(trimmed.to_owned())
 }
 
 /// Like [`parse_text`] for optional fields: absent or blank is `None`.
 pub fn parse_optional_text(raw: Option<&str>, max: usize) -> Result<Option<String>, InvalidValue> {
-    match raw.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(text) => parse_text(text, max).map(Some),
-    }
+    let Some(raw) = raw else { return Ok(None) };
+    check_raw(raw, max, one_line)?;
+    Ok(Some(raw.trim())
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned))
 }
 
-/// Long free text (notes): may span lines, at most `max` characters.
+/// Long free text (notes): may span lines, at most `max` characters as sent; blank is `None`.
 pub fn parse_notes(raw: Option<&str>, max: usize) -> Result<Option<String>, InvalidValue> {
-    match raw.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(text) if text.chars().count() > max => Err(InvalidValue::new(format!(
-            "is longer than {max} characters"
-        ))),
-        Some(text)
-            if text
-                .chars()
-                .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') =>
-        {
-            Err(InvalidValue::new("contains control characters"))
-        }
-        Some(text) => Ok(Some(text.to_owned())),
-    }
+    let Some(raw) = raw else { return Ok(None) };
+    check_raw(raw, max, multi_line)?;
+    Ok(Some(raw.trim())
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned))
 }
 
 /// An ISO 3166-1 alpha-2 country code, upper case.
@@ -422,6 +437,18 @@ mod tests {
         assert!(parse_text("   ", 10).is_err());
         assert!(parse_text("abcdefghijk", 10).is_err());
         assert!(parse_text("a\u{0}b", 10).is_err());
+        // Judged as sent: a trailing line feed, or spaces past the limit, are refused too.
+        assert!(parse_text("Jane\n", 10).is_err());
+        assert!(parse_text("abcdefghij ", 10).is_err());
+        assert_eq!(
+            parse_optional_text(Some("\t"), 10).unwrap_err().0,
+            "contains control characters"
+        );
+        assert!(parse_notes(Some("a\u{85}b"), 10).is_err());
+        assert_eq!(
+            parse_notes(Some(" a\tb\r\n"), 10).unwrap().as_deref(),
+            Some("a\tb")
+        );
         assert_eq!(parse_optional_text(Some("  "), 10).unwrap(), None);
         assert_eq!(
             parse_notes(Some("line one\nline two"), 100)

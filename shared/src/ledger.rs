@@ -83,51 +83,53 @@ pub enum EventKind {
     /// An opt-in for marketing on a channel about a topic, with the wording shown.
     ConsentGiven {
         channel: Channel,
-        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Name))]
         #[cfg_attr(feature = "ts", ts(type = "string"))]
         topic: Topic,
         method: ConsentMethod,
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Wording))]
         wording: String,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::ThirdParties))]
         third_parties: Vec<String>,
     },
     /// The double opt-in confirmation of earlier consents with exactly this channel and topic.
     ConsentConfirmed {
         channel: Channel,
-        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Name))]
         #[cfg_attr(feature = "ts", ts(type = "string"))]
         topic: Topic,
     },
     /// An objection, unsubscribe or refusal.
     OptOut {
         channel: Channel,
-        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Name))]
         #[cfg_attr(feature = "ts", ts(type = "string"))]
         topic: Topic,
     },
     /// A purchase.
     Sale {
-        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Name))]
         #[cfg_attr(feature = "ts", ts(type = "string"))]
         topic: Topic,
         refusal_offered: bool,
     },
     /// Negotiations for a sale: a quote request, an item put in a basket.
     Negotiation {
-        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Name))]
         #[cfg_attr(feature = "ts", ts(type = "string"))]
         topic: Topic,
         refusal_offered: bool,
     },
     /// A contact that is not a negotiation (opening hours, directions).
     Enquiry {
-        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Name))]
         #[cfg_attr(feature = "ts", ts(type = "string"))]
         topic: Topic,
     },
     /// For a charity: interest in or support for its charitable purpose.
     Support {
-        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Name))]
         #[cfg_attr(feature = "ts", ts(type = "string"))]
         topic: Topic,
         refusal_offered: bool,
@@ -220,8 +222,12 @@ pub struct Policy {
     /// Whether the soft opt-in (PECR reg 22(3)) may be relied on at all.
     pub soft_opt_in: bool,
     /// How long a sale or negotiation supports a soft opt-in; `null`: no limit.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 36500))]
+    #[serde(deserialize_with = "crate::whole::option_u32")]
     pub soft_opt_in_max_age_days: Option<u32>,
     /// How long a consent stays valid; `null`: no limit.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 36500))]
+    #[serde(deserialize_with = "crate::whole::option_u32")]
     pub consent_max_age_days: Option<u32>,
     /// Consents collected by these methods need a double opt-in confirmation.
     pub double_opt_in_methods: Vec<ConsentMethod>,
@@ -230,8 +236,11 @@ pub struct Policy {
     pub corporate_named_person_requires_consent: bool,
     pub honour_preference_none: bool,
     /// How recent a TPS/CTPS screen must be for a live call; `null`: any screen.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 36500))]
+    #[serde(deserialize_with = "crate::whole::option_u32")]
     pub tps_check_max_age_days: Option<u32>,
     /// Groups of topics that count as similar products for the soft opt-in.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::schema::TopicGroup>))]
     pub similar_topics: Vec<Vec<String>>,
     /// The sender is a charity (the charitable-purpose soft opt-in, PECR reg 22(3A)).
     pub charity: bool,

@@ -8,4 +8,7 @@ pub mod api;
 pub mod domain;
 pub mod fingerprint;
 pub mod ledger;
+#[cfg(feature = "openapi")]
+pub mod schema;
 pub mod validate;
+pub mod whole;

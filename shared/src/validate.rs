@@ -14,6 +14,8 @@ pub const NOTES_MAX: usize = 20_000;
 pub const ADDRESS_LINES_MAX: usize = 4;
 pub const EMAILS_MAX: usize = 10;
 pub const PHONES_MAX: usize = 10;
+/// The longest note on a policy change.
+pub const POLICY_NOTE_MAX: usize = 2000;
 /// Third parties named in one consent: consent to more is hardly specific (UK GDPR Art. 4(11)).
 pub const THIRD_PARTIES_MAX: usize = 50;
 

@@ -31,9 +31,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub struct ListParams {
     /// Free text: part of a name, an email address, a phone number or a company name (for
     /// companies: part of the name or of the registration number). No control characters.
-    #[param(max_length = 200)]
+    #[param(value_type = Option<assent_shared::schema::OptionalName>)]
     pub q: Option<String>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (blank: the first page); anything else is 400.
     pub after: Option<String>,
     /// Page size (default 50).
     #[param(minimum = 1, maximum = 200)]

@@ -34,7 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct WordingParams {
     /// Part of the text, in any case. No control characters.
-    #[param(max_length = 200)]
+    #[param(value_type = Option<assent_shared::schema::OptionalName>)]
     pub q: Option<String>,
     /// The `next_before` of the previous page.
     #[param(minimum = 1)]
@@ -80,8 +80,7 @@ pub struct PackParams {
 /// hash chain, and the policy versions in force while it was kept. As HTML or PDF.
 #[utoipa::path(get, path = "/contacts/{id}/evidence-pack", tag = "ledger", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The contact"), PackParams),
-    responses((status = 200, content_type = "text/html", body = String),
-              (status = 200, content_type = "application/pdf", body = Vec<u8>),
+    responses((status = 200, description = "The pack, as asked for", content((String = "text/html"), (Vec<u8> = "application/pdf"))),
               (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError),
               (status = 404, body = ApiError)))]
 async fn evidence_pack(

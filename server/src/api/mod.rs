@@ -12,6 +12,7 @@ pub mod decisions;
 pub mod error;
 pub mod extract;
 pub mod filters;
+pub mod formats;
 pub mod health;
 pub mod ledger;
 pub mod policy;
@@ -94,14 +95,21 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         )
 }
 
+/// The routes and the OpenAPI description of the whole API, its formats stated as patterns.
+fn described_routes() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut openapi) = documented_routes().split_for_parts();
+    formats::Formats.modify(&mut openapi);
+    (router, openapi)
+}
+
 /// The OpenAPI description of the whole API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented_routes().split_for_parts().1
+    described_routes().1
 }
 
 /// The whole application: routes, the OpenAPI document, fallbacks and middleware.
 pub fn app(state: AppState) -> Router {
-    let (router, openapi) = documented_routes().split_for_parts();
+    let (router, openapi) = described_routes();
     let openapi = Arc::new(openapi);
     // The one route outside routes!(): the description itself.
     #[allow(clippy::disallowed_methods)]

@@ -2,7 +2,7 @@
 //! campaigns later. A filter's search may name a person, so listing and saving are audited.
 
 use assent_shared::api::{NewSavedFilter, SavedFilter};
-use assent_shared::domain::parse_text;
+use assent_shared::domain::{parse_optional_text, parse_text};
 use assent_shared::validate::{FieldErrors, NAME_MAX};
 use uuid::Uuid;
 
@@ -31,11 +31,9 @@ pub async fn save(db: &Db, actor: &Actor, new: &NewSavedFilter) -> ServiceResult
     ))?;
     let mut errors = FieldErrors::default();
     let name = errors.check("name", parse_text(&new.name, NAME_MAX));
-    let search = if new.search.trim().is_empty() {
-        Some(String::new())
-    } else {
-        errors.check("search", parse_text(&new.search, NAME_MAX))
-    };
+    let search = errors
+        .check("search", parse_optional_text(Some(&new.search), NAME_MAX))
+        .map(Option::unwrap_or_default);
     let (Some(name), Some(search)) = (name, search) else {
         return Err(errors.into());
     };

@@ -138,7 +138,7 @@ pub fn page(
     limit: Option<i64>,
 ) -> ServiceResult<(Option<(String, Uuid)>, i64)> {
     let limit = page_size(limit)?;
-    let after = match after {
+    let after = match after.filter(|a| !a.is_empty()) {
         Some(text) => Some(cursor::decode(text).ok_or_else(|| {
             ServiceError::BadRequest("after is not a cursor from a previous page".into())
         })?),

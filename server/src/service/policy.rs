@@ -3,7 +3,7 @@
 
 use assent_shared::api::{PolicyChange, PolicyVersion};
 use assent_shared::domain::{parse_notes, parse_text};
-use assent_shared::validate::{FieldErrors, NAME_MAX};
+use assent_shared::validate::{FieldErrors, NAME_MAX, POLICY_NOTE_MAX};
 
 use super::access::{self, POLICY_ROLES};
 use super::{Actor, ServiceError, ServiceResult};
@@ -11,8 +11,8 @@ use crate::audit::Action;
 use crate::clock;
 use crate::store::{self, Db};
 
-/// The longest note a policy change takes.
-pub const NOTE_MAX: usize = 2000;
+/// The longest age limit a policy sets: a hundred years.
+pub const MAX_AGE_DAYS: u32 = 36_500;
 
 /// The policy in force (not personal data: anyone with a session reads it).
 pub async fn current(db: &Db) -> ServiceResult<PolicyVersion> {
@@ -32,6 +32,25 @@ pub async fn change(db: &Db, actor: &Actor, change: &PolicyChange) -> ServiceRes
         "Only a member of staff changes the policy.".into(),
     ))?;
     let mut errors = FieldErrors::default();
+    let policy = &change.policy;
+    for (field, days) in [
+        (
+            "policy.soft_opt_in_max_age_days",
+            policy.soft_opt_in_max_age_days,
+        ),
+        ("policy.consent_max_age_days", policy.consent_max_age_days),
+        (
+            "policy.tps_check_max_age_days",
+            policy.tps_check_max_age_days,
+        ),
+    ] {
+        if days.is_some_and(|d| !(1..=MAX_AGE_DAYS).contains(&d)) {
+            errors.add(
+                field,
+                format!("must be between 1 and {MAX_AGE_DAYS} days, or null for no limit"),
+            );
+        }
+    }
     for (g, group) in change.policy.similar_topics.iter().enumerate() {
         if group.len() < 2 {
             errors.add(
@@ -47,7 +66,7 @@ pub async fn change(db: &Db, actor: &Actor, change: &PolicyChange) -> ServiceRes
         }
     }
     let note = errors
-        .check("note", parse_notes(change.note.as_deref(), NOTE_MAX))
+        .check("note", parse_notes(change.note.as_deref(), POLICY_NOTE_MAX))
         .flatten();
     if !errors.is_empty() {
         return Err(errors.into());

@@ -10,7 +10,7 @@ use std::time::Instant;
 use assent_shared::api::{
     LoginRequest, LoginResponse, PasswordChange, RevokeSessions, RevokedCount, SessionInfo,
 };
-use assent_shared::domain::{parse_text, Role};
+use assent_shared::domain::{parse_text, Role, DEVICE_NAME_MAX};
 use uuid::Uuid;
 
 use super::access::{self, USER_ROLES};
@@ -21,8 +21,6 @@ use crate::auth::{self, password, session_refusal, SessionPolicy};
 use crate::clock;
 use crate::store::sessions::{Revoke, SessionRow};
 use crate::store::{self, Db};
-
-pub const DEVICE_NAME_MAX: usize = 100;
 
 /// What logins need besides the store: how long sessions live, and who has failed too often.
 pub struct Gate<'a> {

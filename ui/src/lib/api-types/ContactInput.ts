@@ -2,9 +2,18 @@
 import type { PostalAddress } from "./PostalAddress";
 import type { SubscriberKind } from "./SubscriberKind";
 
-export type ContactInput = { first_name: string | null, last_name: string | null, emails: Array<string>, 
+export type ContactInput = { 
 /**
- * Any format; numbers without a country code are read as UK numbers. Stored as E.164.
+ * A contact needs a first or a last name.
+ */
+first_name: string | null, last_name: string | null, 
+/**
+ * Email addresses, each once.
+ */
+emails: Array<string>, 
+/**
+ * Any format; numbers without a country code are read as UK numbers. Stored as E.164, each
+ * once.
  */
 phones: Array<string>, address: PostalAddress | null, company_id: string | null, 
 /**

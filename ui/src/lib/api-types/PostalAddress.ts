@@ -2,7 +2,8 @@
 
 export type PostalAddress = { lines: Array<string>, town: string | null, 
 /**
- * Validated and normalised as a UK postcode when `country` is `GB`.
+ * Validated and normalised as a UK postcode when `country` is `GB` (refused with 422 when it
+ * is not one); otherwise one line of up to 20 characters.
  */
 postcode: string | null, 
 /**
