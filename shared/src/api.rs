@@ -54,7 +54,8 @@ pub enum ErrorCode {
     RouteNotFound,
     /// 405: the route exists, the method does not.
     MethodNotAllowed,
-    /// 409: the record changed since the version sent; `conflict` says by whom.
+    /// 409: the record changed since the version sent (`conflict` says by whom), or another
+    /// change met this one at the same moment (no `conflict`): nothing was written.
     StaleVersion,
     /// 409: a value that must be unique is taken; `fields` names it.
     AlreadyExists,

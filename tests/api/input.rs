@@ -8,6 +8,13 @@ use serde_json::json;
 use crate::helpers::TestApp;
 use crate::store_test;
 
+/// A cursor as the server makes them, but with a NUL in its key.
+fn nul_cursor() -> String {
+    use base64::Engine;
+    let text = format!("{}\u{1f}doe\u{0}jane", uuid::Uuid::now_v7());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
 store_test! {
     async fn text_with_a_nul_is_refused_with_a_4xx_wherever_it_enters(app: TestApp) {
         let (user, sales) = app.user_with_token("sales@example.org", &[Role::Sales, Role::Manager]).await;
@@ -20,6 +27,9 @@ store_test! {
             (Method::GET, "/api/v1/contacts?q=Jane%00Doe".into(), Some(&sales), None),
             (Method::GET, "/api/v1/companies?q=Acme%00Ltd".into(), Some(&sales), None),
             (Method::GET, "/api/v1/consent-wordings?q=Email%00me".into(), Some(&sales), None),
+            // A cursor whose key holds a NUL: base64 of "<id>\u{1f}doe\u{0}jane".
+            (Method::GET, format!("/api/v1/contacts?after={}", nul_cursor()), Some(&sales), None),
+            (Method::GET, format!("/api/v1/companies?after={}", nul_cursor()), Some(&sales), None),
             (Method::POST, "/api/v1/contacts".into(), Some(&sales), Some(json!({"last_name": nul}))),
             (Method::POST, "/api/v1/contacts".into(), Some(&sales), Some(json!({"last_name": "Doe", "notes": nul}))),
             (Method::POST, "/api/v1/companies".into(), Some(&sales), Some(json!({"name": nul}))),

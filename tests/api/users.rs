@@ -136,3 +136,27 @@ store_test! {
         }
     }
 }
+
+store_test! {
+    async fn no_change_leaves_the_organisation_without_an_active_administrator(app: TestApp) {
+        use assent_server::service::{users, Actor};
+        use assent_shared::domain::SystemJob;
+        // Only a job can try it on its own (an administrator cannot demote themselves, and while
+        // they can demote another, they remain); a race is the other way in (above).
+        let ann = app.create_user("ann@example.org", &[Role::Admin, Role::Sales]).await;
+        let job = Actor::System(SystemJob::CommandLine);
+        for change in [json!({"version": ann.version, "roles": ["sales"]}), json!({"version": ann.version, "active": false})] {
+            let update: assent_shared::api::UserUpdate = serde_json::from_value(change).unwrap();
+            match users::update(&app.db, &job, ann.id, &update).await.unwrap_err() {
+                assent_server::service::ServiceError::Invalid(fields) => {
+                    assert!(fields.0[0].reason.contains("without an active administrator"), "{:?}", fields.0)
+                }
+                other => panic!("{other}"),
+            }
+        }
+        app.create_user("bob@example.org", &[Role::Admin]).await;
+        let update: assent_shared::api::UserUpdate = serde_json::from_value(json!({"version": ann.version, "roles": ["sales"]})).unwrap();
+        let demoted = users::update(&app.db, &job, ann.id, &update).await.unwrap();
+        assert_eq!(demoted.roles, [Role::Sales], "with Bob there, Ann may step down");
+    }
+}

@@ -17,7 +17,7 @@ use super::error::{ApiResult, Error};
 use super::extract::{Json, Path, Query};
 use super::AppState;
 use crate::audit::Action;
-use crate::service::evidence::{self, PackFormat, RenderedPack};
+use crate::service::evidence::{self, RenderedPack};
 use crate::service::ledger;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -89,15 +89,16 @@ async fn evidence_pack(
     Path(id): Path<Uuid>,
     Query(params): Query<PackParams>,
 ) -> ApiResult<axum::response::Response> {
-    let format = PackFormat::parse(params.format.as_deref())?;
-    Ok(match evidence::pack(&state.db, &actor, id, format).await? {
-        RenderedPack::Pdf(pdf) => {
-            ([(header::CONTENT_TYPE, "application/pdf")], pdf).into_response()
-        }
-        RenderedPack::Html(html) => {
-            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
-        }
-    })
+    Ok(
+        match evidence::pack(&state.db, &actor, id, params.format.as_deref()).await? {
+            RenderedPack::Pdf(pdf) => {
+                ([(header::CONTENT_TYPE, "application/pdf")], pdf).into_response()
+            }
+            RenderedPack::Html(html) => {
+                ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+            }
+        },
+    )
 }
 
 /// A contact's whole ledger, in recorded order, with each consent's exact wording.

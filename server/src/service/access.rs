@@ -75,6 +75,15 @@ pub async fn require_any(
     Err(refuse(db, actor, object, needs(roles)).await)
 }
 
+/// The acting member of staff, or a refusal (recorded) for anyone else: `what` is what only
+/// staff do ("saves filters").
+pub async fn staff<'a>(db: &Db, actor: &'a Actor, what: &str) -> ServiceResult<&'a super::Staff> {
+    match actor.staff() {
+        Some(staff) => Ok(staff),
+        None => Err(refuse(db, actor, None, format!("Only a member of staff {what}.")).await),
+    }
+}
+
 /// Records a refusal in a transaction of its own and returns the error to answer. Call it with
 /// no other transaction open (SQLite has one writer).
 pub async fn refuse(

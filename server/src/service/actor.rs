@@ -6,7 +6,7 @@ use assent_shared::api::{ActorRef, User};
 use assent_shared::domain::{Role, SystemJob};
 use uuid::Uuid;
 
-use crate::audit::{Action, AuditRecord, Outcome};
+use crate::audit::{Action, AuditRecord, ObjectKind, Outcome};
 
 #[derive(Debug, Clone)]
 pub enum Actor {
@@ -76,5 +76,17 @@ impl Actor {
     /// An audit record of `action` by this actor, done.
     pub fn audit(&self, action: Action) -> AuditRecord {
         self.record(action, Outcome::Ok)
+    }
+
+    /// An audit record of `action` on each of `ids` (objects of `kind`), done.
+    pub fn audit_each(
+        &self,
+        action: Action,
+        kind: ObjectKind,
+        ids: impl IntoIterator<Item = Uuid>,
+    ) -> Vec<AuditRecord> {
+        ids.into_iter()
+            .map(|id| self.audit(action).on(kind, id))
+            .collect()
     }
 }

@@ -32,12 +32,12 @@ pub async fn search(
         limit,
     )
     .await?;
-    for item in &page.items {
-        let record = actor
-            .audit(Action::CompanyListed)
-            .on(ObjectKind::Company, item.id);
-        store::audit::append(&mut tx, &record).await?;
-    }
+    let records = actor.audit_each(
+        Action::CompanyListed,
+        ObjectKind::Company,
+        page.items.iter().map(|item| item.id),
+    );
+    store::audit::append_all(&mut tx, &records).await?;
     tx.commit().await?;
     Ok(page)
 }

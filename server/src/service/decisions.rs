@@ -61,6 +61,8 @@ pub async fn decide_one(
     actor: &Actor,
     request: &DecisionRequest,
 ) -> ServiceResult<DecisionResponse> {
+    let object = Some((ObjectKind::Contact, request.contact_id));
+    access::require_any(db, actor, CONTACT_ROLES, object).await?;
     let now = clock::now();
     check_request(&request.message, request.as_of, now)?;
     let decided_for = request.as_of.unwrap_or(now);
@@ -262,12 +264,12 @@ pub async fn decide_audience(
     }
     // The per-contact answers shown are reads of those contacts' ledgers: audited one by one.
     let mut tx = db.begin().await?;
-    for member in &tally.page {
-        let record = actor
-            .audit(Action::DecisionMade)
-            .on(ObjectKind::Contact, member.contact_id);
-        store::audit::append(&mut tx, &record).await?;
-    }
+    let records = actor.audit_each(
+        Action::DecisionMade,
+        ObjectKind::Contact,
+        tally.page.iter().map(|member| member.contact_id),
+    );
+    store::audit::append_all(&mut tx, &records).await?;
     tx.commit().await?;
     let next_cursor = if tally.more {
         tally.page.last().map(|m| m.contact_id)

@@ -43,13 +43,15 @@ pub enum RenderedPack {
 }
 
 /// The evidence pack of contact `id`, for when a consent is challenged.
+/// `format` is `html` (the default when absent) or `pdf`.
 pub async fn pack(
     db: &Db,
     actor: &Actor,
     id: Uuid,
-    format: PackFormat,
+    format: Option<&str>,
 ) -> ServiceResult<RenderedPack> {
     access::require_any(db, actor, CONTACT_ROLES, Some((ObjectKind::Contact, id))).await?;
+    let format = PackFormat::parse(format)?;
     let now = clock::now();
     // Policy versions are not personal data; they are read before the transaction.
     let history = store::policies::history(db).await?;
@@ -88,13 +90,12 @@ pub async fn pack(
         .into_iter()
         .map(|(id, (name, email))| (id, format!("{name} <{email}>")))
         .collect();
-    for user in recorders.keys() {
-        store::audit::append(
-            &mut tx,
-            &actor.audit(Action::UserRead).on(ObjectKind::User, *user),
-        )
-        .await?;
-    }
+    let records = actor.audit_each(
+        Action::UserRead,
+        ObjectKind::User,
+        recorders.keys().copied(),
+    );
+    store::audit::append_all(&mut tx, &records).await?;
     let generated_by = match actor {
         Actor::Staff(staff) => format!("{} <{}>", staff.user.display_name, staff.user.email),
         other => names::of(&mut tx, other.reference()).await?,

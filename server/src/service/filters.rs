@@ -7,7 +7,7 @@ use assent_shared::validate::{FieldErrors, NAME_MAX};
 use uuid::Uuid;
 
 use super::access::{self, CONTACT_ROLES};
-use super::{Actor, ServiceError, ServiceResult};
+use super::{Actor, ServiceResult};
 use crate::audit::{Action, ObjectKind};
 use crate::clock;
 use crate::store::{self, Db};
@@ -26,9 +26,7 @@ pub async fn list(db: &Db, actor: &Actor) -> ServiceResult<Vec<SavedFilter>> {
 /// contact.
 pub async fn save(db: &Db, actor: &Actor, new: &NewSavedFilter) -> ServiceResult<SavedFilter> {
     access::require_any(db, actor, CONTACT_ROLES, None).await?;
-    let staff = actor.staff().ok_or(ServiceError::Forbidden(
-        "Only a member of staff saves filters.".into(),
-    ))?;
+    let staff = access::staff(db, actor, "saves filters").await?;
     let mut errors = FieldErrors::default();
     let name = errors.check("name", parse_text(&new.name, NAME_MAX));
     let search = errors

@@ -6,7 +6,7 @@ use assent_shared::domain::{parse_notes, parse_text};
 use assent_shared::validate::{FieldErrors, NAME_MAX, POLICY_NOTE_MAX};
 
 use super::access::{self, POLICY_ROLES};
-use super::{Actor, ServiceError, ServiceResult};
+use super::{Actor, ServiceResult};
 use crate::audit::Action;
 use crate::clock;
 use crate::store::{self, Db};
@@ -28,9 +28,7 @@ pub async fn history(db: &Db, actor: &Actor) -> ServiceResult<Vec<PolicyVersion>
 /// Puts a new version of the policy in force.
 pub async fn change(db: &Db, actor: &Actor, change: &PolicyChange) -> ServiceResult<PolicyVersion> {
     access::require_any(db, actor, POLICY_ROLES, None).await?;
-    let staff = actor.staff().ok_or(ServiceError::Forbidden(
-        "Only a member of staff changes the policy.".into(),
-    ))?;
+    let staff = access::staff(db, actor, "changes the policy").await?;
     let mut errors = FieldErrors::default();
     let policy = &change.policy;
     for (field, days) in [

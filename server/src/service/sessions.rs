@@ -10,7 +10,7 @@ use std::time::Instant;
 use assent_shared::api::{
     LoginRequest, LoginResponse, PasswordChange, RevokeSessions, RevokedCount, SessionInfo,
 };
-use assent_shared::domain::{parse_text, Role, DEVICE_NAME_MAX};
+use assent_shared::domain::{parse_optional_text, parse_text, Role, DEVICE_NAME_MAX};
 use uuid::Uuid;
 
 use super::access::{self, USER_ROLES};
@@ -201,16 +201,9 @@ pub async fn list_live(
         .collect())
 }
 
-/// The acting member of staff, or a refusal for anyone else (sessions are staff's).
-fn staff(actor: &Actor) -> ServiceResult<&Staff> {
-    actor.staff().ok_or(ServiceError::Forbidden(
-        "Only a member of staff has sessions.".into(),
-    ))
-}
-
 /// Ends the session the actor is using.
 pub async fn logout(db: &Db, actor: &Actor) -> ServiceResult<()> {
-    let staff = staff(actor)?;
+    let staff = access::staff(db, actor, "has sessions").await?;
     let mut tx = db.begin().await?;
     let revoke = Revoke::Only(staff.session_id);
     store::sessions::revoke(&mut tx, staff.user.id, revoke, staff.user.id, clock::now()).await?;
@@ -224,7 +217,7 @@ pub async fn logout(db: &Db, actor: &Actor) -> ServiceResult<()> {
 
 /// Ends one session: one of the actor's own, or any user's for an administrator.
 pub async fn revoke_one(db: &Db, actor: &Actor, session_id: Uuid) -> ServiceResult<()> {
-    let staff = staff(actor)?;
+    let staff = access::staff(db, actor, "has sessions").await?;
     let mut tx = db.begin().await?;
     let session = store::sessions::get(&mut tx, session_id)
         .await?
@@ -242,12 +235,8 @@ pub async fn revoke_one(db: &Db, actor: &Actor, session_id: Uuid) -> ServiceResu
         clock::now(),
     )
     .await?;
-    for id in revoked {
-        let record = actor
-            .audit(Action::SessionRevoked)
-            .on(ObjectKind::Session, id);
-        store::audit::append(&mut tx, &record).await?;
-    }
+    let records = actor.audit_each(Action::SessionRevoked, ObjectKind::Session, revoked);
+    store::audit::append_all(&mut tx, &records).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -259,19 +248,14 @@ pub async fn revoke(
     actor: &Actor,
     request: &RevokeSessions,
 ) -> ServiceResult<RevokedCount> {
-    let staff = staff(actor)?;
+    let staff = access::staff(db, actor, "has sessions").await?;
     if request.user_id != staff.user.id && !actor.has(Role::Admin) {
         let message = "Only an administrator may end another user's sessions.".into();
         let object = Some((ObjectKind::User, request.user_id));
         return Err(access::refuse(db, actor, object, message).await);
     }
-    let device = match request.device_name.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(device) => Some(
-            parse_text(device, DEVICE_NAME_MAX)
-                .map_err(|e| ServiceError::field("device_name", e.0))?,
-        ),
-    };
+    let device = parse_optional_text(request.device_name.as_deref(), DEVICE_NAME_MAX)
+        .map_err(|e| ServiceError::field("device_name", e.0))?;
     let mut tx = db.begin().await?;
     if store::users::get(&mut tx, request.user_id).await?.is_none() {
         return Err(ServiceError::NotFound("user"));
@@ -283,12 +267,12 @@ pub async fn revoke(
     let revoked =
         store::sessions::revoke(&mut tx, request.user_id, which, staff.user.id, clock::now())
             .await?;
-    for id in &revoked {
-        let record = actor
-            .audit(Action::SessionRevoked)
-            .on(ObjectKind::Session, *id);
-        store::audit::append(&mut tx, &record).await?;
-    }
+    let records = actor.audit_each(
+        Action::SessionRevoked,
+        ObjectKind::Session,
+        revoked.iter().copied(),
+    );
+    store::audit::append_all(&mut tx, &records).await?;
     tx.commit().await?;
     tracing::info!(user_id = %request.user_id, revoked = revoked.len(), "sessions revoked");
     Ok(RevokedCount {
@@ -299,7 +283,7 @@ pub async fn revoke(
 /// Changes the actor's password; every other session of theirs ends, in the same transaction
 /// (one statement, so that none listed earlier can be missed).
 pub async fn change_password(db: &Db, actor: &Actor, change: &PasswordChange) -> ServiceResult<()> {
-    let staff = staff(actor)?;
+    let staff = access::staff(db, actor, "has sessions").await?;
     let id = staff.user.id;
     let stored = store::users::find(db, id)
         .await?
@@ -321,12 +305,8 @@ pub async fn change_password(db: &Db, actor: &Actor, change: &PasswordChange) ->
     store::users::set_password_hash(&mut tx, id, &hash, now).await?;
     let revoked =
         store::sessions::revoke(&mut tx, id, Revoke::AllBut(staff.session_id), id, now).await?;
-    for session in revoked {
-        let record = actor
-            .audit(Action::SessionRevoked)
-            .on(ObjectKind::Session, session);
-        store::audit::append(&mut tx, &record).await?;
-    }
+    let records = actor.audit_each(Action::SessionRevoked, ObjectKind::Session, revoked);
+    store::audit::append_all(&mut tx, &records).await?;
     store::audit::append(
         &mut tx,
         &actor

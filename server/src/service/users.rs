@@ -131,9 +131,18 @@ pub async fn update(db: &Db, actor: &Actor, id: Uuid, update: &UserUpdate) -> Se
     // Locked before the user is read, so that two changes that each remove an administrator are
     // serialised and the second one counts what the first left.
     let admins = store::users::lock_active_admins(&mut tx).await?;
-    let (stored, _) = store::users::get(&mut tx, id)
+    let (stored, last) = store::users::get(&mut tx, id)
         .await?
         .ok_or(ServiceError::NotFound("user"))?;
+    // A change made against an old version is refused as such, whatever else it would do.
+    if stored.user.version != update.version {
+        let stale = store::StaleRecord {
+            version: stored.user.version,
+            updated_by: last.by,
+            updated_at: last.at,
+        };
+        return Err(access::stale(tx, stale).await?);
+    }
     let mut user = stored.user;
     let was_admin = active_admin(&user);
     if let Some(name) = display_name {

@@ -79,13 +79,19 @@ pub async fn append(tx: &mut Tx, record: &AuditRecord) -> StoreResult<i64> {
     Ok(seq)
 }
 
+/// Appends `records`, in order, inside `tx`.
+pub async fn append_all(tx: &mut Tx, records: &[AuditRecord]) -> StoreResult<()> {
+    for record in records {
+        append(tx, record).await?;
+    }
+    Ok(())
+}
+
 /// Appends `records` in one transaction of their own: for events that change nothing else (a
 /// denied request, a failed login, a read).
 pub async fn append_now(db: &Db, records: &[AuditRecord]) -> StoreResult<()> {
     let mut tx = db.begin().await?;
-    for record in records {
-        append(&mut tx, record).await?;
-    }
+    append_all(&mut tx, records).await?;
     tx.commit().await
 }
 

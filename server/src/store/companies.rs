@@ -58,9 +58,17 @@ impl TryFrom<CompanyRow> for Company {
             owner_id: row.owner_id,
             active: row.active,
             created_at: row.created_at,
-            created_by: actor_columns::decode("companies", &row.created_by_kind, row.created_by)?,
+            created_by: actor_columns::decode(
+                ("companies", row.id),
+                &row.created_by_kind,
+                row.created_by,
+            )?,
             updated_at: row.updated_at,
-            updated_by: actor_columns::decode("companies", &row.updated_by_kind, row.updated_by)?,
+            updated_by: actor_columns::decode(
+                ("companies", row.id),
+                &row.updated_by_kind,
+                row.updated_by,
+            )?,
         })
     }
 }

@@ -118,9 +118,17 @@ async fn load(tx: &mut Tx, row: ContactRow) -> StoreResult<Contact> {
         owner_id: row.owner_id,
         active: row.active,
         created_at: row.created_at,
-        created_by: actor_columns::decode("contacts", &row.created_by_kind, row.created_by)?,
+        created_by: actor_columns::decode(
+            ("contacts", row.id),
+            &row.created_by_kind,
+            row.created_by,
+        )?,
         updated_at: row.updated_at,
-        updated_by: actor_columns::decode("contacts", &row.updated_by_kind, row.updated_by)?,
+        updated_by: actor_columns::decode(
+            ("contacts", row.id),
+            &row.updated_by_kind,
+            row.updated_by,
+        )?,
     })
 }
 

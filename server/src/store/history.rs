@@ -70,6 +70,7 @@ pub async fn record(tx: &mut Tx, set: &ChangeSet<'_>) -> StoreResult<()> {
 
 #[derive(sqlx::FromRow)]
 struct ChangeRow {
+    id: i64,
     version: i64,
     field: String,
     old_value: Option<String>,
@@ -88,7 +89,7 @@ pub async fn for_record(
 ) -> StoreResult<Vec<FieldChange>> {
     let rows: Vec<ChangeRow> = on_tx!(tx, conn => {
         sqlx::query_as(
-            "SELECT version, field, old_value, new_value, changed_by_kind, changed_by, changed_at FROM record_changes \
+            "SELECT id, version, field, old_value, new_value, changed_by_kind, changed_by, changed_at FROM record_changes \
              WHERE record_kind = $1 AND record_id = $2 ORDER BY id",
         )
         .bind(kind.as_str())
@@ -101,7 +102,7 @@ pub async fn for_record(
             Ok(FieldChange {
                 version: r.version,
                 changed_by: actor_columns::decode(
-                    "record_changes",
+                    ("record_changes", r.id),
                     &r.changed_by_kind,
                     r.changed_by,
                 )?,

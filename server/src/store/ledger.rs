@@ -14,7 +14,9 @@ use uuid::Uuid;
 
 use std::collections::HashMap;
 
-use super::{actor_columns, keep_prepared, to_json, Db, StoreError, StoreResult, Tx, MAX_BINDS};
+use super::{
+    actor_columns, keep_prepared, to_json, with_lock, Db, StoreError, StoreResult, Tx, MAX_BINDS,
+};
 use crate::chain::{hash_fields, BrokenLink, ChainVerifier, GENESIS_HASH};
 use crate::{on_db, on_tx};
 use assent_engine::compact;
@@ -173,8 +175,9 @@ async fn wording(tx: &mut Tx, text: &str, at: DateTime<Utc>) -> StoreResult<(Uui
         return Ok((id, hash));
     }
     let id = Uuid::now_v7();
-    // Writers are serialised (SQLite's write lock; the audit chain head on PostgreSQL, which
-    // every writing transaction takes first), so the next version number is free.
+    // Ledger writers are serialised (SQLite's write lock; on PostgreSQL the audit chain head,
+    // which every transaction that appends to a ledger takes before it does), so the next
+    // version number is free.
     on_tx!(tx, conn => {
         sqlx::query(
             "INSERT INTO consent_wordings (id, version, text, text_hash, first_used_at) \
@@ -216,8 +219,9 @@ struct Head {
 
 /// The heads of the given contacts' chains, with their decision copies (a contact with no
 /// events yet is at the genesis). No other writer moves them before the transaction ends:
-/// writers are serialised (SQLite's write lock; the audit chain head on PostgreSQL, which every
-/// writing transaction takes first), and `UNIQUE (contact_id, seq)` is the backstop.
+/// ledger writers are serialised (SQLite's write lock; on PostgreSQL the audit chain head, which
+/// every transaction that appends to a ledger takes before it does: `service::ledger` and
+/// `service::seed`), and `UNIQUE (contact_id, seq)` is the backstop.
 async fn heads(tx: &mut Tx, contact_ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Head>> {
     let mut heads = HashMap::with_capacity(contact_ids.len());
     for chunk in contact_ids.chunks(MAX_BINDS) {
@@ -663,16 +667,13 @@ async fn head_for_reading(
     tx: &mut Tx,
     contact_id: Uuid,
 ) -> StoreResult<(i64, String, Option<Vec<u8>>)> {
-    let sql = match tx {
-        Tx::Sqlite(_) => {
-            "SELECT last_seq, last_hash, decision_copy FROM ledger_heads WHERE contact_id = $1"
-        }
-        Tx::Postgres(_) => {
-            "SELECT last_seq, last_hash, decision_copy FROM ledger_heads WHERE contact_id = $1 FOR SHARE"
-        }
-    };
+    let sql = with_lock(
+        tx,
+        "SELECT last_seq, last_hash, decision_copy FROM ledger_heads WHERE contact_id = $1",
+        "FOR SHARE",
+    );
     let head: Option<(i64, String, Option<Vec<u8>>)> = on_tx!(tx, conn => {
-        sqlx::query_as(sql).bind(contact_id).fetch_optional(conn).await?
+        sqlx::query_as(&sql).bind(contact_id).fetch_optional(conn).await?
     });
     Ok(head.unwrap_or((0, GENESIS_HASH.to_owned(), None)))
 }

@@ -148,16 +148,21 @@ pub(crate) mod actor_columns {
         }
     }
 
-    pub fn decode(table: &'static str, kind: &str, id: Uuid) -> StoreResult<ActorRef> {
+    /// The actor row `row` of `table` names as `kind` and `id`.
+    pub fn decode(
+        (table, row): (&'static str, impl std::fmt::Display),
+        kind: &str,
+        id: Uuid,
+    ) -> StoreResult<ActorRef> {
         match kind {
             "staff" => Ok(ActorRef::Staff { id }),
             "data_subject" => Ok(ActorRef::DataSubject { id }),
             "system" => job_of(id)
                 .map(|job| ActorRef::System { job })
-                .ok_or_else(|| StoreError::corrupt(table, id, "names an unknown system job")),
+                .ok_or_else(|| StoreError::corrupt(table, row, "names an unknown system job")),
             _ => Err(StoreError::corrupt(
                 table,
-                id,
+                row,
                 "names an unknown kind of actor",
             )),
         }
@@ -237,6 +242,15 @@ macro_rules! on_tx {
 /// The most values one statement binds: SQLite allows 32,766 and PostgreSQL 65,535, so a
 /// multi-row INSERT of rows with `n` columns takes `MAX_BINDS / n` rows at a time.
 pub(crate) const MAX_BINDS: usize = 30_000;
+
+/// `sql` with a PostgreSQL row-locking clause (`FOR SHARE`, `FOR NO KEY UPDATE`) on PostgreSQL;
+/// as it is on SQLite, which has no such clause and whose writers hold the whole database.
+pub(crate) fn with_lock(tx: &Tx, sql: &str, clause: &str) -> String {
+    match tx {
+        Tx::Sqlite(_) => sql.to_owned(),
+        Tx::Postgres(_) => format!("{sql} {clause}"),
+    }
+}
 
 /// Whether a multi-row statement of `rows` rows is worth keeping prepared: only with one row,
 /// whose text is always the same (one contact created, one event recorded); each other batch
@@ -397,10 +411,16 @@ pub mod cursor {
         URL_SAFE_NO_PAD.encode(format!("{id}\u{1f}{key}"))
     }
 
+    /// The key and id a cursor holds; `None` for text that is not a cursor this server made
+    /// (including one whose key holds a control character, which no sort key does and
+    /// PostgreSQL could not always compare).
     pub fn decode(cursor: &str) -> Option<(String, Uuid)> {
         let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
         let text = String::from_utf8(bytes).ok()?;
         let (id, key) = text.split_once('\u{1f}')?;
+        if key.chars().any(char::is_control) {
+            return None;
+        }
         Some((key.to_owned(), id.parse().ok()?))
     }
 }
@@ -420,5 +440,6 @@ mod tests {
         let encoded = cursor::encode("doe jane", id);
         assert_eq!(cursor::decode(&encoded), Some(("doe jane".to_owned(), id)));
         assert_eq!(cursor::decode("not a cursor"), None);
+        assert_eq!(cursor::decode(&cursor::encode("doe\u{0}jane", id)), None);
     }
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Db, StoreResult, Tx};
+use super::{with_lock, Db, StoreResult, Tx};
 use crate::{on_db, on_tx};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -32,18 +32,14 @@ pub async fn insert_if_password(
     token_hash: &str,
     verified_hash: &str,
 ) -> StoreResult<bool> {
-    let sql = match tx {
-        Tx::Sqlite(_) => {
-            "INSERT INTO sessions (id, user_id, token_hash, device_name, created_at, last_seen_at, absolute_expires_at) \
-             SELECT $1, id, $3, $4, $5, $6, $7 FROM users WHERE id = $2 AND active AND password_hash = $8"
-        }
-        Tx::Postgres(_) => {
-            "INSERT INTO sessions (id, user_id, token_hash, device_name, created_at, last_seen_at, absolute_expires_at) \
-             SELECT $1, id, $3, $4, $5, $6, $7 FROM users WHERE id = $2 AND active AND password_hash = $8 FOR SHARE"
-        }
-    };
+    let sql = with_lock(
+        tx,
+        "INSERT INTO sessions (id, user_id, token_hash, device_name, created_at, last_seen_at, absolute_expires_at) \
+         SELECT $1, id, $3, $4, $5, $6, $7 FROM users WHERE id = $2 AND active AND password_hash = $8",
+        "FOR SHARE",
+    );
     let inserted = on_tx!(tx, conn => {
-        sqlx::query(sql)
+        sqlx::query(&sql)
             .bind(row.id)
             .bind(row.user_id)
             .bind(token_hash)

@@ -7,7 +7,7 @@ use assent_shared::domain::Role;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{actor_columns, Db, StoreError, StoreResult, Tx, Updated};
+use super::{actor_columns, with_lock, Db, StoreError, StoreResult, Tx, Updated};
 use crate::{on_db, on_tx};
 
 /// A user as stored, with the password hash that never leaves the server.
@@ -42,7 +42,7 @@ pub struct LastChange {
 impl UserRow {
     fn into_stored(self) -> StoreResult<(StoredUser, LastChange)> {
         let roles = parse_roles(self.id, &self.roles)?;
-        let by = actor_columns::decode("users", &self.updated_by_kind, self.updated_by)?;
+        let by = actor_columns::decode(("users", self.id), &self.updated_by_kind, self.updated_by)?;
         Ok((
             StoredUser {
                 user: User {
@@ -190,17 +190,17 @@ pub async fn count(db: &Db) -> StoreResult<i64> {
 
 /// The active administrators, locked until `tx` ends on PostgreSQL (SQLite's writers hold the
 /// whole database already), so that two transactions that each remove an administrator are
-/// serialised and the second sees the first's change.
+/// serialised and the second sees the first's change. The lock is `FOR NO KEY UPDATE`, the one an
+/// update of a user's row takes anyway: it does not stop a transaction that only names the user
+/// (a foreign key's share lock, as a policy change or a new contact takes), so none waits here
+/// while holding what this transaction needs next.
 pub async fn lock_active_admins(tx: &mut Tx) -> StoreResult<Vec<Uuid>> {
-    let sql = match tx {
-        Tx::Sqlite(_) => {
-            "SELECT id FROM users WHERE active AND (',' || roles || ',') LIKE '%,admin,%' ORDER BY id"
-        }
-        Tx::Postgres(_) => {
-            "SELECT id FROM users WHERE active AND (',' || roles || ',') LIKE '%,admin,%' ORDER BY id FOR UPDATE"
-        }
-    };
-    Ok(on_tx!(tx, conn => sqlx::query_scalar(sql).fetch_all(conn).await?))
+    let sql = with_lock(
+        tx,
+        "SELECT id FROM users WHERE active AND (',' || roles || ',') LIKE '%,admin,%' ORDER BY id",
+        "FOR NO KEY UPDATE",
+    );
+    Ok(on_tx!(tx, conn => sqlx::query_scalar(&sql).fetch_all(conn).await?))
 }
 
 /// Saves `user`'s name, roles and active flag if the stored user is still at `expected_version`,
