@@ -379,32 +379,29 @@ async fn audit_verify(config: &Config) -> CommandResult {
     let integrity = service::audit::verify(&db)
         .await
         .map_err(|e| e.to_string())?;
-    let mut intact = true;
-    match integrity.audit {
+    match &integrity.audit {
         Verification::Intact { records } => {
             println!("The audit trail is intact: {records} records, every link verified.");
         }
         Verification::Broken(link) => {
-            intact = false;
             println!(
                 "The audit trail is BROKEN at record {}: {}",
                 link.seq, link.problem
             );
         }
     }
-    match integrity.ledgers {
+    match &integrity.ledgers {
         Ok(events) => {
             println!("The consent ledgers are intact: {events} events, every link verified.")
         }
         Err(broken) => {
-            intact = false;
             println!(
                 "The consent ledger of contact {} is BROKEN at event {}: {}",
                 broken.contact_id, broken.link.seq, broken.link.problem
             );
         }
     }
-    Ok(if intact {
+    Ok(if integrity.intact() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

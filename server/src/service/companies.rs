@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::access::{self, CONTACT_ROLES};
 use super::contacts::ContactSearch;
-use super::{search_text, Actor, ServiceError, ServiceResult};
+use super::{search_query, Actor, ServiceError, ServiceResult};
 use crate::audit::{Action, ObjectKind};
 use crate::clock;
 use crate::store::history::RecordKind;
@@ -22,7 +22,7 @@ pub async fn search(
 ) -> ServiceResult<CompanyPage> {
     access::require_any(db, actor, CONTACT_ROLES, None).await?;
     let (after, limit) = super::page(search.after, search.limit)?;
-    let text = search_text("q", search.text)?;
+    let text = search_query(search.text)?;
     let mut tx = db.begin().await?;
     let page = store::companies::search(
         &mut tx,

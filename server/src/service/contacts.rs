@@ -6,7 +6,7 @@ use assent_shared::validate::ValidContact;
 use uuid::Uuid;
 
 use super::access::{self, CONTACT_ROLES};
-use super::{search_text, Actor, ServiceError, ServiceResult};
+use super::{search_query, Actor, ServiceError, ServiceResult};
 use crate::audit::{Action, ObjectKind};
 use crate::clock;
 use crate::store::contacts::{ContactChange, ContactQuery};
@@ -33,7 +33,7 @@ pub async fn search(
     access::require_any(db, actor, CONTACT_ROLES, None).await?;
     let (after, limit) = super::page(search.after, search.limit)?;
     let query = ContactQuery {
-        text: search_text("q", search.text)?,
+        text: search_query(search.text)?,
         include_inactive: search.include_inactive,
         after,
         limit,

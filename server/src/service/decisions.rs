@@ -164,12 +164,8 @@ async fn members(
             (listed.active, listed.inactive)
         }
         Audience::Search(text) => {
-            let text = super::search_text("audience.search", Some(&text.0)).map_err(|e| {
-                ServiceError::field(
-                    "audience.search",
-                    e.to_string().trim_start_matches("audience.search "),
-                )
-            })?;
+            let text = super::search_text(Some(&text.0))
+                .map_err(|e| ServiceError::field("audience.search", e.0))?;
             (
                 store::contacts::audience_by_search(db, text.as_deref()).await?,
                 0,

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::access::{self, CONTACT_ROLES, IMPORT_ROLES};
 use super::contacts::load;
-use super::{search_text, Actor, ServiceError, ServiceResult};
+use super::{search_query, Actor, ServiceError, ServiceResult};
 use crate::audit::{Action, ObjectKind};
 use crate::clock;
 use crate::store::{self, ledger::NewEntry, Db, StoreError};
@@ -234,7 +234,7 @@ pub async fn wordings(
 ) -> ServiceResult<ConsentWordingPage> {
     access::require_any(db, actor, CONTACT_ROLES, None).await?;
     let limit = super::page_size(limit)?;
-    let text = search_text("q", text)?;
+    let text = search_query(text)?;
     if before.is_some_and(|b| b < 1) {
         return Err(ServiceError::BadRequest(
             "before must be a wording version (1 or more)".into(),

@@ -150,14 +150,15 @@ pub fn page(
 /// The longest search text taken.
 pub const SEARCH_MAX: usize = 200;
 
-/// A search text as the store can hold and match it: trimmed, absent when blank, at most
-/// [`SEARCH_MAX`] characters and no control characters (PostgreSQL cannot hold a NUL).
-pub fn search_text(name: &str, text: Option<&str>) -> ServiceResult<Option<String>> {
-    match text.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(text) => match assent_shared::domain::parse_text(text, SEARCH_MAX) {
-            Ok(text) => Ok(Some(text)),
-            Err(InvalidValue(reason)) => Err(ServiceError::BadRequest(format!("{name} {reason}"))),
-        },
-    }
+/// A search text as the store can hold and match it: absent when blank, at most [`SEARCH_MAX`]
+/// characters and no control characters as sent (PostgreSQL cannot hold a NUL), trimmed. The
+/// reason it is refused is the caller's to place: a query parameter, or a field of a body.
+pub fn search_text(text: Option<&str>) -> Result<Option<String>, InvalidValue> {
+    assent_shared::domain::parse_optional_text(text, SEARCH_MAX)
+}
+
+/// [`search_text`] for the `q` parameter of a list: a refusal is a 400.
+pub fn search_query(text: Option<&str>) -> ServiceResult<Option<String>> {
+    search_text(text)
+        .map_err(|InvalidValue(reason)| ServiceError::BadRequest(format!("q {reason}")))
 }

@@ -356,16 +356,22 @@ fn sqlite_options(path: &Path) -> SqliteConnectOptions {
 
 /// Runs the SQLite migrations on a connection of their own with foreign keys off: SQLite changes
 /// a constraint only by rebuilding the table, and a table that others point at can be replaced
-/// only so (each migration still runs in its transaction). The foreign keys are then checked,
-/// and any row that breaks one stops the start.
+/// only so (each migration still runs in its transaction). When a migration was applied, the
+/// foreign keys are then checked, and any row that breaks one stops the start; an up-to-date
+/// database is not checked again (the check reads every row: seconds on a large database).
 async fn migrate_sqlite(path: &Path) -> StoreResult<()> {
     use sqlx::{ConnectOptions, Connection};
     let mut conn = sqlite_options(path).foreign_keys(false).connect().await?;
+    let before = applied_migrations(&mut conn).await?;
     SQLITE_MIGRATIONS.run(&mut conn).await?;
-    let broken: Vec<(String, Option<i64>, String, i64)> =
+    let after = applied_migrations(&mut conn).await?;
+    let broken: Vec<(String, Option<i64>, String, i64)> = if after > before {
         sqlx::query_as("PRAGMA foreign_key_check")
             .fetch_all(&mut conn)
-            .await?;
+            .await?
+    } else {
+        Vec::new()
+    };
     conn.close().await?;
     match broken.first() {
         Some((table, row, _, _)) => Err(StoreError::corrupt(
@@ -375,6 +381,23 @@ async fn migrate_sqlite(path: &Path) -> StoreResult<()> {
         )),
         None => Ok(()),
     }
+}
+
+/// How many migrations a SQLite database has had (none, for a new one).
+async fn applied_migrations(conn: &mut sqlx::SqliteConnection) -> StoreResult<i64> {
+    let table: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match table {
+        Some(_) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+                .fetch_one(&mut *conn)
+                .await?
+        }
+        None => 0,
+    })
 }
 
 async fn open_sqlite(path: &Path) -> StoreResult<SqlitePool> {
