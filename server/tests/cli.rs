@@ -34,6 +34,15 @@ fn run_with_stdin(mut command: Command, stdin: &str) -> Output {
     child.wait_with_output().expect("the binary ends")
 }
 
+/// Creates a sales user with [`PASSWORD`] at the command line, as an operator does.
+fn create_sales_user(data_dir: &Path, email: &str) {
+    let mut create = command(data_dir);
+    create.args(["create-user", "--role", "sales", email]);
+    assert!(run_with_stdin(create, &format!("{PASSWORD}\n"))
+        .status
+        .success());
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -146,11 +155,7 @@ fn serve_prints_its_address_and_fingerprint_and_stops_on_sigterm() {
 #[test]
 fn audit_verify_passes_and_then_catches_a_row_altered_in_sql() {
     let dir = tempfile::tempdir().unwrap();
-    let mut create = command(dir.path());
-    create.args(["create-user", "--role", "sales", "jane@example.org"]);
-    assert!(run_with_stdin(create, &format!("{PASSWORD}\n"))
-        .status
-        .success());
+    create_sales_user(dir.path(), "jane@example.org");
 
     let output = command(dir.path())
         .args(["audit", "verify"])
@@ -199,11 +204,7 @@ fn seed_needs_an_owner_then_writes_verifiable_ledgers_the_same_for_the_same_seed
     assert_eq!(refused.status.code(), Some(1));
     assert!(text(&refused.stderr).contains("create a user first"));
 
-    let mut create = command(dir.path());
-    create.args(["create-user", "--role", "sales", "jane@example.org"]);
-    assert!(run_with_stdin(create, &format!("{PASSWORD}\n"))
-        .status
-        .success());
+    create_sales_user(dir.path(), "jane@example.org");
     // 2,500 contacts: three batches, the last one partial.
     let first = seed("2500");
     assert!(first.status.success(), "{}", text(&first.stderr));
@@ -428,11 +429,7 @@ fn policy_test_reports_each_scenario_errors_by_file_and_line_and_closes_with_the
 #[test]
 fn a_500_from_corrupt_stored_data_logs_no_personal_data() {
     let dir = tempfile::tempdir().unwrap();
-    let mut create = command(dir.path());
-    create.args(["create-user", "--role", "sales", "jane@example.org"]);
-    assert!(run_with_stdin(create, &format!("{PASSWORD}\n"))
-        .status
-        .success());
+    create_sales_user(dir.path(), "jane@example.org");
     let (mut child, address, log_path) = serve_logged(dir.path());
     let marker = "Zorblatt Quindlewhistle";
     let runtime = tokio::runtime::Runtime::new().unwrap();

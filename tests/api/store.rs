@@ -174,6 +174,26 @@ macro_rules! old_records {
     }};
 }
 
+/// Brings `pool`'s database (of `backend`) to version 5 of the schema, writes [`old_records!`]
+/// and returns the two users, the contact and every ledger event row, then closes the pool.
+macro_rules! at_version_5 {
+    ($pool:expr, $backend:literal) => {{
+        let pool = $pool;
+        migrations_up_to($backend, 5)
+            .await
+            .run(&pool)
+            .await
+            .unwrap();
+        let (admin, sales, contact) = old_records!(&pool);
+        let events: Vec<EventRow> = sqlx::query_as(EVENT_COLUMNS)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        ((admin, sales), contact, events)
+    }};
+}
+
 #[tokio::test]
 async fn migration_6_keeps_every_record_and_names_who_made_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -185,34 +205,16 @@ async fn migration_6_keeps_every_record_and_names_who_made_it() {
                 let options = sqlx::sqlite::SqliteConnectOptions::new()
                     .filename(path)
                     .create_if_missing(true);
-                let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-                migrations_up_to("sqlite", 5)
-                    .await
-                    .run(&pool)
-                    .await
-                    .unwrap();
-                let (admin, sales, contact) = old_records!(&pool);
-                let events: Vec<EventRow> = sqlx::query_as(EVENT_COLUMNS)
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap();
-                pool.close().await;
-                ((admin, sales), contact, events)
+                at_version_5!(
+                    sqlx::SqlitePool::connect_with(options).await.unwrap(),
+                    "sqlite"
+                )
             }
             DatabaseLocation::Postgres(url) => {
-                let pool = sqlx::PgPool::connect(url.expose()).await.unwrap();
-                migrations_up_to("postgres", 5)
-                    .await
-                    .run(&pool)
-                    .await
-                    .unwrap();
-                let (admin, sales, contact) = old_records!(&pool);
-                let events: Vec<EventRow> = sqlx::query_as(EVENT_COLUMNS)
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap();
-                pool.close().await;
-                ((admin, sales), contact, events)
+                at_version_5!(
+                    sqlx::PgPool::connect(url.expose()).await.unwrap(),
+                    "postgres"
+                )
             }
         };
         let db = Db::connect(&location).await.unwrap();
