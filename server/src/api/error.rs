@@ -33,7 +33,8 @@ pub enum Error {
     RouteNotFound,
     #[error("this method is not allowed on this route")]
     MethodNotAllowed,
-    #[error("the request body is larger than {0} bytes")]
+    /// The limit, in bytes (a whole number of MiB).
+    #[error("The request body is larger than {} MiB.", .0 / (1024 * 1024))]
     TooLarge(usize),
 }
 
