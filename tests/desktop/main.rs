@@ -16,16 +16,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use assent_shared::api::ContactInput;
-use assent_shared::domain::Role;
+use assent_shared::api::{CompanyInput, ContactInput, PostalAddress};
+use assent_shared::domain::{Role, SubscriberKind};
 use assent_tests::webdriver::{click_button, fill, wait_for_count, wait_for_script, wait_for_text};
-use assent_tests::{create_user, seed_contacts, start_server, Driver, PASSWORD};
+use assent_tests::{
+    create_named_user, seed_companies, seed_contacts, start_server, Driver, PASSWORD,
+};
 use fantoccini::Locator;
+use uuid::Uuid;
 
 const DEVICE: &str = "Laptop 7";
 
 /// Values that appear nowhere but in this run's server data, so that finding one in a file
-/// means the app (or its webview) wrote CRM data to the disk.
+/// written during the run means the app (or its webview) wrote CRM data to the disk. They read
+/// as a real customer's (the screenshots show them) yet are unlikely in any other file.
 struct Markers {
     first_name: String,
     last_name: String,
@@ -36,13 +40,12 @@ struct Markers {
 
 impl Markers {
     fn new() -> Self {
-        let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
         Markers {
-            first_name: format!("Qzfirst{tag}"),
-            last_name: format!("Qzlast{tag}"),
-            email: format!("qzmail{tag}@example.org"),
-            notes: format!("Qznote{tag} prefers calls after six"),
-            wording: format!("Qzwording{tag}: email me about boilers."),
+            first_name: "Imogen".into(),
+            last_name: "Ashdown-Okafor".into(),
+            email: "imogen.ashdown-okafor@example.co.uk".into(),
+            notes: "Prefers calls after six; boiler service due in March".into(),
+            wording: "Yes, Northfield Heating may email me about boiler offers.".into(),
         }
     }
 
@@ -57,8 +60,40 @@ impl Markers {
     }
 }
 
-/// The contacts the app will show: one carrying every marker, and others around it.
-fn seed_inputs(markers: &Markers) -> Vec<ContactInput> {
+/// The sales user the app logs in as, and the administrator and data protection lead.
+const SALES: (&str, &str) = ("sam.patel@northfield-heating.example", "Sam Patel");
+const ADMIN: (&str, &str) = ("alex.morgan@northfield-heating.example", "Alex Morgan");
+
+/// The companies the app will show: (name, company number, town, postcode).
+const COMPANIES: [(&str, &str, &str, &str); 4] = [
+    ("Harbour Mutual Housing", "04123456", "Bristol", "BS1 6QH"),
+    ("Alpine Trails Ltd", "SC654321", "Aviemore", "PH22 1RH"),
+    ("Kestrel Property Services", "09876543", "Leeds", "LS1 4DY"),
+    ("Meadowbank Care Homes", "07654321", "Norwich", "NR2 1TF"),
+];
+
+fn company_inputs() -> Vec<CompanyInput> {
+    COMPANIES
+        .iter()
+        .map(|(name, number, town, postcode)| CompanyInput {
+            name: (*name).into(),
+            registration_number: Some((*number).into()),
+            address: Some(PostalAddress {
+                lines: Vec::new(),
+                town: Some((*town).into()),
+                postcode: Some((*postcode).into()),
+                country: None,
+            }),
+            generic_email: None,
+            generic_phone: None,
+            version: None,
+        })
+        .collect()
+}
+
+/// The contacts the app will show: one carrying every marker, and others around it, some at
+/// the seeded companies (`companies`, in the order of [`COMPANIES`]).
+fn seed_inputs(markers: &Markers, companies: &[Uuid]) -> Vec<ContactInput> {
     let marked = ContactInput {
         first_name: Some(markers.first_name.clone()),
         last_name: Some(markers.last_name.clone()),
@@ -66,11 +101,40 @@ fn seed_inputs(markers: &Markers) -> Vec<ContactInput> {
         notes: Some(markers.notes.clone()),
         ..ContactInput::default()
     };
-    let others = (1..=12).map(|n| ContactInput {
-        first_name: Some("Sample".into()),
-        last_name: Some(format!("Person {n:02}")),
-        emails: vec![format!("sample{n}@example.net")],
-        ..ContactInput::default()
+    // (first name, last name, index into `companies`, job title)
+    let others: [(&str, &str, Option<usize>, Option<&str>); 12] = [
+        ("Oliver", "Bennett", Some(0), Some("Asset Manager")),
+        ("Priya", "Raman", None, None),
+        ("Tomasz", "Nowak", Some(2), Some("Facilities Lead")),
+        ("Aisha", "Khan", None, None),
+        ("George", "Whitfield", Some(1), Some("Operations Director")),
+        ("Chloe", "Davies", None, None),
+        ("Samuel", "Osei", Some(3), Some("Estates Manager")),
+        ("Fiona", "MacLeod", Some(1), Some("Office Manager")),
+        ("Daniel", "Hughes", None, None),
+        ("Grace", "Li", Some(0), Some("Procurement Officer")),
+        ("Rhys", "Morgan", None, None),
+        ("Hannah", "Schofield", Some(2), Some("Property Manager")),
+    ];
+    let others = others.iter().map(|(first, last, company, title)| {
+        let domain = if company.is_some() {
+            "example.com"
+        } else {
+            "example.net"
+        };
+        ContactInput {
+            first_name: Some((*first).into()),
+            last_name: Some((*last).into()),
+            emails: vec![format!(
+                "{}.{}@{domain}",
+                first.to_lowercase(),
+                last.to_lowercase()
+            )],
+            company_id: company.map(|index| companies[index]),
+            subscriber_kind: company.map(|_| SubscriberKind::Corporate),
+            job_title: title.map(Into::into),
+            ..ContactInput::default()
+        }
     });
     std::iter::once(marked).chain(others).collect()
 }
@@ -196,11 +260,9 @@ async fn end_to_end() {
     let markers = Markers::new();
     // The scan's self-check: a marker written outside the workspace during the run, as UTF-16,
     // must be found, or the scan proves nothing (a tmpfs, a wrong `find`).
-    let canary_marker = format!("Qzcanary{}", uuid::Uuid::new_v4().simple());
-    let canary = PathBuf::from("/var/tmp").join(format!(
-        "assent-scan-canary-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
+    let canary_marker = format!("Qzcanary{}", Uuid::new_v4().simple());
+    let canary =
+        PathBuf::from("/var/tmp").join(format!("assent-scan-canary-{}", Uuid::new_v4().simple()));
     let utf16: Vec<u8> = canary_marker
         .encode_utf16()
         .flat_map(u16::to_le_bytes)
@@ -209,9 +271,10 @@ async fn end_to_end() {
 
     let server_a = workspace.path().join("server-a").display().to_string();
     let server = start_server(&[("ASSENT_DATA_DIR", &server_a)]).await;
-    let sales = create_user(&server.db, "sales@example.org", &[Role::Sales]).await;
-    let admin = create_user(&server.db, "admin@example.org", &[Role::Admin, Role::Dpo]).await;
-    seed_contacts(&server.db, &sales, &seed_inputs(&markers)).await;
+    let sales = create_named_user(&server.db, SALES.0, SALES.1, &[Role::Sales]).await;
+    let admin = create_named_user(&server.db, ADMIN.0, ADMIN.1, &[Role::Admin, Role::Dpo]).await;
+    let companies = seed_companies(&server.db, &sales, &company_inputs()).await;
+    seed_contacts(&server.db, &sales, &seed_inputs(&markers, &companies)).await;
 
     let driver = Driver::start();
     let client = driver.session(&automation_app).await;
@@ -230,22 +293,23 @@ async fn end_to_end() {
     click_button(&client, "They match").await;
 
     // Log in.
-    fill(&client, "#email", "sales@example.org").await;
+    fill(&client, "#email", SALES.0).await;
     fill(&client, "#password", PASSWORD).await;
     fill(&client, "#device", DEVICE).await;
     screenshot(&screenshots, "login").await;
     click_button(&client, "Log in").await;
-    wait_for_text(&client, "[data-testid=signed-in-as]", "sales@example.org").await;
+    wait_for_text(&client, "[data-testid=signed-in-as]", SALES.1).await;
 
-    wait_for_text(&client, "table.list tbody", "Sample").await;
+    wait_for_text(&client, "table.list tbody", "Bennett").await;
     screenshot(&screenshots, "contacts").await;
     click_button(&client, "Companies").await;
     wait_for_text(&client, "#companies-heading", "Companies").await;
+    wait_for_text(&client, "table.list tbody", COMPANIES[0].0).await;
     screenshot(&screenshots, "companies").await;
 
     // Search, and open the contact.
     click_nav(&client, "Contacts").await;
-    wait_for_text(&client, "table.list tbody", "Sample").await;
+    wait_for_text(&client, "table.list tbody", "Bennett").await;
     fill(&client, "input[type=search]", &markers.last_name).await;
     wait_for_count(&client, "table.list tbody tr", 1).await;
     wait_for_text(&client, "table.list tbody", &markers.last_name).await;
@@ -347,13 +411,13 @@ async fn end_to_end() {
     screenshot(&screenshots, "session-revoked").await;
 
     // The administrator and data protection lead's screens, in the same app.
-    fill(&client, "#email", "admin@example.org").await;
+    fill(&client, "#email", ADMIN.0).await;
     fill(&client, "#password", PASSWORD).await;
     fill(&client, "#device", "Admin desk").await;
     click_button(&client, "Log in").await;
     click_button(&client, "Users and devices").await;
     wait_for_text(&client, "#users-heading", "Users and devices").await;
-    wait_for_text(&client, "table.list tbody", "sales@example.org").await;
+    wait_for_text(&client, "table.list tbody", SALES.0).await;
     click_button(&client, "Sessions").await;
     wait_for_text(&client, "#sessions-heading", "Sessions of").await;
     screenshot(&screenshots, "users-and-devices").await;

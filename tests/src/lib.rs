@@ -13,7 +13,7 @@ use assent_server::config::Config;
 use assent_server::service::Actor;
 use assent_server::startup::{Application, ShutdownHandle};
 use assent_server::store::Db;
-use assent_shared::api::{ActorRef, ContactInput, NewUser, User};
+use assent_shared::api::{ActorRef, CompanyInput, ContactInput, NewUser, User};
 use assent_shared::domain::{Role, SystemJob};
 use uuid::Uuid;
 
@@ -63,9 +63,14 @@ pub async fn start_server(settings: &[(&str, &str)]) -> RunningServer {
 /// Creates a user directly in the store (as `create-user` does), named after their email, with
 /// [`PASSWORD`].
 pub async fn create_user(db: &Db, email: &str, roles: &[Role]) -> User {
+    create_named_user(db, email, email, roles).await
+}
+
+/// Creates a user called `name` directly in the store, with [`PASSWORD`].
+pub async fn create_named_user(db: &Db, email: &str, name: &str, roles: &[Role]) -> User {
     let new = NewUser {
         email: email.into(),
-        display_name: email.into(),
+        display_name: name.into(),
         roles: roles.to_vec(),
         password: PASSWORD.into(),
     };
@@ -73,6 +78,24 @@ pub async fn create_user(db: &Db, email: &str, roles: &[Role]) -> User {
     assent_server::service::users::create(db, &actor, &new)
         .await
         .expect("the user is created")
+}
+
+/// Creates companies owned by `owner` directly in the store; returns their ids.
+pub async fn seed_companies(db: &Db, owner: &User, inputs: &[CompanyInput]) -> Vec<Uuid> {
+    let mut tx = db.begin().await.unwrap();
+    let mut ids = Vec::new();
+    for input in inputs {
+        let valid = input.validate().expect("a valid seed company");
+        let id = Uuid::now_v7();
+        let by = ActorRef::Staff { id: owner.id };
+        let now = assent_server::clock::now();
+        assent_server::store::companies::insert(&mut tx, id, &valid, Some(owner.id), by, now)
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    tx.commit().await.unwrap();
+    ids
 }
 
 /// Creates contacts owned by `owner` directly in the store; returns their ids.
