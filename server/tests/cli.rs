@@ -33,7 +33,11 @@ fn run_with_stdin(mut command: Command, stdin: &str) -> Output {
     // A command refused before it reads stdin (a usage error) may exit first: the pipe is then
     // closed, which is that command's behaviour, not a failure of the test's plumbing.
     if let Err(error) = written {
-        assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {error}");
+        assert_eq!(
+            error.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "write stdin: {error}"
+        );
     }
     child.wait_with_output().expect("the binary ends")
 }
