@@ -1,15 +1,21 @@
-//! The audit trail: who did what to which object, when, from which session — as ids only.
+//! The audit trail: who did what to which objects, when, proved by which session or token — as
+//! ids only.
 //!
 //! Records are hash-chained ([`crate::chain`]): altering, removing or reordering any record breaks
-//! every link after it. The chain is verified by `assent-server audit verify`.
+//! every link after it. The trail is many chains (format 2): a writer appends to whichever chain
+//! no other writer holds, so writers do not queue behind one head; each chain starts from the
+//! head of the single chain written before format 2, which is closed and verified as it was
+//! written. The chains are verified by `assent-server audit verify`.
 //!
 //! Architecture invariant: an audit record holds ids, action names and outcomes, never personal
 //! data (no names, emails, phone numbers, search terms or tokens).
 
+use assent_shared::api::ActorRef;
 use chrono::{DateTime, SecondsFormat, Utc};
 use uuid::Uuid;
 
 use crate::chain::{hash_fields, ChainVerifier};
+use crate::store::actor_columns;
 
 /// Declares a closed set of names that are part of the hashed record: each variant's text is
 /// stable, and a stored text that is not one of them is not a name of the set.
@@ -107,14 +113,17 @@ audit_names! {
 }
 
 /// One audit record before it is chained: every field is an id, a time or one of the names
-/// above, so no free text (and so no personal data) can reach the trail.
+/// above, so no free text (and so no personal data) can reach the trail. One request makes one
+/// record, naming every object it showed or changed (a list page names each contact on it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
     pub at: DateTime<Utc>,
-    pub actor_id: Option<Uuid>,
-    pub session_id: Option<Uuid>,
+    /// Who acted; `None` for a caller nobody knows (a request with no valid session).
+    pub actor: Option<ActorRef>,
+    /// What proved who they were: a member of staff's session, a data subject's token.
+    pub via: Option<Uuid>,
     pub action: Action,
-    pub object: Option<(ObjectKind, Uuid)>,
+    pub objects: Vec<(ObjectKind, Uuid)>,
     pub outcome: Outcome,
 }
 
@@ -123,72 +132,166 @@ impl AuditRecord {
     pub fn new(action: Action, outcome: Outcome) -> Self {
         AuditRecord {
             at: crate::clock::now(),
-            actor_id: None,
-            session_id: None,
+            actor: None,
+            via: None,
             action,
-            object: None,
+            objects: Vec::new(),
             outcome,
         }
     }
 
-    pub fn by(mut self, actor_id: Option<Uuid>, session_id: Option<Uuid>) -> Self {
-        self.actor_id = actor_id;
-        self.session_id = session_id;
+    /// By `actor`, proved by `via` (a session or a token).
+    pub fn by(mut self, actor: Option<ActorRef>, via: Option<Uuid>) -> Self {
+        self.actor = actor;
+        self.via = via;
         self
     }
 
+    /// About object `id` of `kind` (as well as any named before).
     pub fn on(mut self, kind: ObjectKind, id: Uuid) -> Self {
-        self.object = Some((kind, id));
+        self.objects.push((kind, id));
         self
     }
 
-    /// The record's hash as the `seq`-th link after `prev_hash`.
-    pub fn chain_hash(&self, seq: i64, prev_hash: &str) -> String {
-        link_hash(
+    /// About each of `ids`, objects of `kind`.
+    pub fn on_each(mut self, kind: ObjectKind, ids: impl IntoIterator<Item = Uuid>) -> Self {
+        self.objects.extend(ids.into_iter().map(|id| (kind, id)));
+        self
+    }
+
+    /// The record's hash as link `seq` of chain `chain`, after `prev_hash`.
+    pub fn chain_hash(&self, chain: i32, seq: i64, prev_hash: &str) -> String {
+        let (actor_kind, actor_id) = match self.actor {
+            Some(actor) => {
+                let (kind, id) = actor_columns::encode(actor);
+                (Some(kind), Some(id))
+            }
+            None => (None, None),
+        };
+        let objects: Vec<(&str, Uuid)> = self
+            .objects
+            .iter()
+            .map(|(kind, id)| (kind.as_str(), *id))
+            .collect();
+        link_hash(&Link {
+            chain,
             seq,
-            self.at,
-            self.actor_id,
-            self.session_id,
-            self.action.as_str(),
-            self.object.map(|(kind, _)| kind.as_str()),
-            self.object.map(|(_, id)| id),
-            self.outcome.as_str(),
+            at: self.at,
+            actor_kind,
+            actor_id,
+            via: self.via,
+            action: self.action.as_str(),
+            outcome: self.outcome.as_str(),
+            objects: &objects,
             prev_hash,
-        )
+        })
     }
 }
 
-/// The hash of one audit link. The format is fixed: every record ever written is verified by it.
-#[allow(clippy::too_many_arguments)]
-fn link_hash(
+/// The fields of one link of the trail as they are hashed.
+struct Link<'a> {
+    chain: i32,
     seq: i64,
     at: DateTime<Utc>,
+    actor_kind: Option<&'a str>,
     actor_id: Option<Uuid>,
-    session_id: Option<Uuid>,
-    action: &str,
-    object_kind: Option<&str>,
-    object_id: Option<Uuid>,
-    outcome: &str,
-    prev_hash: &str,
-) -> String {
-    let id = |value: Option<Uuid>| value.map(|v| v.to_string()).unwrap_or_default();
-    hash_fields(&[
-        &seq.to_string(),
-        &at.to_rfc3339_opts(SecondsFormat::Micros, true),
-        &id(actor_id),
-        &id(session_id),
-        action,
-        object_kind.unwrap_or_default(),
-        &id(object_id),
-        outcome,
-        prev_hash,
-    ])
+    via: Option<Uuid>,
+    action: &'a str,
+    outcome: &'a str,
+    objects: &'a [(&'a str, Uuid)],
+    prev_hash: &'a str,
 }
 
-/// A record as stored, with its place in the chain and its hashes. Its names are kept as the text
+/// The hash of one link, format 2. The format is fixed: every record ever written is verified by
+/// it. The number of objects comes before them, so no two records hash the same fields.
+fn link_hash(link: &Link<'_>) -> String {
+    let id = |value: Option<Uuid>| value.map(|v| v.to_string()).unwrap_or_default();
+    let mut fields = vec![
+        FORMAT.to_string(),
+        link.chain.to_string(),
+        link.seq.to_string(),
+        link.at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        link.actor_kind.unwrap_or_default().to_owned(),
+        id(link.actor_id),
+        id(link.via),
+        link.action.to_owned(),
+        link.outcome.to_owned(),
+        link.objects.len().to_string(),
+    ];
+    for (kind, object) in link.objects {
+        fields.push((*kind).to_owned());
+        fields.push(object.to_string());
+    }
+    fields.push(link.prev_hash.to_owned());
+    let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+    hash_fields(&fields)
+}
+
+/// The format of the records written now: 2, many chains, the actor's kind, a set of objects.
+pub const FORMAT: i32 = 2;
+
+/// Where chain `chain` starts: a hash of its number and of the head of the trail written before
+/// format 2 (the genesis hash when there was none), so each chain extends the closed one.
+pub fn genesis(chain: i32, legacy_head_hash: &str) -> String {
+    hash_fields(&["audit chain", &chain.to_string(), legacy_head_hash])
+}
+
+/// A record as stored, with its place in its chain and its hashes. Its names are kept as the text
 /// found, so that a record altered outside Assent is still read, hashed and named as broken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord {
+    pub chain: i32,
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor_kind: Option<String>,
+    pub actor_id: Option<Uuid>,
+    pub via: Option<Uuid>,
+    pub action: String,
+    pub outcome: String,
+    /// How many objects the record says it names, and those found.
+    pub object_count: i64,
+    pub objects: Vec<(String, Uuid)>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl StoredRecord {
+    /// Checks this record as the next link of `verifier`'s chain.
+    pub fn check(&self, verifier: &mut ChainVerifier) {
+        let objects: Vec<(&str, Uuid)> = self
+            .objects
+            .iter()
+            .map(|(kind, id)| (kind.as_str(), *id))
+            .collect();
+        let recomputed = link_hash(&Link {
+            chain: self.chain,
+            seq: self.seq,
+            at: self.at,
+            actor_kind: self.actor_kind.as_deref(),
+            actor_id: self.actor_id,
+            via: self.via,
+            action: &self.action,
+            outcome: &self.outcome,
+            objects: &objects,
+            prev_hash: &self.prev_hash,
+        });
+        if self.object_count != self.objects.len() as i64 {
+            let problem = format!(
+                "it names {} objects but {} are stored (objects were removed or added)",
+                self.object_count,
+                self.objects.len()
+            );
+            verifier.fail(self.seq, problem);
+            return;
+        }
+        verifier.check_link(self.seq, &self.prev_hash, &self.hash, &recomputed);
+    }
+}
+
+/// A record of the trail as written before format 2: one chain, one object, the actor a user.
+/// The trail of that format is closed (nothing is appended to it) and verified as it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacyRecord {
     pub seq: i64,
     pub at: DateTime<Utc>,
     pub actor_id: Option<Uuid>,
@@ -201,20 +304,21 @@ pub struct StoredRecord {
     pub hash: String,
 }
 
-impl StoredRecord {
-    /// Checks this record as the next link of `verifier`'s chain.
+impl LegacyRecord {
+    /// Checks this record as the next link of `verifier`'s chain, by the hash of format 1.
     pub fn check(&self, verifier: &mut ChainVerifier) {
-        let recomputed = link_hash(
-            self.seq,
-            self.at,
-            self.actor_id,
-            self.session_id,
+        let id = |value: Option<Uuid>| value.map(|v| v.to_string()).unwrap_or_default();
+        let recomputed = hash_fields(&[
+            &self.seq.to_string(),
+            &self.at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            &id(self.actor_id),
+            &id(self.session_id),
             &self.action,
-            self.object_kind.as_deref(),
-            self.object_id,
+            self.object_kind.as_deref().unwrap_or_default(),
+            &id(self.object_id),
             &self.outcome,
             &self.prev_hash,
-        );
+        ]);
         verifier.check_link(self.seq, &self.prev_hash, &self.hash, &recomputed);
     }
 }
@@ -224,43 +328,117 @@ mod tests {
     use super::*;
     use crate::chain::{BrokenLink, GENESIS_HASH};
 
+    fn id(n: u128) -> Uuid {
+        Uuid::parse_str(&format!("0190a0b0-0000-7000-8000-{n:012}")).unwrap()
+    }
+
+    fn at() -> DateTime<Utc> {
+        "2026-12-01T09:30:00Z".parse().unwrap()
+    }
+
+    fn stored(record: &AuditRecord, chain: i32, seq: i64, prev: &str) -> StoredRecord {
+        let (actor_kind, actor_id) = match record.actor {
+            Some(actor) => {
+                let (kind, id) = actor_columns::encode(actor);
+                (Some(kind.to_owned()), Some(id))
+            }
+            None => (None, None),
+        };
+        StoredRecord {
+            chain,
+            seq,
+            at: record.at,
+            actor_kind,
+            actor_id,
+            via: record.via,
+            action: record.action.as_str().to_owned(),
+            outcome: record.outcome.as_str().to_owned(),
+            object_count: record.objects.len() as i64,
+            objects: record
+                .objects
+                .iter()
+                .map(|(kind, id)| (kind.as_str().to_owned(), *id))
+                .collect(),
+            prev_hash: prev.to_owned(),
+            hash: record.chain_hash(chain, seq, prev),
+        }
+    }
+
     fn chain(n: i64) -> Vec<StoredRecord> {
-        let mut prev = GENESIS_HASH.to_owned();
+        let mut prev = genesis(1, GENESIS_HASH);
         (1..=n)
             .map(|seq| {
-                let id = Uuid::now_v7();
-                let record =
-                    AuditRecord::new(Action::ContactRead, Outcome::Ok).on(ObjectKind::Contact, id);
-                let hash = record.chain_hash(seq, &prev);
-                let stored = StoredRecord {
-                    seq,
-                    at: record.at,
-                    actor_id: None,
-                    session_id: None,
-                    action: record.action.as_str().to_owned(),
-                    object_kind: Some("contact".to_owned()),
-                    object_id: Some(id),
-                    outcome: "ok".to_owned(),
-                    prev_hash: prev.clone(),
-                    hash: hash.clone(),
-                };
-                prev = hash;
+                let record = AuditRecord::new(Action::ContactListed, Outcome::Ok)
+                    .by(Some(ActorRef::Staff { id: id(1) }), Some(id(2)))
+                    .on_each(ObjectKind::Contact, [Uuid::now_v7(), Uuid::now_v7()]);
+                let stored = stored(&record, 1, seq, &prev);
+                prev = stored.hash.clone();
                 stored
             })
             .collect()
     }
 
     fn verify(records: &[StoredRecord], head_seq: i64, head_hash: &str) -> Result<u64, BrokenLink> {
-        let mut verifier = ChainVerifier::default();
+        let mut verifier = ChainVerifier::from_genesis(&genesis(1, GENESIS_HASH));
         records.iter().for_each(|r| r.check(&mut verifier));
         verifier.finish(head_seq, head_hash)
+    }
+
+    /// The hashes of both formats are fixed: these were computed apart from this code (SHA-256
+    /// of the fields joined by U+001F), and every record ever written is verified by them.
+    #[test]
+    fn both_formats_hash_as_they_always_have() {
+        let genesis_1 = genesis(1, GENESIS_HASH);
+        assert_eq!(
+            genesis_1,
+            "a407c3838ed088e0b25994df1566f3412030ae202aa570f51d0650a017b9dec5"
+        );
+        let mut record = AuditRecord::new(Action::ContactListed, Outcome::Ok)
+            .by(Some(ActorRef::Staff { id: id(1) }), Some(id(2)))
+            .on_each(ObjectKind::Contact, [id(3), id(4)]);
+        record.at = at();
+        assert_eq!(
+            record.chain_hash(1, 1, &genesis_1),
+            "f3ad024fc62d94ad35af7b06f5bbcd4331448be88094e48bb93ff43daf469f86"
+        );
+        let legacy = LegacyRecord {
+            seq: 1,
+            at: at(),
+            actor_id: Some(id(1)),
+            session_id: Some(id(2)),
+            action: "contact_read".into(),
+            object_kind: Some("contact".into()),
+            object_id: Some(id(3)),
+            outcome: "ok".into(),
+            prev_hash: GENESIS_HASH.into(),
+            hash: "2a3533f100c73fa023fbb8336d24e94e62b9aa92566f2783f8fb424a6d5687f6".into(),
+        };
+        let mut verifier = ChainVerifier::default();
+        legacy.check(&mut verifier);
+        assert_eq!(verifier.finish(1, &legacy.hash), Ok(1));
+    }
+
+    #[test]
+    fn the_actor_kind_and_every_object_are_part_of_the_hash() {
+        let base = AuditRecord::new(Action::ContactRead, Outcome::Ok)
+            .by(Some(ActorRef::Staff { id: id(1) }), None)
+            .on(ObjectKind::Contact, id(3));
+        let hash = base.chain_hash(1, 1, GENESIS_HASH);
+        let as_subject = AuditRecord {
+            actor: Some(ActorRef::DataSubject { id: id(1) }),
+            ..base.clone()
+        };
+        assert_ne!(as_subject.chain_hash(1, 1, GENESIS_HASH), hash);
+        let more = base.clone().on(ObjectKind::Contact, id(4));
+        assert_ne!(more.chain_hash(1, 1, GENESIS_HASH), hash);
+        assert_ne!(base.chain_hash(2, 1, GENESIS_HASH), hash, "the chain too");
     }
 
     #[test]
     fn an_intact_chain_verifies() {
         let records = chain(5);
         assert_eq!(verify(&records, 5, &records[4].hash), Ok(5));
-        assert_eq!(verify(&[], 0, GENESIS_HASH), Ok(0));
+        assert_eq!(verify(&[], 0, &genesis(1, GENESIS_HASH)), Ok(0));
     }
 
     #[test]
@@ -269,6 +447,25 @@ mod tests {
         records[2].action = "contact_updated".into();
         let head = records[4].hash.clone();
         assert_eq!(verify(&records, 5, &head).unwrap_err().seq, 3);
+    }
+
+    #[test]
+    fn a_removed_or_altered_object_is_named() {
+        let mut records = chain(5);
+        records[1].objects.pop();
+        let head = records[4].hash.clone();
+        let broken = verify(&records, 5, &head).unwrap_err();
+        assert_eq!(broken.seq, 2);
+        assert!(
+            broken.problem.contains("names 2 objects but 1 are stored"),
+            "{}",
+            broken.problem
+        );
+
+        let mut records = chain(5);
+        records[3].objects[0].1 = Uuid::now_v7();
+        let head = records[4].hash.clone();
+        assert_eq!(verify(&records, 5, &head).unwrap_err().seq, 4);
     }
 
     #[test]

@@ -29,16 +29,21 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        ChainVerifier {
-            expected_seq: 1,
-            prev_hash: GENESIS_HASH.to_owned(),
-            checked: 0,
-            broken: None,
-        }
+        ChainVerifier::from_genesis(GENESIS_HASH)
     }
 }
 
 impl ChainVerifier {
+    /// A verifier of a chain whose first record links to `genesis`.
+    pub fn from_genesis(genesis: &str) -> Self {
+        ChainVerifier {
+            expected_seq: 1,
+            prev_hash: genesis.to_owned(),
+            checked: 0,
+            broken: None,
+        }
+    }
+
     /// Checks one link: its place, its link to the previous one, and its stored hash against the
     /// hash recomputed from its contents.
     pub fn check_link(&mut self, seq: i64, prev_hash: &str, hash: &str, recomputed: &str) {
@@ -66,6 +71,15 @@ impl ChainVerifier {
                 self.expected_seq += 1;
                 self.prev_hash = hash.to_owned();
             }
+        }
+    }
+
+    /// Records link `seq` as broken for `problem` found outside the link's hashes (unless an
+    /// earlier link already broke the chain).
+    pub fn fail(&mut self, seq: i64, problem: String) {
+        if self.broken.is_none() {
+            self.checked += 1;
+            self.broken = Some(BrokenLink { seq, problem });
         }
     }
 

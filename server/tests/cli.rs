@@ -180,11 +180,11 @@ fn audit_verify_passes_and_then_catches_a_row_altered_in_sql() {
     runtime.block_on(async {
         let url = format!("sqlite://{}", dir.path().join("assent.db").display());
         let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        sqlx::query("DROP TRIGGER audit_events_no_update")
+        sqlx::query("DROP TRIGGER audit_records_no_update")
             .execute(&pool)
             .await
             .unwrap();
-        sqlx::query("UPDATE audit_events SET action = 'user_read' WHERE seq = 1")
+        sqlx::query("UPDATE audit_records SET action = 'user_read' WHERE chain_id = 1 AND seq = 1")
             .execute(&pool)
             .await
             .unwrap();
@@ -195,8 +195,9 @@ fn audit_verify_passes_and_then_catches_a_row_altered_in_sql() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output.stdout)
-        .starts_with("The audit trail is BROKEN at record 1: its contents do not match its hash"));
+    assert!(text(&output.stdout).starts_with(
+        "The audit trail is BROKEN in chain 1 at record 1: its contents do not match its hash"
+    ));
 }
 
 #[test]

@@ -1,5 +1,8 @@
 use assent_server::audit::{Action, ObjectKind, Outcome};
-use assent_server::store::{self, audit::Verification};
+use assent_server::store::{
+    self,
+    audit::{ChainName, Verification},
+};
 use assent_shared::domain::Role;
 use serde_json::json;
 
@@ -16,6 +19,35 @@ async fn some_activity(app: &TestApp) {
     app.get("/api/v1/users", &sales).await;
 }
 
+/// Lets the test alter what the database refuses to: the triggers that keep the trail
+/// append-only (an attacker with the database file can drop them too).
+async fn disable_append_only(app: &TestApp) {
+    for table in ["audit_records", "audit_objects"] {
+        let sql = match app.backend {
+            Backend::Sqlite => {
+                format!("DROP TRIGGER {table}_no_update; DROP TRIGGER {table}_no_delete")
+            }
+            Backend::Postgres => format!("ALTER TABLE {table} DISABLE TRIGGER USER"),
+        };
+        app.raw_sql(&sql).await.unwrap();
+    }
+}
+
+async fn scalar(app: &TestApp, sql: &str) -> i64 {
+    match &app.db {
+        store::Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        store::Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+    }
+}
+
+/// The chain and record `audit verify` names as the first broken link.
+async fn broken_at(app: &TestApp) -> (ChainName, i64, String) {
+    match store::audit::verify(&app.db).await.unwrap() {
+        Verification::Broken { chain, link } => (chain, link.seq, link.problem),
+        intact => panic!("tampering went unnoticed: {intact:?}"),
+    }
+}
+
 store_test! {
     async fn audit_verify_passes_and_then_names_a_row_altered_in_sql(app: TestApp) {
         some_activity(&app).await;
@@ -23,54 +55,109 @@ store_test! {
             panic!("a fresh chain is intact");
         };
         assert!(records >= 5, "login, create, read, denial...: {records}");
-        let disable = match app.backend {
-            Backend::Sqlite => "DROP TRIGGER audit_events_no_update",
-            Backend::Postgres => "ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update",
-        };
-        app.raw_sql(disable).await.unwrap();
-        app.raw_sql("UPDATE audit_events SET outcome = 'ok' WHERE action = 'denied'").await.unwrap();
-        match store::audit::verify(&app.db).await.unwrap() {
-            Verification::Broken(link) => {
-                assert!(link.problem.contains("altered"), "{}", link.problem);
-                let altered: i64 = match &app.db {
-                    store::Db::Sqlite(pool) => sqlx::query_scalar("SELECT seq FROM audit_events WHERE action = 'denied'").fetch_one(pool).await.unwrap(),
-                    store::Db::Postgres(pool) => sqlx::query_scalar("SELECT seq FROM audit_events WHERE action = 'denied'").fetch_one(pool).await.unwrap(),
-                };
-                assert_eq!(link.seq, altered, "the first broken link is the altered record");
-            }
-            intact => panic!("tampering went unnoticed: {intact:?}"),
-        }
+        disable_append_only(&app).await;
+        app.raw_sql("UPDATE audit_records SET outcome = 'ok' WHERE action = 'denied'").await.unwrap();
+        let altered = scalar(&app, "SELECT seq FROM audit_records WHERE action = 'denied'").await;
+        let (chain, seq, problem) = broken_at(&app).await;
+        assert!(problem.contains("altered"), "{problem}");
+        assert_eq!((chain, seq), (ChainName::Chain(1), altered), "the first broken link is the altered record");
+    }
+}
+
+store_test! {
+    async fn audit_verify_names_a_record_whose_objects_were_removed(app: TestApp) {
+        some_activity(&app).await;
+        let (_, sales) = app.user_with_token("quill@example.org", &[Role::Sales]).await;
+        app.get("/api/v1/contacts", &sales).await;
+        disable_append_only(&app).await;
+        // The list page's record names its contacts; one of them removed is named.
+        let listed = scalar(&app, "SELECT seq FROM audit_records WHERE action = 'contact_listed'").await;
+        app.raw_sql(&format!("DELETE FROM audit_objects WHERE chain_id = 1 AND seq = {listed}")).await.unwrap();
+        let (_, seq, problem) = broken_at(&app).await;
+        assert_eq!(seq, listed);
+        assert!(problem.contains("names 1 objects but 0 are stored"), "{problem}");
+
+    }
+}
+
+store_test! {
+    async fn audit_verify_names_a_record_removed_from_the_middle(app: TestApp) {
+        some_activity(&app).await;
+        disable_append_only(&app).await;
+        app.raw_sql("DELETE FROM audit_objects WHERE chain_id = 1 AND seq = 2").await.unwrap();
+        app.raw_sql("DELETE FROM audit_records WHERE chain_id = 1 AND seq = 2").await.unwrap();
+        let (_, seq, problem) = broken_at(&app).await;
+        assert_eq!(seq, 2);
+        assert!(problem.contains("missing"), "{problem}");
     }
 }
 
 store_test! {
     async fn the_database_refuses_to_update_or_delete_audit_records(app: TestApp) {
         some_activity(&app).await;
-        let update = app.raw_sql("UPDATE audit_events SET outcome = 'tampered' WHERE seq = 1").await;
-        assert!(update.unwrap_err().to_string().contains("append-only"));
-        let delete = app.raw_sql("DELETE FROM audit_events WHERE seq = 1").await;
-        assert!(delete.unwrap_err().to_string().contains("append-only"));
-        if app.backend == Backend::Postgres {
-            assert!(app.raw_sql("TRUNCATE audit_events").await.is_err());
+        for table in ["audit_records", "audit_objects"] {
+            let update = app.raw_sql(&format!("UPDATE {table} SET seq = 99 WHERE seq = 1")).await;
+            assert!(update.unwrap_err().to_string().contains("append-only"), "{table}");
+            let delete = app.raw_sql(&format!("DELETE FROM {table} WHERE seq = 1")).await;
+            assert!(delete.unwrap_err().to_string().contains("append-only"), "{table}");
+            if app.backend == Backend::Postgres {
+                assert!(app.raw_sql(&format!("TRUNCATE {table}")).await.is_err());
+            }
         }
+        // The chain written before format 2 is closed: nothing is appended to it.
+        let appended = app.raw_sql("INSERT INTO audit_events (seq, at, action, outcome, prev_hash, hash) VALUES (1, '2026-01-01T00:00:00Z', 'logout', 'ok', 'x', 'y')").await;
+        assert!(appended.unwrap_err().to_string().contains("closed"));
         assert!(matches!(store::audit::verify(&app.db).await.unwrap(), Verification::Intact { .. }));
     }
 }
 
-/// Every column of an audit record, as stored.
+store_test! {
+    async fn a_list_page_is_one_record_naming_every_contact_shown_and_each_finds_it(app: TestApp) {
+        let (user, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        for n in 0..3 {
+            let reply = app.post("/api/v1/contacts", &sales, json!({"first_name": "Page", "last_name": format!("Person {n}")})).await;
+            assert_eq!(reply.status, reqwest::StatusCode::CREATED);
+        }
+        let before = scalar(&app, "SELECT COUNT(*) FROM audit_records").await;
+        let page = app.get("/api/v1/contacts?limit=50", &sales).await;
+        let shown: Vec<uuid::Uuid> = page.body["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().parse().unwrap()).collect();
+        assert_eq!(shown.len(), 3);
+        assert_eq!(scalar(&app, "SELECT COUNT(*) FROM audit_records").await, before + 1, "one record for the page");
+        for id in shown {
+            let records = store::audit::for_object(&app.db, id).await.unwrap();
+            let listed: Vec<_> = records.iter().filter(|r| r.action == "contact_listed").collect();
+            assert_eq!(listed.len(), 1, "{records:?}");
+            assert_eq!(listed[0].actor_id, Some(user.id));
+            assert_eq!(listed[0].actor_kind.as_deref(), Some("staff"));
+        }
+    }
+}
+
+/// Every column of an audit record, as stored, with the objects it names.
 #[derive(Debug, sqlx::FromRow)]
 #[allow(dead_code)] // read through Debug, to be searched
 struct Row {
+    chain_id: i32,
     seq: i64,
     at: chrono::DateTime<chrono::Utc>,
+    actor_kind: Option<String>,
     actor_id: Option<uuid::Uuid>,
-    session_id: Option<uuid::Uuid>,
+    via_id: Option<uuid::Uuid>,
     action: String,
-    object_kind: Option<String>,
-    object_id: Option<uuid::Uuid>,
     outcome: String,
+    object_count: i64,
     prev_hash: String,
     hash: String,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+#[allow(dead_code)] // read through Debug, to be searched
+struct ObjectRow {
+    chain_id: i32,
+    seq: i64,
+    position: i32,
+    object_kind: String,
+    object_id: uuid::Uuid,
 }
 
 store_test! {
@@ -91,8 +178,13 @@ store_test! {
                              "method": "web_form", "wording": "Zebedee agrees to boiler emails."});
         app.post(&format!("/api/v1/contacts/{id}/ledger"), &sales, consent).await;
 
-        let sql = "SELECT seq, at, actor_id, session_id, action, object_kind, object_id, outcome, prev_hash, hash FROM audit_events ORDER BY seq";
+        let sql = "SELECT chain_id, seq, at, actor_kind, actor_id, via_id, action, outcome, object_count, prev_hash, hash FROM audit_records ORDER BY chain_id, seq";
         let rows: Vec<Row> = match &app.db {
+            store::Db::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+            store::Db::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+        };
+        let sql = "SELECT chain_id, seq, position, object_kind, object_id FROM audit_objects ORDER BY chain_id, seq, position";
+        let objects: Vec<ObjectRow> = match &app.db {
             store::Db::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
             store::Db::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
         };
@@ -101,10 +193,13 @@ store_test! {
         for row in &rows {
             assert!(row.action.parse::<Action>().is_ok(), "{row:?}");
             assert!(row.outcome.parse::<Outcome>().is_ok(), "{row:?}");
-            assert!(row.object_kind.as_deref().is_none_or(|k| k.parse::<ObjectKind>().is_ok()), "{row:?}");
+            assert!(row.actor_kind.as_deref().is_none_or(|k| ["staff", "data_subject", "system"].contains(&k)), "{row:?}");
+        }
+        for object in &objects {
+            assert!(object.object_kind.parse::<ObjectKind>().is_ok(), "{object:?}");
         }
         // And nothing that went in is in any column of any record.
-        let dump = format!("{rows:?}").to_lowercase();
+        let dump = format!("{rows:?}{objects:?}").to_lowercase();
         for marker in ["zebedee", "quartermaine", "unique-marker", "sales@example.org", "quill@example.org", "boiler"] {
             assert!(!dump.contains(marker), "{marker} found in the audit trail");
         }

@@ -78,7 +78,7 @@ store_test! {
         let records = assent_server::store::audit::for_object(&app.db, id).await.unwrap();
         assert!(records.iter().any(|r| r.action == "filter_saved" && r.actor_id == Some(user.id)));
         app.get("/api/v1/filters", &sales).await;
-        let sql = "SELECT COUNT(*) FROM audit_events WHERE action = 'filters_listed'";
+        let sql = "SELECT COUNT(*) FROM audit_records WHERE action = 'filters_listed'";
         let listed: i64 = match &app.db {
             assent_server::store::Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
             assent_server::store::Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),

@@ -253,6 +253,6 @@ store_test! {
         let records = store::audit::for_object(&app.db, contact.id).await.unwrap();
         let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
         assert_eq!(actions, ["contact_created", "contact_read", "contact_listed"]);
-        assert!(records.iter().all(|r| r.actor_id == Some(sales_user.id) && r.session_id.is_some()));
+        assert!(records.iter().all(|r| r.actor_kind.as_deref() == Some("staff") && r.actor_id == Some(sales_user.id) && r.via_id.is_some()));
     }
 }

@@ -2,7 +2,10 @@
 //! salesperson, who works on a contact until the laptop is stolen and revoked; the audit trail
 //! verifies, and then catches tampering.
 
-use assent_server::store::{self, audit::Verification};
+use assent_server::store::{
+    self,
+    audit::{ChainName, Verification},
+};
 use assent_shared::api::{Contact, ContactPage, LoginResponse, User};
 use assent_shared::domain::Role;
 use reqwest::StatusCode;
@@ -47,13 +50,13 @@ store_test! {
 
         assert!(matches!(store::audit::verify(&app.db).await.unwrap(), Verification::Intact { .. }));
         let disable = match app.backend {
-            Backend::Sqlite => "DROP TRIGGER audit_events_no_update",
-            Backend::Postgres => "ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update",
+            Backend::Sqlite => "DROP TRIGGER audit_records_no_update",
+            Backend::Postgres => "ALTER TABLE audit_records DISABLE TRIGGER audit_records_no_update",
         };
         app.raw_sql(disable).await.unwrap();
-        app.raw_sql("UPDATE audit_events SET actor_id = NULL WHERE seq = 3").await.unwrap();
+        app.raw_sql("UPDATE audit_records SET actor_id = NULL WHERE chain_id = 1 AND seq = 3").await.unwrap();
         match store::audit::verify(&app.db).await.unwrap() {
-            Verification::Broken(link) => assert_eq!(link.seq, 3),
+            Verification::Broken { chain, link } => assert_eq!((chain, link.seq), (ChainName::Chain(1), 3)),
             intact => panic!("tampering went unnoticed: {intact:?}"),
         }
     }

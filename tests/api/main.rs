@@ -6,6 +6,7 @@ mod helpers;
 mod audit;
 mod authorization;
 mod companies;
+mod concurrency;
 mod contacts;
 mod decisions;
 mod health;

@@ -383,9 +383,9 @@ async fn audit_verify(config: &Config) -> CommandResult {
         Verification::Intact { records } => {
             println!("The audit trail is intact: {records} records, every link verified.");
         }
-        Verification::Broken(link) => {
+        Verification::Broken { chain, link } => {
             println!(
-                "The audit trail is BROKEN at record {}: {}",
+                "The audit trail is BROKEN in {chain} at record {}: {}",
                 link.seq, link.problem
             );
         }

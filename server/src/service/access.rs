@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{names, Actor, ServiceError, ServiceResult};
 use crate::audit::{Action, ObjectKind, Outcome};
-use crate::store::{self, Db, StaleRecord, Tx};
+use crate::store::{self, Db, StaleRecord, WriteTx};
 
 /// Who works with contacts, companies and their ledgers at all.
 pub const CONTACT_ROLES: &[Role] = &[Role::Sales, Role::Manager, Role::Dpo];
@@ -103,7 +103,7 @@ pub async fn refuse(
 /// Records a refusal in `tx`, which has written nothing else, commits it and returns the error
 /// to answer.
 pub async fn refuse_in(
-    mut tx: Tx,
+    mut tx: WriteTx,
     actor: &Actor,
     object: Option<(ObjectKind, Uuid)>,
     message: String,
@@ -120,7 +120,7 @@ pub async fn refuse_in(
 /// The 409 for a change refused because the record is at a newer version than it was made
 /// against: who changed it (by name), when, and its version now. Read in `tx`, which has written
 /// nothing and is then dropped.
-pub async fn stale(mut tx: Tx, stale: StaleRecord) -> ServiceResult<ServiceError> {
+pub async fn stale(mut tx: WriteTx, stale: StaleRecord) -> ServiceResult<ServiceError> {
     let name = names::of(&mut tx, stale.updated_by).await?;
     drop(tx);
     Ok(ServiceError::Stale {

@@ -62,15 +62,15 @@ impl Actor {
         self.staff().is_some_and(|s| s.user.roles.contains(&role))
     }
 
-    /// An audit record of `action` by this actor, ending `outcome`. The record names the user and
-    /// session of a member of staff; the kind of the other actors is stored with the audit
-    /// trail's next format.
+    /// An audit record of `action` by this actor, ending `outcome`: it names the actor (kind and
+    /// id) and what proved them (a member of staff's session, a data subject's token).
     pub fn record(&self, action: Action, outcome: Outcome) -> AuditRecord {
-        let record = AuditRecord::new(action, outcome);
-        match self {
-            Actor::Staff(staff) => record.by(Some(staff.user.id), Some(staff.session_id)),
-            Actor::DataSubject(_) | Actor::System(_) => record,
-        }
+        let via = match self {
+            Actor::Staff(staff) => Some(staff.session_id),
+            Actor::DataSubject(subject) => Some(subject.token_id),
+            Actor::System(_) => None,
+        };
+        AuditRecord::new(action, outcome).by(Some(self.reference()), via)
     }
 
     /// An audit record of `action` by this actor, done.
@@ -78,15 +78,14 @@ impl Actor {
         self.record(action, Outcome::Ok)
     }
 
-    /// An audit record of `action` on each of `ids` (objects of `kind`), done.
+    /// One audit record of `action` on every one of `ids` (objects of `kind`), done: a request
+    /// that shows or changes many objects makes one record naming them all.
     pub fn audit_each(
         &self,
         action: Action,
         kind: ObjectKind,
         ids: impl IntoIterator<Item = Uuid>,
-    ) -> Vec<AuditRecord> {
-        ids.into_iter()
-            .map(|id| self.audit(action).on(kind, id))
-            .collect()
+    ) -> AuditRecord {
+        self.audit(action).on_each(kind, ids)
     }
 }

@@ -32,12 +32,12 @@ pub async fn search(
         limit,
     )
     .await?;
-    let records = actor.audit_each(
+    let record = actor.audit_each(
         Action::CompanyListed,
         ObjectKind::Company,
         page.items.iter().map(|item| item.id),
     );
-    store::audit::append_all(&mut tx, &records).await?;
+    store::audit::append(&mut tx, &record).await?;
     tx.commit().await?;
     Ok(page)
 }

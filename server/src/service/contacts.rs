@@ -40,12 +40,12 @@ pub async fn search(
     };
     let mut tx = db.begin().await?;
     let page = store::contacts::search(&mut tx, &query).await?;
-    let records = actor.audit_each(
+    let record = actor.audit_each(
         Action::ContactListed,
         ObjectKind::Contact,
         page.items.iter().map(|item| item.id),
     );
-    store::audit::append_all(&mut tx, &records).await?;
+    store::audit::append(&mut tx, &record).await?;
     tx.commit().await?;
     Ok(page)
 }

@@ -260,12 +260,12 @@ pub async fn decide_audience(
     }
     // The per-contact answers shown are reads of those contacts' ledgers: audited one by one.
     let mut tx = db.begin().await?;
-    let records = actor.audit_each(
+    let record = actor.audit_each(
         Action::DecisionMade,
         ObjectKind::Contact,
         tally.page.iter().map(|member| member.contact_id),
     );
-    store::audit::append_all(&mut tx, &records).await?;
+    store::audit::append(&mut tx, &record).await?;
     tx.commit().await?;
     let next_cursor = if tally.more {
         tally.page.last().map(|m| m.contact_id)

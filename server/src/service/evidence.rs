@@ -90,12 +90,12 @@ pub async fn pack(
         .into_iter()
         .map(|(id, (name, email))| (id, format!("{name} <{email}>")))
         .collect();
-    let records = actor.audit_each(
+    let record = actor.audit_each(
         Action::UserRead,
         ObjectKind::User,
         recorders.keys().copied(),
     );
-    store::audit::append_all(&mut tx, &records).await?;
+    store::audit::append(&mut tx, &record).await?;
     let generated_by = match actor {
         Actor::Staff(staff) => format!("{} <{}>", staff.user.display_name, staff.user.email),
         other => names::of(&mut tx, other.reference()).await?,

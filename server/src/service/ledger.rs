@@ -100,7 +100,10 @@ pub async fn record(
         recorded_by: actor.reference(),
         imported: false,
     };
-    let event_id = store::ledger::append(&mut tx, &entry, now).await?;
+    let event_id = store::ledger::lock(&mut tx, &[id])
+        .await?
+        .append(&entry, now)
+        .await?;
     let recorded = store::ledger::get(&mut tx, event_id)
         .await?
         .ok_or_else(|| {
@@ -215,7 +218,10 @@ pub async fn import(db: &Db, actor: &Actor, id: Uuid, body: &str) -> ServiceResu
             imported: true,
         })
         .collect();
-    store::ledger::append_many(&mut tx, &entries, now).await?;
+    store::ledger::lock(&mut tx, &[id])
+        .await?
+        .append_many(&entries, now)
+        .await?;
     tx.commit().await?;
     Ok(ImportSummary {
         imported: events.len() as u64,

@@ -94,7 +94,11 @@ pub async fn synthetic(
         let mut tx = db.begin().await?;
         store::audit::append(&mut tx, &actor.audit(Action::ContactsSeeded)).await?;
         store::contacts::insert_many(&mut tx, &new, by, now).await?;
-        store::ledger::append_many(&mut tx, &entries, now).await?;
+        let ids: Vec<Uuid> = new.iter().map(|contact| contact.id).collect();
+        store::ledger::lock(&mut tx, &ids)
+            .await?
+            .append_many(&entries, now)
+            .await?;
         tx.commit().await?;
         seeded.contacts += batch;
         seeded.events += entries.len() as u64;

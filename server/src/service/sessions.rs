@@ -8,7 +8,8 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use assent_shared::api::{
-    LoginRequest, LoginResponse, PasswordChange, RevokeSessions, RevokedCount, SessionInfo,
+    ActorRef, LoginRequest, LoginResponse, PasswordChange, RevokeSessions, RevokedCount,
+    SessionInfo,
 };
 use assent_shared::domain::{parse_optional_text, parse_text, Role, DEVICE_NAME_MAX};
 use uuid::Uuid;
@@ -105,7 +106,7 @@ pub async fn login(
         return failed(Outcome::BadPassword).await;
     }
     let record = AuditRecord::new(Action::LoginSucceeded, Outcome::Ok)
-        .by(Some(user.id), Some(session.id))
+        .by(Some(ActorRef::Staff { id: user.id }), Some(session.id))
         .on(ObjectKind::Session, session.id);
     store::audit::append(&mut tx, &record).await?;
     tx.commit().await?;
@@ -131,8 +132,10 @@ pub async fn authenticate(
 ) -> ServiceResult<Staff> {
     let now = clock::now();
     let refuse = |reason: &'static str, session: Option<&SessionRow>| {
-        let record = AuditRecord::new(Action::Unauthenticated, Outcome::Refused)
-            .by(session.map(|s| s.user_id), session.map(|s| s.id));
+        let record = AuditRecord::new(Action::Unauthenticated, Outcome::Refused).by(
+            session.map(|s| ActorRef::Staff { id: s.user_id }),
+            session.map(|s| s.id),
+        );
         (record, reason)
     };
     let outcome = match token {
@@ -235,8 +238,8 @@ pub async fn revoke_one(db: &Db, actor: &Actor, session_id: Uuid) -> ServiceResu
         clock::now(),
     )
     .await?;
-    let records = actor.audit_each(Action::SessionRevoked, ObjectKind::Session, revoked);
-    store::audit::append_all(&mut tx, &records).await?;
+    let record = actor.audit_each(Action::SessionRevoked, ObjectKind::Session, revoked);
+    store::audit::append(&mut tx, &record).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -267,12 +270,12 @@ pub async fn revoke(
     let revoked =
         store::sessions::revoke(&mut tx, request.user_id, which, staff.user.id, clock::now())
             .await?;
-    let records = actor.audit_each(
+    let record = actor.audit_each(
         Action::SessionRevoked,
         ObjectKind::Session,
         revoked.iter().copied(),
     );
-    store::audit::append_all(&mut tx, &records).await?;
+    store::audit::append(&mut tx, &record).await?;
     tx.commit().await?;
     tracing::info!(user_id = %request.user_id, revoked = revoked.len(), "sessions revoked");
     Ok(RevokedCount {
@@ -305,8 +308,8 @@ pub async fn change_password(db: &Db, actor: &Actor, change: &PasswordChange) ->
     store::users::set_password_hash(&mut tx, id, &hash, now).await?;
     let revoked =
         store::sessions::revoke(&mut tx, id, Revoke::AllBut(staff.session_id), id, now).await?;
-    let records = actor.audit_each(Action::SessionRevoked, ObjectKind::Session, revoked);
-    store::audit::append_all(&mut tx, &records).await?;
+    let record = actor.audit_each(Action::SessionRevoked, ObjectKind::Session, revoked);
+    store::audit::append(&mut tx, &record).await?;
     store::audit::append(
         &mut tx,
         &actor

@@ -1,15 +1,209 @@
-//! The `audit_events` and `audit_chain_head` tables: appending to the chain and reading it back.
+//! The audit trail's tables: the chains (`audit_chains`, `audit_records`, `audit_objects`) that
+//! records are appended to, and the closed chain written before format 2 (`audit_events`,
+//! `audit_chain_head`), which is only read.
 
 use chrono::{DateTime, Utc};
+use rand::Rng;
 use uuid::Uuid;
 
-use super::{Db, StoreResult, Tx};
-use crate::audit::{AuditRecord, StoredRecord};
+use super::{keep_prepared, Db, StoreResult, Tx, WriteTx, MAX_BINDS};
+use crate::audit::{genesis, AuditRecord, LegacyRecord, StoredRecord};
 use crate::chain::{BrokenLink, ChainVerifier};
+use crate::store::actor_columns;
 use crate::{on_db, on_tx};
 
+/// How many chains the trail has: as many writers as this append at once without waiting for
+/// one another (a PostgreSQL pool holds 16 connections; two replicas fill them).
+pub const CHAINS: i32 = 32;
+
+/// The chain a [`WriteTx`] holds, and where it stands.
+#[derive(Debug)]
+pub(super) struct HeldChain {
+    id: i32,
+    seq: i64,
+    hash: String,
+    /// Whether this transaction appended to it (else its head is not written).
+    moved: bool,
+}
+
+/// Takes a chain for a new transaction. On PostgreSQL: the first that no other transaction
+/// holds (`SKIP LOCKED`), so concurrent writers each take their own; when every chain is held,
+/// one at random, waited for. On SQLite, whose writers hold the whole database one at a time:
+/// chain 1.
+pub(super) async fn take_chain(tx: &mut Tx) -> StoreResult<HeldChain> {
+    const COLUMNS: &str = "SELECT c.id, c.last_seq, c.last_hash, h.last_hash \
+                           FROM audit_chains c CROSS JOIN audit_chain_head h";
+    type Row = (i32, i64, Option<String>, String);
+    let row: Row = match tx {
+        Tx::Sqlite(t) => {
+            sqlx::query_as(&format!("{COLUMNS} WHERE c.id = 1"))
+                .fetch_one(&mut **t)
+                .await?
+        }
+        Tx::Postgres(t) => {
+            let free: Option<Row> = sqlx::query_as(&format!(
+                "{COLUMNS} ORDER BY c.id LIMIT 1 FOR UPDATE OF c SKIP LOCKED"
+            ))
+            .fetch_optional(&mut **t)
+            .await?;
+            match free {
+                Some(row) => row,
+                None => {
+                    let id = rand::thread_rng().gen_range(1..=CHAINS);
+                    sqlx::query_as(&format!("{COLUMNS} WHERE c.id = $1 FOR UPDATE OF c"))
+                        .bind(id)
+                        .fetch_one(&mut **t)
+                        .await?
+                }
+            }
+        }
+    };
+    let (id, seq, hash, closed_head) = row;
+    Ok(HeldChain {
+        id,
+        seq,
+        hash: hash.unwrap_or_else(|| genesis(id, &closed_head)),
+        moved: false,
+    })
+}
+
+/// Writes the held chain's head, if the transaction appended to it.
+pub(super) async fn write_head(tx: &mut Tx, chain: &HeldChain) -> StoreResult<()> {
+    if chain.moved {
+        on_tx!(tx, conn => {
+            sqlx::query("UPDATE audit_chains SET last_seq = $2, last_hash = $3 WHERE id = $1")
+                .bind(chain.id)
+                .bind(chain.seq)
+                .bind(&chain.hash)
+                .execute(conn)
+                .await?
+                .rows_affected()
+        });
+    }
+    Ok(())
+}
+
+/// Appends `record` to the chain `tx` holds, so it commits or rolls back with the change it
+/// records.
+pub async fn append(tx: &mut WriteTx, record: &AuditRecord) -> StoreResult<()> {
+    append_all(tx, std::slice::from_ref(record)).await
+}
+
+/// A record's row as it is inserted.
+struct RecordInsert<'a> {
+    seq: i64,
+    record: &'a AuditRecord,
+    actor: Option<(&'static str, Uuid)>,
+    prev_hash: String,
+    hash: String,
+}
+
+/// Appends `records`, in order, to the chain `tx` holds: the records in one statement, the
+/// objects they name in another.
+pub async fn append_all(tx: &mut WriteTx, records: &[AuditRecord]) -> StoreResult<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let chain = &mut tx.chain;
+    let mut rows = Vec::with_capacity(records.len());
+    for record in records {
+        let seq = chain.seq + 1;
+        let hash = record.chain_hash(chain.id, seq, &chain.hash);
+        let prev_hash = std::mem::replace(&mut chain.hash, hash.clone());
+        chain.seq = seq;
+        rows.push(RecordInsert {
+            seq,
+            record,
+            actor: record.actor.map(actor_columns::encode),
+            prev_hash,
+            hash,
+        });
+    }
+    chain.moved = true;
+    let chain_id = chain.id;
+    for chunk in rows.chunks(MAX_BINDS / 11) {
+        on_tx!(&mut tx.tx, conn => {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO audit_records (chain_id, seq, at, actor_kind, actor_id, via_id, action, \
+                 outcome, object_count, prev_hash, hash) ",
+            );
+            query.push_values(chunk, |mut row, r| {
+                row.push_bind(chain_id)
+                    .push_bind(r.seq)
+                    .push_bind(r.record.at)
+                    .push_bind(r.actor.map(|(kind, _)| kind))
+                    .push_bind(r.actor.map(|(_, id)| id))
+                    .push_bind(r.record.via)
+                    .push_bind(r.record.action.as_str())
+                    .push_bind(r.record.outcome.as_str())
+                    .push_bind(r.record.objects.len() as i64)
+                    .push_bind(r.prev_hash.as_str())
+                    .push_bind(r.hash.as_str());
+            });
+            query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
+        });
+    }
+    let objects: Vec<(i64, i32, &str, Uuid)> = rows
+        .iter()
+        .flat_map(|r| {
+            r.record
+                .objects
+                .iter()
+                .enumerate()
+                .map(move |(position, (kind, id))| (r.seq, position as i32, kind.as_str(), *id))
+        })
+        .collect();
+    for chunk in objects.chunks(MAX_BINDS / 5) {
+        on_tx!(&mut tx.tx, conn => {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO audit_objects (chain_id, seq, position, object_kind, object_id) ",
+            );
+            query.push_values(chunk, |mut row, (seq, position, kind, id)| {
+                row.push_bind(chain_id)
+                    .push_bind(*seq)
+                    .push_bind(*position)
+                    .push_bind(*kind)
+                    .push_bind(*id);
+            });
+            query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
+        });
+    }
+    Ok(())
+}
+
+/// Appends `records` in one transaction of their own: for events that change nothing else (a
+/// denied request, a failed login, a read).
+pub async fn append_now(db: &Db, records: &[AuditRecord]) -> StoreResult<()> {
+    let mut tx = db.begin().await?;
+    append_all(&mut tx, records).await?;
+    tx.commit().await
+}
+
+/// A chain of the trail: the closed one written before format 2, or one of the chains since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainName {
+    Closed,
+    Chain(i32),
+}
+
+impl std::fmt::Display for ChainName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChainName::Closed => f.write_str("the chain written before format 2"),
+            ChainName::Chain(id) => write!(f, "chain {id}"),
+        }
+    }
+}
+
+/// The result of walking every chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    Intact { records: u64 },
+    Broken { chain: ChainName, link: BrokenLink },
+}
+
 #[derive(sqlx::FromRow)]
-struct AuditRow {
+struct LegacyRow {
     seq: i64,
     at: DateTime<Utc>,
     actor_id: Option<Uuid>,
@@ -22,9 +216,9 @@ struct AuditRow {
     hash: String,
 }
 
-impl From<AuditRow> for StoredRecord {
-    fn from(row: AuditRow) -> Self {
-        StoredRecord {
+impl From<LegacyRow> for LegacyRecord {
+    fn from(row: LegacyRow) -> Self {
+        LegacyRecord {
             seq: row.seq,
             at: row.at,
             actor_id: row.actor_id,
@@ -39,76 +233,89 @@ impl From<AuditRow> for StoredRecord {
     }
 }
 
-/// Appends `record` to the chain inside `tx`, so it commits or rolls back with the change it
-/// records. Taking the head row first serialises concurrent appends on both backends.
-pub async fn append(tx: &mut Tx, record: &AuditRecord) -> StoreResult<i64> {
-    let (seq, prev_hash): (i64, String) = on_tx!(tx, conn => {
-        sqlx::query_as(
-            "UPDATE audit_chain_head SET last_seq = last_seq + 1 WHERE id = 1 \
-             RETURNING last_seq, last_hash",
-        )
-        .fetch_one(conn)
-        .await?
-    });
-    let hash = record.chain_hash(seq, &prev_hash);
-    on_tx!(tx, conn => {
-        sqlx::query(
-            "INSERT INTO audit_events \
-             (seq, at, actor_id, session_id, action, object_kind, object_id, outcome, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(seq)
-        .bind(record.at)
-        .bind(record.actor_id)
-        .bind(record.session_id)
-        .bind(record.action.as_str())
-        .bind(record.object.map(|(kind, _)| kind.as_str()))
-        .bind(record.object.map(|(_, id)| id))
-        .bind(record.outcome.as_str())
-        .bind(&prev_hash)
-        .bind(&hash)
-        .execute(conn)
-        .await?.rows_affected()
-    });
-    on_tx!(tx, conn => {
-        sqlx::query("UPDATE audit_chain_head SET last_hash = $1 WHERE id = 1")
-            .bind(&hash)
-            .execute(conn)
-            .await?.rows_affected()
-    });
-    Ok(seq)
+#[derive(sqlx::FromRow)]
+struct RecordRow {
+    chain_id: i32,
+    seq: i64,
+    at: DateTime<Utc>,
+    actor_kind: Option<String>,
+    actor_id: Option<Uuid>,
+    via_id: Option<Uuid>,
+    action: String,
+    outcome: String,
+    object_count: i64,
+    prev_hash: String,
+    hash: String,
 }
 
-/// Appends `records`, in order, inside `tx`.
-pub async fn append_all(tx: &mut Tx, records: &[AuditRecord]) -> StoreResult<()> {
-    for record in records {
-        append(tx, record).await?;
+impl RecordRow {
+    fn into_record(self, objects: Vec<(String, Uuid)>) -> StoredRecord {
+        StoredRecord {
+            chain: self.chain_id,
+            seq: self.seq,
+            at: self.at,
+            actor_kind: self.actor_kind,
+            actor_id: self.actor_id,
+            via: self.via_id,
+            action: self.action,
+            outcome: self.outcome,
+            object_count: self.object_count,
+            objects,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        }
     }
-    Ok(())
 }
 
-/// Appends `records` in one transaction of their own: for events that change nothing else (a
-/// denied request, a failed login, a read).
-pub async fn append_now(db: &Db, records: &[AuditRecord]) -> StoreResult<()> {
-    let mut tx = db.begin().await?;
-    append_all(&mut tx, records).await?;
-    tx.commit().await
-}
+const PAGE: i64 = 10_000;
 
-/// The result of walking the whole chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verification {
-    Intact { records: u64 },
-    Broken(BrokenLink),
-}
-
-/// Walks the whole chain in pages and checks every link and the head.
+/// Walks the closed chain and every chain since, in pages, checking every link and each head.
 pub async fn verify(db: &Db) -> StoreResult<Verification> {
-    const PAGE: i64 = 10_000;
+    let mut records = 0;
+    let (closed_seq, closed_hash): (i64, String) = on_db!(db, pool => {
+        sqlx::query_as("SELECT last_seq, last_hash FROM audit_chain_head WHERE id = 1")
+            .fetch_one(pool)
+            .await?
+    });
+    match verify_closed(db, closed_seq, &closed_hash).await? {
+        Ok(checked) => records += checked,
+        Err(link) => {
+            return Ok(Verification::Broken {
+                chain: ChainName::Closed,
+                link,
+            })
+        }
+    }
+    let heads: Vec<(i32, i64, Option<String>)> = on_db!(db, pool => {
+        sqlx::query_as("SELECT id, last_seq, last_hash FROM audit_chains ORDER BY id")
+            .fetch_all(pool)
+            .await?
+    });
+    for (id, last_seq, last_hash) in heads {
+        let genesis = genesis(id, &closed_hash);
+        let head_hash = last_hash.unwrap_or_else(|| genesis.clone());
+        match verify_chain(db, id, &genesis, last_seq, &head_hash).await? {
+            Ok(checked) => records += checked,
+            Err(link) => {
+                return Ok(Verification::Broken {
+                    chain: ChainName::Chain(id),
+                    link,
+                })
+            }
+        }
+    }
+    Ok(Verification::Intact { records })
+}
+
+async fn verify_closed(
+    db: &Db,
+    head_seq: i64,
+    head_hash: &str,
+) -> StoreResult<Result<u64, BrokenLink>> {
     let mut verifier = ChainVerifier::default();
     let mut after = 0_i64;
     loop {
-        let rows: Vec<AuditRow> = on_db!(db, pool => {
+        let rows: Vec<LegacyRow> = on_db!(db, pool => {
             sqlx::query_as(
                 "SELECT seq, at, actor_id, session_id, action, object_kind, object_id, outcome, \
                  prev_hash, hash FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
@@ -122,33 +329,115 @@ pub async fn verify(db: &Db) -> StoreResult<Verification> {
         after = last.seq;
         let full_page = rows.len() as i64 == PAGE;
         for row in rows {
-            StoredRecord::from(row).check(&mut verifier);
+            LegacyRecord::from(row).check(&mut verifier);
         }
         if verifier.broken.is_some() || !full_page {
             break;
         }
     }
-    let (head_seq, head_hash): (i64, String) = on_db!(db, pool => {
-        sqlx::query_as("SELECT last_seq, last_hash FROM audit_chain_head WHERE id = 1")
-            .fetch_one(pool)
-            .await?
-    });
-    Ok(match verifier.finish(head_seq, &head_hash) {
-        Ok(records) => Verification::Intact { records },
-        Err(broken) => Verification::Broken(broken),
-    })
+    Ok(verifier.finish(head_seq, head_hash))
 }
 
-/// The records about one object, oldest first (for tests and, later, the evidence pack).
-pub async fn for_object(db: &Db, object_id: Uuid) -> StoreResult<Vec<StoredRecord>> {
-    let rows: Vec<AuditRow> = on_db!(db, pool => {
+async fn verify_chain(
+    db: &Db,
+    chain: i32,
+    genesis: &str,
+    head_seq: i64,
+    head_hash: &str,
+) -> StoreResult<Result<u64, BrokenLink>> {
+    let mut verifier = ChainVerifier::from_genesis(genesis);
+    let mut after = 0_i64;
+    loop {
+        let rows: Vec<RecordRow> = on_db!(db, pool => {
+            sqlx::query_as(
+                "SELECT chain_id, seq, at, actor_kind, actor_id, via_id, action, outcome, object_count, \
+                 prev_hash, hash FROM audit_records WHERE chain_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            )
+            .bind(chain)
+            .bind(after)
+            .bind(PAGE)
+            .fetch_all(pool)
+            .await?
+        });
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            break;
+        };
+        let (from, to) = (first.seq, last.seq);
+        after = to;
+        let full_page = rows.len() as i64 == PAGE;
+        let mut objects = objects_between(db, chain, from, to)
+            .await?
+            .into_iter()
+            .peekable();
+        for row in rows {
+            let mut named = Vec::new();
+            // Objects of a record that is not there are skipped: the missing record is named.
+            while objects.peek().is_some_and(|(seq, _)| *seq < row.seq) {
+                objects.next();
+            }
+            while let Some((_, object)) = objects.next_if(|(seq, _)| *seq == row.seq) {
+                named.push(object);
+            }
+            row.into_record(named).check(&mut verifier);
+        }
+        if verifier.broken.is_some() || !full_page {
+            break;
+        }
+    }
+    Ok(verifier.finish(head_seq, head_hash))
+}
+
+/// The objects named by records `from..=to` of `chain`, in record and position order.
+async fn objects_between(
+    db: &Db,
+    chain: i32,
+    from: i64,
+    to: i64,
+) -> StoreResult<Vec<(i64, (String, Uuid))>> {
+    let rows: Vec<(i64, String, Uuid)> = on_db!(db, pool => {
         sqlx::query_as(
-            "SELECT seq, at, actor_id, session_id, action, object_kind, object_id, outcome, \
-             prev_hash, hash FROM audit_events WHERE object_id = $1 ORDER BY seq",
+            "SELECT seq, object_kind, object_id FROM audit_objects \
+             WHERE chain_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq, position",
+        )
+        .bind(chain)
+        .bind(from)
+        .bind(to)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(seq, kind, id)| (seq, (kind, id)))
+        .collect())
+}
+
+/// One access to an object, as the trail has it: what was done, when, by whom.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Access {
+    pub at: DateTime<Utc>,
+    pub actor_kind: Option<String>,
+    pub actor_id: Option<Uuid>,
+    pub via_id: Option<Uuid>,
+    pub action: String,
+    pub outcome: String,
+}
+
+/// Every record about one object, oldest first, from both formats: one query, each half read
+/// through its index (`audit_objects_by_object`, `audit_events_by_object`).
+pub async fn for_object(db: &Db, object_id: Uuid) -> StoreResult<Vec<Access>> {
+    let rows: Vec<Access> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT r.at, r.actor_kind, r.actor_id, r.via_id, r.action, r.outcome \
+             FROM audit_objects o JOIN audit_records r ON r.chain_id = o.chain_id AND r.seq = o.seq \
+             WHERE o.object_id = $1 \
+             UNION ALL \
+             SELECT at, CASE WHEN actor_id IS NULL THEN NULL ELSE 'staff' END, actor_id, session_id, \
+             action, outcome FROM audit_events WHERE object_id = $1 \
+             ORDER BY 1",
         )
         .bind(object_id)
         .fetch_all(pool)
         .await?
     });
-    Ok(rows.into_iter().map(Into::into).collect())
+    Ok(rows)
 }

@@ -15,7 +15,8 @@ use uuid::Uuid;
 use std::collections::HashMap;
 
 use super::{
-    actor_columns, keep_prepared, to_json, with_lock, Db, StoreError, StoreResult, Tx, MAX_BINDS,
+    actor_columns, keep_prepared, lock_sequence, to_json, with_lock, Db, Sequence, StoreError,
+    StoreResult, Tx, WriteTx, MAX_BINDS,
 };
 use crate::chain::{hash_fields, BrokenLink, ChainVerifier, GENESIS_HASH};
 use crate::{on_db, on_tx};
@@ -165,19 +166,26 @@ fn stored_event(kind: &EventKind) -> StoreResult<(String, Option<&str>)> {
     Ok((to_json(&stored, "a ledger event")?, wording))
 }
 
-/// The wording's id and hash, recording it on first use.
-async fn wording(tx: &mut Tx, text: &str, at: DateTime<Utc>) -> StoreResult<(Uuid, String)> {
+/// The id of the wording whose text hashes to `hash`, if it is recorded.
+async fn wording_by_hash(tx: &mut Tx, hash: &str) -> StoreResult<Option<Uuid>> {
+    Ok(on_tx!(tx, conn => {
+        sqlx::query_scalar("SELECT id FROM consent_wordings WHERE text_hash = $1").bind(hash).fetch_optional(conn).await?
+    }))
+}
+
+/// The wording's id and hash, recording it on first use. A new wording is recorded under the
+/// wordings' lock ([`Sequence::ConsentWordings`]): two writers recording the same new text, or
+/// two new texts, would otherwise race to one text or one version number.
+async fn wording(tx: &mut WriteTx, text: &str, at: DateTime<Utc>) -> StoreResult<(Uuid, String)> {
     let hash = text_hash(text);
-    let existing: Option<Uuid> = on_tx!(tx, conn => {
-        sqlx::query_scalar("SELECT id FROM consent_wordings WHERE text_hash = $1").bind(&hash).fetch_optional(conn).await?
-    });
-    if let Some(id) = existing {
+    if let Some(id) = wording_by_hash(tx, &hash).await? {
+        return Ok((id, hash));
+    }
+    lock_sequence(tx, Sequence::ConsentWordings).await?;
+    if let Some(id) = wording_by_hash(tx, &hash).await? {
         return Ok((id, hash));
     }
     let id = Uuid::now_v7();
-    // Ledger writers are serialised (SQLite's write lock; on PostgreSQL the audit chain head,
-    // which every transaction that appends to a ledger takes before it does), so the next
-    // version number is free.
     on_tx!(tx, conn => {
         sqlx::query(
             "INSERT INTO consent_wordings (id, version, text, text_hash, first_used_at) \
@@ -194,20 +202,79 @@ async fn wording(tx: &mut Tx, text: &str, at: DateTime<Utc>) -> StoreResult<(Uui
     Ok((id, hash))
 }
 
-/// Appends an event to its contact's ledger.
-pub async fn append(
-    tx: &mut Tx,
-    entry: &NewEntry<'_>,
-    recorded_at: DateTime<Utc>,
-) -> StoreResult<Uuid> {
-    let ids = append_many(tx, std::slice::from_ref(entry), recorded_at).await?;
-    ids.into_iter().next().ok_or_else(|| {
-        StoreError::corrupt(
-            "ledger_events",
-            entry.contact_id,
-            "an appended event has no id",
-        )
-    })
+/// The ledgers of some contacts, their heads locked for the rest of a transaction: the only way
+/// to append to a ledger. Holding the head is what keeps a ledger's numbers free of races (two
+/// writers would otherwise both append event `n + 1`), so no append compiles without it:
+///
+/// ```compile_fail
+/// # async fn without_the_lock(tx: &mut assent_server::store::WriteTx, entry: &assent_server::store::ledger::NewEntry<'_>) {
+/// assent_server::store::ledger::append(tx, entry, assent_server::clock::now()).await;
+/// # }
+/// ```
+///
+/// ```no_run
+/// # async fn with_the_lock(tx: &mut assent_server::store::WriteTx, entry: &assent_server::store::ledger::NewEntry<'_>) {
+/// let mut ledger = assent_server::store::ledger::lock(tx, &[entry.contact_id]).await.unwrap();
+/// ledger.append(entry, assent_server::clock::now()).await.unwrap();
+/// # }
+/// ```
+pub struct LedgerWriter<'t> {
+    tx: &'t mut WriteTx,
+    heads: HashMap<Uuid, Head>,
+}
+
+/// Locks the heads of `contact_ids`' ledgers until `tx` ends. On PostgreSQL: a head row is made
+/// for a ledger that has none (at the genesis), then every head is locked `FOR UPDATE` in id
+/// order (so that two writers of overlapping sets do not deadlock); writers of other ledgers go
+/// on. On SQLite the transaction already holds the database.
+pub async fn lock<'t>(tx: &'t mut WriteTx, contact_ids: &[Uuid]) -> StoreResult<LedgerWriter<'t>> {
+    let mut ids = contact_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    if let Tx::Postgres(_) = &**tx {
+        for chunk in ids.chunks(MAX_BINDS / 4) {
+            on_tx!(&mut *tx, conn => {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO ledger_heads (contact_id, last_seq, last_hash, decision_copy) ",
+                );
+                query.push_values(chunk, |mut row, id| {
+                    row.push_bind(*id)
+                        .push_bind(0_i64)
+                        .push_bind(GENESIS_HASH)
+                        .push_bind(Vec::<u8>::new());
+                });
+                query.push(" ON CONFLICT (contact_id) DO NOTHING");
+                query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
+            });
+        }
+    }
+    let heads = heads(tx, &ids).await?;
+    Ok(LedgerWriter { tx, heads })
+}
+
+impl LedgerWriter<'_> {
+    /// Appends an event to its contact's ledger.
+    pub async fn append(
+        &mut self,
+        entry: &NewEntry<'_>,
+        recorded_at: DateTime<Utc>,
+    ) -> StoreResult<Uuid> {
+        let ids = self
+            .append_many(std::slice::from_ref(entry), recorded_at)
+            .await?;
+        ids.into_iter().next().ok_or_else(|| {
+            StoreError::corrupt(
+                "ledger_events",
+                entry.contact_id,
+                "an appended event has no id",
+            )
+        })
+    }
+
+    /// The transaction, for reads and other writes between appends.
+    pub fn tx(&mut self) -> &mut WriteTx {
+        self.tx
+    }
 }
 
 /// Where a contact's chain stands while events are appended to it.
@@ -217,14 +284,14 @@ struct Head {
     copy: Vec<u8>,
 }
 
-/// The heads of the given contacts' chains, with their decision copies (a contact with no
-/// events yet is at the genesis). No other writer moves them before the transaction ends:
-/// ledger writers are serialised (SQLite's write lock; on PostgreSQL the audit chain head, which
-/// every transaction that appends to a ledger takes before it does: `service::ledger` and
-/// `service::seed`), and `UNIQUE (contact_id, seq)` is the backstop.
-async fn heads(tx: &mut Tx, contact_ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Head>> {
+/// The heads of the given contacts' chains (in id order), with their decision copies (a
+/// contact with no events yet is at the genesis), locked `FOR UPDATE` on PostgreSQL: no other
+/// writer moves them before the transaction ends ([`lock`]); `UNIQUE (contact_id, seq)` is the
+/// backstop.
+async fn heads(tx: &mut WriteTx, contact_ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Head>> {
     let mut heads = HashMap::with_capacity(contact_ids.len());
     for chunk in contact_ids.chunks(MAX_BINDS) {
+        let order = with_lock(tx, ") ORDER BY contact_id", "FOR UPDATE");
         let rows: Vec<(Uuid, i64, String, Option<Vec<u8>>)> = on_tx!(&mut *tx, conn => {
             let mut query = sqlx::QueryBuilder::new(
                 "SELECT contact_id, last_seq, last_hash, decision_copy FROM ledger_heads WHERE contact_id IN (",
@@ -233,7 +300,7 @@ async fn heads(tx: &mut Tx, contact_ids: &[Uuid]) -> StoreResult<HashMap<Uuid, H
             for id in chunk {
                 ids.push_bind(*id);
             }
-            query.push(")");
+            query.push(&order);
             query.build_query_as().persistent(keep_prepared(chunk.len())).fetch_all(conn).await?
         });
         for (contact_id, seq, hash, copy) in rows {
@@ -271,123 +338,131 @@ struct EventInsert<'a> {
     hash: String,
 }
 
-/// Appends events, in order, to their contacts' ledgers (an import, a seeded batch): the heads
-/// are read once, every link and decision copy is computed here, and the rows go in a few
-/// multi-row statements. Returns the new events' ids in the order of `entries`.
-pub async fn append_many(
-    tx: &mut Tx,
-    entries: &[NewEntry<'_>],
-    recorded_at: DateTime<Utc>,
-) -> StoreResult<Vec<Uuid>> {
-    let mut contact_ids: Vec<Uuid> = entries.iter().map(|e| e.contact_id).collect();
-    contact_ids.sort_unstable();
-    contact_ids.dedup();
-    let mut heads = heads(tx, &contact_ids).await?;
-    let mut wordings: HashMap<String, (Uuid, String)> = HashMap::new();
-    let mut rows = Vec::with_capacity(entries.len());
-    for entry in entries {
-        // Microseconds, as PostgreSQL keeps them, so that both stores and the copy agree.
-        let at = entry.at.trunc_subsecs(6);
-        let (event, wording_text) = stored_event(entry.kind)?;
-        let wording = match wording_text {
-            Some(text) => match wordings.get(text) {
-                Some(known) => Some(known.clone()),
-                None => {
-                    let found = wording(tx, text, recorded_at).await?;
-                    wordings.insert(text.to_owned(), found.clone());
-                    Some(found)
-                }
-            },
-            None => None,
-        };
-        let source = entry
-            .source
-            .map(|s| to_json(s, "an event's source"))
-            .transpose()?;
-        let head = heads.get_mut(&entry.contact_id).ok_or_else(|| {
-            StoreError::corrupt("ledger_heads", entry.contact_id, "was not loaded")
-        })?;
-        let seq = head.seq + 1;
-        let (via, recorded_by) = entry.recorder();
-        let hash = event_hash(
-            entry.contact_id,
-            seq,
-            at,
-            recorded_at,
-            Some(recorded_by),
-            via.as_str(),
-            entry.external_id,
-            entry.kind.type_name(),
-            &event,
-            wording.as_ref().map(|(_, h)| h.as_str()),
-            source.as_deref(),
-            &head.hash,
-        );
-        compact::push(&mut head.copy, at, recorded_at, entry.kind);
-        let prev_hash = std::mem::replace(&mut head.hash, hash.clone());
-        head.seq = seq;
-        rows.push(EventInsert {
-            id: Uuid::now_v7(),
-            entry,
-            recorded_by,
-            recorded_via: via,
-            seq,
-            at,
-            event,
-            wording_id: wording.map(|(id, _)| id),
-            source,
-            prev_hash,
-            hash,
-        });
-    }
-    for chunk in rows.chunks(MAX_BINDS / 14) {
-        on_tx!(&mut *tx, conn => {
-            let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO ledger_events (id, contact_id, seq, at, recorded_at, recorded_by, recorded_via, \
-                 external_id, event_type, event, wording_id, source, prev_hash, hash) ",
+impl LedgerWriter<'_> {
+    /// Appends events, in order, to their contacts' ledgers (an import, a seeded batch): every
+    /// contact's head was locked and read by [`lock`], every link and decision copy is computed
+    /// here, and the rows go in a few multi-row statements. Returns the new events' ids in the order
+    /// of `entries`.
+    pub async fn append_many(
+        &mut self,
+        entries: &[NewEntry<'_>],
+        recorded_at: DateTime<Utc>,
+    ) -> StoreResult<Vec<Uuid>> {
+        let mut contact_ids: Vec<Uuid> = entries.iter().map(|e| e.contact_id).collect();
+        contact_ids.sort_unstable();
+        contact_ids.dedup();
+        let tx = &mut *self.tx;
+        let heads = &mut self.heads;
+        let mut wordings: HashMap<String, (Uuid, String)> = HashMap::new();
+        let mut rows = Vec::with_capacity(entries.len());
+        for entry in entries {
+            // Microseconds, as PostgreSQL keeps them, so that both stores and the copy agree.
+            let at = entry.at.trunc_subsecs(6);
+            let (event, wording_text) = stored_event(entry.kind)?;
+            let wording = match wording_text {
+                Some(text) => match wordings.get(text) {
+                    Some(known) => Some(known.clone()),
+                    None => {
+                        let found = wording(tx, text, recorded_at).await?;
+                        wordings.insert(text.to_owned(), found.clone());
+                        Some(found)
+                    }
+                },
+                None => None,
+            };
+            let source = entry
+                .source
+                .map(|s| to_json(s, "an event's source"))
+                .transpose()?;
+            let head = heads.get_mut(&entry.contact_id).ok_or_else(|| {
+                StoreError::corrupt(
+                    "ledger_heads",
+                    entry.contact_id,
+                    "was not locked by this transaction's ledger writer",
+                )
+            })?;
+            let seq = head.seq + 1;
+            let (via, recorded_by) = entry.recorder();
+            let hash = event_hash(
+                entry.contact_id,
+                seq,
+                at,
+                recorded_at,
+                Some(recorded_by),
+                via.as_str(),
+                entry.external_id,
+                entry.kind.type_name(),
+                &event,
+                wording.as_ref().map(|(_, h)| h.as_str()),
+                source.as_deref(),
+                &head.hash,
             );
-            query.push_values(chunk, |mut row, e| {
-                row.push_bind(e.id)
-                    .push_bind(e.entry.contact_id)
-                    .push_bind(e.seq)
-                    .push_bind(e.at)
-                    .push_bind(recorded_at)
-                    .push_bind(e.recorded_by)
-                    .push_bind(e.recorded_via.as_str())
-                    .push_bind(e.entry.external_id)
-                    .push_bind(e.entry.kind.type_name())
-                    .push_bind(e.event.as_str())
-                    .push_bind(e.wording_id)
-                    .push_bind(e.source.as_deref())
-                    .push_bind(e.prev_hash.as_str())
-                    .push_bind(e.hash.as_str());
+            compact::push(&mut head.copy, at, recorded_at, entry.kind);
+            let prev_hash = std::mem::replace(&mut head.hash, hash.clone());
+            head.seq = seq;
+            rows.push(EventInsert {
+                id: Uuid::now_v7(),
+                entry,
+                recorded_by,
+                recorded_via: via,
+                seq,
+                at,
+                event,
+                wording_id: wording.map(|(id, _)| id),
+                source,
+                prev_hash,
+                hash,
             });
-            query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
-        });
-    }
-    let heads: Vec<(Uuid, Head)> = contact_ids
-        .iter()
-        .filter_map(|id| heads.remove(id).map(|head| (*id, head)))
-        .collect();
-    for chunk in heads.chunks(MAX_BINDS / 4) {
-        on_tx!(&mut *tx, conn => {
-            let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO ledger_heads (contact_id, last_seq, last_hash, decision_copy) ",
-            );
-            query.push_values(chunk, |mut row, (id, head)| {
-                row.push_bind(*id)
-                    .push_bind(head.seq)
-                    .push_bind(head.hash.as_str())
-                    .push_bind(head.copy.as_slice());
+        }
+        for chunk in rows.chunks(MAX_BINDS / 14) {
+            on_tx!(&mut *tx, conn => {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO ledger_events (id, contact_id, seq, at, recorded_at, recorded_by, recorded_via, \
+                     external_id, event_type, event, wording_id, source, prev_hash, hash) ",
+                );
+                query.push_values(chunk, |mut row, e| {
+                    row.push_bind(e.id)
+                        .push_bind(e.entry.contact_id)
+                        .push_bind(e.seq)
+                        .push_bind(e.at)
+                        .push_bind(recorded_at)
+                        .push_bind(e.recorded_by)
+                        .push_bind(e.recorded_via.as_str())
+                        .push_bind(e.entry.external_id)
+                        .push_bind(e.entry.kind.type_name())
+                        .push_bind(e.event.as_str())
+                        .push_bind(e.wording_id)
+                        .push_bind(e.source.as_deref())
+                        .push_bind(e.prev_hash.as_str())
+                        .push_bind(e.hash.as_str());
+                });
+                query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
             });
-            query.push(
-                " ON CONFLICT (contact_id) DO UPDATE SET last_seq = excluded.last_seq, \
-                 last_hash = excluded.last_hash, decision_copy = excluded.decision_copy",
-            );
-            query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
-        });
+        }
+        let moved: Vec<(Uuid, &Head)> = contact_ids
+            .iter()
+            .filter_map(|id| heads.get(id).map(|head| (*id, head)))
+            .collect();
+        for chunk in moved.chunks(MAX_BINDS / 4) {
+            on_tx!(&mut *tx, conn => {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO ledger_heads (contact_id, last_seq, last_hash, decision_copy) ",
+                );
+                query.push_values(chunk, |mut row, (id, head)| {
+                    row.push_bind(*id)
+                        .push_bind(head.seq)
+                        .push_bind(head.hash.as_str())
+                        .push_bind(head.copy.as_slice());
+                });
+                query.push(
+                    " ON CONFLICT (contact_id) DO UPDATE SET last_seq = excluded.last_seq, \
+                     last_hash = excluded.last_hash, decision_copy = excluded.decision_copy",
+                );
+                query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
+            });
+        }
+        Ok(rows.iter().map(|r| r.id).collect())
     }
-    Ok(rows.iter().map(|r| r.id).collect())
 }
 
 impl TryFrom<EventRow> for RecordedEvent {

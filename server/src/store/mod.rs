@@ -222,11 +222,12 @@ macro_rules! on_db {
     };
 }
 
-/// Runs `$body` with `$conn` bound to the connection of whichever backend the transaction is on.
+/// Runs `$body` with `$conn` bound to the connection of whichever backend the transaction (a
+/// [`Tx`] or a [`WriteTx`]) is on.
 #[macro_export]
 macro_rules! on_tx {
     ($tx:expr, $conn:ident => $body:expr) => {
-        match $tx {
+        match $crate::store::AsTx::as_tx($tx) {
             $crate::store::Tx::Sqlite(t) => {
                 let $conn = &mut **t;
                 $body
@@ -250,6 +251,29 @@ pub(crate) fn with_lock(tx: &Tx, sql: &str, clause: &str) -> String {
         Tx::Sqlite(_) => sql.to_owned(),
         Tx::Postgres(_) => format!("{sql} {clause}"),
     }
+}
+
+/// A numbering whose next number is the largest so far plus one: its writers take its lock
+/// first ([`lock_sequence`]), or two of them would take the same number.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Sequence {
+    ConsentWordings = 1,
+    PolicyVersions = 2,
+}
+
+/// Takes `sequence`'s lock until `tx` ends: a transaction-scoped advisory lock on PostgreSQL
+/// (it serialises the writers of that numbering and nothing else); on SQLite the transaction
+/// already holds the database.
+pub(crate) async fn lock_sequence(tx: &mut WriteTx, sequence: Sequence) -> StoreResult<()> {
+    /// "AS" and the sequence: keys no other lock of Assent's uses.
+    const KEY_BASE: i64 = 0x4153_0000;
+    if let Tx::Postgres(t) = &mut tx.tx {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(KEY_BASE + sequence as i64)
+            .execute(&mut **t)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Whether a multi-row statement of `rows` rows is worth keeping prepared: only with one row,
@@ -311,13 +335,16 @@ impl Db {
         }
     }
 
-    /// Begins a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a
+    /// Begins a transaction that writes, holding a chain of the audit trail for its records
+    /// ([`WriteTx`]). On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a
     /// transaction that reads first and writes later could otherwise deadlock with another one.
-    pub async fn begin(&self) -> StoreResult<Tx> {
-        Ok(match self {
+    pub async fn begin(&self) -> StoreResult<WriteTx> {
+        let mut tx = match self {
             Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-        })
+        };
+        let chain = audit::take_chain(&mut tx).await?;
+        Ok(WriteTx { tx, chain })
     }
 
     /// Begins a transaction that only reads: a consistent snapshot on SQLite (WAL) without the
@@ -341,6 +368,57 @@ impl Tx {
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())
+    }
+}
+
+/// Either kind of transaction, as the connection [`on_tx!`] runs a statement on.
+pub trait AsTx {
+    fn as_tx(&mut self) -> &mut Tx;
+}
+
+impl AsTx for Tx {
+    fn as_tx(&mut self) -> &mut Tx {
+        self
+    }
+}
+
+impl AsTx for WriteTx {
+    fn as_tx(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+}
+
+/// A transaction that changes something. It holds one chain of the audit trail, taken when it
+/// began and held until it ends, so its records are appended to that chain
+/// ([`audit::append`]) and commit with the change they record; no other writer appends to the
+/// chain meanwhile, and writers holding other chains go on. Reads inside it go through the
+/// [`Tx`] it derefs to.
+///
+/// What else a writer must hold is a type too: a consent ledger is appended to only through a
+/// [`ledger::LedgerWriter`], which has locked the heads of the ledgers it writes.
+pub struct WriteTx {
+    tx: Tx,
+    chain: audit::HeldChain,
+}
+
+impl WriteTx {
+    /// Moves the held chain's head to its last record, then commits.
+    pub async fn commit(mut self) -> StoreResult<()> {
+        audit::write_head(&mut self.tx, &self.chain).await?;
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = Tx;
+    fn deref(&self) -> &Tx {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Tx {
+        &mut self.tx
     }
 }
 

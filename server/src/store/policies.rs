@@ -5,7 +5,7 @@ use assent_shared::ledger::Policy;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{to_json, Db, StoreError, StoreResult, Tx};
+use super::{lock_sequence, to_json, Db, Sequence, StoreError, StoreResult, WriteTx};
 use crate::{on_db, on_tx};
 
 #[derive(sqlx::FromRow)]
@@ -75,15 +75,16 @@ pub async fn history(db: &Db) -> StoreResult<Vec<PolicyVersion>> {
     Ok(versions)
 }
 
-/// Saves a new version and returns it.
+/// Saves a new version and returns it, under the versions' lock ([`Sequence::PolicyVersions`]).
 pub async fn save(
-    tx: &mut Tx,
+    tx: &mut WriteTx,
     policy: &Policy,
     by: Uuid,
     at: DateTime<Utc>,
     note: Option<&str>,
 ) -> StoreResult<PolicyVersion> {
     let text = to_json(policy, "a policy")?;
+    lock_sequence(tx, Sequence::PolicyVersions).await?;
     let version: i64 = on_tx!(tx, conn => {
         sqlx::query_scalar(
             "INSERT INTO policy_versions (version, policy, changed_by, changed_at, note) \
