@@ -258,6 +258,15 @@ pub struct StoredRecord {
 impl StoredRecord {
     /// Checks this record as the next link of `verifier`'s chain.
     pub fn check(&self, verifier: &mut ChainVerifier) {
+        if self.object_count != self.objects.len() as i64 {
+            let problem = format!(
+                "it names {} objects but {} are stored (objects were removed or added)",
+                self.object_count,
+                self.objects.len()
+            );
+            verifier.fail(self.seq, problem);
+            return;
+        }
         let objects: Vec<(&str, Uuid)> = self
             .objects
             .iter()
@@ -275,15 +284,6 @@ impl StoredRecord {
             objects: &objects,
             prev_hash: &self.prev_hash,
         });
-        if self.object_count != self.objects.len() as i64 {
-            let problem = format!(
-                "it names {} objects but {} are stored (objects were removed or added)",
-                self.object_count,
-                self.objects.len()
-            );
-            verifier.fail(self.seq, problem);
-            return;
-        }
         verifier.check_link(self.seq, &self.prev_hash, &self.hash, &recomputed);
     }
 }

@@ -77,10 +77,16 @@ impl ChainVerifier {
     /// Records link `seq` as broken for `problem` found outside the link's hashes (unless an
     /// earlier link already broke the chain).
     pub fn fail(&mut self, seq: i64, problem: String) {
-        if self.broken.is_none() {
-            self.checked += 1;
-            self.broken = Some(BrokenLink { seq, problem });
+        if self.broken.is_some() {
+            return;
         }
+        if seq != self.expected_seq {
+            // A record before this one is missing: that is the first break.
+            self.check_link(seq, "", "", "");
+            return;
+        }
+        self.checked += 1;
+        self.broken = Some(BrokenLink { seq, problem });
     }
 
     /// Checks that the chain ends where its head says it does (no records cut off the end).

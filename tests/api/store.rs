@@ -289,3 +289,118 @@ async fn migration_6_keeps_every_record_and_names_who_made_it() {
     }
     drop_pg_database(&name).await;
 }
+
+/// Writes, at version 6 of the schema, two records of the audit trail's format 1 with their
+/// real hashes (the fields of that format, joined by U+001F), and its head; returns the head's
+/// hash.
+macro_rules! format_1_trail {
+    ($pool:expr) => {{
+        let pool = $pool;
+        let at = "2026-10-01T09:00:00.000000Z";
+        let mut prev = assent_server::chain::GENESIS_HASH.to_owned();
+        for (seq, action) in [(1_i64, "user_created"), (2, "user_read")] {
+            let object = Uuid::now_v7();
+            let hash = assent_server::chain::hash_fields(&[
+                &seq.to_string(), at, "", "", action, "user", &object.to_string(), "ok", &prev,
+            ]);
+            let at: DateTime<Utc> = at.parse().unwrap();
+            sqlx::query("INSERT INTO audit_events (seq, at, actor_id, session_id, action, object_kind, object_id, outcome, prev_hash, hash) VALUES ($1, $2, NULL, NULL, $3, 'user', $4, 'ok', $5, $6)")
+                .bind(seq).bind(at).bind(action).bind(object).bind(&prev).bind(&hash).execute(pool).await.unwrap();
+            prev = hash;
+        }
+        sqlx::query("UPDATE audit_chain_head SET last_seq = 2, last_hash = $1 WHERE id = 1")
+            .bind(&prev).execute(pool).await.unwrap();
+        prev
+    }};
+}
+
+#[tokio::test]
+async fn migration_7_closes_the_format_1_trail_and_the_new_chains_extend_it() {
+    use assent_server::audit::{genesis, Action, AuditRecord, Outcome};
+    use assent_server::store::audit::{ChainName, Verification};
+    let dir = tempfile::tempdir().unwrap();
+    let (sqlite, postgres, name) = both_stores(dir.path()).await;
+    for location in [sqlite, postgres] {
+        let closed_head = match &location {
+            DatabaseLocation::SqliteFile(path) => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true);
+                let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+                migrations_up_to("sqlite", 6)
+                    .await
+                    .run(&pool)
+                    .await
+                    .unwrap();
+                let head = format_1_trail!(&pool);
+                pool.close().await;
+                head
+            }
+            DatabaseLocation::Postgres(url) => {
+                let pool = sqlx::PgPool::connect(url.expose()).await.unwrap();
+                migrations_up_to("postgres", 6)
+                    .await
+                    .run(&pool)
+                    .await
+                    .unwrap();
+                let head = format_1_trail!(&pool);
+                pool.close().await;
+                head
+            }
+        };
+        let db = Db::connect(&location).await.unwrap();
+        let backend = db.backend_name();
+        assert_eq!(
+            store::audit::verify(&db).await.unwrap(),
+            Verification::Intact { records: 2 },
+            "{backend}"
+        );
+
+        let mut tx = db.begin().await.unwrap();
+        store::audit::append(&mut tx, &AuditRecord::new(Action::Logout, Outcome::Ok))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            store::audit::verify(&db).await.unwrap(),
+            Verification::Intact { records: 3 },
+            "{backend}"
+        );
+        let sql = "SELECT prev_hash FROM audit_records WHERE chain_id = 1 AND seq = 1";
+        let first_link: String = match &db {
+            Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        };
+        assert_eq!(
+            first_link,
+            genesis(1, &closed_head),
+            "{backend}: chain 1 starts from the closed head"
+        );
+
+        // The closed chain is still checked by its own hash.
+        let tamper = match &db {
+            Db::Sqlite(_) => "DROP TRIGGER audit_events_no_update; UPDATE audit_events SET action = 'logout' WHERE seq = 2",
+            Db::Postgres(_) => "ALTER TABLE audit_events DISABLE TRIGGER USER; UPDATE audit_events SET action = 'logout' WHERE seq = 2",
+        };
+        match &db {
+            Db::Sqlite(pool) => sqlx::raw_sql(tamper)
+                .execute(pool)
+                .await
+                .map(|_| ())
+                .unwrap(),
+            Db::Postgres(pool) => sqlx::raw_sql(tamper)
+                .execute(pool)
+                .await
+                .map(|_| ())
+                .unwrap(),
+        }
+        match store::audit::verify(&db).await.unwrap() {
+            Verification::Broken { chain, link } => {
+                assert_eq!((chain, link.seq), (ChainName::Closed, 2), "{backend}")
+            }
+            intact => panic!("{backend}: tampering went unnoticed: {intact:?}"),
+        }
+        db.close().await;
+    }
+    drop_pg_database(&name).await;
+}

@@ -258,7 +258,7 @@ pub async fn decide_audience(
     for member in &members[next..] {
         decide_for(&mut tally, *member, &empty);
     }
-    // The per-contact answers shown are reads of those contacts' ledgers: audited one by one.
+    // The per-contact answers shown are reads of those contacts' ledgers: one record names them.
     let mut tx = db.begin().await?;
     let record = actor.audit_each(
         Action::DecisionMade,

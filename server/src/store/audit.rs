@@ -2,6 +2,8 @@
 //! records are appended to, and the closed chain written before format 2 (`audit_events`,
 //! `audit_chain_head`), which is only read.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use uuid::Uuid;
@@ -307,35 +309,86 @@ pub async fn verify(db: &Db) -> StoreResult<Verification> {
     Ok(Verification::Intact { records })
 }
 
+/// A record of either format, as a chain walk checks it.
+trait Link {
+    fn seq(&self) -> i64;
+    fn check(&self, verifier: &mut ChainVerifier);
+}
+
+impl Link for LegacyRecord {
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+    fn check(&self, verifier: &mut ChainVerifier) {
+        LegacyRecord::check(self, verifier)
+    }
+}
+
+impl Link for StoredRecord {
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+    fn check(&self, verifier: &mut ChainVerifier) {
+        StoredRecord::check(self, verifier)
+    }
+}
+
+/// A walk of one chain in pages of [`PAGE`] records: feed it each page read after
+/// [`Walk::after`] while [`Walk::wants_more`], then check the end against the head.
+struct Walk {
+    verifier: ChainVerifier,
+    after: i64,
+    ended: bool,
+}
+
+impl Walk {
+    fn new(verifier: ChainVerifier) -> Self {
+        Walk {
+            verifier,
+            after: 0,
+            ended: false,
+        }
+    }
+
+    fn wants_more(&self) -> bool {
+        !self.ended
+    }
+
+    /// Checks a page's records in order; a short page, or a broken link, ends the walk.
+    fn feed<R: Link>(&mut self, records: &[R]) {
+        for record in records {
+            record.check(&mut self.verifier);
+        }
+        self.after = records.last().map_or(self.after, Link::seq);
+        self.ended = self.verifier.broken.is_some() || (records.len() as i64) < PAGE;
+    }
+
+    fn finish(self, head_seq: i64, head_hash: &str) -> Result<u64, BrokenLink> {
+        self.verifier.finish(head_seq, head_hash)
+    }
+}
+
 async fn verify_closed(
     db: &Db,
     head_seq: i64,
     head_hash: &str,
 ) -> StoreResult<Result<u64, BrokenLink>> {
-    let mut verifier = ChainVerifier::default();
-    let mut after = 0_i64;
-    loop {
+    let mut walk = Walk::new(ChainVerifier::default());
+    while walk.wants_more() {
         let rows: Vec<LegacyRow> = on_db!(db, pool => {
             sqlx::query_as(
                 "SELECT seq, at, actor_id, session_id, action, object_kind, object_id, outcome, \
                  prev_hash, hash FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
             )
-            .bind(after)
+            .bind(walk.after)
             .bind(PAGE)
             .fetch_all(pool)
             .await?
         });
-        let Some(last) = rows.last() else { break };
-        after = last.seq;
-        let full_page = rows.len() as i64 == PAGE;
-        for row in rows {
-            LegacyRecord::from(row).check(&mut verifier);
-        }
-        if verifier.broken.is_some() || !full_page {
-            break;
-        }
+        let records: Vec<LegacyRecord> = rows.into_iter().map(LegacyRecord::from).collect();
+        walk.feed(&records);
     }
-    Ok(verifier.finish(head_seq, head_hash))
+    Ok(walk.finish(head_seq, head_hash))
 }
 
 async fn verify_chain(
@@ -345,55 +398,43 @@ async fn verify_chain(
     head_seq: i64,
     head_hash: &str,
 ) -> StoreResult<Result<u64, BrokenLink>> {
-    let mut verifier = ChainVerifier::from_genesis(genesis);
-    let mut after = 0_i64;
-    loop {
+    let mut walk = Walk::new(ChainVerifier::from_genesis(genesis));
+    while walk.wants_more() {
         let rows: Vec<RecordRow> = on_db!(db, pool => {
             sqlx::query_as(
                 "SELECT chain_id, seq, at, actor_kind, actor_id, via_id, action, outcome, object_count, \
                  prev_hash, hash FROM audit_records WHERE chain_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             )
             .bind(chain)
-            .bind(after)
+            .bind(walk.after)
             .bind(PAGE)
             .fetch_all(pool)
             .await?
         });
-        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
-            break;
+        let mut objects = match (rows.first(), rows.last()) {
+            (Some(first), Some(last)) => objects_between(db, chain, first.seq, last.seq).await?,
+            _ => HashMap::new(),
         };
-        let (from, to) = (first.seq, last.seq);
-        after = to;
-        let full_page = rows.len() as i64 == PAGE;
-        let mut objects = objects_between(db, chain, from, to)
-            .await?
+        // The objects of a record that is not there are left over; the walk names the record.
+        let records: Vec<StoredRecord> = rows
             .into_iter()
-            .peekable();
-        for row in rows {
-            let mut named = Vec::new();
-            // Objects of a record that is not there are skipped: the missing record is named.
-            while objects.peek().is_some_and(|(seq, _)| *seq < row.seq) {
-                objects.next();
-            }
-            while let Some((_, object)) = objects.next_if(|(seq, _)| *seq == row.seq) {
-                named.push(object);
-            }
-            row.into_record(named).check(&mut verifier);
-        }
-        if verifier.broken.is_some() || !full_page {
-            break;
-        }
+            .map(|row| {
+                let named = objects.remove(&row.seq).unwrap_or_default();
+                row.into_record(named)
+            })
+            .collect();
+        walk.feed(&records);
     }
-    Ok(verifier.finish(head_seq, head_hash))
+    Ok(walk.finish(head_seq, head_hash))
 }
 
-/// The objects named by records `from..=to` of `chain`, in record and position order.
+/// The objects named by records `from..=to` of `chain`, by record, in position order.
 async fn objects_between(
     db: &Db,
     chain: i32,
     from: i64,
     to: i64,
-) -> StoreResult<Vec<(i64, (String, Uuid))>> {
+) -> StoreResult<HashMap<i64, Vec<(String, Uuid)>>> {
     let rows: Vec<(i64, String, Uuid)> = on_db!(db, pool => {
         sqlx::query_as(
             "SELECT seq, object_kind, object_id FROM audit_objects \
@@ -405,10 +446,11 @@ async fn objects_between(
         .fetch_all(pool)
         .await?
     });
-    Ok(rows
-        .into_iter()
-        .map(|(seq, kind, id)| (seq, (kind, id)))
-        .collect())
+    let mut by_record: HashMap<i64, Vec<(String, Uuid)>> = HashMap::new();
+    for (seq, kind, id) in rows {
+        by_record.entry(seq).or_default().push((kind, id));
+    }
+    Ok(by_record)
 }
 
 /// One access to an object, as the trail has it: what was done, when, by whom.
