@@ -90,3 +90,21 @@ store_test! {
         assert_eq!(app.post("/api/v1/contacts", &sales, fits).await.status, StatusCode::CREATED);
     }
 }
+
+store_test! {
+    async fn json_of_the_wrong_shape_is_a_422_even_where_serde_calls_it_syntax(app: TestApp) {
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        // An audience names one kind of audience; this one names two (schemathesis found it).
+        // As sent, in this order: serde meets the second key where it expects the object's end.
+        let body = r#"{"audience": {"search": "00", "contact_ids": "01a23571-95dc-71e3-afd7-1a2485555d46"}, "message": {"channel": "any", "kind": "service", "topic": ""}}"#;
+        let response = app.client.post(app.url("/api/v1/decisions/audience")).bearer_auth(&sales)
+            .header("content-type", "application/json").body(body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let reply: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(reply["code"], "invalid_body", "{reply}");
+        // Text that is not JSON stays a 400.
+        let response = app.client.post(app.url("/api/v1/decisions/audience")).bearer_auth(&sales)
+            .header("content-type", "application/json").body("{\"audience\": {\"search\": ").send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    }
+}

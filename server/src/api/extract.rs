@@ -10,8 +10,10 @@ use serde::de::DeserializeOwned;
 
 use super::error::Error;
 
-/// A JSON body. Malformed JSON is a 400 `malformed_json`; JSON of the wrong shape a 422
-/// `invalid_body`; a missing content type a 415-worthy mistake reported as 400.
+/// A JSON body. A body that is not JSON at all is a 400 `malformed_json`; JSON the type does not
+/// take is a 422 `invalid_body` (serde names some shape errors as syntax — a second key in an
+/// enum's object, say — so the body's text is checked as JSON first, and whatever the type then
+/// refuses is the wrong shape); a missing content type a 415-worthy mistake reported as 400.
 pub struct Json<T>(pub T);
 
 impl<S, T> FromRequest<S> for Json<T>
@@ -22,20 +24,31 @@ where
     type Rejection = Error;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Error> {
-        match axum::Json::<T>::from_request(request, state).await {
+        let text = axum::Json::<Box<serde_json::value::RawValue>>::from_request(request, state)
+            .await
+            .map_err(rejection)?;
+        match axum::Json::<T>::from_bytes(text.0.get().as_bytes()) {
             Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(JsonRejection::JsonSyntaxError(e)) => Err(Error::MalformedJson(e.body_text())),
-            Err(JsonRejection::JsonDataError(e)) => Err(Error::InvalidBody(e.body_text())),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(Error::BadRequest(
-                "Send the body as JSON with `Content-Type: application/json`.".into(),
-            )),
-            Err(JsonRejection::BytesRejection(e))
-                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                Err(Error::TooLarge(super::BODY_LIMIT))
-            }
-            Err(other) => Err(Error::BadRequest(other.body_text())),
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(Error::InvalidBody(e.body_text())),
+            Err(other) => Err(rejection(other)),
         }
+    }
+}
+
+/// The answer to a body axum's JSON extractor refused.
+fn rejection(rejection: JsonRejection) -> Error {
+    match rejection {
+        JsonRejection::JsonSyntaxError(e) => Error::MalformedJson(e.body_text()),
+        JsonRejection::JsonDataError(e) => Error::InvalidBody(e.body_text()),
+        JsonRejection::MissingJsonContentType(_) => {
+            Error::BadRequest("Send the body as JSON with `Content-Type: application/json`.".into())
+        }
+        JsonRejection::BytesRejection(e)
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+        {
+            Error::TooLarge(super::BODY_LIMIT)
+        }
+        other => Error::BadRequest(other.body_text()),
     }
 }
 
