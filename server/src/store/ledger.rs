@@ -223,16 +223,18 @@ pub struct LedgerWriter<'t> {
     heads: HashMap<Uuid, Head>,
 }
 
-/// Locks the heads of `contact_ids`' ledgers until `tx` ends. On PostgreSQL: a head row is made
-/// for a ledger that has none (at the genesis), then every head is locked `FOR UPDATE` in id
-/// order (so that two writers of overlapping sets do not deadlock); writers of other ledgers go
-/// on. On SQLite the transaction already holds the database.
+/// Locks the heads of `contact_ids`' ledgers until `tx` ends. On PostgreSQL every head is locked
+/// `FOR UPDATE` in id order (so that two writers of overlapping sets do not deadlock), and a
+/// ledger that has no head yet is given one at the genesis, which is then locked the same way;
+/// writers of other ledgers go on. On SQLite the transaction already holds the database.
 pub async fn lock<'t>(tx: &'t mut WriteTx, contact_ids: &[Uuid]) -> StoreResult<LedgerWriter<'t>> {
     let mut ids = contact_ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
-    if let Tx::Postgres(_) = &**tx {
-        for chunk in ids.chunks(MAX_BINDS / 4) {
+    let mut heads = heads(tx, &ids).await?;
+    let missing: Vec<Uuid> = ids.iter().copied().filter(|id| !heads.contains_key(id)).collect();
+    if let (Tx::Postgres(_), false) = (&**tx, missing.is_empty()) {
+        for chunk in missing.chunks(MAX_BINDS / 4) {
             on_tx!(&mut *tx, conn => {
                 let mut query = sqlx::QueryBuilder::new(
                     "INSERT INTO ledger_heads (contact_id, last_seq, last_hash, decision_copy) ",
@@ -247,8 +249,15 @@ pub async fn lock<'t>(tx: &'t mut WriteTx, contact_ids: &[Uuid]) -> StoreResult<
                 query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
             });
         }
+        heads.extend(self::heads(tx, &missing).await?);
     }
-    let heads = heads(tx, &ids).await?;
+    for id in missing {
+        heads.entry(id).or_insert_with(|| Head {
+            seq: 0,
+            hash: GENESIS_HASH.to_owned(),
+            copy: Vec::new(),
+        });
+    }
     Ok(LedgerWriter { tx, heads })
 }
 
@@ -284,8 +293,8 @@ struct Head {
     copy: Vec<u8>,
 }
 
-/// The heads of the given contacts' chains (in id order), with their decision copies (a
-/// contact with no events yet is at the genesis), locked `FOR UPDATE` on PostgreSQL: no other
+/// The heads the given contacts' chains have (a contact with no events may have none), with
+/// their decision copies, locked `FOR UPDATE` in id order on PostgreSQL: no other
 /// writer moves them before the transaction ends ([`lock`]); `UNIQUE (contact_id, seq)` is the
 /// backstop.
 async fn heads(tx: &mut WriteTx, contact_ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Head>> {
@@ -312,13 +321,6 @@ async fn heads(tx: &mut WriteTx, contact_ids: &[Uuid]) -> StoreResult<HashMap<Uu
             };
             heads.insert(contact_id, Head { seq, hash, copy });
         }
-    }
-    for id in contact_ids {
-        heads.entry(*id).or_insert_with(|| Head {
-            seq: 0,
-            hash: GENESIS_HASH.to_owned(),
-            copy: Vec::new(),
-        });
     }
     Ok(heads)
 }
