@@ -102,6 +102,8 @@ store_test! {
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let reply: serde_json::Value = response.json().await.unwrap();
         assert_eq!(reply["code"], "invalid_body", "{reply}");
+        let message = reply["message"].as_str().unwrap();
+        assert!(message.contains("audience") && !message.contains("Failed to parse"), "{message}");
         // Text that is not JSON stays a 400.
         let response = app.client.post(app.url("/api/v1/decisions/audience")).bearer_auth(&sales)
             .header("content-type", "application/json").body("{\"audience\": {\"search\": ").send().await.unwrap();

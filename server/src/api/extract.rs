@@ -29,7 +29,14 @@ where
             .map_err(rejection)?;
         match axum::Json::<T>::from_bytes(text.0.get().as_bytes()) {
             Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(JsonRejection::JsonSyntaxError(e)) => Err(Error::InvalidBody(e.body_text())),
+            Err(JsonRejection::JsonSyntaxError(e)) => {
+                // The text is JSON: axum's words for a syntax error would contradict the answer.
+                let text = e.body_text();
+                let detail = text
+                    .strip_prefix("Failed to parse the request body as JSON: ")
+                    .unwrap_or(&text);
+                Err(Error::InvalidBody(detail.to_owned()))
+            }
             Err(other) => Err(rejection(other)),
         }
     }

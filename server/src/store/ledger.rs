@@ -232,7 +232,11 @@ pub async fn lock<'t>(tx: &'t mut WriteTx, contact_ids: &[Uuid]) -> StoreResult<
     ids.sort_unstable();
     ids.dedup();
     let mut heads = heads(tx, &ids).await?;
-    let missing: Vec<Uuid> = ids.iter().copied().filter(|id| !heads.contains_key(id)).collect();
+    let missing: Vec<Uuid> = ids
+        .iter()
+        .copied()
+        .filter(|id| !heads.contains_key(id))
+        .collect();
     if let (Tx::Postgres(_), false) = (&**tx, missing.is_empty()) {
         for chunk in missing.chunks(MAX_BINDS / 4) {
             on_tx!(&mut *tx, conn => {
