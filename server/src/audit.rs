@@ -256,6 +256,27 @@ pub struct StoredRecord {
 }
 
 impl StoredRecord {
+    /// The hash this record's contents and link give (its stored `hash`, unless it was altered).
+    pub fn contents_hash(&self) -> String {
+        let objects: Vec<(&str, Uuid)> = self
+            .objects
+            .iter()
+            .map(|(kind, id)| (kind.as_str(), *id))
+            .collect();
+        link_hash(&Link {
+            chain: self.chain,
+            seq: self.seq,
+            at: self.at,
+            actor_kind: self.actor_kind.as_deref(),
+            actor_id: self.actor_id,
+            via: self.via,
+            action: &self.action,
+            outcome: &self.outcome,
+            objects: &objects,
+            prev_hash: &self.prev_hash,
+        })
+    }
+
     /// Checks this record as the next link of `verifier`'s chain.
     pub fn check(&self, verifier: &mut ChainVerifier) {
         if self.object_count != self.objects.len() as i64 {
@@ -267,23 +288,7 @@ impl StoredRecord {
             verifier.fail(self.seq, problem);
             return;
         }
-        let objects: Vec<(&str, Uuid)> = self
-            .objects
-            .iter()
-            .map(|(kind, id)| (kind.as_str(), *id))
-            .collect();
-        let recomputed = link_hash(&Link {
-            chain: self.chain,
-            seq: self.seq,
-            at: self.at,
-            actor_kind: self.actor_kind.as_deref(),
-            actor_id: self.actor_id,
-            via: self.via,
-            action: &self.action,
-            outcome: &self.outcome,
-            objects: &objects,
-            prev_hash: &self.prev_hash,
-        });
+        let recomputed = self.contents_hash();
         verifier.check_link(self.seq, &self.prev_hash, &self.hash, &recomputed);
     }
 }

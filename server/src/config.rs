@@ -63,6 +63,19 @@ pub struct Config {
     pub sessions: SessionPolicy,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// Checkpoints of the audit trail: signed with this key and written where [`Checkpoints`]
+    /// says; absent for none.
+    pub checkpoints: Option<Checkpoints>,
+}
+
+/// Where and how often the server writes checkpoints of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoints {
+    /// The Ed25519 private key (PKCS#8 PEM) that signs them; never in the database.
+    pub key: PathBuf,
+    /// A file each checkpoint is appended to as a line (besides the log).
+    pub file: Option<PathBuf>,
+    pub every: std::time::Duration,
 }
 
 impl Default for Config {
@@ -76,6 +89,7 @@ impl Default for Config {
             sessions: SessionPolicy::default(),
             log_format: LogFormat::Text,
             log_level: "info".to_owned(),
+            checkpoints: None,
         }
     }
 }
@@ -111,6 +125,9 @@ pub const KEYS: &[&str] = &[
     "session_absolute_hours",
     "log_format",
     "log_level",
+    "checkpoint_key",
+    "checkpoint_file",
+    "checkpoint_minutes",
 ];
 
 /// The environment variable of a key.
@@ -183,6 +200,9 @@ impl Config {
         let mut config = Config::default();
         let mut idle_minutes = 30_i64;
         let mut absolute_hours = 12_i64;
+        let mut checkpoint_key = None;
+        let mut checkpoint_file = None;
+        let mut checkpoint_minutes = 60_i64;
         for key in KEYS {
             let Some((source, raw)) = values.get(key) else {
                 continue;
@@ -241,6 +261,22 @@ impl Config {
                     })?;
                     config.log_level = raw.to_owned();
                 }
+                "checkpoint_key" => {
+                    let path = existing_file(raw).map_err(bad)?;
+                    // Read now, so that a wrong key stops the start rather than the first checkpoint.
+                    crate::checkpoint::CheckpointKey::read(&path)
+                        .map_err(|e| bad(e.to_string()))?;
+                    checkpoint_key = Some(path);
+                }
+                "checkpoint_file" => {
+                    if raw.is_empty() {
+                        return Err(bad("is empty".into()));
+                    }
+                    checkpoint_file = Some(PathBuf::from(raw));
+                }
+                "checkpoint_minutes" => {
+                    checkpoint_minutes = bounded(raw, 1, 24 * 60).map_err(bad)?
+                }
                 _ => unreachable!("every key in KEYS is handled"),
             }
         }
@@ -256,6 +292,15 @@ impl Config {
                 problem: "must be at least as long as session_idle_minutes".into(),
             });
         }
+        config.checkpoints = match (checkpoint_key, checkpoint_file) {
+            (Some(key), file) => Some(Checkpoints {
+                key,
+                file,
+                every: std::time::Duration::from_secs(checkpoint_minutes as u64 * 60),
+            }),
+            (None, Some(_)) => return Err(missing_pair("checkpoint_key", "checkpoint_file")),
+            (None, None) => None,
+        };
         config.sessions = SessionPolicy {
             idle: Duration::minutes(idle_minutes),
             absolute: Duration::hours(absolute_hours),
@@ -265,10 +310,14 @@ impl Config {
 }
 
 fn missing_pair(missing: &'static str, given: &str) -> ConfigError {
+    let why = match missing {
+        "checkpoint_key" => "checkpoints are signed with it",
+        _ => "a certificate needs its private key",
+    };
     ConfigError::BadValue {
         key: missing,
         origin: "the configuration".into(),
-        problem: format!("is required when {given} is set (a certificate needs its private key)"),
+        problem: format!("is required when {given} is set ({why})"),
     }
 }
 
@@ -341,6 +390,51 @@ mod tests {
         assert!(
             !error.to_string().contains("secret"),
             "a database URL is never echoed"
+        );
+    }
+
+    #[test]
+    fn checkpoints_need_a_readable_ed25519_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("checkpoint.pem");
+        std::fs::write(
+            &key,
+            crate::checkpoint::CheckpointKey::generate().private_pem(),
+        )
+        .unwrap();
+        let key_text = key.display().to_string();
+        let config = Config::load(
+            None,
+            &env(&[
+                ("ASSENT_CHECKPOINT_KEY", &key_text),
+                ("ASSENT_CHECKPOINT_MINUTES", "15"),
+            ]),
+        )
+        .unwrap();
+        let checkpoints = config.checkpoints.unwrap();
+        assert_eq!(checkpoints.key, key);
+        assert_eq!(checkpoints.file, None);
+        assert_eq!(checkpoints.every, std::time::Duration::from_secs(15 * 60));
+
+        let not_a_key = dir.path().join("notes.txt");
+        std::fs::write(&not_a_key, "hello").unwrap();
+        let error = Config::load(
+            None,
+            &env(&[("ASSENT_CHECKPOINT_KEY", &not_a_key.display().to_string())]),
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("is not an Ed25519 private key"),
+            "{error}"
+        );
+        let error = Config::load(
+            None,
+            &env(&[("ASSENT_CHECKPOINT_FILE", "/var/log/checkpoints")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "configuration key `checkpoint_key` (from the configuration): is required when checkpoint_file is set (checkpoints are signed with it)"
         );
     }
 

@@ -6,6 +6,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod chain;
+pub mod checkpoint;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -12,7 +12,8 @@ use axum_server::Handle;
 
 use crate::api::{self, AppState};
 use crate::auth::throttle::{LoginThrottle, ThrottleLimits};
-use crate::config::Config;
+use crate::checkpoint::CheckpointKey;
+use crate::config::{Checkpoints, Config};
 use crate::store::{Db, StoreError};
 use crate::tls::{self, TlsError};
 
@@ -27,6 +28,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
+    #[error("checkpoints: {0}")]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
     #[error("cannot listen on {bind}: {source}")]
     Bind {
         bind: SocketAddr,
@@ -42,6 +45,7 @@ pub struct Application {
     rustls: Arc<rustls::ServerConfig>,
     state: AppState,
     handle: Handle,
+    checkpoints: Option<(Checkpoints, CheckpointKey)>,
 }
 
 impl Application {
@@ -51,6 +55,10 @@ impl Application {
             path: config.data_dir.display().to_string(),
             source,
         })?;
+        let checkpoints = match &config.checkpoints {
+            Some(settings) => Some((settings.clone(), CheckpointKey::read(&settings.key)?)),
+            None => None,
+        };
         let db = Db::connect(&config.database()).await?;
         let identity = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => tls::load(cert, key)?,
@@ -87,6 +95,7 @@ impl Application {
             rustls,
             state,
             handle: Handle::new(),
+            checkpoints,
         })
     }
 
@@ -116,14 +125,52 @@ impl Application {
     /// Serves until the handle is told to shut down; in-flight requests get 10 seconds.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let app = api::app(self.state.clone());
+        let checkpointer = self.checkpoints.map(|(settings, key)| {
+            tokio::spawn(write_checkpoints(self.state.db.clone(), settings, key))
+        });
         let result =
             axum_server::from_tcp_rustls(self.listener, RustlsConfig::from_config(self.rustls))
                 .handle(self.handle)
                 .serve(app.into_make_service_with_connect_info::<SocketAddr>())
                 .await;
+        if let Some(task) = checkpointer {
+            task.abort();
+        }
         self.state.db.close().await;
         result
     }
+}
+
+/// Writes a checkpoint at start and then every `settings.every`: to the log, and appended to the
+/// checkpoint file as a line, flushed to disk. A checkpoint that cannot be taken or written is
+/// logged and the next one is tried on time.
+async fn write_checkpoints(db: Db, settings: Checkpoints, key: CheckpointKey) {
+    let mut ticks = tokio::time::interval(settings.every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match crate::service::audit::checkpoint(&db, &key, crate::clock::now()).await {
+            Ok(line) => {
+                tracing::info!(target: "assent::checkpoint", checkpoint = %line, "audit checkpoint");
+                if let Some(file) = &settings.file {
+                    if let Err(e) = append_line(file, &line) {
+                        tracing::error!(file = %file.display(), error = %e, "cannot write the audit checkpoint to its file");
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot take an audit checkpoint"),
+        }
+    }
+}
+
+fn append_line(path: &std::path::Path, line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(format!("{line}\n").as_bytes())?;
+    file.sync_data()
 }
 
 /// Asks `handle` to stop gracefully on SIGINT or SIGTERM. The handlers are in place when this

@@ -1,5 +1,6 @@
 //! The `assent-server` binary as an operator uses it: configuration errors, `create-user`,
-//! `serve`, `seed` and `audit verify`, on a SQLite data directory of its own.
+//! `serve`, `seed`, `audit verify`, `audit checkpoint` and `audit keygen`, on a SQLite data
+//! directory of its own.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -198,6 +199,159 @@ fn audit_verify_passes_and_then_catches_a_row_altered_in_sql() {
     assert!(text(&output.stdout).starts_with(
         "The audit trail is BROKEN in chain 1 at record 1: its contents do not match its hash"
     ));
+}
+
+/// `audit keygen` writing a key pair to `private` and `public`.
+fn keygen(private: &Path, public: &Path) -> Output {
+    Command::new(BIN)
+        .env_clear()
+        .args(["audit", "keygen", "--private"])
+        .arg(private)
+        .arg("--public")
+        .arg(public)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_checkpoint_from_the_command_line_is_checked_and_a_cut_off_end_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let (private, public) = (
+        keys.path().join("checkpoint.pem"),
+        keys.path().join("checkpoint.pub.pem"),
+    );
+    let made = keygen(&private, &public);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&private).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the private key is its owner's only");
+    }
+    let again = keygen(&private, &public);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("cannot create"),
+        "an existing key is never overwritten"
+    );
+
+    create_sales_user(dir.path(), "jane@example.org");
+    create_sales_user(dir.path(), "sam@example.org");
+    let taken = command(dir.path())
+        .args(["audit", "checkpoint", "--key"])
+        .arg(&private)
+        .output()
+        .unwrap();
+    assert!(taken.status.success(), "{}", text(&taken.stderr));
+    let file = keys.path().join("checkpoints.jsonl");
+    std::fs::write(&file, &taken.stdout).unwrap();
+    let verify = || {
+        command(dir.path())
+            .args(["audit", "verify", "--checkpoint"])
+            .arg(&file)
+            .arg("--public-key")
+            .arg(&public)
+            .output()
+            .unwrap()
+    };
+    let intact = verify();
+    assert!(intact.status.success(), "{}", text(&intact.stdout));
+    assert!(text(&intact.stdout).contains("The database extends the checkpoint of"));
+
+    // The second user's record goes, and the chain's head is set to the first.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let url = format!("sqlite://{}", dir.path().join("assent.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        for sql in [
+            "DROP TRIGGER audit_records_no_delete",
+            "DROP TRIGGER audit_objects_no_delete",
+            "DELETE FROM audit_objects WHERE seq = 2",
+            "DELETE FROM audit_records WHERE seq = 2",
+            "UPDATE audit_chains SET last_seq = 1, last_hash = (SELECT hash FROM audit_records WHERE seq = 1) WHERE id = 1",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    });
+    let cut = verify();
+    assert_eq!(cut.status.code(), Some(1));
+    let out = text(&cut.stdout);
+    assert!(
+        out.contains("The audit trail is intact: 1 records"),
+        "{out}"
+    );
+    assert!(
+        out.contains("does NOT extend the checkpoint")
+            && out.contains("  - chain 1: record 2 is missing"),
+        "{out}"
+    );
+
+    // A checkpoint altered in the file, or checked with another key, is refused as such.
+    let other = keys.path().join("other.pub.pem");
+    let other_private = keys.path().join("other.pem");
+    assert!(keygen(&other_private, &other).status.success());
+    let wrong_key = command(dir.path())
+        .args(["audit", "verify", "--checkpoint"])
+        .arg(&file)
+        .arg("--public-key")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert_eq!(wrong_key.status.code(), Some(1));
+    assert!(
+        text(&wrong_key.stderr).contains("signature does not verify"),
+        "{}",
+        text(&wrong_key.stderr)
+    );
+    let without_key = command(dir.path())
+        .args(["audit", "verify", "--checkpoint"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(without_key.status.code(), Some(1));
+    assert!(text(&without_key.stderr).contains("--public-key"));
+}
+
+#[test]
+fn the_server_writes_a_signed_checkpoint_at_start_to_its_log_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (private, public) = (
+        dir.path().join("checkpoint.pem"),
+        dir.path().join("checkpoint.pub.pem"),
+    );
+    assert!(keygen(&private, &public).status.success());
+    create_sales_user(dir.path(), "jane@example.org");
+    let file = dir.path().join("checkpoints.jsonl");
+    let mut child = command(dir.path())
+        .env("ASSENT_CHECKPOINT_KEY", &private)
+        .env("ASSENT_CHECKPOINT_FILE", &file)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&file).map_or(true, |t| t.lines().count() == 0) {
+        assert!(Instant::now() < deadline, "no checkpoint was written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop(&mut child);
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    let line = std::fs::read_to_string(&file).unwrap();
+    let key = assent_server::checkpoint::PublicKey::read(&public).unwrap();
+    let statement = key.open(line.lines().next().unwrap()).unwrap();
+    assert_eq!(statement.audit.seq_of(1), 1, "the user's creation");
+    assert!(log.contains("audit checkpoint"), "{log}");
+    let verify = command(dir.path())
+        .env("ASSENT_CHECKPOINT_KEY", &private)
+        .args(["audit", "verify", "--checkpoint"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
 }
 
 #[test]

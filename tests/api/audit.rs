@@ -1,4 +1,6 @@
 use assent_server::audit::{Action, ObjectKind, Outcome};
+use assent_server::checkpoint::{CheckpointKey, Statement};
+use assent_server::service;
 use assent_server::store::{
     self,
     audit::{ChainName, Verification},
@@ -203,5 +205,222 @@ store_test! {
         for marker in ["zebedee", "quartermaine", "unique-marker", "sales@example.org", "quill@example.org", "boiler"] {
             assert!(!dump.contains(marker), "{marker} found in the audit trail");
         }
+    }
+}
+
+// Checkpoints: each tampering an attacker with the database could do is caught by `audit
+// verify --checkpoint`, either by the chains' own links or by the checkpoint, on both stores.
+
+/// A checkpoint of the database as it stands, signed and read back as `audit verify` reads it.
+async fn checkpoint(app: &TestApp) -> Statement {
+    let key = CheckpointKey::generate();
+    let line = service::audit::checkpoint(&app.db, &key, assent_server::clock::now())
+        .await
+        .unwrap();
+    key.public().open(&line).unwrap()
+}
+
+/// Everything `audit verify --checkpoint` reports: the first break of the trail's and of the
+/// ledgers' walks, and every departure from the checkpoint.
+async fn findings(app: &TestApp, checkpoint: &Statement) -> Vec<String> {
+    let integrity = service::audit::verify(&app.db).await.unwrap();
+    let mut found = Vec::new();
+    if let Verification::Broken { chain, link } = integrity.audit {
+        found.push(format!(
+            "{chain} broken at record {}: {}",
+            link.seq, link.problem
+        ));
+    }
+    if let Err(broken) = integrity.ledgers {
+        found.push(format!(
+            "ledger broken at event {}: {}",
+            broken.link.seq, broken.link.problem
+        ));
+    }
+    let departures = service::audit::departures(&app.db, checkpoint)
+        .await
+        .unwrap();
+    found.extend(departures.iter().map(ToString::to_string));
+    found
+}
+
+/// Activity that writes records and two consent events for one contact, then one more record so
+/// that the checkpoint covers the events.
+async fn activity_with_a_ledger(app: &TestApp) -> String {
+    let (_, sales) = app
+        .user_with_token(
+            &format!("{}@example.org", uuid::Uuid::new_v4()),
+            &[Role::Sales],
+        )
+        .await;
+    let reply = app.post("/api/v1/contacts", &sales, json!({"first_name": "Priya", "last_name": "Raman", "emails": ["priya.raman@example.org"]})).await;
+    let id = reply.body["id"].as_str().unwrap().to_owned();
+    let ledger = format!("/api/v1/contacts/{id}/ledger");
+    app.post(&ledger, &sales, json!({"at": "2025-05-10T14:03:00Z", "type": "consent_given", "channel": "email", "topic": "newsletter", "method": "web_form", "wording": "Email me the newsletter."})).await;
+    app.post(&ledger, &sales, json!({"at": "2025-06-01T10:00:00Z", "type": "opt_out", "channel": "email", "topic": "newsletter"})).await;
+    app.get(&format!("/api/v1/contacts/{id}"), &sales).await;
+    app.get("/api/v1/users", &sales).await;
+    id
+}
+
+/// The checkpoint's head of chain 1, where every request of these tests is recorded.
+fn chain_1(checkpoint: &Statement) -> i64 {
+    checkpoint.audit.seq_of(1)
+}
+
+async fn disable_ledger_append_only(app: &TestApp) {
+    let sql = match app.backend {
+        Backend::Sqlite => {
+            "DROP TRIGGER ledger_events_no_update; DROP TRIGGER ledger_events_no_delete"
+        }
+        Backend::Postgres => "ALTER TABLE ledger_events DISABLE TRIGGER USER",
+    };
+    app.raw_sql(sql).await.unwrap();
+}
+
+store_test! {
+    async fn a_checkpoint_is_extended_by_later_activity_and_covers_the_ledgers(app: TestApp) {
+        activity_with_a_ledger(&app).await;
+        let taken = checkpoint(&app).await;
+        assert!(chain_1(&taken) >= 5, "{taken:?}");
+        assert_eq!((taken.ledgers.ledgers, taken.ledgers.events), (1, 2), "both events are covered");
+        // More of everything afterwards: the database still extends the checkpoint.
+        activity_with_a_ledger(&app).await;
+        some_activity(&app).await;
+        assert_eq!(findings(&app, &taken).await, Vec::<String>::new());
+        assert_eq!(checkpoint(&app).await.ledgers.events, 4);
+    }
+}
+
+store_test! {
+    async fn against_a_checkpoint_a_flipped_byte_is_caught(app: TestApp) {
+        activity_with_a_ledger(&app).await;
+        let taken = checkpoint(&app).await;
+        disable_append_only(&app).await;
+        let read = scalar(&app, "SELECT MIN(seq) FROM audit_records WHERE action = 'contact_read'").await;
+        assert_eq!(app.raw_sql("UPDATE audit_records SET action = 'contact_reae' WHERE action = 'contact_read'").await.unwrap(), 1);
+        let found = findings(&app, &taken).await;
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with(&format!("chain 1 broken at record {read}: its contents do not match")), "{found:?}");
+    }
+}
+
+store_test! {
+    async fn against_a_checkpoint_a_deleted_row_is_caught(app: TestApp) {
+        activity_with_a_ledger(&app).await;
+        let taken = checkpoint(&app).await;
+        disable_append_only(&app).await;
+        app.raw_sql("DELETE FROM audit_objects WHERE chain_id = 1 AND seq = 3").await.unwrap();
+        app.raw_sql("DELETE FROM audit_records WHERE chain_id = 1 AND seq = 3").await.unwrap();
+        let found = findings(&app, &taken).await;
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("chain 1 broken at record 3: the record is missing"), "{found:?}");
+    }
+}
+
+store_test! {
+    async fn against_a_checkpoint_two_swapped_rows_are_caught(app: TestApp) {
+        activity_with_a_ledger(&app).await;
+        let taken = checkpoint(&app).await;
+        disable_append_only(&app).await;
+        // Records 2 and 3 trade places (their numbers stay, as the keys that objects point at).
+        let columns = "at, actor_kind, actor_id, via_id, action, outcome, object_count, prev_hash, hash";
+        app.raw_sql("CREATE TABLE swapped AS SELECT * FROM audit_records WHERE chain_id = 1 AND seq IN (2, 3)").await.unwrap();
+        let swapped = app.raw_sql(&format!("UPDATE audit_records SET ({columns}) = \
+             (SELECT {columns} FROM swapped s WHERE s.seq = 5 - audit_records.seq) WHERE chain_id = 1 AND seq IN (2, 3)")).await.unwrap();
+        assert_eq!(swapped, 2);
+        app.raw_sql("DROP TABLE swapped").await.unwrap();
+        let found = findings(&app, &taken).await;
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("chain 1 broken at record 2: its link to the previous record"), "{found:?}");
+    }
+}
+
+store_test! {
+    async fn against_a_checkpoint_an_edited_ledger_event_is_caught(app: TestApp) {
+        activity_with_a_ledger(&app).await;
+        let taken = checkpoint(&app).await;
+        disable_ledger_append_only(&app).await;
+        // The opt-out becomes an enquiry.
+        app.raw_sql("UPDATE ledger_events SET event = '{\"type\":\"enquiry\",\"topic\":\"newsletter\"}' WHERE seq = 2").await.unwrap();
+        let found = findings(&app, &taken).await;
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("ledger broken at event 2"), "{found:?}");
+    }
+}
+
+store_test! {
+    async fn against_a_checkpoint_records_cut_off_the_end_with_the_head_rewritten_are_caught(app: TestApp) {
+        activity_with_a_ledger(&app).await;
+        let taken = checkpoint(&app).await;
+        let held = chain_1(&taken);
+        some_activity(&app).await;
+        // The last records before the checkpoint and everything since go, and the head is set to
+        // the new last record: every link that is left holds.
+        let kept = held - 2;
+        disable_append_only(&app).await;
+        app.raw_sql(&format!("DELETE FROM audit_objects WHERE chain_id = 1 AND seq > {kept}")).await.unwrap();
+        app.raw_sql(&format!("DELETE FROM audit_records WHERE chain_id = 1 AND seq > {kept}")).await.unwrap();
+        app.raw_sql(&format!("UPDATE audit_chains SET last_seq = {kept}, last_hash = \
+             (SELECT hash FROM audit_records WHERE chain_id = 1 AND seq = {kept}) WHERE id = 1")).await.unwrap();
+        assert!(matches!(store::audit::verify(&app.db).await.unwrap(), Verification::Intact { .. }),
+            "without the checkpoint nothing shows");
+        let found = findings(&app, &taken).await;
+        assert_eq!(found, vec![format!(
+            "chain 1: records {} to {held} are missing (the checkpoint holds {held} records; the chain and its head end at {kept})",
+            kept + 1
+        )]);
+    }
+}
+
+store_test! {
+    async fn against_a_checkpoint_a_chain_recomputed_from_an_altered_record_is_caught(app: TestApp) {
+        some_activity(&app).await;
+        activity_with_a_ledger(&app).await;
+        let taken = checkpoint(&app).await;
+        let held = chain_1(&taken);
+        // The attacker hides a refusal and recomputes every hash from it on, and the head.
+        let denied = scalar(&app, "SELECT MIN(seq) FROM audit_records WHERE action = 'denied'").await;
+        assert!(denied < held);
+        disable_append_only(&app).await;
+        let mut records = store::audit::records(&app.db, 1, denied - 1, 1_000_000).await.unwrap();
+        records[0].outcome = "ok".into();
+        let mut prev = records[0].prev_hash.clone();
+        for record in &mut records {
+            record.prev_hash = prev;
+            record.hash = record.contents_hash();
+            prev = record.hash.clone();
+            app.raw_sql(&format!(
+                "UPDATE audit_records SET outcome = '{}', prev_hash = '{}', hash = '{}' WHERE chain_id = 1 AND seq = {}",
+                record.outcome, record.prev_hash, record.hash, record.seq
+            )).await.unwrap();
+        }
+        app.raw_sql(&format!("UPDATE audit_chains SET last_hash = '{prev}' WHERE id = 1")).await.unwrap();
+        assert!(matches!(store::audit::verify(&app.db).await.unwrap(), Verification::Intact { .. }),
+            "without the checkpoint the rewrite holds together");
+        let found = findings(&app, &taken).await;
+        assert_eq!(found, vec![format!(
+            "chain 1 was rewritten: record {held} is not the record the checkpoint holds (its hash differs), so the chain was altered at or before record {held} and its hashes recomputed"
+        )]);
+    }
+}
+
+store_test! {
+    async fn against_a_checkpoint_a_ledger_cut_short_with_its_head_rewritten_is_caught(app: TestApp) {
+        activity_with_a_ledger(&app).await;
+        let taken = checkpoint(&app).await;
+        disable_ledger_append_only(&app).await;
+        // The opt-out goes, and the ledger's head is set to the consent before it.
+        app.raw_sql("DELETE FROM ledger_events WHERE seq = 2").await.unwrap();
+        app.raw_sql("UPDATE ledger_heads SET last_seq = 1, decision_copy = NULL, last_hash = \
+             (SELECT hash FROM ledger_events e WHERE e.contact_id = ledger_heads.contact_id AND e.seq = 1)").await.unwrap();
+        // The decision copy kept beside the head is rebuilt from the events that are left, with
+        // Assent's own code.
+        store::ledger::backfill_decision_copies(&app.db).await.unwrap();
+        assert_eq!(store::ledger::verify(&app.db).await.unwrap(), Ok(1), "without the checkpoint nothing shows");
+        let found = findings(&app, &taken).await;
+        assert_eq!(found, vec![
+            "the consent ledgers lost events: at the checkpoint 1 ledgers held 2 events, the same ledgers hold 1 events in 1 ledgers now".to_owned()
+        ]);
     }
 }

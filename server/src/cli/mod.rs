@@ -1,10 +1,11 @@
-//! The `assent-server` command line: `serve`, `create-user`, `user-count`, `audit verify`.
+//! The `assent-server` command line: `serve`, `create-user`, `user-count`, `seed`, `policy-test`,
+//! `bench`, and `audit verify | checkpoint | keygen`.
 
 mod policy_test;
 
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use assent_shared::api::NewUser;
@@ -13,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 use assent_shared::domain::SystemJob;
 
+use crate::checkpoint::{CheckpointKey, PublicKey, Statement};
 use crate::config::Config;
 use crate::service::{self, Actor, ServiceError};
 use crate::startup::{self, Application};
@@ -99,8 +101,32 @@ enum BenchCommand {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Walk the hash chains of the audit trail and of every consent ledger, and name the first
-    /// broken link, if any.
-    Verify,
+    /// broken link, if any. With --checkpoint, also prove that the database still extends the
+    /// last checkpoint in FILE, and name what is missing or rewritten.
+    Verify {
+        /// A file of checkpoint lines (the server's checkpoint_file, or saved output of `audit
+        /// checkpoint`); the last line is checked.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// The public key (SPKI PEM) the checkpoint is checked with (default: the public half
+        /// of the configured checkpoint_key). An auditor passes the copy they keep.
+        #[arg(long, value_name = "FILE", requires = "checkpoint")]
+        public_key: Option<PathBuf>,
+    },
+    /// Print a signed checkpoint of where every chain stands (one line of JSON).
+    Checkpoint {
+        /// The private key (PKCS#8 PEM) to sign with (default: the configured checkpoint_key).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+    /// Make a new checkpoint key pair: the private key (written readable by its owner only)
+    /// and the public key that checks its checkpoints. Neither file may exist yet.
+    Keygen {
+        #[arg(long, value_name = "FILE")]
+        private: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        public: PathBuf,
+    },
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
@@ -114,6 +140,9 @@ pub fn run() -> ExitCode {
     match &cli.command {
         Command::PolicyTest { quiet, paths } => return policy_test(paths, *quiet),
         Command::Bench { command } => return bench(command),
+        Command::Audit {
+            command: AuditCommand::Keygen { private, public },
+        } => return report(keygen(private, public)),
         _ => {}
     }
     let env: HashMap<String, String> = std::env::vars().collect();
@@ -150,10 +179,25 @@ pub fn run() -> ExitCode {
                 unreachable!("handled before the configuration is read")
             }
             Command::Audit {
-                command: AuditCommand::Verify,
-            } => audit_verify(&config).await,
+                command:
+                    AuditCommand::Verify {
+                        checkpoint,
+                        public_key,
+                    },
+            } => audit_verify(&config, checkpoint.as_deref(), public_key.as_deref()).await,
+            Command::Audit {
+                command: AuditCommand::Checkpoint { key },
+            } => audit_checkpoint(&config, key.as_deref()).await,
+            Command::Audit {
+                command: AuditCommand::Keygen { .. },
+            } => unreachable!("handled before the configuration is read"),
         }
     });
+    report(result)
+}
+
+/// The exit code of a command's result, its error printed.
+fn report(result: CommandResult) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(message) => {
@@ -374,7 +418,16 @@ async fn user_count(config: &Config) -> CommandResult {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn audit_verify(config: &Config) -> CommandResult {
+async fn audit_verify(
+    config: &Config,
+    checkpoint: Option<&Path>,
+    public_key: Option<&Path>,
+) -> CommandResult {
+    // The checkpoint is read and its signature checked before the walk, which may be long.
+    let statement = match checkpoint {
+        Some(file) => Some(open_checkpoint(config, file, public_key)?),
+        None => None,
+    };
     let db = open_store(config).await?;
     let integrity = service::audit::verify(&db)
         .await
@@ -401,9 +454,113 @@ async fn audit_verify(config: &Config) -> CommandResult {
             );
         }
     }
-    Ok(if integrity.intact() {
+    let mut extends = true;
+    if let Some(statement) = &statement {
+        let departures = service::audit::departures(&db, statement)
+            .await
+            .map_err(|e| e.to_string())?;
+        if departures.is_empty() {
+            println!(
+                "The database extends the checkpoint of {}: every chain still holds the records it held, and the consent ledgers it covers are unchanged.",
+                statement.at.to_rfc3339()
+            );
+        } else {
+            extends = false;
+            println!(
+                "The database does NOT extend the checkpoint of {}:",
+                statement.at.to_rfc3339()
+            );
+            for departure in &departures {
+                println!("  - {departure}");
+            }
+        }
+    }
+    Ok(if integrity.intact() && extends {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The last checkpoint line of `file`, its signature checked with `public_key` or the public half
+/// of the configured key.
+fn open_checkpoint(
+    config: &Config,
+    file: &Path,
+    public_key: Option<&Path>,
+) -> Result<Statement, String> {
+    let public = match (public_key, &config.checkpoints) {
+        (Some(path), _) => PublicKey::read(path).map_err(|e| e.to_string())?,
+        (None, Some(checkpoints)) => CheckpointKey::read(&checkpoints.key)
+            .map_err(|e| e.to_string())?
+            .public(),
+        (None, None) => {
+            return Err(
+                "give the public key to check the checkpoint with (--public-key FILE), or configure checkpoint_key"
+                    .into(),
+            )
+        }
+    };
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read the checkpoint file {}: {e}", file.display()))?;
+    let line = text
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .ok_or_else(|| format!("the checkpoint file {} holds no checkpoint", file.display()))?;
+    let statement = public.open(line).map_err(|e| e.to_string())?;
+    println!(
+        "The checkpoint of {} is signed by key {}: the signature verifies.",
+        statement.at.to_rfc3339(),
+        public.fingerprint()
+    );
+    Ok(statement)
+}
+
+async fn audit_checkpoint(config: &Config, key: Option<&Path>) -> CommandResult {
+    let key = match (key, &config.checkpoints) {
+        (Some(path), _) => CheckpointKey::read(path),
+        (None, Some(checkpoints)) => CheckpointKey::read(&checkpoints.key),
+        (None, None) => {
+            return Err(
+                "give the key to sign with (--key FILE), or configure checkpoint_key".into(),
+            )
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    let db = open_store(config).await?;
+    let line = service::audit::checkpoint(&db, &key, crate::clock::now())
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{line}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn keygen(private: &Path, public: &Path) -> CommandResult {
+    let key = CheckpointKey::generate();
+    write_new_file(private, key.private_pem().as_bytes(), 0o600)?;
+    write_new_file(public, key.public().pem().as_bytes(), 0o644)?;
+    println!(
+        "Wrote the checkpoint key {} to {} (keep it off the database's machine's backups) and its public key to {} (give a copy to whoever audits).",
+        key.public().fingerprint(),
+        private.display(),
+        public.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Creates `path` with `mode` and `contents`; an existing file is an error, not overwritten.
+fn write_new_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), String> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

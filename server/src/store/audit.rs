@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::{keep_prepared, Db, StoreResult, Tx, WriteTx, MAX_BINDS};
 use crate::audit::{genesis, AuditRecord, LegacyRecord, StoredRecord};
 use crate::chain::{BrokenLink, ChainVerifier};
+use crate::checkpoint::{self, AuditHeads, ChainHead};
 use crate::store::actor_columns;
 use crate::{on_db, on_tx};
 
@@ -22,10 +23,21 @@ pub const CHAINS: i32 = 32;
 #[derive(Debug)]
 pub(super) struct HeldChain {
     id: i32,
+    /// The chain's last record number when this transaction took it.
+    taken_at: i64,
     seq: i64,
     hash: String,
     /// Whether this transaction appended to it (else its head is not written).
     moved: bool,
+}
+
+impl HeldChain {
+    /// The chain and its last record number when this transaction took it: every record the
+    /// transaction appends comes after it, and every transaction that commits later takes the
+    /// chain at or beyond the transaction's last record.
+    pub(super) fn taken_at(&self) -> (i32, i64) {
+        (self.id, self.taken_at)
+    }
 }
 
 /// Takes a chain for a new transaction. On PostgreSQL: the first that no other transaction
@@ -63,6 +75,7 @@ pub(super) async fn take_chain(tx: &mut Tx) -> StoreResult<HeldChain> {
     let (id, seq, hash, closed_head) = row;
     Ok(HeldChain {
         id,
+        taken_at: seq,
         seq,
         hash: hash.unwrap_or_else(|| genesis(id, &closed_head)),
         moved: false,
@@ -400,32 +413,42 @@ async fn verify_chain(
 ) -> StoreResult<Result<u64, BrokenLink>> {
     let mut walk = Walk::new(ChainVerifier::from_genesis(genesis));
     while walk.wants_more() {
-        let rows: Vec<RecordRow> = on_db!(db, pool => {
-            sqlx::query_as(
-                "SELECT chain_id, seq, at, actor_kind, actor_id, via_id, action, outcome, object_count, \
-                 prev_hash, hash FROM audit_records WHERE chain_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            )
-            .bind(chain)
-            .bind(walk.after)
-            .bind(PAGE)
-            .fetch_all(pool)
-            .await?
-        });
-        let mut objects = match (rows.first(), rows.last()) {
-            (Some(first), Some(last)) => objects_between(db, chain, first.seq, last.seq).await?,
-            _ => HashMap::new(),
-        };
-        // The objects of a record that is not there are left over; the walk names the record.
-        let records: Vec<StoredRecord> = rows
-            .into_iter()
-            .map(|row| {
-                let named = objects.remove(&row.seq).unwrap_or_default();
-                row.into_record(named)
-            })
-            .collect();
+        let records = records(db, chain, walk.after, PAGE).await?;
         walk.feed(&records);
     }
     Ok(walk.finish(head_seq, head_hash))
+}
+
+/// Up to `limit` records of `chain` after record `after`, in order, each with the objects stored
+/// for it (the objects of a record that is not there are left over: a walk names the record).
+pub async fn records(
+    db: &Db,
+    chain: i32,
+    after: i64,
+    limit: i64,
+) -> StoreResult<Vec<StoredRecord>> {
+    let rows: Vec<RecordRow> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT chain_id, seq, at, actor_kind, actor_id, via_id, action, outcome, object_count, \
+             prev_hash, hash FROM audit_records WHERE chain_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(chain)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    });
+    let mut objects = match (rows.first(), rows.last()) {
+        (Some(first), Some(last)) => objects_between(db, chain, first.seq, last.seq).await?,
+        _ => HashMap::new(),
+    };
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let named = objects.remove(&row.seq).unwrap_or_default();
+            row.into_record(named)
+        })
+        .collect())
 }
 
 /// The objects named by records `from..=to` of `chain`, by record, in position order.
@@ -451,6 +474,52 @@ async fn objects_between(
         by_record.entry(seq).or_default().push((kind, id));
     }
     Ok(by_record)
+}
+
+/// Where every chain stands in `tx`'s snapshot: the closed chain's head and each chain that has
+/// records, for a checkpoint.
+pub async fn heads(tx: &mut Tx) -> StoreResult<AuditHeads> {
+    let (closed_seq, closed_hash): (i64, String) = on_tx!(&mut *tx, conn => {
+        sqlx::query_as("SELECT last_seq, last_hash FROM audit_chain_head WHERE id = 1")
+            .fetch_one(conn)
+            .await?
+    });
+    let chains: Vec<(i32, i64, String)> = on_tx!(&mut *tx, conn => {
+        sqlx::query_as(
+            "SELECT id, last_seq, last_hash FROM audit_chains \
+             WHERE last_seq > 0 AND last_hash IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(conn)
+        .await?
+    });
+    Ok(AuditHeads {
+        closed: checkpoint::Head {
+            seq: closed_seq,
+            hash: closed_hash,
+        },
+        chains: chains
+            .into_iter()
+            .map(|(chain, seq, hash)| ChainHead { chain, seq, hash })
+            .collect(),
+    })
+}
+
+/// Where one chain stands now, and the hash of its record `seq` (if there is one).
+pub async fn head_and_hash_at(db: &Db, chain: i32, seq: i64) -> StoreResult<(i64, Option<String>)> {
+    let head: Option<i64> = on_db!(db, pool => {
+        sqlx::query_scalar("SELECT last_seq FROM audit_chains WHERE id = $1")
+            .bind(chain)
+            .fetch_optional(pool)
+            .await?
+    });
+    let hash: Option<String> = on_db!(db, pool => {
+        sqlx::query_scalar("SELECT hash FROM audit_records WHERE chain_id = $1 AND seq = $2")
+            .bind(chain)
+            .bind(seq)
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok((head.unwrap_or(0), hash))
 }
 
 /// One access to an object, as the trail has it: what was done, when, by whom.

@@ -19,6 +19,7 @@ use super::{
     StoreResult, Tx, WriteTx, MAX_BINDS,
 };
 use crate::chain::{hash_fields, BrokenLink, ChainVerifier, GENESIS_HASH};
+use crate::checkpoint::{AuditHeads, LedgerDigest, LedgerSummary};
 use crate::{on_db, on_tx};
 use assent_engine::compact;
 
@@ -420,11 +421,14 @@ impl LedgerWriter<'_> {
                 hash,
             });
         }
-        for chunk in rows.chunks(MAX_BINDS / 14) {
+        // Where the trail stands: the checkpoints' boundary (migration 0008).
+        let audit_position = tx.chain.taken_at();
+        for chunk in rows.chunks(MAX_BINDS / 16) {
             on_tx!(&mut *tx, conn => {
                 let mut query = sqlx::QueryBuilder::new(
                     "INSERT INTO ledger_events (id, contact_id, seq, at, recorded_at, recorded_by, recorded_via, \
-                     external_id, event_type, event, wording_id, source, prev_hash, hash) ",
+                     external_id, event_type, event, wording_id, source, prev_hash, hash, audit_chain, \
+                     audit_seq) ",
                 );
                 query.push_values(chunk, |mut row, e| {
                     row.push_bind(e.id)
@@ -440,7 +444,9 @@ impl LedgerWriter<'_> {
                         .push_bind(e.wording_id)
                         .push_bind(e.source.as_deref())
                         .push_bind(e.prev_hash.as_str())
-                        .push_bind(e.hash.as_str());
+                        .push_bind(e.hash.as_str())
+                        .push_bind(audit_position.0)
+                        .push_bind(audit_position.1);
                 });
                 query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
             });
@@ -717,6 +723,42 @@ pub async fn visit(
         }
     }
     Ok(())
+}
+
+/// The consent ledgers as they stood when the audit trail stood at `heads` (a checkpoint's):
+/// each ledger's last event among those appended below its chain's head there (and every
+/// event from before migration 0008), read in contact order within `tx`'s snapshot.
+pub async fn summary_as_of(tx: &mut Tx, heads: &AuditHeads) -> StoreResult<LedgerSummary> {
+    use futures_util::TryStreamExt;
+    let mut digest = LedgerDigest::default();
+    let mut last: Option<(Uuid, i64, String)> = None;
+    let covered = |chain: Option<i32>, seq: Option<i64>| match (chain, seq) {
+        (Some(chain), Some(seq)) => seq < heads.seq_of(chain),
+        _ => true,
+    };
+    on_tx!(&mut *tx, conn => {
+        let mut rows = sqlx::query_as::<_, (Uuid, i64, String, Option<i32>, Option<i64>)>(
+            "SELECT contact_id, seq, hash, audit_chain, audit_seq FROM ledger_events \
+             ORDER BY contact_id, seq",
+        )
+        .fetch(conn);
+        while let Some((contact_id, seq, hash, chain, audit_seq)) = rows.try_next().await? {
+            if !covered(chain, audit_seq) {
+                continue;
+            }
+            // The events come in seq order: a ledger's last one is the one before the next id.
+            if let Some((previous, previous_seq, previous_hash)) = last.take() {
+                if previous != contact_id {
+                    digest.add(previous, previous_seq, &previous_hash);
+                }
+            }
+            last = Some((contact_id, seq, hash));
+        }
+    });
+    if let Some((id, seq, hash)) = last {
+        digest.add(id, seq, &hash);
+    }
+    Ok(digest.finish())
 }
 
 /// Where a contact's ledger chain is broken.

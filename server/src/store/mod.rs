@@ -356,6 +356,18 @@ impl Db {
         })
     }
 
+    /// A read-only transaction that sees one snapshot throughout (PostgreSQL's repeatable read;
+    /// every SQLite transaction is one), for reads that must agree with one another.
+    pub async fn begin_snapshot(&self) -> StoreResult<Tx> {
+        Ok(match self {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Db::Postgres(pool) => Tx::Postgres(
+                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?,
+            ),
+        })
+    }
+
     pub async fn close(&self) {
         on_db!(self, pool => pool.close().await);
     }
