@@ -8,7 +8,7 @@ use assent_server::store::{
 use assent_shared::domain::Role;
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{join_all, Backend, TestApp};
 use crate::store_test;
 
 async fn some_activity(app: &TestApp) {
@@ -36,9 +36,9 @@ async fn disable_append_only(app: &TestApp) {
 }
 
 async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    match &app.db {
-        store::Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-        store::Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+    match app.db.pool() {
+        store::Pool::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        store::Pool::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
     }
 }
 
@@ -181,14 +181,14 @@ store_test! {
         app.post(&format!("/api/v1/contacts/{id}/ledger"), &sales, consent).await;
 
         let sql = "SELECT chain_id, seq, at, actor_kind, actor_id, via_id, action, outcome, object_count, prev_hash, hash FROM audit_records ORDER BY chain_id, seq";
-        let rows: Vec<Row> = match &app.db {
-            store::Db::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
-            store::Db::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+        let rows: Vec<Row> = match app.db.pool() {
+            store::Pool::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+            store::Pool::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
         };
         let sql = "SELECT chain_id, seq, position, object_kind, object_id FROM audit_objects ORDER BY chain_id, seq, position";
-        let objects: Vec<ObjectRow> = match &app.db {
-            store::Db::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
-            store::Db::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+        let objects: Vec<ObjectRow> = match app.db.pool() {
+            store::Pool::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+            store::Pool::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
         };
         assert!(rows.len() >= 14, "{} records", rows.len());
         // Every text a record holds is one of a closed set of names: nothing else can be written.
@@ -422,5 +422,53 @@ store_test! {
         assert_eq!(found, vec![
             "the consent ledgers lost events: at the checkpoint 1 ledgers held 2 events, the same ledgers hold 1 events in 1 ledgers now".to_owned()
         ]);
+    }
+}
+
+// The records of reads go through the group commit: many concurrent reads, one commit for
+// those that arrive together, and no data returned before (or without) its record.
+
+store_test! {
+    async fn concurrent_reads_are_each_recorded_before_their_data_is_returned(app: TestApp) {
+        let (_, sales) = app.user_with_token("reader@example.org", &[Role::Sales]).await;
+        let reply = app.post("/api/v1/contacts", &sales, json!({"first_name": "Tomasz", "last_name": "Nowak"})).await;
+        let id = reply.body["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/v1/contacts/{id}");
+        let replies = join_all((0..40).map(|_| {
+            let (app, sales, path) = (app.clone(), sales.clone(), path.clone());
+            async move { app.get(&path, &sales).await }
+        }))
+        .await;
+        assert!(replies.iter().all(|r| r.status == 200), "every read is answered");
+        let reads = scalar(&app, "SELECT COUNT(*) FROM audit_records WHERE action = 'contact_read'").await;
+        assert_eq!(reads, 40, "one record for each read answered");
+        assert!(matches!(store::audit::verify(&app.db).await.unwrap(), Verification::Intact { .. }));
+        let id: uuid::Uuid = id.parse().unwrap();
+        let found = store::audit::for_object(&app.db, id).await.unwrap();
+        assert_eq!(found.iter().filter(|a| a.action == "contact_read").count(), 40);
+    }
+}
+
+store_test! {
+    async fn a_read_whose_record_cannot_be_written_returns_no_data(app: TestApp) {
+        let (_, sales) = app.user_with_token("reader@example.org", &[Role::Sales]).await;
+        let reply = app.post("/api/v1/contacts", &sales, json!({"first_name": "Tomasz", "last_name": "Nowak"})).await;
+        let id = reply.body["id"].as_str().unwrap().to_owned();
+        // The trail refuses every new record, as a full disk or a failing database would.
+        let refuse = match app.backend {
+            Backend::Sqlite => vec!["CREATE TRIGGER audit_records_full BEFORE INSERT ON audit_records BEGIN SELECT RAISE(ABORT, 'the trail is full'); END"],
+            Backend::Postgres => vec![
+                "CREATE FUNCTION trail_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the trail is full'; END $$",
+                "CREATE TRIGGER audit_records_full BEFORE INSERT ON audit_records FOR EACH ROW EXECUTE FUNCTION trail_full()",
+            ],
+        };
+        for sql in refuse {
+            app.raw_sql(sql).await.unwrap();
+        }
+        for path in [format!("/api/v1/contacts/{id}"), "/api/v1/contacts".to_owned()] {
+            let reply = app.get(&path, &sales).await;
+            assert_eq!(reply.status, 500, "{path}");
+            assert!(!reply.body.to_string().contains("Tomasz"), "{path}: no data without its record: {}", reply.body);
+        }
     }
 }

@@ -79,9 +79,9 @@ store_test! {
         assert!(records.iter().any(|r| r.action == "filter_saved" && r.actor_id == Some(user.id)));
         app.get("/api/v1/filters", &sales).await;
         let sql = "SELECT COUNT(*) FROM audit_records WHERE action = 'filters_listed'";
-        let listed: i64 = match &app.db {
-            assent_server::store::Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-            assent_server::store::Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        let listed: i64 = match app.db.pool() {
+            assent_server::store::Pool::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            assent_server::store::Pool::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
         };
         assert_eq!(listed, 1);
     }

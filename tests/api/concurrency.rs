@@ -8,23 +8,11 @@ use assent_shared::domain::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::TestApp;
+use crate::helpers::{join_all, TestApp};
 use crate::store_test;
 
 const WRITERS: usize = 16;
 
-/// Runs every future on a task of its own (so they run at once on the runtime's threads), and
-/// waits for them all; a writer's failed assertion fails the test.
-async fn join_all<T: Send + 'static>(
-    futures: impl IntoIterator<Item = impl std::future::Future<Output = T> + Send + 'static>,
-) -> Vec<T> {
-    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
-    let mut results = Vec::new();
-    for handle in handles {
-        results.push(handle.await.expect("the writer finished"));
-    }
-    results
-}
 const EACH: usize = 4;
 
 async fn contact(app: &TestApp, token: &str, n: usize) -> String {

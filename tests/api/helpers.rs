@@ -5,7 +5,7 @@ use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use assent_server::store::Db;
+use assent_server::store::{Db, Pool};
 use assent_shared::api::{LoginResponse, User};
 use assent_shared::domain::Role;
 use reqwest::{Method, Response, StatusCode};
@@ -291,15 +291,28 @@ impl TestApp {
 
     /// Runs a statement directly against the database, as an attacker with database access would.
     pub async fn raw_sql(&self, sql: &str) -> Result<u64, sqlx::Error> {
-        match &self.db {
-            Db::Sqlite(pool) => sqlx::query(sql)
+        match self.db.pool() {
+            Pool::Sqlite(pool) => sqlx::query(sql)
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected()),
-            Db::Postgres(pool) => sqlx::query(sql)
+            Pool::Postgres(pool) => sqlx::query(sql)
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected()),
         }
     }
+}
+
+/// Runs every future on a task of its own (so they run at once on the runtime's threads), and
+/// waits for them all; a task's failed assertion fails the test.
+pub async fn join_all<T: Send + 'static>(
+    futures: impl IntoIterator<Item = impl std::future::Future<Output = T> + Send + 'static>,
+) -> Vec<T> {
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut results = Vec::new();
+    for handle in handles {
+        results.push(handle.await.expect("the task finished"));
+    }
+    results
 }

@@ -1,6 +1,6 @@
 use std::collections::BTreeSet;
 
-use assent_server::store::{self, DatabaseLocation, Db};
+use assent_server::store::{self, DatabaseLocation, Db, Pool};
 use assent_shared::api::ActorRef;
 use assent_shared::domain::SystemJob;
 use chrono::{DateTime, Utc};
@@ -10,8 +10,8 @@ use crate::helpers::{create_pg_database, drop_pg_database};
 
 /// (table, column) pairs and index names of a migrated database.
 async fn shape(db: &Db) -> (BTreeSet<(String, String)>, BTreeSet<String>) {
-    match db {
-        Db::Sqlite(pool) => {
+    match db.pool() {
+        Pool::Sqlite(pool) => {
             let columns: Vec<(String, String)> = sqlx::query_as(
                 "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
                  WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'",
@@ -27,7 +27,7 @@ async fn shape(db: &Db) -> (BTreeSet<(String, String)>, BTreeSet<String>) {
             .unwrap();
             (columns.into_iter().collect(), indexes.into_iter().collect())
         }
-        Db::Postgres(pool) => {
+        Pool::Postgres(pool) => {
             let columns: Vec<(String, String)> = sqlx::query_as(
                 "SELECT table_name::text, column_name::text FROM information_schema.columns \
                  WHERE table_schema = 'public' AND table_name NOT LIKE '\\_sqlx%'",
@@ -265,18 +265,18 @@ async fn migration_6_keeps_every_record_and_names_who_made_it() {
         assert_eq!(sales_user.user.version, 1, "{backend}");
         drop(tx);
         // Every column of every event is as it was, so every event's hash still holds.
-        let events_after: Vec<EventRow> = match &db {
-            Db::Sqlite(pool) => sqlx::query_as(EVENT_COLUMNS).fetch_all(pool).await.unwrap(),
-            Db::Postgres(pool) => sqlx::query_as(EVENT_COLUMNS).fetch_all(pool).await.unwrap(),
+        let events_after: Vec<EventRow> = match db.pool() {
+            Pool::Sqlite(pool) => sqlx::query_as(EVENT_COLUMNS).fetch_all(pool).await.unwrap(),
+            Pool::Postgres(pool) => sqlx::query_as(EVENT_COLUMNS).fetch_all(pool).await.unwrap(),
         };
         assert_eq!(events_after, events_before, "{backend}");
         // The append-only guard is back on the rebuilt table.
-        let refused = match &db {
-            Db::Sqlite(pool) => sqlx::query("DELETE FROM ledger_events")
+        let refused = match db.pool() {
+            Pool::Sqlite(pool) => sqlx::query("DELETE FROM ledger_events")
                 .execute(pool)
                 .await
                 .map(|_| ()),
-            Db::Postgres(pool) => sqlx::query("DELETE FROM ledger_events")
+            Pool::Postgres(pool) => sqlx::query("DELETE FROM ledger_events")
                 .execute(pool)
                 .await
                 .map(|_| ()),
@@ -367,9 +367,9 @@ async fn migration_7_closes_the_format_1_trail_and_the_new_chains_extend_it() {
             "{backend}"
         );
         let sql = "SELECT prev_hash FROM audit_records WHERE chain_id = 1 AND seq = 1";
-        let first_link: String = match &db {
-            Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-            Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        let first_link: String = match db.pool() {
+            Pool::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            Pool::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
         };
         assert_eq!(
             first_link,
@@ -378,17 +378,17 @@ async fn migration_7_closes_the_format_1_trail_and_the_new_chains_extend_it() {
         );
 
         // The closed chain is still checked by its own hash.
-        let tamper = match &db {
-            Db::Sqlite(_) => "DROP TRIGGER audit_events_no_update; UPDATE audit_events SET action = 'logout' WHERE seq = 2",
-            Db::Postgres(_) => "ALTER TABLE audit_events DISABLE TRIGGER USER; UPDATE audit_events SET action = 'logout' WHERE seq = 2",
+        let tamper = match db.pool() {
+            Pool::Sqlite(_) => "DROP TRIGGER audit_events_no_update; UPDATE audit_events SET action = 'logout' WHERE seq = 2",
+            Pool::Postgres(_) => "ALTER TABLE audit_events DISABLE TRIGGER USER; UPDATE audit_events SET action = 'logout' WHERE seq = 2",
         };
-        match &db {
-            Db::Sqlite(pool) => sqlx::raw_sql(tamper)
+        match db.pool() {
+            Pool::Sqlite(pool) => sqlx::raw_sql(tamper)
                 .execute(pool)
                 .await
                 .map(|_| ())
                 .unwrap(),
-            Db::Postgres(pool) => sqlx::raw_sql(tamper)
+            Pool::Postgres(pool) => sqlx::raw_sql(tamper)
                 .execute(pool)
                 .await
                 .map(|_| ())

@@ -23,7 +23,7 @@ pub async fn search(
     access::require_any(db, actor, CONTACT_ROLES, None).await?;
     let (after, limit) = super::page(search.after, search.limit)?;
     let text = search_query(search.text)?;
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_read().await?;
     let page = store::companies::search(
         &mut tx,
         text.as_deref(),
@@ -37,8 +37,8 @@ pub async fn search(
         ObjectKind::Company,
         page.items.iter().map(|item| item.id),
     );
-    store::audit::append(&mut tx, &record).await?;
     tx.commit().await?;
+    store::audit::record_read(db, record).await?;
     Ok(page)
 }
 
@@ -74,14 +74,14 @@ async fn load(tx: &mut Tx, id: Uuid) -> ServiceResult<Company> {
 /// One company, audited as read.
 pub async fn get(db: &Db, actor: &Actor, id: Uuid) -> ServiceResult<Company> {
     access::require_any(db, actor, CONTACT_ROLES, Some((ObjectKind::Company, id))).await?;
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_read().await?;
     let company = load(&mut tx, id).await?;
-    store::audit::append(
-        &mut tx,
-        &actor.audit(Action::CompanyRead).on(ObjectKind::Company, id),
+    tx.commit().await?;
+    store::audit::record_read(
+        db,
+        actor.audit(Action::CompanyRead).on(ObjectKind::Company, id),
     )
     .await?;
-    tx.commit().await?;
     Ok(company)
 }
 
@@ -133,16 +133,16 @@ async fn change(
     }
 }
 
-/// Every change of a company's fields, read in the transaction that records the read.
+/// Every change of a company's fields, returned once the read's audit record is committed.
 pub async fn history(db: &Db, actor: &Actor, id: Uuid) -> ServiceResult<Vec<FieldChange>> {
     access::require_any(db, actor, CONTACT_ROLES, Some((ObjectKind::Company, id))).await?;
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_read().await?;
     load(&mut tx, id).await?;
     let record = actor
         .audit(Action::CompanyHistoryRead)
         .on(ObjectKind::Company, id);
-    store::audit::append(&mut tx, &record).await?;
     let history = store::history::for_record(&mut tx, RecordKind::Company, id).await?;
     tx.commit().await?;
+    store::audit::record_read(db, record).await?;
     Ok(history)
 }

@@ -38,15 +38,15 @@ pub async fn search(
         after,
         limit,
     };
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_read().await?;
     let page = store::contacts::search(&mut tx, &query).await?;
     let record = actor.audit_each(
         Action::ContactListed,
         ObjectKind::Contact,
         page.items.iter().map(|item| item.id),
     );
-    store::audit::append(&mut tx, &record).await?;
     tx.commit().await?;
+    store::audit::record_read(db, record).await?;
     Ok(page)
 }
 
@@ -114,14 +114,14 @@ pub(super) async fn load(tx: &mut Tx, id: Uuid) -> ServiceResult<Contact> {
 pub async fn get(db: &Db, actor: &Actor, id: Uuid) -> ServiceResult<Contact> {
     let object = Some((ObjectKind::Contact, id));
     access::require_any(db, actor, CONTACT_ROLES, object).await?;
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_read().await?;
     let contact = load(&mut tx, id).await?;
-    store::audit::append(
-        &mut tx,
-        &actor.audit(Action::ContactRead).on(ObjectKind::Contact, id),
+    tx.commit().await?;
+    store::audit::record_read(
+        db,
+        actor.audit(Action::ContactRead).on(ObjectKind::Contact, id),
     )
     .await?;
-    tx.commit().await?;
     Ok(contact)
 }
 
@@ -193,17 +193,17 @@ async fn change(
     }
 }
 
-/// Every change of a contact's fields: old value, new value, who and when; read in the
-/// transaction that records the read.
+/// Every change of a contact's fields: old value, new value, who and when; returned once
+/// the read's audit record is committed.
 pub async fn history(db: &Db, actor: &Actor, id: Uuid) -> ServiceResult<Vec<FieldChange>> {
     access::require_any(db, actor, CONTACT_ROLES, Some((ObjectKind::Contact, id))).await?;
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_read().await?;
     load(&mut tx, id).await?;
     let record = actor
         .audit(Action::ContactHistoryRead)
         .on(ObjectKind::Contact, id);
-    store::audit::append(&mut tx, &record).await?;
     let history = store::history::for_record(&mut tx, RecordKind::Contact, id).await?;
     tx.commit().await?;
+    store::audit::record_read(db, record).await?;
     Ok(history)
 }

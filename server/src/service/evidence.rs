@@ -55,12 +55,11 @@ pub async fn pack(
     let now = clock::now();
     // Policy versions are not personal data; they are read before the transaction.
     let history = store::policies::history(db).await?;
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_read().await?;
     let contact = load(&mut tx, id).await?;
-    let record = actor
+    let pack_record = actor
         .audit(Action::EvidencePackGenerated)
         .on(ObjectKind::Contact, id);
-    store::audit::append(&mut tx, &record).await?;
     let (ledger, chain) = store::ledger::read_verified(&mut tx, id).await?;
     let chain = match chain {
         Ok(events) => ChainStatus::Intact { events },
@@ -90,17 +89,17 @@ pub async fn pack(
         .into_iter()
         .map(|(id, (name, email))| (id, format!("{name} <{email}>")))
         .collect();
-    let record = actor.audit_each(
+    let users_record = actor.audit_each(
         Action::UserRead,
         ObjectKind::User,
         recorders.keys().copied(),
     );
-    store::audit::append(&mut tx, &record).await?;
     let generated_by = match actor {
         Actor::Staff(staff) => format!("{} <{}>", staff.user.display_name, staff.user.email),
         other => names::of(&mut tx, other.reference()).await?,
     };
     tx.commit().await?;
+    store::audit::record_reads(db, vec![pack_record, users_record]).await?;
     let pack = EvidencePack {
         contact: &contact,
         ledger: &ledger,

@@ -12,13 +12,13 @@ use crate::audit::{Action, ObjectKind};
 use crate::clock;
 use crate::store::{self, Db};
 
-/// Every saved filter, by name, read in the transaction that records the read.
+/// Every saved filter, by name, returned once the read's audit record is committed.
 pub async fn list(db: &Db, actor: &Actor) -> ServiceResult<Vec<SavedFilter>> {
     access::require_any(db, actor, CONTACT_ROLES, None).await?;
-    let mut tx = db.begin().await?;
-    store::audit::append(&mut tx, &actor.audit(Action::FiltersListed)).await?;
+    let mut tx = db.begin_read().await?;
     let filters = store::filters::list(&mut tx).await?;
     tx.commit().await?;
+    store::audit::record_read(db, actor.audit(Action::FiltersListed)).await?;
     Ok(filters)
 }
 

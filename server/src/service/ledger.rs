@@ -46,11 +46,11 @@ pub async fn read(
     action: Action,
 ) -> ServiceResult<(Contact, Vec<RecordedEvent>)> {
     access::require_any(db, actor, CONTACT_ROLES, Some((ObjectKind::Contact, id))).await?;
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_read().await?;
     let contact = load(&mut tx, id).await?;
-    store::audit::append(&mut tx, &actor.audit(action).on(ObjectKind::Contact, id)).await?;
     let ledger = store::ledger::for_contact(&mut tx, id).await?;
     tx.commit().await?;
+    store::audit::record_read(db, actor.audit(action).on(ObjectKind::Contact, id)).await?;
     Ok((contact, ledger))
 }
 

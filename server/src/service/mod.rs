@@ -1,8 +1,8 @@
 //! The domain services: everything Assent does, as functions that take the store and an
 //! [`Actor`] and return domain results. Every caller shares them: the staff API, the command
 //! line, and (with their issues) the send worker and the public pages. They decide permissions
-//! from the actor, keep each change and its audit record in one transaction, and commit a read of
-//! personal data together with the record of that read.
+//! from the actor, keep each change and its audit record in one transaction, and return personal data
+//! only once the record of that read is committed (`store::audit::record_read`, a group commit).
 //!
 //! Architecture invariant: nothing here knows HTTP. A caller turns its own input into these
 //! calls (the API turns a session into an [`Actor`]) and maps [`ServiceError`] to its own

@@ -174,8 +174,8 @@ pub async fn authenticate(
     }
 }
 
-/// The live sessions of `user_id` (the actor's own, or anyone's for an administrator), read in
-/// the transaction that records the read.
+/// The live sessions of `user_id` (the actor's own, or anyone's for an administrator), returned
+/// once the read's audit record is committed.
 pub async fn list_live(
     db: &Db,
     actor: &Actor,
@@ -186,16 +186,16 @@ pub async fn list_live(
         access::require_any(db, actor, USER_ROLES, Some((ObjectKind::User, user_id))).await?;
     }
     let now = clock::now();
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_read().await?;
     if store::users::get(&mut tx, user_id).await?.is_none() {
         return Err(ServiceError::NotFound("user"));
     }
     let record = actor
         .audit(Action::SessionsListed)
         .on(ObjectKind::User, user_id);
-    store::audit::append(&mut tx, &record).await?;
     let rows = store::sessions::unrevoked_for_user(&mut tx, user_id).await?;
     tx.commit().await?;
+    store::audit::record_read(db, record).await?;
     let current = actor.staff().map(|s| s.session_id);
     Ok(rows
         .iter()

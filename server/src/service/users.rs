@@ -71,13 +71,13 @@ pub async fn create(db: &Db, actor: &Actor, new: &NewUser) -> ServiceResult<User
     })
 }
 
-/// Every user, read in the transaction that records the read.
+/// Every user, returned once the read's audit record is committed.
 pub async fn list(db: &Db, actor: &Actor) -> ServiceResult<Vec<User>> {
     access::require_any(db, actor, USER_ROLES, None).await?;
-    let mut tx = db.begin().await?;
-    store::audit::append(&mut tx, &actor.audit(Action::UsersListed)).await?;
+    let mut tx = db.begin_read().await?;
     let users = store::users::list(&mut tx).await?;
     tx.commit().await?;
+    store::audit::record_read(db, actor.audit(Action::UsersListed)).await?;
     Ok(users)
 }
 
@@ -86,16 +86,12 @@ pub async fn get(db: &Db, actor: &Actor, id: Uuid) -> ServiceResult<User> {
     if actor.user_id() != Some(id) {
         access::require_any(db, actor, USER_ROLES, Some((ObjectKind::User, id))).await?;
     }
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_read().await?;
     let (stored, _) = store::users::get(&mut tx, id)
         .await?
         .ok_or(ServiceError::NotFound("user"))?;
-    store::audit::append(
-        &mut tx,
-        &actor.audit(Action::UserRead).on(ObjectKind::User, id),
-    )
-    .await?;
     tx.commit().await?;
+    store::audit::record_read(db, actor.audit(Action::UserRead).on(ObjectKind::User, id)).await?;
     Ok(stored.user)
 }
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use uuid::Uuid;
 
-use super::{keep_prepared, Db, StoreResult, Tx, WriteTx, MAX_BINDS};
+use super::{keep_prepared, Db, StoreError, StoreResult, Tx, WriteTx, MAX_BINDS};
 use crate::audit::{genesis, AuditRecord, LegacyRecord, StoredRecord};
 use crate::chain::{BrokenLink, ChainVerifier};
 use crate::checkpoint::{self, AuditHeads, ChainHead};
@@ -192,6 +192,114 @@ pub async fn append_now(db: &Db, records: &[AuditRecord]) -> StoreResult<()> {
     let mut tx = db.begin().await?;
     append_all(&mut tx, records).await?;
     tx.commit().await
+}
+
+/// The group commit of the records of reads. A read is recorded before its data is returned, but
+/// it changes nothing, so its record need not share the read's transaction: it is handed here,
+/// and the records of every read that arrives while a commit is in flight go together in the next
+/// transaction, one commit (one fsync) for all of them. Each caller waits for the commit that
+/// holds its record, so the guarantee is kept: the record is durable before the data is
+/// returned, and if it cannot be written the caller gets the error instead of the data. Readers
+/// no longer take a chain or the write lock each.
+///
+/// SQLite takes one worker (it has one writer at a time); PostgreSQL four, each holding a chain
+/// of its own while it commits.
+#[derive(Clone)]
+pub struct GroupCommit {
+    queue: tokio::sync::mpsc::UnboundedSender<PendingRecord>,
+}
+
+impl std::fmt::Debug for GroupCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GroupCommit")
+    }
+}
+
+/// A read's records and whoever waits for their commit.
+struct PendingRecord {
+    records: Vec<AuditRecord>,
+    committed: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
+/// The most records one group commit writes (the rest wait for the next).
+const GROUP_LIMIT: usize = 512;
+
+impl GroupCommit {
+    /// Starts the workers, which append through `db` (a handle without a group commit of its own).
+    pub(super) fn start(db: Db) -> Self {
+        let (queue, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let receiver = std::sync::Arc::new(tokio::sync::Mutex::new(receiver));
+        let workers = match db.pool() {
+            super::Pool::Sqlite(_) => 1,
+            super::Pool::Postgres(_) => 4,
+        };
+        for _ in 0..workers {
+            tokio::spawn(commit_groups(db.clone(), receiver.clone()));
+        }
+        GroupCommit { queue }
+    }
+}
+
+/// A worker: takes whatever records are waiting (at least one), commits them in one transaction,
+/// and tells each waiter how it went.
+async fn commit_groups(
+    db: Db,
+    receiver: std::sync::Arc<
+        tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<PendingRecord>>,
+    >,
+) {
+    loop {
+        let mut group = Vec::new();
+        {
+            let mut queue = receiver.lock().await;
+            match queue.recv().await {
+                Some(first) => group.push(first),
+                // Every handle is gone: the store is closing.
+                None => return,
+            }
+            while group.len() < GROUP_LIMIT {
+                match queue.try_recv() {
+                    Ok(next) => group.push(next),
+                    Err(_) => break,
+                }
+            }
+        }
+        let mut records = Vec::new();
+        let mut waiters = Vec::with_capacity(group.len());
+        for pending in group {
+            records.extend(pending.records);
+            waiters.push(pending.committed);
+        }
+        let result = append_now(&db, &records).await.map_err(|e| e.to_string());
+        for waiter in waiters {
+            // A waiter that went away (its request was cancelled) needs no answer.
+            let _ = waiter.send(result.clone());
+        }
+    }
+}
+
+/// Records a read: durably, before the caller returns what it read (see [`record_reads`]).
+pub async fn record_read(db: &Db, record: AuditRecord) -> StoreResult<()> {
+    record_reads(db, vec![record]).await
+}
+
+/// Records a read's records, in order and together: durably, before the caller returns what it
+/// read. Through the group commit when `db` has one; else in a transaction of their own.
+pub async fn record_reads(db: &Db, records: Vec<AuditRecord>) -> StoreResult<()> {
+    let Some(group) = db.group_commit() else {
+        return append_now(db, &records).await;
+    };
+    let (committed, outcome) = tokio::sync::oneshot::channel();
+    let lost =
+        || StoreError::GroupCommit("the group commit stopped before the record was written".into());
+    group
+        .queue
+        .send(PendingRecord { records, committed })
+        .map_err(|_| lost())?;
+    outcome
+        .await
+        .map_err(|_| lost())?
+        .map_err(StoreError::GroupCommit)
 }
 
 /// A chain of the trail: the closed one written before format 2, or one of the chains since.

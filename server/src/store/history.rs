@@ -80,8 +80,7 @@ struct ChangeRow {
     changed_at: DateTime<Utc>,
 }
 
-/// The history of one record, oldest change first, read in the transaction that records the
-/// read in the audit trail.
+/// The history of one record, oldest change first.
 pub async fn for_record(
     tx: &mut Tx,
     kind: RecordKind,

@@ -54,6 +54,10 @@ pub enum StoreError {
     /// A value could not be written as the store keeps it; nothing was written.
     #[error("cannot encode {0} for the store")]
     Encode(&'static str),
+    /// The group commit that holds a read's audit record failed (the database's error, as text:
+    /// one failure answers every read of the group); the read's data is not returned.
+    #[error("the audit record of a read was not written: {0}")]
+    GroupCommit(String),
 }
 
 impl StoreError {
@@ -198,9 +202,22 @@ impl<T> Updated<T> {
     }
 }
 
-/// The database behind the server.
+/// The database behind the server: its pool, and how writes and the records of reads reach it.
 #[derive(Clone, Debug)]
-pub enum Db {
+pub struct Db {
+    pool: Pool,
+    /// SQLite's one write connection, which every write transaction takes in turn: writers queue
+    /// for it in order instead of sleeping and retrying on the database's lock. Reads use
+    /// [`Db::pool`]. On PostgreSQL writers use the pool.
+    writer: Option<SqlitePool>,
+    /// The group commit of the records of reads ([`audit::GroupCommit`]); absent in its own
+    /// workers' handle, which append directly.
+    reads: Option<audit::GroupCommit>,
+}
+
+/// The connections of whichever backend the database is on.
+#[derive(Clone, Debug)]
+pub enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
@@ -215,9 +232,9 @@ pub enum Tx {
 #[macro_export]
 macro_rules! on_db {
     ($db:expr, $conn:ident => $body:expr) => {
-        match $db {
-            $crate::store::Db::Sqlite($conn) => $body,
-            $crate::store::Db::Postgres($conn) => $body,
+        match ($db).pool() {
+            $crate::store::Pool::Sqlite($conn) => $body,
+            $crate::store::Pool::Postgres($conn) => $body,
         }
     };
 }
@@ -292,10 +309,13 @@ pub enum DatabaseLocation {
 }
 
 impl Db {
-    /// Connects and brings the schema up to date.
+    /// Connects, brings the schema up to date, and starts the group commit of reads' records.
     pub async fn connect(location: &DatabaseLocation) -> StoreResult<Db> {
-        let db = match location {
-            DatabaseLocation::SqliteFile(path) => Db::Sqlite(open_sqlite(path).await?),
+        let (pool, writer) = match location {
+            DatabaseLocation::SqliteFile(path) => {
+                let (readers, writer) = open_sqlite(path).await?;
+                (Pool::Sqlite(readers), Some(writer))
+            }
             DatabaseLocation::Postgres(url) => {
                 // The parser's message could quote the URL, password and all.
                 let options = PgConnectOptions::from_str(url.expose()).map_err(|_| {
@@ -308,40 +328,53 @@ impl Db {
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await?;
-                Db::Postgres(pool)
+                POSTGRES_MIGRATIONS.run(&pool).await?;
+                (Pool::Postgres(pool), None)
             }
         };
-        if let Db::Postgres(pool) = &db {
-            POSTGRES_MIGRATIONS.run(pool).await?;
-        }
+        let mut db = Db {
+            pool,
+            writer,
+            reads: None,
+        };
         ledger::backfill_decision_copies(&db).await?;
+        db.reads = Some(audit::GroupCommit::start(db.clone()));
         Ok(db)
+    }
+
+    /// The pool reads go through (and, on PostgreSQL, writes).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     /// Brings the schema up to date, then builds any missing decision copies.
     pub async fn migrate(&self) -> StoreResult<()> {
-        match self {
-            Db::Sqlite(pool) => migrate_sqlite(pool.connect_options().get_filename()).await?,
-            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        match &self.pool {
+            Pool::Sqlite(pool) => migrate_sqlite(pool.connect_options().get_filename()).await?,
+            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         ledger::backfill_decision_copies(self).await?;
         Ok(())
     }
 
     pub fn backend_name(&self) -> &'static str {
-        match self {
-            Db::Sqlite(_) => "sqlite",
-            Db::Postgres(_) => "postgres",
+        match &self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
         }
     }
 
     /// Begins a transaction that writes, holding a chain of the audit trail for its records
-    /// ([`WriteTx`]). On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a
-    /// transaction that reads first and writes later could otherwise deadlock with another one.
+    /// ([`WriteTx`]). On SQLite it takes the one write connection and the write lock at once
+    /// (`BEGIN IMMEDIATE`): a transaction that reads first and writes later could otherwise
+    /// deadlock with another one.
     pub async fn begin(&self) -> StoreResult<WriteTx> {
-        let mut tx = match self {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        let mut tx = match (&self.pool, &self.writer) {
+            (Pool::Sqlite(_), Some(writer)) => {
+                Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?)
+            }
+            (Pool::Sqlite(pool), None) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            (Pool::Postgres(pool), _) => Tx::Postgres(pool.begin().await?),
         };
         let chain = audit::take_chain(&mut tx).await?;
         Ok(WriteTx { tx, chain })
@@ -350,18 +383,18 @@ impl Db {
     /// Begins a transaction that only reads: a consistent snapshot on SQLite (WAL) without the
     /// write lock; on PostgreSQL what each statement sees, plus whatever rows it locks.
     pub async fn begin_read(&self) -> StoreResult<Tx> {
-        Ok(match self {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
 
     /// A read-only transaction that sees one snapshot throughout (PostgreSQL's repeatable read;
     /// every SQLite transaction is one), for reads that must agree with one another.
     pub async fn begin_snapshot(&self) -> StoreResult<Tx> {
-        Ok(match self {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
-            Db::Postgres(pool) => Tx::Postgres(
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Pool::Postgres(pool) => Tx::Postgres(
                 pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await?,
             ),
@@ -370,6 +403,14 @@ impl Db {
 
     pub async fn close(&self) {
         on_db!(self, pool => pool.close().await);
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
+    }
+
+    /// The group commit of reads' records, unless this is its own workers' handle.
+    pub(crate) fn group_commit(&self) -> Option<&audit::GroupCommit> {
+        self.reads.as_ref()
     }
 }
 
@@ -490,14 +531,20 @@ async fn applied_migrations(conn: &mut sqlx::SqliteConnection) -> StoreResult<i6
     })
 }
 
-async fn open_sqlite(path: &Path) -> StoreResult<SqlitePool> {
+/// The readers' pool and the one write connection of a SQLite database, migrated.
+async fn open_sqlite(path: &Path) -> StoreResult<(SqlitePool, SqlitePool)> {
     migrate_sqlite(path).await?;
-    let options = sqlite_options(path);
-    Ok(SqlitePoolOptions::new()
+    let readers = SqlitePoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options)
-        .await?)
+        .connect_with(sqlite_options(path))
+        .await?;
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(sqlite_options(path))
+        .await?;
+    Ok((readers, writer))
 }
 
 /// Escapes `%`, `_` and `\` in a search term for `LIKE ... ESCAPE '\'`, and lower-cases it.
