@@ -125,6 +125,9 @@ pub struct AuditRecord {
     pub action: Action,
     pub objects: Vec<(ObjectKind, Uuid)>,
     pub outcome: Outcome,
+    /// A window's tally of refusals from callers nobody knows: how many more of this action and
+    /// outcome the window before `at` saw beyond those recorded one by one. `None`: one event.
+    pub tally: Option<i64>,
 }
 
 impl AuditRecord {
@@ -137,7 +140,14 @@ impl AuditRecord {
             action,
             objects: Vec::new(),
             outcome,
+            tally: None,
         }
+    }
+
+    /// As a tally of `count` refusals like it (see [`AuditRecord::tally`]).
+    pub fn tallied(mut self, count: i64) -> Self {
+        self.tally = Some(count);
+        self
     }
 
     /// By `actor`, proved by `via` (a session or a token).
@@ -183,6 +193,7 @@ impl AuditRecord {
             action: self.action.as_str(),
             outcome: self.outcome.as_str(),
             objects: &objects,
+            tally: self.tally,
             prev_hash,
         })
     }
@@ -199,11 +210,14 @@ struct Link<'a> {
     action: &'a str,
     outcome: &'a str,
     objects: &'a [(&'a str, Uuid)],
+    tally: Option<i64>,
     prev_hash: &'a str,
 }
 
 /// The hash of one link, format 2. The format is fixed: every record ever written is verified by
-/// it. The number of objects comes before them, so no two records hash the same fields.
+/// it. The number of objects comes before them, so no two records hash the same fields. A tally
+/// (migration 0009) is hashed after the objects as `tally` and its count; a record without one
+/// hashes exactly as the format-2 records written before tallies existed.
 fn link_hash(link: &Link<'_>) -> String {
     let id = |value: Option<Uuid>| value.map(|v| v.to_string()).unwrap_or_default();
     let mut fields = vec![
@@ -221,6 +235,10 @@ fn link_hash(link: &Link<'_>) -> String {
     for (kind, object) in link.objects {
         fields.push((*kind).to_owned());
         fields.push(object.to_string());
+    }
+    if let Some(count) = link.tally {
+        fields.push("tally".to_owned());
+        fields.push(count.to_string());
     }
     fields.push(link.prev_hash.to_owned());
     let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
@@ -251,6 +269,7 @@ pub struct StoredRecord {
     /// How many objects the record says it names, and those found.
     pub object_count: i64,
     pub objects: Vec<(String, Uuid)>,
+    pub tally: Option<i64>,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -273,6 +292,7 @@ impl StoredRecord {
             action: &self.action,
             outcome: &self.outcome,
             objects: &objects,
+            tally: self.tally,
             prev_hash: &self.prev_hash,
         })
     }
@@ -364,6 +384,7 @@ mod tests {
                 .iter()
                 .map(|(kind, id)| (kind.as_str().to_owned(), *id))
                 .collect(),
+            tally: record.tally,
             prev_hash: prev.to_owned(),
             hash: record.chain_hash(chain, seq, prev),
         }
@@ -437,6 +458,17 @@ mod tests {
         let more = base.clone().on(ObjectKind::Contact, id(4));
         assert_ne!(more.chain_hash(1, 1, GENESIS_HASH), hash);
         assert_ne!(base.chain_hash(2, 1, GENESIS_HASH), hash, "the chain too");
+    }
+
+    #[test]
+    fn a_tally_is_part_of_the_hash_and_a_record_without_one_hashes_as_before() {
+        let one = AuditRecord::new(Action::Unauthenticated, Outcome::Refused);
+        let hash = one.chain_hash(1, 1, GENESIS_HASH);
+        assert_ne!(one.clone().tallied(20).chain_hash(1, 1, GENESIS_HASH), hash);
+        assert_ne!(
+            one.clone().tallied(20).chain_hash(1, 1, GENESIS_HASH),
+            one.clone().tallied(21).chain_hash(1, 1, GENESIS_HASH)
+        );
     }
 
     #[test]

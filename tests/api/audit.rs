@@ -472,3 +472,27 @@ store_test! {
         }
     }
 }
+
+store_test! {
+    async fn a_flood_of_bad_tokens_is_recorded_one_by_one_up_to_a_limit_and_then_tallied(app: TestApp) {
+        let one_by_one = store::audit::REFUSALS_ONE_BY_ONE as i64;
+        for _ in 0..30 {
+            assert_eq!(app.get("/api/v1/contacts", "not-a-token-anyone-issued").await.status, 401);
+        }
+        let refusals = "SELECT COUNT(*) FROM audit_records WHERE action = 'unauthenticated'";
+        assert_eq!(scalar(&app, refusals).await, one_by_one, "the first of the window, one by one");
+        // The window closes (the server does it within seconds of the window's end, and on stopping).
+        store::audit::close_refusal_windows(&app.db).await.unwrap();
+        assert_eq!(scalar(&app, refusals).await, one_by_one + 1, "and one record for the rest");
+        let tally = scalar(&app, "SELECT tally FROM audit_records WHERE tally IS NOT NULL").await;
+        assert_eq!(tally, 30 - one_by_one);
+        assert!(matches!(store::audit::verify(&app.db).await.unwrap(), Verification::Intact { .. }));
+        // The tally is part of the record's hash.
+        disable_append_only(&app).await;
+        let at = scalar(&app, "SELECT seq FROM audit_records WHERE tally IS NOT NULL").await;
+        app.raw_sql("UPDATE audit_records SET tally = 1 WHERE tally IS NOT NULL").await.unwrap();
+        let (_, seq, problem) = broken_at(&app).await;
+        assert_eq!(seq, at);
+        assert!(problem.contains("altered"), "{problem}");
+    }
+}

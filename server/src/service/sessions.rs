@@ -68,7 +68,7 @@ pub async fn login(
     };
     if let Err(wait) = gate.throttle.check(&account, address, Instant::now()) {
         let record = on_user(AuditRecord::new(Action::LoginThrottled, Outcome::Throttled));
-        store::audit::append_now(db, &[record]).await?;
+        store::audit::record_refusal(db, record).await?;
         return Err(ServiceError::Throttled(wait));
     }
     let verified_hash = stored.as_ref().map(|s| s.password_hash.clone());
@@ -78,7 +78,7 @@ pub async fn login(
         gate.throttle
             .record_failure(account, address, Instant::now());
         let record = on_user(AuditRecord::new(Action::LoginFailed, outcome));
-        store::audit::append_now(db, &[record]).await?;
+        store::audit::record_refusal(db, record).await?;
         Err(ServiceError::LoginFailed)
     };
     let (user, verified_hash) = match (stored, verified_hash) {
@@ -168,7 +168,7 @@ pub async fn authenticate(
             })
         }
         Err((record, reason)) => {
-            store::audit::append_now(db, &[record]).await?;
+            store::audit::record_refusal(db, record).await?;
             Err(ServiceError::Unauthenticated(reason))
         }
     }

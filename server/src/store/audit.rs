@@ -9,7 +9,7 @@ use rand::Rng;
 use uuid::Uuid;
 
 use super::{keep_prepared, Db, StoreError, StoreResult, Tx, WriteTx, MAX_BINDS};
-use crate::audit::{genesis, AuditRecord, LegacyRecord, StoredRecord};
+use crate::audit::{genesis, Action, AuditRecord, LegacyRecord, Outcome, StoredRecord};
 use crate::chain::{BrokenLink, ChainVerifier};
 use crate::checkpoint::{self, AuditHeads, ChainHead};
 use crate::store::actor_columns;
@@ -136,11 +136,11 @@ pub async fn append_all(tx: &mut WriteTx, records: &[AuditRecord]) -> StoreResul
     }
     chain.moved = true;
     let chain_id = chain.id;
-    for chunk in rows.chunks(MAX_BINDS / 11) {
+    for chunk in rows.chunks(MAX_BINDS / 12) {
         on_tx!(&mut tx.tx, conn => {
             let mut query = sqlx::QueryBuilder::new(
                 "INSERT INTO audit_records (chain_id, seq, at, actor_kind, actor_id, via_id, action, \
-                 outcome, object_count, prev_hash, hash) ",
+                 outcome, object_count, tally, prev_hash, hash) ",
             );
             query.push_values(chunk, |mut row, r| {
                 row.push_bind(chain_id)
@@ -152,6 +152,7 @@ pub async fn append_all(tx: &mut WriteTx, records: &[AuditRecord]) -> StoreResul
                     .push_bind(r.record.action.as_str())
                     .push_bind(r.record.outcome.as_str())
                     .push_bind(r.record.objects.len() as i64)
+                    .push_bind(r.record.tally)
                     .push_bind(r.prev_hash.as_str())
                     .push_bind(r.hash.as_str());
             });
@@ -207,6 +208,7 @@ pub async fn append_now(db: &Db, records: &[AuditRecord]) -> StoreResult<()> {
 #[derive(Clone)]
 pub struct GroupCommit {
     queue: tokio::sync::mpsc::UnboundedSender<PendingRecord>,
+    refusals: std::sync::Arc<RefusalTally>,
 }
 
 impl std::fmt::Debug for GroupCommit {
@@ -236,8 +238,111 @@ impl GroupCommit {
         for _ in 0..workers {
             tokio::spawn(commit_groups(db.clone(), receiver.clone()));
         }
-        GroupCommit { queue }
+        let refusals = std::sync::Arc::new(RefusalTally::default());
+        tokio::spawn(close_windows(db, std::sync::Arc::downgrade(&refusals)));
+        GroupCommit { queue, refusals }
     }
+}
+
+/// Refusals from callers nobody knows (no actor, no object: a bad bearer token, a login to an
+/// address that is no account's) arrive as fast as anyone on the internet can send them. In each
+/// window of [`REFUSAL_WINDOW`] the first [`REFUSALS_ONE_BY_ONE`] of each action and outcome are
+/// recorded one by one (through the group commit, before the refusal is answered); the rest are
+/// counted, and one record with their `tally` is written when the window closes (within
+/// [`REFUSAL_SWEEP`] of its end, and when the store closes). A flood costs a few records a
+/// minute, not a write each. What a crash loses is the count of the windows not yet closed: at
+/// most a window's tally of each kind, never a refusal recorded one by one.
+#[derive(Default)]
+pub(crate) struct RefusalTally {
+    windows: std::sync::Mutex<HashMap<(Action, Outcome), RefusalWindow>>,
+}
+
+struct RefusalWindow {
+    opened: DateTime<Utc>,
+    one_by_one: u32,
+    tallied: i64,
+}
+
+pub const REFUSAL_WINDOW: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+pub const REFUSALS_ONE_BY_ONE: u32 = 10;
+const REFUSAL_SWEEP: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl RefusalTally {
+    /// Whether `record` (a refusal nobody is known for) is recorded now; else it is counted.
+    fn admit(&self, record: &AuditRecord) -> bool {
+        // A panic elsewhere while the lock was held leaves counts that are still counts.
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let window = windows
+            .entry((record.action, record.outcome))
+            .or_insert(RefusalWindow {
+                opened: record.at,
+                one_by_one: 0,
+                tallied: 0,
+            });
+        if window.one_by_one < REFUSALS_ONE_BY_ONE {
+            window.one_by_one += 1;
+            true
+        } else {
+            window.tallied += 1;
+            false
+        }
+    }
+
+    /// Closes the windows opened before `closing_before` (every window with `None`): the tally
+    /// records of those that counted refusals.
+    fn close(&self, closing_before: Option<DateTime<Utc>>) -> Vec<AuditRecord> {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let closed: Vec<(Action, Outcome)> = windows
+            .iter()
+            .filter(|(_, w)| closing_before.is_none_or(|before| w.opened < before))
+            .map(|(key, _)| *key)
+            .collect();
+        closed
+            .into_iter()
+            .filter_map(|key| windows.remove(&key).map(|w| (key, w)))
+            .filter(|(_, w)| w.tallied > 0)
+            .map(|((action, outcome), w)| AuditRecord::new(action, outcome).tallied(w.tallied))
+            .collect()
+    }
+}
+
+/// Every [`REFUSAL_SWEEP`], writes the tallies of the windows that have ended, until the store is
+/// gone.
+async fn close_windows(db: Db, tally: std::sync::Weak<RefusalTally>) {
+    let mut ticks = tokio::time::interval(REFUSAL_SWEEP);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(tally) = tally.upgrade() else { return };
+        let ended = tally.close(Some(crate::clock::now() - REFUSAL_WINDOW));
+        drop(tally);
+        if !ended.is_empty() {
+            if let Err(e) = append_now(&db, &ended).await {
+                tracing::error!(error = %e, "cannot write the tally of refused requests");
+            }
+        }
+    }
+}
+
+/// Records a refusal: one nobody is known for through the window's tally ([`RefusalTally`]),
+/// any other as a read's record is.
+pub async fn record_refusal(db: &Db, record: AuditRecord) -> StoreResult<()> {
+    let anonymous = record.actor.is_none() && record.objects.is_empty();
+    if let (true, Some(group)) = (anonymous, db.group_commit()) {
+        if !group.refusals.admit(&record) {
+            return Ok(());
+        }
+    }
+    record_read(db, record).await
+}
+
+/// Writes the tallies of every open window now (the store is closing; a test that counts).
+pub async fn close_refusal_windows(db: &Db) -> StoreResult<()> {
+    let Some(group) = db.group_commit() else {
+        return Ok(());
+    };
+    let open = group.refusals.close(None);
+    append_now(db, &open).await
 }
 
 /// A worker: takes whatever records are waiting (at least one), commits them in one transaction,
@@ -367,6 +472,7 @@ struct RecordRow {
     action: String,
     outcome: String,
     object_count: i64,
+    tally: Option<i64>,
     prev_hash: String,
     hash: String,
 }
@@ -384,6 +490,7 @@ impl RecordRow {
             outcome: self.outcome,
             object_count: self.object_count,
             objects,
+            tally: self.tally,
             prev_hash: self.prev_hash,
             hash: self.hash,
         }
@@ -538,7 +645,7 @@ pub async fn records(
     let rows: Vec<RecordRow> = on_db!(db, pool => {
         sqlx::query_as(
             "SELECT chain_id, seq, at, actor_kind, actor_id, via_id, action, outcome, object_count, \
-             prev_hash, hash FROM audit_records WHERE chain_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+             tally, prev_hash, hash FROM audit_records WHERE chain_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
         .bind(chain)
         .bind(after)
@@ -659,4 +766,40 @@ pub async fn for_object(db: &Db, object_id: Uuid) -> StoreResult<Vec<Access>> {
         .await?
     });
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_counts_beyond_its_limit_and_closes_only_once_it_has_ended() {
+        let tally = RefusalTally::default();
+        let record = AuditRecord::new(Action::Unauthenticated, Outcome::Refused);
+        for _ in 0..REFUSALS_ONE_BY_ONE {
+            assert!(tally.admit(&record));
+        }
+        assert!(!tally.admit(&record));
+        assert!(!tally.admit(&record));
+        let other = AuditRecord::new(Action::LoginFailed, Outcome::UnknownAccount);
+        assert!(
+            tally.admit(&other),
+            "each action and outcome has its own window"
+        );
+        assert!(tally.close(Some(record.at)).is_empty(), "not ended yet");
+        let closed = tally.close(Some(record.at + REFUSAL_WINDOW));
+        assert_eq!(
+            closed.len(),
+            1,
+            "a window with nothing counted needs no tally"
+        );
+        assert_eq!(
+            (closed[0].action, closed[0].tally),
+            (Action::Unauthenticated, Some(2))
+        );
+        assert!(
+            tally.admit(&record),
+            "a new window records one by one again"
+        );
+    }
 }

@@ -401,7 +401,11 @@ impl Db {
         })
     }
 
+    /// Writes the tallies of refused requests still counting, then closes the connections.
     pub async fn close(&self) {
+        if let Err(e) = audit::close_refusal_windows(self).await {
+            tracing::error!(error = %e, "cannot write the tally of refused requests");
+        }
         on_db!(self, pool => pool.close().await);
         if let Some(writer) = &self.writer {
             writer.close().await;
