@@ -543,8 +543,11 @@ async fn open_sqlite(path: &Path) -> StoreResult<(SqlitePool, SqlitePool)> {
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(sqlite_options(path))
         .await?;
+    // The one connection is handed from writer to writer: a ping before each would only add a
+    // round trip through its thread (a broken connection fails the transaction instead).
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(sqlite_options(path))
         .await?;
