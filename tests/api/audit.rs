@@ -449,26 +449,94 @@ store_test! {
     }
 }
 
+/// Makes the trail refuse every new record, as a full disk or a failing database would.
+async fn refuse_new_records(app: &TestApp) {
+    let refuse = match app.backend {
+        Backend::Sqlite => vec!["CREATE TRIGGER audit_records_full BEFORE INSERT ON audit_records BEGIN SELECT RAISE(ABORT, 'the trail is full'); END"],
+        Backend::Postgres => vec![
+            "CREATE FUNCTION trail_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the trail is full'; END $$",
+            "CREATE TRIGGER audit_records_full BEFORE INSERT ON audit_records FOR EACH ROW EXECUTE FUNCTION trail_full()",
+        ],
+    };
+    for sql in refuse {
+        app.raw_sql(sql).await.unwrap();
+    }
+}
+
 store_test! {
     async fn a_read_whose_record_cannot_be_written_returns_no_data(app: TestApp) {
         let (_, sales) = app.user_with_token("reader@example.org", &[Role::Sales]).await;
         let reply = app.post("/api/v1/contacts", &sales, json!({"first_name": "Tomasz", "last_name": "Nowak"})).await;
         let id = reply.body["id"].as_str().unwrap().to_owned();
-        // The trail refuses every new record, as a full disk or a failing database would.
-        let refuse = match app.backend {
-            Backend::Sqlite => vec!["CREATE TRIGGER audit_records_full BEFORE INSERT ON audit_records BEGIN SELECT RAISE(ABORT, 'the trail is full'); END"],
-            Backend::Postgres => vec![
-                "CREATE FUNCTION trail_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the trail is full'; END $$",
-                "CREATE TRIGGER audit_records_full BEFORE INSERT ON audit_records FOR EACH ROW EXECUTE FUNCTION trail_full()",
-            ],
-        };
-        for sql in refuse {
-            app.raw_sql(sql).await.unwrap();
-        }
+        refuse_new_records(&app).await;
         for path in [format!("/api/v1/contacts/{id}"), "/api/v1/contacts".to_owned()] {
             let reply = app.get(&path, &sales).await;
             assert_eq!(reply.status, 500, "{path}");
             assert!(!reply.body.to_string().contains("Tomasz"), "{path}: no data without its record: {}", reply.body);
+        }
+    }
+}
+
+/// How many records of `action` name `actor` as who acted (and `object`, when given).
+async fn records_of(
+    app: &TestApp,
+    action: &str,
+    actor: uuid::Uuid,
+    object: Option<uuid::Uuid>,
+) -> i64 {
+    let records = match object {
+        Some(object) => store::audit::for_object(&app.db, object).await.unwrap(),
+        None => {
+            let sql = "SELECT COUNT(*) FROM audit_records WHERE action = $1 AND actor_id = $2";
+            return match app.db.pool() {
+                store::Pool::Sqlite(pool) => sqlx::query_scalar(sql).bind(action).bind(actor).fetch_one(pool).await.unwrap(),
+                store::Pool::Postgres(pool) => sqlx::query_scalar(sql).bind(action).bind(actor).fetch_one(pool).await.unwrap(),
+            };
+        }
+    };
+    records
+        .iter()
+        .filter(|r| r.action == action && r.actor_id == Some(actor))
+        .count() as i64
+}
+
+store_test! {
+    async fn every_read_of_personal_data_is_recorded_and_shows_nothing_when_its_record_cannot_be_written(app: TestApp) {
+        let (reader, admin) = app.user_with_token("admin@example.org", &[Role::Admin, Role::Sales]).await;
+        let (recorder, sales) = app.user_with_token("sam.patel@example.org", &[Role::Sales]).await;
+        let reply = app.post("/api/v1/contacts", &sales, json!({"first_name": "Tomasz", "last_name": "Nowak"})).await;
+        let id: uuid::Uuid = reply.body["id"].as_str().unwrap().parse().unwrap();
+        let renamed = app.put(&format!("/api/v1/contacts/{id}"), &sales, json!({"first_name": "Tomek", "last_name": "Nowak", "version": 1})).await;
+        assert_eq!(renamed.status, 200, "{}", renamed.body);
+        let event = json!({"at": "2025-05-10T14:03:00Z", "type": "opt_out", "channel": "email", "topic": "*"});
+        assert_eq!(app.post(&format!("/api/v1/contacts/{id}/ledger"), &sales, event).await.status, 201);
+        let reads = [
+            (format!("/api/v1/contacts/{id}/history"), "contact_history_read", Some(id), "Tomek"),
+            ("/api/v1/users".to_owned(), "users_listed", None, "sam.patel@"),
+            (format!("/api/v1/users/{}", recorder.id), "user_read", Some(recorder.id), "sam.patel@"),
+            ("/api/v1/sessions".to_owned(), "sessions_listed", None, "test device"),
+            ("/api/v1/filters".to_owned(), "filters_listed", None, "[]"),
+            (format!("/api/v1/contacts/{id}/evidence-pack"), "evidence_pack_generated", Some(id), "Tomek"),
+        ];
+        for (path, action, object, shown) in &reads {
+            let before = records_of(&app, action, reader.id, *object).await;
+            let reply = app.get(path, &admin).await;
+            assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+            assert!(reply.body.to_string().contains(shown), "{path} shows {shown}: {}", reply.body);
+            assert_eq!(records_of(&app, action, reader.id, *object).await, before + 1, "{path}: one {action} record");
+        }
+        // The pack names who recorded the ledger's events: that is a read of the recorder too.
+        let before = records_of(&app, "user_read", reader.id, Some(recorder.id)).await;
+        let pack = app.get(&format!("/api/v1/contacts/{id}/evidence-pack"), &admin).await;
+        assert!(pack.body.to_string().contains("sam.patel@example.org"), "the pack names the recorder");
+        assert_eq!(records_of(&app, "user_read", reader.id, Some(recorder.id)).await, before + 1);
+
+        // No read answers with its data once its record cannot be written.
+        refuse_new_records(&app).await;
+        for (path, _, _, shown) in &reads {
+            let reply = app.get(path, &admin).await;
+            assert_eq!(reply.status, 500, "{path}");
+            assert!(!reply.body.to_string().contains(shown), "{path}: no data without its record: {}", reply.body);
         }
     }
 }

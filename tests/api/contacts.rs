@@ -256,3 +256,40 @@ store_test! {
         assert!(records.iter().all(|r| r.actor_kind.as_deref() == Some("staff") && r.actor_id == Some(sales_user.id) && r.via_id.is_some()));
     }
 }
+
+store_test! {
+    async fn a_contact_made_by_a_system_job_has_no_owner_and_names_the_job_wherever_it_is_recorded(app: TestApp) {
+        use assent_server::service::{self, Actor};
+        use assent_shared::api::{ActorRef, ContactInput, NewLedgerEvent, RecordedVia};
+        use assent_shared::domain::SystemJob;
+        let job = Actor::System(SystemJob::Seed);
+        let input = ContactInput { first_name: Some("Priya".into()), last_name: Some("Shah".into()), ..Default::default() };
+        let made = service::contacts::create(&app.db, &job, &input).await.unwrap();
+        assert_eq!(made.owner_id, None, "nobody owns what a job made");
+        let by_job = ActorRef::System { job: SystemJob::Seed };
+        assert_eq!((made.created_by, made.updated_by), (by_job, by_job));
+        let renamed = ContactInput { last_name: Some("Shah-Patel".into()), version: Some(made.version), ..input.clone() };
+        let renamed = service::contacts::update(&app.db, &job, made.id, &renamed).await.unwrap();
+        let event: NewLedgerEvent = serde_json::from_value(json!({"at": "2025-05-10T14:03:00Z", "type": "opt_out", "channel": "email", "topic": "*"})).unwrap();
+        let recorded = service::ledger::record(&app.db, &job, made.id, &event).await.unwrap();
+        assert_eq!(recorded.recorded_via, RecordedVia::System);
+
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let (manager_user, manager) = app.user_with_token("manager@example.org", &[Role::Manager]).await;
+        let path = format!("/api/v1/contacts/{}", made.id);
+        let shown: Contact = serde_json::from_value(app.get(&path, &sales).await.body).unwrap();
+        assert_eq!(shown.created_by, by_job);
+        let history: Vec<FieldChange> = serde_json::from_value(app.get(&format!("{path}/history"), &sales).await.body).unwrap();
+        assert!(!history.is_empty() && history.iter().all(|c| c.changed_by == by_job), "{history:?}");
+        let ledger = app.get(&format!("{path}/ledger"), &sales).await;
+        assert_eq!(ledger.body[0]["recorded_via"], "system", "{}", ledger.body);
+        assert_eq!(ledger.body[0]["recorded_by_name"], SystemJob::Seed.shown_as());
+
+        // A contact nobody owns: sales staff may read it but not change it; a manager may.
+        let edit = json!({"first_name": "Priya", "last_name": "Shah", "version": renamed.version});
+        assert_eq!(app.put(&path, &sales, edit.clone()).await.status, StatusCode::FORBIDDEN);
+        let edited = app.put(&path, &manager, edit).await;
+        assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+        assert_eq!(edited.body["updated_by"], json!({"kind": "staff", "id": manager_user.id}));
+    }
+}

@@ -23,9 +23,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
     responses((status = 200, body = PolicyVersion), (status = 401, body = ApiError)))]
 async fn current_policy(
     State(state): State<AppState>,
-    Caller(_actor): Caller,
+    Caller(actor): Caller,
 ) -> ApiResult<Reply<PolicyVersion>> {
-    Ok(Reply(policy::current(&state.db).await?))
+    Ok(Reply(policy::current(&state.db, &actor).await?))
 }
 
 /// Every version of the policy, newest first: who changed what, when and why.

@@ -50,6 +50,17 @@ pub fn may_edit(actor: &Actor, owner: Option<Uuid>) -> bool {
     }
 }
 
+/// Whether `actor` may carry out an erasure: the data protection lead (or a system job).
+pub fn may_erase(actor: &Actor) -> bool {
+    holds_any(actor, &[Role::Dpo])
+}
+
+/// Whether `actor` may act on `user_id`'s account (read it, see or end its sessions): the user
+/// themselves, or whoever manages users.
+pub fn may_act_for_user(actor: &Actor, user_id: Uuid) -> bool {
+    actor.user_id() == Some(user_id) || holds_any(actor, USER_ROLES)
+}
+
 /// Whether `actor` may give a record to an owner other than the one it has (or to themselves).
 pub fn may_assign_owner(actor: &Actor) -> bool {
     matches!(actor, Actor::System(_)) || actor.has(Role::Manager)
@@ -81,6 +92,18 @@ pub async fn staff<'a>(db: &Db, actor: &'a Actor, what: &str) -> ServiceResult<&
     match actor.staff() {
         Some(staff) => Ok(staff),
         None => Err(refuse(db, actor, None, format!("Only a member of staff {what}.")).await),
+    }
+}
+
+/// Passes for a member of staff or a system job; refuses (recorded) a data subject: `what` is
+/// what only they do ("reads the policy").
+pub async fn staff_or_system(db: &Db, actor: &Actor, what: &str) -> ServiceResult<()> {
+    match actor {
+        Actor::DataSubject(_) => {
+            let message = format!("Only a member of staff {what}.");
+            Err(refuse(db, actor, None, message).await)
+        }
+        Actor::Staff(_) | Actor::System(_) => Ok(()),
     }
 }
 

@@ -69,7 +69,7 @@ pub async fn record(
             let message = "A double opt-in confirmation is recorded only when the person clicks their confirmation link.";
             return Err(access::refuse(db, actor, object, message.into()).await);
         }
-        EventKind::Erased if !actor.has(Role::Dpo) => {
+        EventKind::Erased if !access::may_erase(actor) => {
             let message = "Only the data protection lead carries out an erasure.";
             return Err(access::refuse(db, actor, object, message.into()).await);
         }

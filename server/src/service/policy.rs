@@ -14,8 +14,10 @@ use crate::store::{self, Db};
 /// The longest age limit a policy sets: a hundred years.
 pub const MAX_AGE_DAYS: u32 = 36_500;
 
-/// The policy in force (not personal data: anyone with a session reads it).
-pub async fn current(db: &Db) -> ServiceResult<PolicyVersion> {
+/// The policy in force. It is not personal data: any member of staff (and any job) reads it; a
+/// data subject has no use for it.
+pub async fn current(db: &Db, actor: &Actor) -> ServiceResult<PolicyVersion> {
+    access::staff_or_system(db, actor, "reads the policy").await?;
     Ok(store::policies::in_force(db, None).await?)
 }
 

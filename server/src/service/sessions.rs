@@ -11,7 +11,7 @@ use assent_shared::api::{
     ActorRef, LoginRequest, LoginResponse, PasswordChange, RevokeSessions, RevokedCount,
     SessionInfo,
 };
-use assent_shared::domain::{parse_optional_text, parse_text, Role, DEVICE_NAME_MAX};
+use assent_shared::domain::{parse_optional_text, parse_text, DEVICE_NAME_MAX};
 use uuid::Uuid;
 
 use super::access::{self, USER_ROLES};
@@ -182,7 +182,7 @@ pub async fn list_live(
     policy: &SessionPolicy,
     user_id: Uuid,
 ) -> ServiceResult<Vec<SessionInfo>> {
-    if actor.user_id() != Some(user_id) {
+    if !access::may_act_for_user(actor, user_id) {
         access::require_any(db, actor, USER_ROLES, Some((ObjectKind::User, user_id))).await?;
     }
     let now = clock::now();
@@ -225,7 +225,7 @@ pub async fn revoke_one(db: &Db, actor: &Actor, session_id: Uuid) -> ServiceResu
     let session = store::sessions::get(&mut tx, session_id)
         .await?
         .ok_or(ServiceError::NotFound("session"))?;
-    if session.user_id != staff.user.id && !actor.has(Role::Admin) {
+    if !access::may_act_for_user(actor, session.user_id) {
         let message = "Only an administrator may end another user's session.".into();
         let object = Some((ObjectKind::Session, session_id));
         return Err(access::refuse_in(tx, actor, object, message).await?);
@@ -252,7 +252,7 @@ pub async fn revoke(
     request: &RevokeSessions,
 ) -> ServiceResult<RevokedCount> {
     let staff = access::staff(db, actor, "has sessions").await?;
-    if request.user_id != staff.user.id && !actor.has(Role::Admin) {
+    if !access::may_act_for_user(actor, request.user_id) {
         let message = "Only an administrator may end another user's sessions.".into();
         let object = Some((ObjectKind::User, request.user_id));
         return Err(access::refuse(db, actor, object, message).await);

@@ -83,7 +83,7 @@ pub async fn list(db: &Db, actor: &Actor) -> ServiceResult<Vec<User>> {
 
 /// One user: administrators read anyone, others only themselves.
 pub async fn get(db: &Db, actor: &Actor, id: Uuid) -> ServiceResult<User> {
-    if actor.user_id() != Some(id) {
+    if !access::may_act_for_user(actor, id) {
         access::require_any(db, actor, USER_ROLES, Some((ObjectKind::User, id))).await?;
     }
     let mut tx = db.begin_read().await?;

@@ -357,6 +357,21 @@ impl Db {
         Ok(())
     }
 
+    /// The pool a write outside a [`WriteTx`] goes through (one that needs no audit record, such
+    /// as a session's last-seen time): SQLite's one write connection, PostgreSQL's pool.
+    pub(crate) fn write_pool(&self) -> Pool {
+        match (&self.pool, &self.writer) {
+            (Pool::Sqlite(_), Some(writer)) => Pool::Sqlite(writer.clone()),
+            (pool, _) => pool.clone(),
+        }
+    }
+
+    /// Whether the database answers (one round trip, no data).
+    pub async fn ping(&self) -> StoreResult<()> {
+        on_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
     pub fn backend_name(&self) -> &'static str {
         match &self.pool {
             Pool::Sqlite(_) => "sqlite",
