@@ -338,7 +338,8 @@ store_test! {
             entry(jane.id, 4, &new_wording),
         ];
         let mut tx = app.db.begin().await.unwrap();
-        let ids = store::ledger::lock(&mut tx, &[john.id, jane.id]).await.unwrap()
+        let record = assent_server::audit::AuditRecord::new(assent_server::audit::Action::LedgerImported, assent_server::audit::Outcome::Ok);
+        let ids = store::ledger::lock(&mut tx, &record, &[john.id, jane.id]).await.unwrap()
             .append_many(&entries, assent_server::clock::now()).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(ids.len(), 4);

@@ -259,14 +259,12 @@ pub async fn decide_audience(
         decide_for(&mut tally, *member, &empty);
     }
     // The per-contact answers shown are reads of those contacts' ledgers: one record names them.
-    let mut tx = db.begin().await?;
     let record = actor.audit_each(
         Action::DecisionMade,
         ObjectKind::Contact,
         tally.page.iter().map(|member| member.contact_id),
     );
-    store::audit::append(&mut tx, &record).await?;
-    tx.commit().await?;
+    store::audit::record_read(db, record).await?;
     let next_cursor = if tally.more {
         tally.page.last().map(|m| m.contact_id)
     } else {

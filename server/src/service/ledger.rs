@@ -10,14 +10,14 @@
 use assent_shared::api::{
     ConsentWordingPage, Contact, FieldError, ImportSummary, NewLedgerEvent, RecordedEvent,
 };
-use assent_shared::domain::{parse_text, Role};
+use assent_shared::domain::parse_text;
 use assent_shared::ledger::{EventKind, LedgerEvent};
 use assent_shared::validate::{validate_ledger_event, FieldErrors, NAME_MAX};
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::access::{self, CONTACT_ROLES, IMPORT_ROLES};
-use super::contacts::load;
+use super::contacts::{load, require_contact};
 use super::{search_query, Actor, ServiceError, ServiceResult};
 use crate::audit::{Action, ObjectKind};
 use crate::clock;
@@ -86,11 +86,10 @@ pub async fn record(
         return Err(errors.into());
     }
     let mut tx = db.begin().await?;
-    load(&mut tx, id).await?;
+    require_contact(&mut tx, id).await?;
     let record = actor
         .audit(Action::LedgerEventRecorded)
         .on(ObjectKind::Contact, id);
-    store::audit::append(&mut tx, &record).await?;
     let entry = NewEntry {
         contact_id: id,
         at: new.event.at,
@@ -100,7 +99,7 @@ pub async fn record(
         recorded_by: actor.reference(),
         imported: false,
     };
-    let event_id = store::ledger::lock(&mut tx, &[id])
+    let event_id = store::ledger::lock(&mut tx, &record, &[id])
         .await?
         .append(&entry, now)
         .await?;
@@ -201,11 +200,10 @@ pub async fn import(db: &Db, actor: &Actor, id: Uuid, body: &str) -> ServiceResu
     let now = clock::now();
     let events = parse_import(body, now).map_err(|e| ServiceError::Invalid(FieldErrors(e)))?;
     let mut tx = db.begin().await?;
-    load(&mut tx, id).await?;
+    require_contact(&mut tx, id).await?;
     let record = actor
         .audit(Action::LedgerImported)
         .on(ObjectKind::Contact, id);
-    store::audit::append(&mut tx, &record).await?;
     let entries: Vec<NewEntry> = events
         .iter()
         .map(|event| NewEntry {
@@ -218,7 +216,7 @@ pub async fn import(db: &Db, actor: &Actor, id: Uuid, body: &str) -> ServiceResu
             imported: true,
         })
         .collect();
-    store::ledger::lock(&mut tx, &[id])
+    store::ledger::lock(&mut tx, &record, &[id])
         .await?
         .append_many(&entries, now)
         .await?;

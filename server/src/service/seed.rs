@@ -92,10 +92,10 @@ pub async fn synthetic(
             .collect();
         let now = clock::now();
         let mut tx = db.begin().await?;
-        store::audit::append(&mut tx, &actor.audit(Action::ContactsSeeded)).await?;
         store::contacts::insert_many(&mut tx, &new, by, now).await?;
         let ids: Vec<Uuid> = new.iter().map(|contact| contact.id).collect();
-        store::ledger::lock(&mut tx, &ids)
+        let record = actor.audit(Action::ContactsSeeded);
+        store::ledger::lock(&mut tx, &record, &ids)
             .await?
             .append_many(&entries, now)
             .await?;

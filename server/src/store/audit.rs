@@ -190,6 +190,9 @@ pub async fn append_all(tx: &mut WriteTx, records: &[AuditRecord]) -> StoreResul
 /// Appends `records` in one transaction of their own: for events that change nothing else (a
 /// denied request, a failed login, a read).
 pub async fn append_now(db: &Db, records: &[AuditRecord]) -> StoreResult<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
     let mut tx = db.begin().await?;
     append_all(&mut tx, records).await?;
     tx.commit().await

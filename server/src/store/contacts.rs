@@ -84,18 +84,21 @@ pub(super) fn address_from_columns(
 }
 
 async fn load(tx: &mut Tx, row: ContactRow) -> StoreResult<Contact> {
-    let emails: Vec<String> = on_tx!(tx, conn => {
-        sqlx::query_scalar("SELECT email FROM contact_emails WHERE contact_id = $1 ORDER BY position")
-            .bind(row.id)
-            .fetch_all(conn)
-            .await?
+    // Both lists in one statement: emails (0) before phones (1), each in position order.
+    let listed: Vec<(i32, i32, String)> = on_tx!(tx, conn => {
+        sqlx::query_as(
+            "SELECT 0 AS list, position, email AS value FROM contact_emails WHERE contact_id = $1 \
+             UNION ALL SELECT 1, position, phone FROM contact_phones WHERE contact_id = $1 \
+             ORDER BY 1, 2",
+        )
+        .bind(row.id)
+        .fetch_all(conn)
+        .await?
     });
-    let phones: Vec<String> = on_tx!(tx, conn => {
-        sqlx::query_scalar("SELECT phone FROM contact_phones WHERE contact_id = $1 ORDER BY position")
-            .bind(row.id)
-            .fetch_all(conn)
-            .await?
-    });
+    let (emails, phones): (Vec<_>, Vec<_>) =
+        listed.into_iter().partition(|(list, _, _)| *list == 0);
+    let emails: Vec<String> = emails.into_iter().map(|(_, _, value)| value).collect();
+    let phones: Vec<String> = phones.into_iter().map(|(_, _, value)| value).collect();
     let subscriber_kind = parse_kind(row.id, &row.subscriber_kind)?;
     Ok(Contact {
         id: row.id,
@@ -130,6 +133,14 @@ async fn load(tx: &mut Tx, row: ContactRow) -> StoreResult<Contact> {
             row.updated_by,
         )?,
     })
+}
+
+/// Whether contact `id` exists, read inside `tx`.
+pub async fn exists(tx: &mut Tx, id: Uuid) -> StoreResult<bool> {
+    let found: Option<i32> = on_tx!(tx, conn => {
+        sqlx::query_scalar("SELECT 1 FROM contacts WHERE id = $1").bind(id).fetch_optional(conn).await?
+    });
+    Ok(found.is_some())
 }
 
 pub async fn get(tx: &mut Tx, id: Uuid) -> StoreResult<Option<Contact>> {

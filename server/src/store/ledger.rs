@@ -18,6 +18,7 @@ use super::{
     actor_columns, keep_prepared, lock_sequence, to_json, with_lock, Db, Sequence, StoreError,
     StoreResult, Tx, WriteTx, MAX_BINDS,
 };
+use crate::audit::AuditRecord;
 use crate::chain::{hash_fields, BrokenLink, ChainVerifier, GENESIS_HASH};
 use crate::checkpoint::{AuditHeads, LedgerDigest, LedgerSummary};
 use crate::{on_db, on_tx};
@@ -205,7 +206,9 @@ async fn wording(tx: &mut WriteTx, text: &str, at: DateTime<Utc>) -> StoreResult
 
 /// The ledgers of some contacts, their heads locked for the rest of a transaction: the only way
 /// to append to a ledger. Holding the head is what keeps a ledger's numbers free of races (two
-/// writers would otherwise both append event `n + 1`), so no append compiles without it:
+/// writers would otherwise both append event `n + 1`), so no append compiles without it. And no
+/// ledger changes without its audit record: [`lock`] appends the record of the change first, so
+/// every event sits below its chain's next head, where a checkpoint covers it:
 ///
 /// ```compile_fail
 /// # async fn without_the_lock(tx: &mut assent_server::store::WriteTx, entry: &assent_server::store::ledger::NewEntry<'_>) {
@@ -214,8 +217,8 @@ async fn wording(tx: &mut WriteTx, text: &str, at: DateTime<Utc>) -> StoreResult
 /// ```
 ///
 /// ```no_run
-/// # async fn with_the_lock(tx: &mut assent_server::store::WriteTx, entry: &assent_server::store::ledger::NewEntry<'_>) {
-/// let mut ledger = assent_server::store::ledger::lock(tx, &[entry.contact_id]).await.unwrap();
+/// # async fn with_the_lock(tx: &mut assent_server::store::WriteTx, entry: &assent_server::store::ledger::NewEntry<'_>, record: &assent_server::audit::AuditRecord) {
+/// let mut ledger = assent_server::store::ledger::lock(tx, record, &[entry.contact_id]).await.unwrap();
 /// ledger.append(entry, assent_server::clock::now()).await.unwrap();
 /// # }
 /// ```
@@ -224,11 +227,17 @@ pub struct LedgerWriter<'t> {
     heads: HashMap<Uuid, Head>,
 }
 
-/// Locks the heads of `contact_ids`' ledgers until `tx` ends. On PostgreSQL every head is locked
+/// Appends `record` (the audit record of the change about to be made) to the trail in `tx`, then
+/// locks the heads of `contact_ids`' ledgers until `tx` ends. On PostgreSQL every head is locked
 /// `FOR UPDATE` in id order (so that two writers of overlapping sets do not deadlock), and a
 /// ledger that has no head yet is given one at the genesis, which is then locked the same way;
 /// writers of other ledgers go on. On SQLite the transaction already holds the database.
-pub async fn lock<'t>(tx: &'t mut WriteTx, contact_ids: &[Uuid]) -> StoreResult<LedgerWriter<'t>> {
+pub async fn lock<'t>(
+    tx: &'t mut WriteTx,
+    record: &AuditRecord,
+    contact_ids: &[Uuid],
+) -> StoreResult<LedgerWriter<'t>> {
+    super::audit::append(tx, record).await?;
     let mut ids = contact_ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
