@@ -146,12 +146,10 @@ pub async fn authenticate(
         Some(token) => {
             match store::sessions::find_by_token_hash(db, &auth::token_hash(token)).await? {
                 None => Err(refuse("This session is not known. Log in again.", None)),
-                Some(session) => match session_refusal(&session, policy, now) {
+                Some((session, stored)) => match session_refusal(&session, policy, now) {
                     Some(reason) => Err(refuse(reason, Some(&session))),
-                    None => match store::users::find(db, session.user_id).await? {
-                        Some(stored) if stored.user.active => Ok((session, stored.user)),
-                        _ => Err(refuse("This account is deactivated.", Some(&session))),
-                    },
+                    None if stored.user.active => Ok((session, stored.user)),
+                    None => Err(refuse("This account is deactivated.", Some(&session))),
                 },
             }
         }

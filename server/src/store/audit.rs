@@ -136,29 +136,6 @@ pub async fn append_all(tx: &mut WriteTx, records: &[AuditRecord]) -> StoreResul
     }
     chain.moved = true;
     let chain_id = chain.id;
-    for chunk in rows.chunks(MAX_BINDS / 12) {
-        on_tx!(&mut tx.tx, conn => {
-            let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO audit_records (chain_id, seq, at, actor_kind, actor_id, via_id, action, \
-                 outcome, object_count, tally, prev_hash, hash) ",
-            );
-            query.push_values(chunk, |mut row, r| {
-                row.push_bind(chain_id)
-                    .push_bind(r.seq)
-                    .push_bind(r.record.at)
-                    .push_bind(r.actor.map(|(kind, _)| kind))
-                    .push_bind(r.actor.map(|(_, id)| id))
-                    .push_bind(r.record.via)
-                    .push_bind(r.record.action.as_str())
-                    .push_bind(r.record.outcome.as_str())
-                    .push_bind(r.record.objects.len() as i64)
-                    .push_bind(r.record.tally)
-                    .push_bind(r.prev_hash.as_str())
-                    .push_bind(r.hash.as_str());
-            });
-            query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
-        });
-    }
     let objects: Vec<(i64, i32, &str, Uuid)> = rows
         .iter()
         .flat_map(|r| {
@@ -169,20 +146,105 @@ pub async fn append_all(tx: &mut WriteTx, records: &[AuditRecord]) -> StoreResul
                 .map(move |(position, (kind, id))| (r.seq, position as i32, kind.as_str(), *id))
         })
         .collect();
-    for chunk in objects.chunks(MAX_BINDS / 5) {
-        on_tx!(&mut tx.tx, conn => {
-            let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO audit_objects (chain_id, seq, position, object_kind, object_id) ",
-            );
-            query.push_values(chunk, |mut row, (seq, position, kind, id)| {
-                row.push_bind(chain_id)
-                    .push_bind(*seq)
-                    .push_bind(*position)
-                    .push_bind(*kind)
-                    .push_bind(*id);
-            });
-            query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
+    match &mut tx.tx {
+        Tx::Postgres(conn) => insert_unnested(conn, chain_id, &rows, &objects).await,
+        Tx::Sqlite(conn) => insert_values(conn, chain_id, &rows, &objects).await,
+    }
+}
+
+/// PostgreSQL: the records in one statement and their objects in another, each column bound as
+/// an array, so both texts are always the same (prepared once per connection, whatever the size
+/// of the group) and cost one parameter each instead of one a value.
+async fn insert_unnested(
+    conn: &mut sqlx::PgConnection,
+    chain_id: i32,
+    rows: &[RecordInsert<'_>],
+    objects: &[(i64, i32, &str, Uuid)],
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_records (chain_id, seq, at, actor_kind, actor_id, via_id, action, \
+         outcome, object_count, tally, prev_hash, hash) \
+         SELECT $1, * FROM UNNEST($2::bigint[], $3::timestamptz[], $4::text[], $5::uuid[], \
+         $6::uuid[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::text[])",
+    )
+    .bind(chain_id)
+    .bind(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.record.at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.actor.map(|(kind, _)| kind)).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.actor.map(|(_, id)| id)).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.record.via).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.record.action.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.record.outcome.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.record.objects.len() as i64).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.record.tally).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.prev_hash.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.hash.as_str()).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    if !objects.is_empty() {
+        sqlx::query(
+            "INSERT INTO audit_objects (chain_id, seq, position, object_kind, object_id) \
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::integer[], $4::text[], $5::uuid[])",
+        )
+        .bind(chain_id)
+        .bind(objects.iter().map(|o| o.0).collect::<Vec<_>>())
+        .bind(objects.iter().map(|o| o.1).collect::<Vec<_>>())
+        .bind(objects.iter().map(|o| o.2).collect::<Vec<_>>())
+        .bind(objects.iter().map(|o| o.3).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// SQLite: multi-row VALUES, in chunks its limit on parameters allows.
+async fn insert_values(
+    conn: &mut sqlx::SqliteConnection,
+    chain_id: i32,
+    rows: &[RecordInsert<'_>],
+    objects: &[(i64, i32, &str, Uuid)],
+) -> StoreResult<()> {
+    for chunk in rows.chunks(MAX_BINDS / 12) {
+        let mut query = sqlx::QueryBuilder::new(
+            "INSERT INTO audit_records (chain_id, seq, at, actor_kind, actor_id, via_id, action, \
+             outcome, object_count, tally, prev_hash, hash) ",
+        );
+        query.push_values(chunk, |mut row, r| {
+            row.push_bind(chain_id)
+                .push_bind(r.seq)
+                .push_bind(r.record.at)
+                .push_bind(r.actor.map(|(kind, _)| kind))
+                .push_bind(r.actor.map(|(_, id)| id))
+                .push_bind(r.record.via)
+                .push_bind(r.record.action.as_str())
+                .push_bind(r.record.outcome.as_str())
+                .push_bind(r.record.objects.len() as i64)
+                .push_bind(r.record.tally)
+                .push_bind(r.prev_hash.as_str())
+                .push_bind(r.hash.as_str());
         });
+        query
+            .build()
+            .persistent(keep_prepared(chunk.len()))
+            .execute(&mut *conn)
+            .await?;
+    }
+    for chunk in objects.chunks(MAX_BINDS / 5) {
+        let mut query = sqlx::QueryBuilder::new(
+            "INSERT INTO audit_objects (chain_id, seq, position, object_kind, object_id) ",
+        );
+        query.push_values(chunk, |mut row, (seq, position, kind, id)| {
+            row.push_bind(chain_id)
+                .push_bind(*seq)
+                .push_bind(*position)
+                .push_bind(*kind)
+                .push_bind(*id);
+        });
+        query
+            .build()
+            .persistent(keep_prepared(chunk.len()))
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -206,8 +268,10 @@ pub async fn append_now(db: &Db, records: &[AuditRecord]) -> StoreResult<()> {
 /// returned, and if it cannot be written the caller gets the error instead of the data. Readers
 /// no longer take a chain or the write lock each.
 ///
-/// SQLite takes one worker (it has one writer at a time); PostgreSQL four, each holding a chain
-/// of its own while it commits.
+/// One worker commits, on both stores: while it commits, the records of the reads that arrive
+/// wait for the next commit. (On PostgreSQL four workers, each holding a chain, and no group
+/// commit at all, each read committing its record on a chain of its own, measured no better on
+/// this machine: docs/BENCHMARKS.md.)
 #[derive(Clone)]
 pub struct GroupCommit {
     queue: tokio::sync::mpsc::UnboundedSender<PendingRecord>,
@@ -233,14 +297,7 @@ impl GroupCommit {
     /// Starts the workers, which append through `db` (a handle without a group commit of its own).
     pub(super) fn start(db: Db) -> Self {
         let (queue, receiver) = tokio::sync::mpsc::unbounded_channel();
-        let receiver = std::sync::Arc::new(tokio::sync::Mutex::new(receiver));
-        let workers = match db.pool() {
-            super::Pool::Sqlite(_) => 1,
-            super::Pool::Postgres(_) => 4,
-        };
-        for _ in 0..workers {
-            tokio::spawn(commit_groups(db.clone(), receiver.clone()));
-        }
+        tokio::spawn(commit_groups(db.clone(), receiver));
         let refusals = std::sync::Arc::new(RefusalTally::default());
         tokio::spawn(close_windows(db, std::sync::Arc::downgrade(&refusals)));
         GroupCommit { queue, refusals }
@@ -348,28 +405,20 @@ pub async fn close_refusal_windows(db: &Db) -> StoreResult<()> {
     append_now(db, &open).await
 }
 
-/// A worker: takes whatever records are waiting (at least one), commits them in one transaction,
+/// The worker: takes whatever records are waiting (at least one), commits them in one transaction,
 /// and tells each waiter how it went.
-async fn commit_groups(
-    db: Db,
-    receiver: std::sync::Arc<
-        tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<PendingRecord>>,
-    >,
-) {
+async fn commit_groups(db: Db, mut queue: tokio::sync::mpsc::UnboundedReceiver<PendingRecord>) {
     loop {
         let mut group = Vec::new();
-        {
-            let mut queue = receiver.lock().await;
-            match queue.recv().await {
-                Some(first) => group.push(first),
-                // Every handle is gone: the store is closing.
-                None => return,
-            }
-            while group.len() < GROUP_LIMIT {
-                match queue.try_recv() {
-                    Ok(next) => group.push(next),
-                    Err(_) => break,
-                }
+        match queue.recv().await {
+            Some(first) => group.push(first),
+            // Every handle is gone: the store is closing.
+            None => return,
+        }
+        while group.len() < GROUP_LIMIT {
+            match queue.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
             }
         }
         let mut records = Vec::new();

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{with_lock, Db, StoreResult, Tx};
+use super::users::{self, StoredUser, UserRow};
+use super::{with_lock, Db, Pool, StoreResult, Tx};
 use crate::{on_db, on_tx};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -55,19 +56,67 @@ pub async fn insert_if_password(
     Ok(inserted == 1)
 }
 
-pub async fn find_by_token_hash(db: &Db, token_hash: &str) -> StoreResult<Option<SessionRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM sessions WHERE token_hash = $1");
-    Ok(on_db!(db, pool => sqlx::query_as(&sql).bind(token_hash).fetch_optional(pool).await?))
+/// The session whose token hashes to `token_hash`, with its user as they are now: one round
+/// trip, made on every request.
+pub async fn find_by_token_hash(
+    db: &Db,
+    token_hash: &str,
+) -> StoreResult<Option<(SessionRow, StoredUser)>> {
+    #[derive(sqlx::FromRow)]
+    struct Found {
+        s_id: Uuid,
+        s_user_id: Uuid,
+        s_device_name: String,
+        s_created_at: DateTime<Utc>,
+        s_last_seen_at: DateTime<Utc>,
+        s_absolute_expires_at: DateTime<Utc>,
+        s_revoked_at: Option<DateTime<Utc>>,
+        #[sqlx(flatten)]
+        user: UserRow,
+    }
+    let sql = format!(
+        "SELECT s.id AS s_id, s.user_id AS s_user_id, s.device_name AS s_device_name, \
+         s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, \
+         s.absolute_expires_at AS s_absolute_expires_at, s.revoked_at AS s_revoked_at, {} \
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
+        users::columns_of("u")
+    );
+    let found: Option<Found> =
+        on_db!(db, pool => sqlx::query_as(&sql).bind(token_hash).fetch_optional(pool).await?);
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    let session = SessionRow {
+        id: found.s_id,
+        user_id: found.s_user_id,
+        device_name: found.s_device_name,
+        created_at: found.s_created_at,
+        last_seen_at: found.s_last_seen_at,
+        absolute_expires_at: found.s_absolute_expires_at,
+        revoked_at: found.s_revoked_at,
+    };
+    let (user, _) = found.user.into_stored()?;
+    Ok(Some((session, user)))
 }
 
+/// Moves a session's last-seen time, through the writers' connection (on SQLite, the one write
+/// connection: a write on a reader's would wait on the database's lock instead of in turn).
 pub async fn touch(db: &Db, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
-    on_db!(db, pool => {
-        sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+    let sql = "UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+    match db.write_pool() {
+        Pool::Sqlite(pool) => sqlx::query(sql)
             .bind(id)
             .bind(at)
-            .execute(pool)
-            .await?.rows_affected()
-    });
+            .execute(&pool)
+            .await?
+            .rows_affected(),
+        Pool::Postgres(pool) => sqlx::query(sql)
+            .bind(id)
+            .bind(at)
+            .execute(&pool)
+            .await?
+            .rows_affected(),
+    };
     Ok(())
 }
 

@@ -18,7 +18,7 @@ pub struct StoredUser {
 }
 
 #[derive(sqlx::FromRow)]
-struct UserRow {
+pub(super) struct UserRow {
     id: Uuid,
     version: i64,
     email: String,
@@ -40,7 +40,7 @@ pub struct LastChange {
 }
 
 impl UserRow {
-    fn into_stored(self) -> StoreResult<(StoredUser, LastChange)> {
+    pub(super) fn into_stored(self) -> StoreResult<(StoredUser, LastChange)> {
         let roles = parse_roles(self.id, &self.roles)?;
         let by = actor_columns::decode(("users", self.id), &self.updated_by_kind, self.updated_by)?;
         Ok((
@@ -90,6 +90,15 @@ pub fn email_key(email: &str) -> String {
 const COLUMNS: &str =
     "id, version, email, display_name, password_hash, roles, active, created_at, \
     updated_at, updated_by_kind, updated_by";
+
+/// [`COLUMNS`] of the table named `alias` in a join.
+pub(super) fn columns_of(alias: &str) -> String {
+    COLUMNS
+        .split(',')
+        .map(|column| format!("{alias}.{}", column.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 pub struct NewUserRecord<'a> {
     pub id: Uuid,

@@ -1,0 +1,15 @@
+-- The objects of a record are no longer checked against audit_records by a foreign key.
+--
+-- PostgreSQL checks a foreign key with a query of its own for every row inserted. A list page's
+-- record names 50 contacts, so each page cost 50 such queries: measured with pg_stat_statements,
+-- 9 µs each on a large trail and 65 µs each while the trail is young (the check's plan is made
+-- while the table is small), which was half or more of what recording a page cost. Nothing is
+-- lost by dropping it:
+--   - objects are written only by store::audit::append_all, in the transaction and right after
+--     the records that name them;
+--   - a record's objects are part of its hash (their count and every kind and id), so
+--     `audit verify` finds an object removed, added to a record, or altered;
+--   - reads of the trail (store::audit::for_object) join the records, so an object row that no
+--     record names is never shown.
+-- SQLite keeps its foreign key: it checks it through the primary key, at no measurable cost.
+ALTER TABLE audit_objects DROP CONSTRAINT IF EXISTS audit_objects_chain_id_seq_fkey;
