@@ -55,7 +55,7 @@ pub async fn pack(
     let now = clock::now();
     // Policy versions are not personal data; they are read before the transaction.
     let history = store::policies::history(db).await?;
-    let mut tx = db.begin_read().await?;
+    let mut tx = db.begin_snapshot().await?;
     let contact = load(&mut tx, id).await?;
     let pack_record = actor
         .audit(Action::EvidencePackGenerated)

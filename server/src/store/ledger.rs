@@ -799,13 +799,11 @@ async fn head_for_reading(
     tx: &mut Tx,
     contact_id: Uuid,
 ) -> StoreResult<(i64, String, Option<Vec<u8>>)> {
-    let sql = with_lock(
-        tx,
-        "SELECT last_seq, last_hash, decision_copy FROM ledger_heads WHERE contact_id = $1",
-        "FOR SHARE",
-    );
     let head: Option<(i64, String, Option<Vec<u8>>)> = on_tx!(tx, conn => {
-        sqlx::query_as(&sql).bind(contact_id).fetch_optional(conn).await?
+        sqlx::query_as("SELECT last_seq, last_hash, decision_copy FROM ledger_heads WHERE contact_id = $1")
+            .bind(contact_id)
+            .fetch_optional(conn)
+            .await?
     });
     Ok(head.unwrap_or((0, GENESIS_HASH.to_owned(), None)))
 }
@@ -856,9 +854,9 @@ fn check_chain(
     Ok(chain)
 }
 
-/// Walks one contact's chain (see [`check_chain`]), in a read transaction of its own.
+/// Walks one contact's chain (see [`check_chain`]), in a snapshot of its own.
 pub async fn verify_contact(db: &Db, contact_id: Uuid) -> StoreResult<Result<u64, BrokenLink>> {
-    let mut tx = db.begin_read().await?;
+    let mut tx = db.begin_snapshot().await?;
     let head = head_for_reading(&mut tx, contact_id).await?;
     let sql = format!("{SELECT_FOR_VERIFY} WHERE e.contact_id = $1 ORDER BY e.seq");
     let rows: Vec<EventRow> =
@@ -870,6 +868,8 @@ pub async fn verify_contact(db: &Db, contact_id: Uuid) -> StoreResult<Result<u64
 
 /// A contact's ledger in recorded order and the verification of its chain, both from the same
 /// rows, read once inside `tx`: what is shown is exactly what was verified (the evidence pack).
+/// `tx` must be a snapshot ([`Db::begin_snapshot`]), so that the head and the events agree
+/// whatever is appended meanwhile: a lock could not hold the head of a ledger that has none yet.
 pub async fn read_verified(
     tx: &mut Tx,
     contact_id: Uuid,
