@@ -6,8 +6,10 @@
 //! A checkpoint is one line of JSON, `{"statement":{...},"signature":"...","key":"..."}`: the
 //! signature is Ed25519 over the statement's bytes exactly as the line holds them, so nothing is
 //! re-serialised to check it. The statement names each chain's head (the audit trail's chains
-//! and the closed chain written before them; a digest of the consent ledgers' heads), and grows
-//! a member for each chain later issues add.
+//! and the closed chain written before them; a digest of the consent ledgers' heads). A chain
+//! added later (the communication log first) is a new member of the statement, and [`FORMAT`]
+//! changes with it: a verifier refuses a statement with a member it does not know
+//! (`deny_unknown_fields`) rather than pass what it cannot check.
 
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine};
 use chrono::{DateTime, Utc};

@@ -11,7 +11,7 @@ use chrono::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::SessionPolicy;
-use crate::store::DatabaseLocation;
+use crate::store::{DatabaseLocation, SqliteSync};
 
 /// A configuration value that must never be shown: not in `Debug`, logs or error messages
 /// (a database URL with its password; credentials of the mail and SMS gateways).
@@ -57,6 +57,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `postgres://...` for PostgreSQL; absent for SQLite in the data directory.
     pub database_url: Option<Secret>,
+    /// How SQLite flushes its commits (not used with PostgreSQL).
+    pub sqlite_synchronous: SqliteSync,
     /// A PEM certificate chain and private key; absent for a generated self-signed pair.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -84,6 +86,7 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8443)),
             data_dir: PathBuf::from("assent-data"),
             database_url: None,
+            sqlite_synchronous: SqliteSync::Normal,
             tls_cert: None,
             tls_key: None,
             sessions: SessionPolicy::default(),
@@ -119,6 +122,7 @@ pub const KEYS: &[&str] = &[
     "bind",
     "data_dir",
     "database_url",
+    "sqlite_synchronous",
     "tls_cert",
     "tls_key",
     "session_idle_minutes",
@@ -238,6 +242,13 @@ impl Config {
                             "must start with postgres:// (leave it out to use SQLite in data_dir)"
                                 .into(),
                         ));
+                    }
+                }
+                "sqlite_synchronous" => {
+                    config.sqlite_synchronous = match raw {
+                        "normal" => SqliteSync::Normal,
+                        "full" => SqliteSync::Full,
+                        _ => return Err(bad(format!("{raw:?} is not one of: normal, full"))),
                     }
                 }
                 "tls_cert" => config.tls_cert = Some(existing_file(raw).map_err(bad)?),
@@ -372,6 +383,21 @@ mod tests {
         let config = Config::load(Some(&file), &env(&[("ASSENT_BIND", "127.0.0.1:7443")])).unwrap();
         assert_eq!(config.bind.to_string(), "127.0.0.1:7443");
         assert_eq!(config.sessions.idle, Duration::minutes(15));
+    }
+
+    #[test]
+    fn sqlite_flushes_as_configured_and_refuses_other_words() {
+        let config = Config::load(None, &env(&[("ASSENT_SQLITE_SYNCHRONOUS", "full")])).unwrap();
+        assert_eq!(config.sqlite_synchronous, SqliteSync::Full);
+        assert_eq!(
+            Config::load(None, &env(&[])).unwrap().sqlite_synchronous,
+            SqliteSync::Normal
+        );
+        let error = Config::load(None, &env(&[("ASSENT_SQLITE_SYNCHRONOUS", "off")])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "configuration key `sqlite_synchronous` (from environment variable ASSENT_SQLITE_SYNCHRONOUS): \"off\" is not one of: normal, full"
+        );
     }
 
     #[test]

@@ -59,7 +59,7 @@ impl Application {
             Some(settings) => Some((settings.clone(), CheckpointKey::read(&settings.key)?)),
             None => None,
         };
-        let db = Db::connect(&config.database()).await?;
+        let db = Db::connect_with(&config.database(), config.sqlite_synchronous).await?;
         let identity = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => tls::load(cert, key)?,
             _ => tls::load_or_generate(&config.data_dir, config.bind)?,

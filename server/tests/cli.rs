@@ -229,6 +229,19 @@ fn a_checkpoint_from_the_command_line_is_checked_and_a_cut_off_end_is_named() {
         let mode = std::fs::metadata(&private).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "the private key is its owner's only");
     }
+    // A public key that cannot be written leaves no private key behind.
+    let lonely = keys.path().join("lonely.pem");
+    let failed = keygen(
+        &lonely,
+        &keys.path().join("no-such-directory/lonely.pub.pem"),
+    );
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        text(&failed.stderr).contains("the private key was not kept"),
+        "{}",
+        text(&failed.stderr)
+    );
+    assert!(!lonely.exists());
     let again = keygen(&private, &public);
     assert_eq!(again.status.code(), Some(1));
     assert!(
@@ -258,6 +271,17 @@ fn a_checkpoint_from_the_command_line_is_checked_and_a_cut_off_end_is_named() {
     let intact = verify();
     assert!(intact.status.success(), "{}", text(&intact.stdout));
     assert!(text(&intact.stdout).contains("The database extends the checkpoint of"));
+
+    // A server killed while appending leaves a torn last line: the one before it is checked.
+    let whole = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{whole}{}", &whole[..40])).unwrap();
+    let torn = verify();
+    assert!(torn.status.success(), "{}", text(&torn.stderr));
+    assert!(text(&torn.stderr).contains("the last line of the checkpoint file is incomplete"));
+    // A whole last line that is not a checkpoint is refused, not passed over.
+    std::fs::write(&file, format!("{whole}{}\n", &whole[..40])).unwrap();
+    assert_eq!(verify().status.code(), Some(1));
+    std::fs::write(&file, &whole).unwrap();
 
     // The second user's record goes, and the chain's head is set to the first.
     let runtime = tokio::runtime::Runtime::new().unwrap();

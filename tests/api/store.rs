@@ -87,6 +87,31 @@ async fn both_stores(dir: &std::path::Path) -> (DatabaseLocation, DatabaseLocati
 }
 
 #[tokio::test]
+async fn sqlite_commits_are_flushed_as_configured() {
+    use store::{SqliteSync, Tx};
+    let dir = tempfile::tempdir().unwrap();
+    let location = DatabaseLocation::SqliteFile(dir.path().join("assent.db"));
+    // SQLite's numbers: NORMAL is 1, FULL is 2.
+    for (sync, expected) in [(SqliteSync::Normal, 1_i64), (SqliteSync::Full, 2)] {
+        let db = Db::connect_with(&location, sync).await.unwrap();
+        let mut tx = db.begin().await.unwrap();
+        let Tx::Sqlite(conn) = &mut *tx else {
+            unreachable!("a SQLite file")
+        };
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        assert_eq!(
+            synchronous, expected,
+            "{sync:?}: the write connection's setting"
+        );
+        drop(tx);
+        db.close().await;
+    }
+}
+
+#[tokio::test]
 async fn migrations_run_again_on_an_up_to_date_database_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (sqlite, postgres, name) = both_stores(dir.path()).await;

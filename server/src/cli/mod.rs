@@ -216,7 +216,7 @@ async fn open_store(config: &Config) -> Result<Db, String> {
             config.data_dir.display()
         )
     })?;
-    Db::connect(&config.database())
+    Db::connect_with(&config.database(), config.sqlite_synchronous)
         .await
         .map_err(|e| format!("cannot open the database: {e}"))
 }
@@ -503,18 +503,36 @@ fn open_checkpoint(
     };
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read the checkpoint file {}: {e}", file.display()))?;
-    let line = text
-        .lines()
-        .rev()
-        .find(|line| !line.trim().is_empty())
-        .ok_or_else(|| format!("the checkpoint file {} holds no checkpoint", file.display()))?;
-    let statement = public.open(line).map_err(|e| e.to_string())?;
+    let statement = last_checkpoint(&text, &public)
+        .map_err(|e| format!("the checkpoint file {}: {e}", file.display()))?;
     println!(
         "The checkpoint of {} is signed by key {}: the signature verifies.",
         statement.at.to_rfc3339(),
         public.fingerprint()
     );
     Ok(statement)
+}
+
+/// The last checkpoint of a checkpoint file's text, its signature checked with `public`. A last
+/// line that a crash cut short (no newline after it, and not a checkpoint) is passed over, with a
+/// warning, for the one before it: the server appends a line at a time, so only the last can be
+/// torn.
+fn last_checkpoint(text: &str, public: &PublicKey) -> Result<Statement, String> {
+    let mut lines = text.lines().rev().filter(|line| !line.trim().is_empty());
+    let last = lines.next().ok_or("it holds no checkpoint")?;
+    match public.open(last) {
+        Ok(statement) => Ok(statement),
+        Err(e) if text.ends_with('\n') => Err(e.to_string()),
+        Err(e) => {
+            let before = lines
+                .next()
+                .ok_or_else(|| format!("its only line is incomplete ({e})"))?;
+            eprintln!(
+                "assent-server: the last line of the checkpoint file is incomplete (a write cut short: {e}); checking the one before it"
+            );
+            public.open(before).map_err(|e| e.to_string())
+        }
+    }
 }
 
 async fn audit_checkpoint(config: &Config, key: Option<&Path>) -> CommandResult {
@@ -539,7 +557,16 @@ async fn audit_checkpoint(config: &Config, key: Option<&Path>) -> CommandResult 
 fn keygen(private: &Path, public: &Path) -> CommandResult {
     let key = CheckpointKey::generate();
     write_new_file(private, key.private_pem().as_bytes(), 0o600)?;
-    write_new_file(public, key.public().pem().as_bytes(), 0o644)?;
+    if let Err(e) = write_new_file(public, key.public().pem().as_bytes(), 0o644) {
+        // A private key whose public half was never written checks nothing: it is not kept.
+        return Err(match std::fs::remove_file(private) {
+            Ok(()) => format!("{e}; the private key was not kept"),
+            Err(removed) => format!(
+                "{e}; remove the private key {} too ({removed})",
+                private.display()
+            ),
+        });
+    }
     println!(
         "Wrote the checkpoint key {} to {} (keep it off the database's machine's backups) and its public key to {} (give a copy to whoever audits).",
         key.public().fingerprint(),

@@ -300,6 +300,18 @@ pub(crate) fn keep_prepared(rows: usize) -> bool {
     rows == 1
 }
 
+/// How SQLite's commits are flushed (its `synchronous` setting on the one write connection).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SqliteSync {
+    /// A commit survives the process being killed; the last commits before a power cut or a
+    /// kernel crash may be lost (WAL with `synchronous=NORMAL`).
+    #[default]
+    Normal,
+    /// A commit survives a power cut too: every commit waits for its flush to the disk
+    /// (`synchronous=FULL`). Its cost is measured in docs/BENCHMARKS.md.
+    Full,
+}
+
 /// Where the database is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DatabaseLocation {
@@ -309,11 +321,17 @@ pub enum DatabaseLocation {
 }
 
 impl Db {
-    /// Connects, brings the schema up to date, and starts the group commit of reads' records.
+    /// Connects, brings the schema up to date, and starts the group commit of reads' records
+    /// (SQLite with [`SqliteSync::Normal`]).
     pub async fn connect(location: &DatabaseLocation) -> StoreResult<Db> {
+        Db::connect_with(location, SqliteSync::default()).await
+    }
+
+    /// [`Db::connect`], with SQLite's commits flushed as `sync` says (PostgreSQL ignores it).
+    pub async fn connect_with(location: &DatabaseLocation, sync: SqliteSync) -> StoreResult<Db> {
         let (pool, writer) = match location {
             DatabaseLocation::SqliteFile(path) => {
-                let (readers, writer) = open_sqlite(path).await?;
+                let (readers, writer) = open_sqlite(path, sync).await?;
                 (Pool::Sqlite(readers), Some(writer))
             }
             DatabaseLocation::Postgres(url) => {
@@ -551,7 +569,7 @@ async fn applied_migrations(conn: &mut sqlx::SqliteConnection) -> StoreResult<i6
 }
 
 /// The readers' pool and the one write connection of a SQLite database, migrated.
-async fn open_sqlite(path: &Path) -> StoreResult<(SqlitePool, SqlitePool)> {
+async fn open_sqlite(path: &Path, sync: SqliteSync) -> StoreResult<(SqlitePool, SqlitePool)> {
     migrate_sqlite(path).await?;
     let readers = SqlitePoolOptions::new()
         .max_connections(8)
@@ -564,7 +582,10 @@ async fn open_sqlite(path: &Path) -> StoreResult<(SqlitePool, SqlitePool)> {
         .max_connections(1)
         .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(10))
-        .connect_with(sqlite_options(path))
+        .connect_with(sqlite_options(path).synchronous(match sync {
+            SqliteSync::Normal => SqliteSynchronous::Normal,
+            SqliteSync::Full => SqliteSynchronous::Full,
+        }))
         .await?;
     Ok((readers, writer))
 }
