@@ -489,8 +489,18 @@ async fn records_of(
         None => {
             let sql = "SELECT COUNT(*) FROM audit_records WHERE action = $1 AND actor_id = $2";
             return match app.db.pool() {
-                store::Pool::Sqlite(pool) => sqlx::query_scalar(sql).bind(action).bind(actor).fetch_one(pool).await.unwrap(),
-                store::Pool::Postgres(pool) => sqlx::query_scalar(sql).bind(action).bind(actor).fetch_one(pool).await.unwrap(),
+                store::Pool::Sqlite(pool) => sqlx::query_scalar(sql)
+                    .bind(action)
+                    .bind(actor)
+                    .fetch_one(pool)
+                    .await
+                    .unwrap(),
+                store::Pool::Postgres(pool) => sqlx::query_scalar(sql)
+                    .bind(action)
+                    .bind(actor)
+                    .fetch_one(pool)
+                    .await
+                    .unwrap(),
             };
         }
     };
