@@ -163,13 +163,28 @@ async fn write_checkpoints(db: Db, settings: Checkpoints, key: CheckpointKey) {
     }
 }
 
+/// Appends `line` to the checkpoint file. A last line that a crash cut short is ended first, so
+/// that this checkpoint is a line of its own (`audit verify` passes over a torn last line, but
+/// would refuse a checkpoint run together with one).
 fn append_line(path: &std::path::Path, line: &str) -> std::io::Result<()> {
-    use std::io::Write;
+    use std::io::{Read, Seek, SeekFrom, Write};
     let mut file = std::fs::OpenOptions::new()
         .create(true)
+        .read(true)
         .append(true)
         .open(path)?;
-    file.write_all(format!("{line}\n").as_bytes())?;
+    let mut text = format!("{line}\n");
+    let length = file.metadata()?.len();
+    if length > 0 {
+        let mut last = [0_u8; 1];
+        file.seek(SeekFrom::Start(length - 1))?;
+        file.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            text.insert(0, '\n');
+        }
+    }
+    // In append mode every write goes to the end, wherever the read left the position.
+    file.write_all(text.as_bytes())?;
     file.sync_data()
 }
 

@@ -329,6 +329,27 @@ fn a_checkpoint_from_the_command_line_is_checked_and_a_cut_off_end_is_named() {
         "{}",
         text(&wrong_key.stderr)
     );
+    // A whole checkpoint of another key appended without a newline is refused, not passed over.
+    let foreign = command(dir.path())
+        .args(["audit", "checkpoint", "--key"])
+        .arg(&other_private)
+        .output()
+        .unwrap();
+    assert!(foreign.status.success());
+    let whole = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        format!("{whole}{}", text(&foreign.stdout).trim_end()),
+    )
+    .unwrap();
+    let appended = verify();
+    assert_eq!(appended.status.code(), Some(1));
+    assert!(
+        text(&appended.stderr).contains("signature does not verify"),
+        "{}",
+        text(&appended.stderr)
+    );
+    std::fs::write(&file, &whole).unwrap();
     let without_key = command(dir.path())
         .args(["audit", "verify", "--checkpoint"])
         .arg(&file)
@@ -376,6 +397,35 @@ fn the_server_writes_a_signed_checkpoint_at_start_to_its_log_and_file() {
         .output()
         .unwrap();
     assert!(verify.status.success(), "{}", text(&verify.stdout));
+
+    // A crash cut the last line short: the next start ends it before appending its own.
+    let whole = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{whole}{}", &whole[..40])).unwrap();
+    let mut again = command(dir.path())
+        .env("ASSENT_CHECKPOINT_KEY", &private)
+        .env("ASSENT_CHECKPOINT_FILE", &file)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&file)
+        .map_or(true, |t| !t.ends_with('\n') || t.lines().count() < 3)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no second checkpoint was written"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop(&mut again);
+    let text_now = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = text_now.lines().collect();
+    assert_eq!(lines.len(), 3, "{text_now}");
+    assert_eq!(lines[1], &whole[..40], "the torn line, ended");
+    key.open(lines[2])
+        .expect("the new checkpoint is a line of its own");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 
 use assent_shared::domain::SystemJob;
 
-use crate::checkpoint::{CheckpointKey, PublicKey, Statement};
+use crate::checkpoint::{CheckpointError, CheckpointKey, PublicKey, Statement};
 use crate::config::Config;
 use crate::service::{self, Actor, ServiceError};
 use crate::startup::{self, Application};
@@ -514,16 +514,17 @@ fn open_checkpoint(
 }
 
 /// The last checkpoint of a checkpoint file's text, its signature checked with `public`. A last
-/// line that a crash cut short (no newline after it, and not a checkpoint) is passed over, with a
+/// line that a crash cut short (no newline after it, and not even JSON) is passed over, with a
 /// warning, for the one before it: the server appends a line at a time, so only the last can be
-/// torn.
+/// torn (and it ends a torn line before it appends the next). Any other failure of the last line
+/// (another key, a bad signature, an unknown format) is refused, newline or not.
 fn last_checkpoint(text: &str, public: &PublicKey) -> Result<Statement, String> {
     let mut lines = text.lines().rev().filter(|line| !line.trim().is_empty());
     let last = lines.next().ok_or("it holds no checkpoint")?;
+    let torn = !text.trim_end_matches([' ', '\t', '\r']).ends_with('\n');
     match public.open(last) {
         Ok(statement) => Ok(statement),
-        Err(e) if text.ends_with('\n') => Err(e.to_string()),
-        Err(e) => {
+        Err(e @ CheckpointError::Malformed(_)) if torn => {
             let before = lines
                 .next()
                 .ok_or_else(|| format!("its only line is incomplete ({e})"))?;
@@ -532,6 +533,7 @@ fn last_checkpoint(text: &str, public: &PublicKey) -> Result<Statement, String> 
             );
             public.open(before).map_err(|e| e.to_string())
         }
+        Err(e) => Err(e.to_string()),
     }
 }
 

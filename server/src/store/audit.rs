@@ -294,7 +294,7 @@ struct PendingRecord {
 const GROUP_LIMIT: usize = 512;
 
 impl GroupCommit {
-    /// Starts the workers, which append through `db` (a handle without a group commit of its own).
+    /// Starts the worker, which appends through `db` (a handle without a group commit of its own).
     pub(super) fn start(db: Db) -> Self {
         let (queue, receiver) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(commit_groups(db.clone(), receiver));
