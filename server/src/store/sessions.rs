@@ -74,15 +74,17 @@ pub async fn find_by_token_hash(
         #[sqlx(flatten)]
         user: UserRow,
     }
-    let sql = format!(
-        "SELECT s.id AS s_id, s.user_id AS s_user_id, s.device_name AS s_device_name, \
-         s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, \
-         s.absolute_expires_at AS s_absolute_expires_at, s.revoked_at AS s_revoked_at, {} \
-         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
-        users::columns_of("u")
-    );
-    let found: Option<Found> =
-        on_db!(db, pool => sqlx::query_as(&sql).bind(token_hash).fetch_optional(pool).await?);
+    // Built once: it is run on every request.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT s.id AS s_id, s.user_id AS s_user_id, s.device_name AS s_device_name, \
+             s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, \
+             s.absolute_expires_at AS s_absolute_expires_at, s.revoked_at AS s_revoked_at, {} \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
+            users::columns_of("u")
+        )
+    });
+    let found: Option<Found> = on_db!(db, pool => sqlx::query_as(SQL.as_str()).bind(token_hash).fetch_optional(pool).await?);
     let Some(found) = found else {
         return Ok(None);
     };
