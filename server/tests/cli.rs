@@ -359,6 +359,30 @@ fn a_checkpoint_from_the_command_line_is_checked_and_a_cut_off_end_is_named() {
     assert!(text(&without_key.stderr).contains("--public-key"));
 }
 
+/// Starts `serve` writing checkpoints signed with `key` to `file` (its log piped), and waits
+/// until the file's text is `ready`.
+fn serve_checkpointing(
+    data_dir: &Path,
+    key: &Path,
+    file: &Path,
+    ready: impl Fn(&str) -> bool,
+) -> std::process::Child {
+    let child = command(data_dir)
+        .env("ASSENT_CHECKPOINT_KEY", key)
+        .env("ASSENT_CHECKPOINT_FILE", file)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(file).is_ok_and(|t| ready(&t)) {
+        assert!(Instant::now() < deadline, "the checkpoint was not written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
 #[test]
 fn the_server_writes_a_signed_checkpoint_at_start_to_its_log_and_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -369,19 +393,7 @@ fn the_server_writes_a_signed_checkpoint_at_start_to_its_log_and_file() {
     assert!(keygen(&private, &public).status.success());
     create_sales_user(dir.path(), "jane@example.org");
     let file = dir.path().join("checkpoints.jsonl");
-    let mut child = command(dir.path())
-        .env("ASSENT_CHECKPOINT_KEY", &private)
-        .env("ASSENT_CHECKPOINT_FILE", &file)
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::read_to_string(&file).map_or(true, |t| t.lines().count() == 0) {
-        assert!(Instant::now() < deadline, "no checkpoint was written");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut child = serve_checkpointing(dir.path(), &private, &file, |t| t.lines().count() > 0);
     stop(&mut child);
     let mut log = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
@@ -401,24 +413,9 @@ fn the_server_writes_a_signed_checkpoint_at_start_to_its_log_and_file() {
     // A crash cut the last line short: the next start ends it before appending its own.
     let whole = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, format!("{whole}{}", &whole[..40])).unwrap();
-    let mut again = command(dir.path())
-        .env("ASSENT_CHECKPOINT_KEY", &private)
-        .env("ASSENT_CHECKPOINT_FILE", &file)
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::read_to_string(&file)
-        .map_or(true, |t| !t.ends_with('\n') || t.lines().count() < 3)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no second checkpoint was written"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut again = serve_checkpointing(dir.path(), &private, &file, |t| {
+        t.ends_with('\n') && t.lines().count() >= 3
+    });
     stop(&mut again);
     let text_now = std::fs::read_to_string(&file).unwrap();
     let lines: Vec<&str> = text_now.lines().collect();
