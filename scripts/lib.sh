@@ -1,7 +1,8 @@
 # Shared by scripts/run and scripts/test: install what is missing, never what is there.
 # shellcheck shell=bash
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# Each step's line carries the time since the script started, so a slow run shows where it went.
+say() { printf '\033[1m==> [%d:%02d] %s\033[0m\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*" >&2; }
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
