@@ -77,6 +77,11 @@ pub struct Checkpoints {
     pub key: PathBuf,
     /// A file each checkpoint is appended to as a line (besides the log).
     pub file: Option<PathBuf>,
+    /// An `https://` URL each checkpoint is POSTed to (it may hold a token, so it is a secret).
+    pub url: Option<Secret>,
+    /// The certificate authorities (PEM) the URL's server is checked against instead of the
+    /// system's.
+    pub url_authorities: Option<PathBuf>,
     pub every: std::time::Duration,
 }
 
@@ -131,6 +136,8 @@ pub const KEYS: &[&str] = &[
     "log_level",
     "checkpoint_key",
     "checkpoint_file",
+    "checkpoint_url",
+    "checkpoint_url_ca",
     "checkpoint_minutes",
 ];
 
@@ -206,6 +213,8 @@ impl Config {
         let mut absolute_hours = 12_i64;
         let mut checkpoint_key = None;
         let mut checkpoint_file = None;
+        let mut checkpoint_url = None;
+        let mut checkpoint_url_ca = None;
         let mut checkpoint_minutes = 60_i64;
         for key in KEYS {
             let Some((source, raw)) = values.get(key) else {
@@ -285,6 +294,22 @@ impl Config {
                     }
                     checkpoint_file = Some(PathBuf::from(raw));
                 }
+                "checkpoint_url" => {
+                    // Not echoed: the URL may hold a token.
+                    let url = reqwest::Url::parse(raw).map_err(|_| {
+                        bad("is not a URL such as https://collector.example/checkpoints".into())
+                    })?;
+                    if url.scheme() != "https" || url.host().is_none() {
+                        return Err(bad("must be an https:// URL with a host".into()));
+                    }
+                    checkpoint_url = Some(Secret::new(raw.to_owned()));
+                }
+                "checkpoint_url_ca" => {
+                    let path = existing_file(raw).map_err(bad)?;
+                    // Read now, so that a wrong bundle stops the start rather than the first post.
+                    crate::outbound::read_authorities(&path).map_err(|e| bad(e.to_string()))?;
+                    checkpoint_url_ca = Some(path);
+                }
                 "checkpoint_minutes" => {
                     checkpoint_minutes = bounded(raw, 1, 24 * 60).map_err(bad)?
                 }
@@ -303,14 +328,20 @@ impl Config {
                 problem: "must be at least as long as session_idle_minutes".into(),
             });
         }
-        config.checkpoints = match (checkpoint_key, checkpoint_file) {
-            (Some(key), file) => Some(Checkpoints {
+        if checkpoint_url_ca.is_some() && checkpoint_url.is_none() {
+            return Err(missing_pair("checkpoint_url", "checkpoint_url_ca"));
+        }
+        config.checkpoints = match (checkpoint_key, checkpoint_file, checkpoint_url) {
+            (Some(key), file, url) => Some(Checkpoints {
                 key,
                 file,
+                url,
+                url_authorities: checkpoint_url_ca,
                 every: std::time::Duration::from_secs(checkpoint_minutes as u64 * 60),
             }),
-            (None, Some(_)) => return Err(missing_pair("checkpoint_key", "checkpoint_file")),
-            (None, None) => None,
+            (None, Some(_), _) => return Err(missing_pair("checkpoint_key", "checkpoint_file")),
+            (None, None, Some(_)) => return Err(missing_pair("checkpoint_key", "checkpoint_url")),
+            (None, None, None) => None,
         };
         config.sessions = SessionPolicy {
             idle: Duration::minutes(idle_minutes),
@@ -323,6 +354,7 @@ impl Config {
 fn missing_pair(missing: &'static str, given: &str) -> ConfigError {
     let why = match missing {
         "checkpoint_key" => "checkpoints are signed with it",
+        "checkpoint_url" => "the certificate authorities are those of the checkpoint URL's server",
         _ => "a certificate needs its private key",
     };
     ConfigError::BadValue {
@@ -419,15 +451,21 @@ mod tests {
         );
     }
 
-    #[test]
-    fn checkpoints_need_a_readable_ed25519_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = dir.path().join("checkpoint.pem");
+    /// A new checkpoint private key, written to `dir/checkpoint.pem`.
+    fn checkpoint_key_in(dir: &std::path::Path) -> PathBuf {
+        let key = dir.join("checkpoint.pem");
         std::fs::write(
             &key,
             crate::checkpoint::CheckpointKey::generate().private_pem(),
         )
         .unwrap();
+        key
+    }
+
+    #[test]
+    fn checkpoints_need_a_readable_ed25519_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = checkpoint_key_in(dir.path());
         let key_text = key.display().to_string();
         let config = Config::load(
             None,
@@ -461,6 +499,96 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "configuration key `checkpoint_key` (from the configuration): is required when checkpoint_file is set (checkpoints are signed with it)"
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_url_must_be_https_needs_the_key_and_is_never_echoed() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = checkpoint_key_in(dir.path());
+        let key = key.display().to_string();
+        let load = |pairs: &[(&str, &str)]| Config::load(None, &env(pairs));
+        let url = "https://collector.example/checkpoints?token=kept-secret-19";
+        let config = load(&[
+            ("ASSENT_CHECKPOINT_KEY", &key),
+            ("ASSENT_CHECKPOINT_URL", url),
+        ])
+        .unwrap();
+        let checkpoints = config.checkpoints.clone().unwrap();
+        assert_eq!(checkpoints.url.as_ref().map(Secret::expose), Some(url));
+        assert_eq!(checkpoints.url_authorities, None);
+        assert!(
+            !format!("{config:?}").contains("kept-secret-19"),
+            "the URL is not in debug output"
+        );
+
+        for bad in [
+            "http://collector.example/checkpoints?token=kept-secret-19",
+            "mailto:kept-secret-19@collector.example",
+            "https://",
+            "kept-secret-19",
+        ] {
+            let error = load(&[
+                ("ASSENT_CHECKPOINT_KEY", &key),
+                ("ASSENT_CHECKPOINT_URL", bad),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(
+                error.starts_with("configuration key `checkpoint_url`"),
+                "{bad}: {error}"
+            );
+            assert!(!error.contains("kept-secret-19"), "{error}");
+        }
+        let error = load(&[("ASSENT_CHECKPOINT_URL", url)]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "configuration key `checkpoint_key` (from the configuration): is required when checkpoint_url is set (checkpoints are signed with it)"
+        );
+        let not_pem = dir.path().join("ca.pem");
+        std::fs::write(&not_pem, "no certificates here").unwrap();
+        let not_pem = not_pem.display().to_string();
+        let error = load(&[
+            ("ASSENT_CHECKPOINT_KEY", &key),
+            ("ASSENT_CHECKPOINT_URL", url),
+            ("ASSENT_CHECKPOINT_URL_CA", &not_pem),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("configuration key `checkpoint_url_ca`")
+                && error.contains("no PEM certificate"),
+            "{error}"
+        );
+        crate::tls::load_or_generate(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+        let authorities = dir
+            .path()
+            .join("tls")
+            .join("cert.pem")
+            .display()
+            .to_string();
+        let config = load(&[
+            ("ASSENT_CHECKPOINT_KEY", &key),
+            ("ASSENT_CHECKPOINT_URL", url),
+            ("ASSENT_CHECKPOINT_URL_CA", &authorities),
+        ])
+        .unwrap();
+        assert_eq!(
+            config
+                .checkpoints
+                .unwrap()
+                .url_authorities
+                .map(|p| p.display().to_string()),
+            Some(authorities.clone())
+        );
+        let error = load(&[
+            ("ASSENT_CHECKPOINT_KEY", &key),
+            ("ASSENT_CHECKPOINT_URL_CA", &authorities),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "configuration key `checkpoint_url` (from the configuration): is required when checkpoint_url_ca is set (the certificate authorities are those of the checkpoint URL's server)"
         );
     }
 

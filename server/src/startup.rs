@@ -30,6 +30,8 @@ pub enum StartError {
     Tls(#[from] TlsError),
     #[error("checkpoints: {0}")]
     Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    #[error("checkpoint URL: {0}")]
+    CheckpointUrl(#[from] crate::outbound::OutboundError),
     #[error("cannot listen on {bind}: {source}")]
     Bind {
         bind: SocketAddr,
@@ -45,7 +47,14 @@ pub struct Application {
     rustls: Arc<rustls::ServerConfig>,
     state: AppState,
     handle: Handle,
-    checkpoints: Option<(Checkpoints, CheckpointKey)>,
+    checkpoints: Option<Checkpointer>,
+}
+
+/// What the periodic checkpoints need: where and how often, the key, and the URL's client.
+struct Checkpointer {
+    settings: Checkpoints,
+    key: CheckpointKey,
+    post_to: Option<(reqwest::Client, reqwest::Url)>,
 }
 
 impl Application {
@@ -56,7 +65,11 @@ impl Application {
             source,
         })?;
         let checkpoints = match &config.checkpoints {
-            Some(settings) => Some((settings.clone(), CheckpointKey::read(&settings.key)?)),
+            Some(settings) => Some(Checkpointer {
+                settings: settings.clone(),
+                key: CheckpointKey::read(&settings.key)?,
+                post_to: checkpoint_client(settings)?,
+            }),
             None => None,
         };
         let db = Db::connect_with(&config.database(), config.sqlite_synchronous).await?;
@@ -125,8 +138,8 @@ impl Application {
     /// Serves until the handle is told to shut down; in-flight requests get 10 seconds.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let app = api::app(self.state.clone());
-        let checkpointer = self.checkpoints.map(|(settings, key)| {
-            tokio::spawn(write_checkpoints(self.state.db.clone(), settings, key))
+        let checkpointer = self.checkpoints.map(|checkpointer| {
+            tokio::spawn(write_checkpoints(self.state.db.clone(), checkpointer))
         });
         let result =
             axum_server::from_tcp_rustls(self.listener, RustlsConfig::from_config(self.rustls))
@@ -141,10 +154,32 @@ impl Application {
     }
 }
 
-/// Writes a checkpoint at start and then every `settings.every`: to the log, and appended to the
-/// checkpoint file as a line, flushed to disk. A checkpoint that cannot be taken or written is
-/// logged and the next one is tried on time.
-async fn write_checkpoints(db: Db, settings: Checkpoints, key: CheckpointKey) {
+/// The client and URL checkpoints are POSTed to, when one is configured.
+fn checkpoint_client(
+    settings: &Checkpoints,
+) -> Result<Option<(reqwest::Client, reqwest::Url)>, StartError> {
+    let Some(url) = &settings.url else {
+        return Ok(None);
+    };
+    // The configuration checked it is an https:// URL; the message does not echo it.
+    let url = reqwest::Url::parse(url.expose()).map_err(|_| {
+        crate::outbound::OutboundError::Client("the checkpoint URL is not a URL".into())
+    })?;
+    let authorities = settings.url_authorities.as_deref();
+    let client = crate::outbound::client(authorities, Duration::from_secs(10))?;
+    Ok(Some((client, url)))
+}
+
+/// Writes a checkpoint at start and then every `settings.every`: to the log, appended to the
+/// checkpoint file as a line (flushed to disk), and POSTed to the checkpoint URL. A checkpoint
+/// that cannot be taken or written is logged and the next one is tried on time; each one names
+/// every head, so the next stands in for one that could not be sent.
+async fn write_checkpoints(db: Db, checkpointer: Checkpointer) {
+    let Checkpointer {
+        settings,
+        key,
+        post_to,
+    } = checkpointer;
     let mut ticks = tokio::time::interval(settings.every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -157,8 +192,33 @@ async fn write_checkpoints(db: Db, settings: Checkpoints, key: CheckpointKey) {
                         tracing::error!(file = %file.display(), error = %e, "cannot write the audit checkpoint to its file");
                     }
                 }
+                if let Some((client, url)) = &post_to {
+                    post_checkpoint(client, url, line).await;
+                }
             }
             Err(e) => tracing::error!(error = %e, "cannot take an audit checkpoint"),
+        }
+    }
+}
+
+/// POSTs a checkpoint line to the checkpoint URL, trying again after 5 and 30 seconds; logs
+/// (without the URL, which may hold a token) what could not be sent.
+async fn post_checkpoint(client: &reqwest::Client, url: &reqwest::Url, line: String) {
+    let waits = [
+        Duration::ZERO,
+        Duration::from_secs(5),
+        Duration::from_secs(30),
+    ];
+    for (attempt, wait) in waits.into_iter().enumerate() {
+        tokio::time::sleep(wait).await;
+        match crate::outbound::post_json(client, url, line.clone()).await {
+            Ok(()) => return,
+            Err(e) if attempt + 1 < waits.len() => {
+                tracing::warn!(error = %e, "the audit checkpoint was not accepted by the checkpoint URL; trying again");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the audit checkpoint was not accepted by the checkpoint URL; the next one will carry its heads");
+            }
         }
     }
 }

@@ -359,17 +359,19 @@ fn a_checkpoint_from_the_command_line_is_checked_and_a_cut_off_end_is_named() {
     assert!(text(&without_key.stderr).contains("--public-key"));
 }
 
-/// Starts `serve` writing checkpoints signed with `key` to `file` (its log piped), and waits
-/// until the file's text is `ready`.
+/// Starts `serve` writing checkpoints signed with `key` to `file` (its log piped), with the
+/// further settings `more`, and waits until the file's text is `ready`.
 fn serve_checkpointing(
     data_dir: &Path,
     key: &Path,
     file: &Path,
+    more: &[(&str, String)],
     ready: impl Fn(&str) -> bool,
 ) -> std::process::Child {
     let child = command(data_dir)
         .env("ASSENT_CHECKPOINT_KEY", key)
         .env("ASSENT_CHECKPOINT_FILE", file)
+        .envs(more.iter().map(|(name, value)| (name, value)))
         .arg("serve")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -393,7 +395,8 @@ fn the_server_writes_a_signed_checkpoint_at_start_to_its_log_and_file() {
     assert!(keygen(&private, &public).status.success());
     create_sales_user(dir.path(), "jane@example.org");
     let file = dir.path().join("checkpoints.jsonl");
-    let mut child = serve_checkpointing(dir.path(), &private, &file, |t| t.lines().count() > 0);
+    let mut child =
+        serve_checkpointing(dir.path(), &private, &file, &[], |t| t.lines().count() > 0);
     stop(&mut child);
     let mut log = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
@@ -413,7 +416,7 @@ fn the_server_writes_a_signed_checkpoint_at_start_to_its_log_and_file() {
     // A crash cut the last line short: the next start ends it before appending its own.
     let whole = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, format!("{whole}{}", &whole[..40])).unwrap();
-    let mut again = serve_checkpointing(dir.path(), &private, &file, |t| {
+    let mut again = serve_checkpointing(dir.path(), &private, &file, &[], |t| {
         t.ends_with('\n') && t.lines().count() >= 3
     });
     stop(&mut again);
@@ -423,6 +426,123 @@ fn the_server_writes_a_signed_checkpoint_at_start_to_its_log_and_file() {
     assert_eq!(lines[1], &whole[..40], "the torn line, ended");
     key.open(lines[2])
         .expect("the new checkpoint is a line of its own");
+}
+
+/// An HTTPS server on loopback, its certificate in `dir/tls/cert.pem`, that answers the first
+/// POST to /checkpoints with 503 and keeps the bodies of the rest (answering 201).
+fn checkpoint_receiver(
+    dir: &Path,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use axum_server::tls_rustls::RustlsConfig;
+    assent_server::tls::install_crypto_provider();
+    let identity =
+        assent_server::tls::load_or_generate(dir, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let config = assent_server::tls::server_config(identity).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let address = listener.local_addr().unwrap();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = received.clone();
+    let refused_once = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let receive = move |body: String| {
+        let (kept, refused_once) = (kept.clone(), refused_once.clone());
+        async move {
+            if !refused_once.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+            }
+            kept.lock().unwrap().push(body);
+            axum::http::StatusCode::CREATED
+        }
+    };
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            // The test's own receiver, not a route of Assent's API (which registers through
+            // routes!() so that its description has every route).
+            #[allow(clippy::disallowed_methods)]
+            let app = axum::Router::new().route("/checkpoints", axum::routing::post(receive));
+            axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(config))
+                .serve(app.into_make_service())
+                .await
+                .unwrap();
+        });
+    });
+    (address, received)
+}
+
+#[test]
+fn the_server_posts_each_checkpoint_to_its_url_trying_again_when_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("checkpoint.pem");
+    assert!(keygen(&private, &dir.path().join("checkpoint.pub.pem"))
+        .status
+        .success());
+    create_sales_user(dir.path(), "jane@example.org");
+    let receiver_dir = tempfile::tempdir().unwrap();
+    let (address, received) = checkpoint_receiver(receiver_dir.path());
+    let authorities = receiver_dir.path().join("tls").join("cert.pem");
+    let file = dir.path().join("checkpoints.jsonl");
+    let url = format!("https://{address}/checkpoints?token=collector-token-7f3a");
+    let more = [
+        ("ASSENT_CHECKPOINT_URL", url),
+        (
+            "ASSENT_CHECKPOINT_URL_CA",
+            authorities.display().to_string(),
+        ),
+    ];
+    let mut child = serve_checkpointing(dir.path(), &private, &file, &more, |t| {
+        t.lines().count() > 0
+    });
+    // The first POST is refused; the second, 5 seconds later, is kept.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while received.lock().unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the checkpoint was not posted again"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop(&mut child);
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    let line = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        received.lock().unwrap().as_slice(),
+        [line.trim_end().to_owned()],
+        "the line the file holds, posted once it was accepted"
+    );
+    assert!(log.contains("trying again") && log.contains("503"), "{log}");
+    assert!(
+        !log.contains("collector-token-7f3a"),
+        "the URL's token is not logged: {log}"
+    );
+
+    // A server whose certificate is not among the configured authorities gets nothing.
+    let stranger_dir = tempfile::tempdir().unwrap();
+    let (stranger, stranger_received) = checkpoint_receiver(stranger_dir.path());
+    let more = [
+        (
+            "ASSENT_CHECKPOINT_URL",
+            format!("https://{stranger}/checkpoints"),
+        ),
+        (
+            "ASSENT_CHECKPOINT_URL_CA",
+            authorities.display().to_string(),
+        ),
+    ];
+    let lines_before = std::fs::read_to_string(&file).unwrap().lines().count();
+    let mut child = serve_checkpointing(dir.path(), &private, &file, &more, |t| {
+        t.lines().count() > lines_before
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    stop(&mut child);
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(stranger_received.lock().unwrap().is_empty());
+    assert!(log.contains("trying again"), "{log}");
 }
 
 #[test]
