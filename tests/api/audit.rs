@@ -552,6 +552,30 @@ store_test! {
 }
 
 store_test! {
+    async fn a_tally_that_cannot_be_written_is_kept_and_written_with_the_next(app: TestApp) {
+        let one_by_one = store::audit::REFUSALS_ONE_BY_ONE as i64;
+        for _ in 0..(one_by_one + 5) {
+            assert_eq!(app.get("/api/v1/contacts", "not-a-token-anyone-issued").await.status, 401);
+        }
+        refuse_new_records(&app).await;
+        assert!(store::audit::close_refusal_windows(&app.db).await.is_err(), "the trail refuses the tally");
+        let allow = match app.backend {
+            Backend::Sqlite => "DROP TRIGGER audit_records_full",
+            Backend::Postgres => "DROP TRIGGER audit_records_full ON audit_records",
+        };
+        app.raw_sql(allow).await.unwrap();
+        // A second flood in a new window, then both tallies in one write.
+        for _ in 0..(one_by_one + 3) {
+            assert_eq!(app.get("/api/v1/contacts", "not-a-token-anyone-issued").await.status, 401);
+        }
+        store::audit::close_refusal_windows(&app.db).await.unwrap();
+        let tallies = "SELECT CAST(COALESCE(SUM(tally), 0) AS BIGINT) FROM audit_records WHERE tally IS NOT NULL";
+        assert_eq!(scalar(&app, tallies).await, 5 + 3, "the failed tally was kept, not lost");
+        assert!(matches!(store::audit::verify(&app.db).await.unwrap(), Verification::Intact { .. }));
+    }
+}
+
+store_test! {
     async fn a_flood_of_bad_tokens_is_recorded_one_by_one_up_to_a_limit_and_then_tallied(app: TestApp) {
         let one_by_one = store::audit::REFUSALS_ONE_BY_ONE as i64;
         for _ in 0..30 {

@@ -397,3 +397,32 @@ store_test! {
         assert!(packs > 1);
     }
 }
+
+store_test! {
+    async fn an_audience_read_by_id_visits_only_the_listed_ledgers_in_id_order(app: TestApp) {
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let mut with_ledgers = Vec::new();
+        for _ in 0..4 {
+            let someone = contact(&app, &sales).await;
+            let path = format!("/api/v1/contacts/{}/ledger", someone.id);
+            assert_eq!(app.post(&path, &sales, consent("boilers", "Email me about boilers.")).await.status, StatusCode::CREATED);
+            with_ledgers.push(someone.id);
+        }
+        // Two of the four, among more ids than one chunk of the read holds (1,000), none of the
+        // others with a ledger: only the two are visited, in id order.
+        let mut wanted = vec![with_ledgers[0], with_ledgers[2]];
+        let mut listed: Vec<uuid::Uuid> = (0..1_500).map(|_| uuid::Uuid::new_v4()).collect();
+        listed.extend(&wanted);
+        listed.sort();
+        wanted.sort();
+        let mut visited = Vec::new();
+        store::ledger::visit(&app.db, store::ledger::Ledgers::Of(&listed), None, |id, ledger| {
+            assert_eq!(ledger()?.seqs, [1], "each visited ledger decodes to its one event");
+            visited.push(id);
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(visited, wanted);
+    }
+}

@@ -107,18 +107,23 @@ pub async fn staff_or_system(db: &Db, actor: &Actor, what: &str) -> ServiceResul
     }
 }
 
-/// Records a refusal in a transaction of its own and returns the error to answer. Call it with
-/// no other transaction open (SQLite has one writer).
+/// Records a refusal and returns the error to answer: through the group commit, as a read's
+/// record is (durable before the refusal is answered, with no write transaction of its own, so a
+/// flood of refused requests does not queue behind SQLite's one writer). If it cannot be
+/// recorded, the store's error is answered instead. Call it with no write transaction open (the
+/// group commit needs SQLite's one writer); inside one, [`refuse_in`].
 pub async fn refuse(
     db: &Db,
     actor: &Actor,
     object: Option<(ObjectKind, Uuid)>,
     message: String,
 ) -> ServiceError {
-    match db.begin().await {
-        Ok(tx) => match refuse_in(tx, actor, object, message).await {
-            Ok(error) | Err(error) => error,
-        },
+    let mut record = actor.record(Action::Denied, Outcome::Forbidden);
+    if let Some((kind, id)) = object {
+        record = record.on(kind, id);
+    }
+    match store::audit::record_refusal(db, record).await {
+        Ok(()) => ServiceError::Forbidden(message),
         Err(e) => e.into(),
     }
 }

@@ -54,6 +54,12 @@ pub async fn departures(db: &Db, checkpoint: &Statement) -> ServiceResult<Vec<De
     let mut now = db.begin_snapshot().await?;
     let heads = store::audit::heads(&mut now).await?;
     let ledgers = store::ledger::summary_as_of(&mut now, &checkpoint.audit).await?;
+    // Each chain's head and the hash at the checkpoint's sequence, from the same snapshot, so
+    // that records appended meanwhile cannot make the two disagree.
+    let mut held_now = Vec::with_capacity(checkpoint.audit.chains.len());
+    for held in &checkpoint.audit.chains {
+        held_now.push(store::audit::head_and_hash_at(&mut now, held.chain, held.seq).await?);
+    }
     now.commit().await?;
     if heads.closed != checkpoint.audit.closed {
         found.push(Departure::ClosedChainRewritten {
@@ -61,8 +67,7 @@ pub async fn departures(db: &Db, checkpoint: &Statement) -> ServiceResult<Vec<De
             now: heads.closed.clone(),
         });
     }
-    for held in &checkpoint.audit.chains {
-        let (head, hash) = store::audit::head_and_hash_at(db, held.chain, held.seq).await?;
+    for (held, (head, hash)) in checkpoint.audit.chains.iter().zip(held_now) {
         match hash {
             _ if head < held.seq => found.push(Departure::RecordsMissing {
                 chain: held.chain,

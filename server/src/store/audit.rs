@@ -309,12 +309,18 @@ impl GroupCommit {
 /// window of [`REFUSAL_WINDOW`] the first [`REFUSALS_ONE_BY_ONE`] of each action and outcome are
 /// recorded one by one (through the group commit, before the refusal is answered); the rest are
 /// counted, and one record with their `tally` is written when the window closes (within
-/// [`REFUSAL_SWEEP`] of its end, and when the store closes). A flood costs a few records a
-/// minute, not a write each. What a crash loses is the count of the windows not yet closed: at
-/// most a window's tally of each kind, never a refusal recorded one by one.
+/// [`REFUSAL_SWEEP`] of its end, so at most 70 seconds after its first refusal, and when the store
+/// closes). A flood costs a few records a minute, not a write each. A tally that cannot be
+/// written is kept and written with the next. What a crash loses is the count of the windows not
+/// yet written: at most a window's tally of each kind, never a refusal recorded one by one.
 #[derive(Default)]
 pub(crate) struct RefusalTally {
     windows: std::sync::Mutex<HashMap<(Action, Outcome), RefusalWindow>>,
+    /// Tallies of closed windows whose write failed, written with the next.
+    unwritten: std::sync::Mutex<Vec<AuditRecord>>,
+    /// Held from taking tallies to writing them, so that the store's close waits for a sweep
+    /// in flight instead of closing the connections under it.
+    writing: tokio::sync::Mutex<()>,
 }
 
 struct RefusalWindow {
@@ -364,6 +370,24 @@ impl RefusalTally {
             .map(|((action, outcome), w)| AuditRecord::new(action, outcome).tallied(w.tallied))
             .collect()
     }
+
+    /// Writes the tallies of the windows opened before `closing_before` (every window with
+    /// `None`), with any whose earlier write failed; on failure they are kept for the next.
+    async fn write(&self, db: &Db, closing_before: Option<DateTime<Utc>>) -> StoreResult<()> {
+        let _writing = self.writing.lock().await;
+        let mut records = std::mem::take(&mut *self.unwritten());
+        records.extend(self.close(closing_before));
+        let written = append_now(db, &records).await;
+        if written.is_err() {
+            self.unwritten().extend(records);
+        }
+        written
+    }
+
+    fn unwritten(&self) -> std::sync::MutexGuard<'_, Vec<AuditRecord>> {
+        // A panic elsewhere while the lock was held leaves records that are still whole.
+        self.unwritten.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Every [`REFUSAL_SWEEP`], writes the tallies of the windows that have ended, until the store is
@@ -374,12 +398,9 @@ async fn close_windows(db: Db, tally: std::sync::Weak<RefusalTally>) {
     loop {
         ticks.tick().await;
         let Some(tally) = tally.upgrade() else { return };
-        let ended = tally.close(Some(crate::clock::now() - REFUSAL_WINDOW));
-        drop(tally);
-        if !ended.is_empty() {
-            if let Err(e) = append_now(&db, &ended).await {
-                tracing::error!(error = %e, "cannot write the tally of refused requests");
-            }
+        let ended = Some(crate::clock::now() - REFUSAL_WINDOW);
+        if let Err(e) = tally.write(&db, ended).await {
+            tracing::error!(error = %e, "cannot write the tally of refused requests");
         }
     }
 }
@@ -401,8 +422,7 @@ pub async fn close_refusal_windows(db: &Db) -> StoreResult<()> {
     let Some(group) = db.group_commit() else {
         return Ok(());
     };
-    let open = group.refusals.close(None);
-    append_now(db, &open).await
+    group.refusals.write(db, None).await
 }
 
 /// The worker: takes whatever records are waiting (at least one), commits them in one transaction,
@@ -771,19 +791,23 @@ pub async fn heads(tx: &mut Tx) -> StoreResult<AuditHeads> {
     })
 }
 
-/// Where one chain stands now, and the hash of its record `seq` (if there is one).
-pub async fn head_and_hash_at(db: &Db, chain: i32, seq: i64) -> StoreResult<(i64, Option<String>)> {
-    let head: Option<i64> = on_db!(db, pool => {
+/// Where one chain stands in `tx`'s snapshot, and the hash of its record `seq` (if there is one).
+pub async fn head_and_hash_at(
+    tx: &mut Tx,
+    chain: i32,
+    seq: i64,
+) -> StoreResult<(i64, Option<String>)> {
+    let head: Option<i64> = on_tx!(&mut *tx, conn => {
         sqlx::query_scalar("SELECT last_seq FROM audit_chains WHERE id = $1")
             .bind(chain)
-            .fetch_optional(pool)
+            .fetch_optional(conn)
             .await?
     });
-    let hash: Option<String> = on_db!(db, pool => {
+    let hash: Option<String> = on_tx!(&mut *tx, conn => {
         sqlx::query_scalar("SELECT hash FROM audit_records WHERE chain_id = $1 AND seq = $2")
             .bind(chain)
             .bind(seq)
-            .fetch_optional(pool)
+            .fetch_optional(conn)
             .await?
     });
     Ok((head.unwrap_or(0), hash))
