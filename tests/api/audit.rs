@@ -60,9 +60,10 @@ store_test! {
         disable_append_only(&app).await;
         app.raw_sql("UPDATE audit_records SET outcome = 'ok' WHERE action = 'denied'").await.unwrap();
         let altered = scalar(&app, "SELECT seq FROM audit_records WHERE action = 'denied'").await;
+        let held_by = chain_of(&app, "denied").await;
         let (chain, seq, problem) = broken_at(&app).await;
         assert!(problem.contains("altered"), "{problem}");
-        assert_eq!((chain, seq), (ChainName::Chain(1), altered), "the first broken link is the altered record");
+        assert_eq!((chain, seq), (ChainName::Chain(held_by), altered), "the first broken link is the altered record");
     }
 }
 
@@ -264,6 +265,15 @@ async fn activity_with_a_ledger(app: &TestApp) -> String {
 }
 
 /// The checkpoint's head of chain 1, where every request of these tests is recorded.
+/// The chain that holds the records of `action` (reads and refusals go through the group commit,
+/// whose chain on PostgreSQL is the last; writes take the first free one).
+async fn chain_of(app: &TestApp, action: &str) -> i32 {
+    let sql = format!(
+        "SELECT CAST(MIN(chain_id) AS BIGINT) FROM audit_records WHERE action = '{action}'"
+    );
+    scalar(app, &sql).await as i32
+}
+
 fn chain_1(checkpoint: &Statement) -> i64 {
     checkpoint.audit.seq_of(1)
 }
@@ -299,9 +309,10 @@ store_test! {
         disable_append_only(&app).await;
         let read = scalar(&app, "SELECT MIN(seq) FROM audit_records WHERE action = 'contact_read'").await;
         assert_eq!(app.raw_sql("UPDATE audit_records SET action = 'contact_reae' WHERE action = 'contact_read'").await.unwrap(), 1);
+        let held_by = chain_of(&app, "contact_reae").await;
         let found = findings(&app, &taken).await;
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].starts_with(&format!("chain 1 broken at record {read}: its contents do not match")), "{found:?}");
+        assert!(found[0].starts_with(&format!("chain {held_by} broken at record {read}: its contents do not match")), "{found:?}");
     }
 }
 
@@ -378,12 +389,13 @@ store_test! {
         some_activity(&app).await;
         activity_with_a_ledger(&app).await;
         let taken = checkpoint(&app).await;
-        let held = chain_1(&taken);
+        let chain = chain_of(&app, "denied").await;
+        let held = taken.audit.seq_of(chain);
         // The attacker hides a refusal and recomputes every hash from it on, and the head.
         let denied = scalar(&app, "SELECT MIN(seq) FROM audit_records WHERE action = 'denied'").await;
         assert!(denied < held);
         disable_append_only(&app).await;
-        let mut records = store::audit::records(&app.db, 1, denied - 1, 1_000_000).await.unwrap();
+        let mut records = store::audit::records(&app.db, chain, denied - 1, 1_000_000).await.unwrap();
         records[0].outcome = "ok".into();
         let mut prev = records[0].prev_hash.clone();
         for record in &mut records {
@@ -391,16 +403,16 @@ store_test! {
             record.hash = record.contents_hash();
             prev = record.hash.clone();
             app.raw_sql(&format!(
-                "UPDATE audit_records SET outcome = '{}', prev_hash = '{}', hash = '{}' WHERE chain_id = 1 AND seq = {}",
+                "UPDATE audit_records SET outcome = '{}', prev_hash = '{}', hash = '{}' WHERE chain_id = {chain} AND seq = {}",
                 record.outcome, record.prev_hash, record.hash, record.seq
             )).await.unwrap();
         }
-        app.raw_sql(&format!("UPDATE audit_chains SET last_hash = '{prev}' WHERE id = 1")).await.unwrap();
+        app.raw_sql(&format!("UPDATE audit_chains SET last_hash = '{prev}' WHERE id = {chain}")).await.unwrap();
         assert!(matches!(store::audit::verify(&app.db).await.unwrap(), Verification::Intact { .. }),
             "without the checkpoint the rewrite holds together");
         let found = findings(&app, &taken).await;
         assert_eq!(found, vec![format!(
-            "chain 1 was rewritten: record {held} is not the record the checkpoint holds (its hash differs), so the chain was altered at or before record {held} and its hashes recomputed"
+            "chain {chain} was rewritten: record {held} is not the record the checkpoint holds (its hash differs), so the chain was altered at or before record {held} and its hashes recomputed"
         )]);
     }
 }
@@ -447,6 +459,61 @@ store_test! {
         let found = store::audit::for_object(&app.db, id).await.unwrap();
         assert_eq!(found.iter().filter(|a| a.action == "contact_read").count(), 40);
     }
+}
+
+// Two replicas on one PostgreSQL database: their group commits append to the same chain, each
+// in one statement while the chain stands where it left it, and through a transaction that
+// takes the chain when the other moved it. Every record is kept and the chain stays whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_group_commits_share_their_chain_and_keep_it_whole() {
+    crate::helpers::run(Backend::Postgres, two_replicas_on_one_database).await;
+}
+
+async fn two_replicas_on_one_database(app: TestApp) {
+    let url = assent_server::config::Secret::new(app.pg_url().expect("a PostgreSQL test"));
+    let location = store::DatabaseLocation::Postgres(url);
+    // Connecting (its migrations) is not a Send future: run here, off the async context.
+    let other = tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(store::Db::connect(&location))
+    })
+    .unwrap();
+    let before = scalar(&app, "SELECT COUNT(*) FROM audit_records").await;
+    // Boxed as Send here, with their lifetimes known, rather than inferred through `run`.
+    type Write =
+        std::pin::Pin<Box<dyn std::future::Future<Output = store::StoreResult<()>> + Send>>;
+    let writes: Vec<Write> = (0..200_u128)
+        .map(|i| {
+            let db = if i % 2 == 0 {
+                app.db.clone()
+            } else {
+                other.clone()
+            };
+            let record = assent_server::audit::AuditRecord::new(Action::ContactRead, Outcome::Ok)
+                .on(ObjectKind::Contact, uuid::Uuid::from_u128(i + 1));
+            Box::pin(async move { store::audit::record_read(&db, record).await }) as Write
+        })
+        .collect();
+    for written in join_all(writes).await {
+        written.expect("every record is written");
+    }
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM audit_records").await,
+        before + 200,
+        "every record, once"
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM audit_objects WHERE object_kind = 'contact'"
+        )
+        .await,
+        200
+    );
+    assert!(matches!(
+        store::audit::verify(&app.db).await.unwrap(),
+        Verification::Intact { .. }
+    ));
+    other.close().await;
 }
 
 /// Makes the trail refuse every new record, as a full disk or a failing database would.

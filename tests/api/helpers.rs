@@ -230,6 +230,14 @@ async fn into_reply(response: Response) -> Reply {
 }
 
 impl TestApp {
+    /// The URL of the test's PostgreSQL database (none on SQLite), for a second store on it: a
+    /// second replica.
+    pub fn pg_url(&self) -> Option<String> {
+        self.pg_database
+            .as_ref()
+            .map(|name| pg_url_for(&pg_base_url(), name))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
     }

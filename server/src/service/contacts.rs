@@ -38,14 +38,12 @@ pub async fn search(
         after,
         limit,
     };
-    let mut tx = db.begin_read().await?;
-    let page = store::contacts::search(&mut tx, &query).await?;
+    let page = store::contacts::search(db, &query).await?;
     let record = actor.audit_each(
         Action::ContactListed,
         ObjectKind::Contact,
         page.items.iter().map(|item| item.id),
     );
-    tx.commit().await?;
     store::audit::record_read(db, record).await?;
     Ok(page)
 }
@@ -123,9 +121,9 @@ pub(super) async fn load(tx: &mut Tx, id: Uuid) -> ServiceResult<Contact> {
 pub async fn get(db: &Db, actor: &Actor, id: Uuid) -> ServiceResult<Contact> {
     let object = Some((ObjectKind::Contact, id));
     access::require_any(db, actor, CONTACT_ROLES, object).await?;
-    let mut tx = db.begin_read().await?;
-    let contact = load(&mut tx, id).await?;
-    tx.commit().await?;
+    let contact = store::contacts::read(db, id)
+        .await?
+        .ok_or(ServiceError::NotFound("contact"))?;
     store::audit::record_read(
         db,
         actor.audit(Action::ContactRead).on(ObjectKind::Contact, id),

@@ -45,17 +45,15 @@ impl HeldChain {
 /// one at random, waited for. On SQLite, whose writers hold the whole database one at a time:
 /// chain 1.
 pub(super) async fn take_chain(tx: &mut Tx) -> StoreResult<HeldChain> {
-    const COLUMNS: &str = "SELECT c.id, c.last_seq, c.last_hash, h.last_hash \
-                           FROM audit_chains c CROSS JOIN audit_chain_head h";
-    type Row = (i32, i64, Option<String>, String);
-    let row: Row = match tx {
+    const COLUMNS: &str = TAKE_COLUMNS;
+    let row: ChainRow = match tx {
         Tx::Sqlite(t) => {
             sqlx::query_as(&format!("{COLUMNS} WHERE c.id = 1"))
                 .fetch_one(&mut **t)
                 .await?
         }
         Tx::Postgres(t) => {
-            let free: Option<Row> = sqlx::query_as(&format!(
+            let free: Option<ChainRow> = sqlx::query_as(&format!(
                 "{COLUMNS} ORDER BY c.id LIMIT 1 FOR UPDATE OF c SKIP LOCKED"
             ))
             .fetch_optional(&mut **t)
@@ -64,22 +62,39 @@ pub(super) async fn take_chain(tx: &mut Tx) -> StoreResult<HeldChain> {
                 Some(row) => row,
                 None => {
                     let id = rand::thread_rng().gen_range(1..=CHAINS);
-                    sqlx::query_as(&format!("{COLUMNS} WHERE c.id = $1 FOR UPDATE OF c"))
-                        .bind(id)
-                        .fetch_one(&mut **t)
-                        .await?
+                    return take_this_chain(t, id).await;
                 }
             }
         }
     };
+    Ok(held(row))
+}
+
+const TAKE_COLUMNS: &str = "SELECT c.id, c.last_seq, c.last_hash, h.last_hash \
+                            FROM audit_chains c CROSS JOIN audit_chain_head h";
+type ChainRow = (i32, i64, Option<String>, String);
+
+/// PostgreSQL: takes chain `id`, waiting for whoever holds it.
+async fn take_this_chain(
+    t: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    id: i32,
+) -> StoreResult<HeldChain> {
+    let row: ChainRow = sqlx::query_as(&format!("{TAKE_COLUMNS} WHERE c.id = $1 FOR UPDATE OF c"))
+        .bind(id)
+        .fetch_one(&mut **t)
+        .await?;
+    Ok(held(row))
+}
+
+fn held(row: ChainRow) -> HeldChain {
     let (id, seq, hash, closed_head) = row;
-    Ok(HeldChain {
+    HeldChain {
         id,
         taken_at: seq,
         seq,
         hash: hash.unwrap_or_else(|| genesis(id, &closed_head)),
         moved: false,
-    })
+    }
 }
 
 /// Writes the held chain's head, if the transaction appended to it.
@@ -113,13 +128,23 @@ struct RecordInsert<'a> {
     hash: String,
 }
 
-/// Appends `records`, in order, to the chain `tx` holds: the records in one statement, the
-/// objects they name in another.
+/// Appends `records`, in order, to the chain `tx` holds, with the objects they name: one
+/// statement on PostgreSQL; on SQLite the records, then the objects.
 pub async fn append_all(tx: &mut WriteTx, records: &[AuditRecord]) -> StoreResult<()> {
     if records.is_empty() {
         return Ok(());
     }
-    let chain = &mut tx.chain;
+    let rows = chain_rows(&mut tx.chain, records);
+    let chain_id = tx.chain.id;
+    let objects = objects_of(&rows);
+    match &mut tx.tx {
+        Tx::Postgres(conn) => insert_unnested(conn, chain_id, &rows, &objects).await,
+        Tx::Sqlite(conn) => insert_values(conn, chain_id, &rows, &objects).await,
+    }
+}
+
+/// The rows of `records` appended to `chain`, which moves to the last of them.
+fn chain_rows<'a>(chain: &mut HeldChain, records: &'a [AuditRecord]) -> Vec<RecordInsert<'a>> {
     let mut rows = Vec::with_capacity(records.len());
     for record in records {
         let seq = chain.seq + 1;
@@ -135,9 +160,12 @@ pub async fn append_all(tx: &mut WriteTx, records: &[AuditRecord]) -> StoreResul
         });
     }
     chain.moved = true;
-    let chain_id = chain.id;
-    let objects: Vec<(i64, i32, &str, Uuid)> = rows
-        .iter()
+    rows
+}
+
+/// `(seq, position, kind, id)` of every object the rows name, in order.
+fn objects_of<'a>(rows: &[RecordInsert<'a>]) -> Vec<(i64, i32, &'a str, Uuid)> {
+    rows.iter()
         .flat_map(|r| {
             r.record
                 .objects
@@ -145,56 +173,73 @@ pub async fn append_all(tx: &mut WriteTx, records: &[AuditRecord]) -> StoreResul
                 .enumerate()
                 .map(move |(position, (kind, id))| (r.seq, position as i32, kind.as_str(), *id))
         })
-        .collect();
-    match &mut tx.tx {
-        Tx::Postgres(conn) => insert_unnested(conn, chain_id, &rows, &objects).await,
-        Tx::Sqlite(conn) => insert_values(conn, chain_id, &rows, &objects).await,
-    }
+        .collect()
 }
 
-/// PostgreSQL: the records in one statement and their objects in another, each column bound as
-/// an array, so both texts are always the same (prepared once per connection, whatever the size
-/// of the group) and cost one parameter each instead of one a value.
+/// PostgreSQL: the records and their objects in one statement (the records' insert is a
+/// data-modifying `WITH`), each column bound as an array, so the text is always the same
+/// (prepared once per connection, whatever the size of the group) and costs one parameter a
+/// column instead of one a value. One round trip, where a statement each was two.
 async fn insert_unnested(
     conn: &mut sqlx::PgConnection,
     chain_id: i32,
     rows: &[RecordInsert<'_>],
     objects: &[(i64, i32, &str, Uuid)],
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO audit_records (chain_id, seq, at, actor_kind, actor_id, via_id, action, \
-         outcome, object_count, tally, prev_hash, hash) \
-         SELECT $1, * FROM UNNEST($2::bigint[], $3::timestamptz[], $4::text[], $5::uuid[], \
-         $6::uuid[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::text[])",
-    )
-    .bind(chain_id)
-    .bind(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.record.at).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.actor.map(|(kind, _)| kind)).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.actor.map(|(_, id)| id)).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.record.via).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.record.action.as_str()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.record.outcome.as_str()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.record.objects.len() as i64).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.record.tally).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.prev_hash.as_str()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.hash.as_str()).collect::<Vec<_>>())
-    .execute(&mut *conn)
-    .await?;
-    if !objects.is_empty() {
-        sqlx::query(
-            "INSERT INTO audit_objects (chain_id, seq, position, object_kind, object_id) \
-             SELECT $1, * FROM UNNEST($2::bigint[], $3::integer[], $4::text[], $5::uuid[])",
-        )
-        .bind(chain_id)
-        .bind(objects.iter().map(|o| o.0).collect::<Vec<_>>())
-        .bind(objects.iter().map(|o| o.1).collect::<Vec<_>>())
-        .bind(objects.iter().map(|o| o.2).collect::<Vec<_>>())
-        .bind(objects.iter().map(|o| o.3).collect::<Vec<_>>())
+    let sql = format!("WITH {UNNESTED_RECORDS}) {UNNESTED_OBJECTS}");
+    bind_unnested(sqlx::query(&sql), chain_id, rows, objects)
         .execute(&mut *conn)
         .await?;
-    }
     Ok(())
+}
+
+/// The records' insert of [`bind_unnested`] as a `WITH` member named `records`, left open so that
+/// a condition can follow it (close it with `)`), and the objects' insert.
+const UNNESTED_RECORDS: &str = "records AS (INSERT INTO audit_records (chain_id, seq, at, \
+     actor_kind, actor_id, via_id, action, outcome, object_count, tally, prev_hash, hash) \
+     SELECT $1, r.* FROM UNNEST($2::bigint[], $3::timestamptz[], $4::text[], $5::uuid[], \
+     $6::uuid[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::text[]) AS r";
+const UNNESTED_OBJECTS: &str = "INSERT INTO audit_objects (chain_id, seq, position, object_kind, \
+     object_id) SELECT $1, o.* FROM UNNEST($13::bigint[], $14::integer[], $15::text[], $16::uuid[]) AS o";
+
+/// Binds `$1` to `$16` of [`UNNESTED_RECORDS`] and [`UNNESTED_OBJECTS`]: the chain, then each
+/// column as an array.
+fn bind_unnested<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    chain_id: i32,
+    rows: &[RecordInsert<'_>],
+    objects: &[(i64, i32, &str, Uuid)],
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let text = |f: &dyn Fn(&RecordInsert<'_>) -> String| rows.iter().map(f).collect::<Vec<_>>();
+    query
+        .bind(chain_id)
+        .bind(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.record.at).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.actor.map(|(kind, _)| kind.to_owned()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|r| r.actor.map(|(_, id)| id))
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|r| r.record.via).collect::<Vec<_>>())
+        .bind(text(&|r| r.record.action.as_str().to_owned()))
+        .bind(text(&|r| r.record.outcome.as_str().to_owned()))
+        .bind(
+            rows.iter()
+                .map(|r| r.record.objects.len() as i64)
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|r| r.record.tally).collect::<Vec<_>>())
+        .bind(text(&|r| r.prev_hash.clone()))
+        .bind(text(&|r| r.hash.clone()))
+        .bind(objects.iter().map(|o| o.0).collect::<Vec<_>>())
+        .bind(objects.iter().map(|o| o.1).collect::<Vec<_>>())
+        .bind(objects.iter().map(|o| o.2.to_owned()).collect::<Vec<_>>())
+        .bind(objects.iter().map(|o| o.3).collect::<Vec<_>>())
 }
 
 /// SQLite: multi-row VALUES, in chunks its limit on parameters allows.
@@ -428,6 +473,7 @@ pub async fn close_refusal_windows(db: &Db) -> StoreResult<()> {
 /// The worker: takes whatever records are waiting (at least one), commits them in one transaction,
 /// and tells each waiter how it went.
 async fn commit_groups(db: Db, mut queue: tokio::sync::mpsc::UnboundedReceiver<PendingRecord>) {
+    let mut head = None;
     loop {
         let mut group = Vec::new();
         match queue.recv().await {
@@ -447,12 +493,92 @@ async fn commit_groups(db: Db, mut queue: tokio::sync::mpsc::UnboundedReceiver<P
             records.extend(pending.records);
             waiters.push(pending.committed);
         }
-        let result = append_now(&db, &records).await.map_err(|e| e.to_string());
+        let result = commit_group(&db, &records, &mut head)
+            .await
+            .map_err(|e| e.to_string());
         for waiter in waiters {
             // A waiter that went away (its request was cancelled) needs no answer.
             let _ = waiter.send(result.clone());
         }
     }
+}
+
+/// The chain the group commit appends to on PostgreSQL: the last, which writers (each taking the
+/// first chain no one holds) reach only when every other chain is held.
+const GROUP_CHAIN: i32 = CHAINS;
+
+/// Where [`GROUP_CHAIN`] stood after the group commit's last commit: its last record's number
+/// and hash.
+struct GroupHead {
+    seq: i64,
+    hash: String,
+}
+
+/// Commits a group's records. On PostgreSQL, once the worker knows where its chain stood after
+/// its last commit, in one statement of its own (no BEGIN, no COMMIT: one round trip where a
+/// transaction was five) that moves the chain's head only if the chain still stands there, under
+/// the head row's lock, and inserts the records and their objects only if it moved. When it did
+/// not (a writer appended to the chain meanwhile), and for the first group and on SQLite, in a
+/// transaction that takes the chain first. After an error the worker forgets where the chain
+/// stood (a statement cut off by a lost connection may have committed or not), so the next group
+/// reads it again.
+async fn commit_group(
+    db: &Db,
+    records: &[AuditRecord],
+    head: &mut Option<GroupHead>,
+) -> StoreResult<()> {
+    let known = head.take();
+    let super::Pool::Postgres(pool) = db.pool() else {
+        return append_now(db, records).await;
+    };
+    if records.is_empty() {
+        *head = known;
+        return Ok(());
+    }
+    if let Some(known) = known {
+        let mut chain = HeldChain {
+            id: GROUP_CHAIN,
+            taken_at: known.seq,
+            seq: known.seq,
+            hash: known.hash.clone(),
+            moved: false,
+        };
+        let rows = chain_rows(&mut chain, records);
+        let objects = objects_of(&rows);
+        let sql = format!(
+            "WITH head AS (UPDATE audit_chains SET last_seq = $17, last_hash = $18 \
+             WHERE id = $1 AND last_seq = $19 AND last_hash = $20 RETURNING id), \
+             {UNNESTED_RECORDS} WHERE EXISTS (SELECT 1 FROM head)), \
+             objects AS ({UNNESTED_OBJECTS} WHERE EXISTS (SELECT 1 FROM head)) \
+             SELECT COUNT(*) FROM head"
+        );
+        let moved: i64 = bind_unnested(sqlx::query(&sql), GROUP_CHAIN, &rows, &objects)
+            .bind(chain.seq)
+            .bind(&chain.hash)
+            .bind(known.seq)
+            .bind(&known.hash)
+            .fetch_one(pool)
+            .await
+            .and_then(|row| sqlx::Row::try_get(&row, 0))?;
+        if moved == 1 {
+            *head = Some(GroupHead {
+                seq: chain.seq,
+                hash: chain.hash,
+            });
+            return Ok(());
+        }
+    }
+    let mut taking = pool.begin().await?;
+    let chain = take_this_chain(&mut taking, GROUP_CHAIN).await?;
+    let mut tx = WriteTx {
+        tx: Tx::Postgres(taking),
+        chain,
+    };
+    append_all(&mut tx, records).await?;
+    let (seq, hash) = (tx.chain.seq, tx.chain.hash.clone());
+    tx.commit().await?;
+    *head = Some(GroupHead { seq, hash });
+    Ok(())
 }
 
 /// Records a read: durably, before the caller returns what it read (see [`record_reads`]).

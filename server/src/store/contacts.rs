@@ -99,6 +99,73 @@ async fn load(tx: &mut Tx, row: ContactRow) -> StoreResult<Contact> {
         listed.into_iter().partition(|(list, _, _)| *list == 0);
     let emails: Vec<String> = emails.into_iter().map(|(_, _, value)| value).collect();
     let phones: Vec<String> = phones.into_iter().map(|(_, _, value)| value).collect();
+    contact_from(row, emails, phones)
+}
+
+/// A contact with its emails and phone numbers, each list a JSON array in position order, so
+/// that one statement (one snapshot, no transaction) reads all three tables.
+#[derive(sqlx::FromRow)]
+struct ContactWithLists {
+    #[sqlx(flatten)]
+    row: ContactRow,
+    emails: String,
+    phones: String,
+}
+
+/// The lists of [`ContactWithLists`], per backend: the aggregates differ.
+fn read_sql(postgres: bool) -> String {
+    let list = |table: &str, column: &str| {
+        if postgres {
+            format!(
+                "(SELECT COALESCE(json_agg({column} ORDER BY position), '[]'::json)::text \
+                 FROM {table} WHERE contact_id = c.id)"
+            )
+        } else {
+            format!("(SELECT json_group_array({column} ORDER BY position) FROM {table} WHERE contact_id = c.id)")
+        }
+    };
+    format!(
+        "SELECT {COLUMNS}, {} AS emails, {} AS phones FROM contacts c WHERE c.id = $1",
+        list("contact_emails", "email"),
+        list("contact_phones", "phone"),
+    )
+}
+
+/// One contact, read outside any transaction in one statement (the read of a single contact
+/// that a request makes; writers read through [`get`] inside theirs).
+pub async fn read(db: &Db, id: Uuid) -> StoreResult<Option<Contact>> {
+    static SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| read_sql(false));
+    static POSTGRES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| read_sql(true));
+    let found: Option<ContactWithLists> = match db.pool() {
+        super::Pool::Sqlite(pool) => {
+            sqlx::query_as(SQLITE.as_str())
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        }
+        super::Pool::Postgres(pool) => {
+            sqlx::query_as(POSTGRES.as_str())
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        }
+    };
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    let list = |text: &str, what: &'static str| {
+        serde_json::from_str::<Vec<String>>(text)
+            .map_err(|_| StoreError::corrupt("contacts", id, what))
+    };
+    let emails = list(&found.emails, "its emails do not read back as a list")?;
+    let phones = list(
+        &found.phones,
+        "its phone numbers do not read back as a list",
+    )?;
+    contact_from(found.row, emails, phones).map(Some)
+}
+
+fn contact_from(row: ContactRow, emails: Vec<String>, phones: Vec<String>) -> StoreResult<Contact> {
     let subscriber_kind = parse_kind(row.id, &row.subscriber_kind)?;
     Ok(Contact {
         id: row.id,
@@ -586,8 +653,8 @@ fn parse_kind(id: Uuid, text: &str) -> StoreResult<SubscriberKind> {
         .map_err(|_| StoreError::corrupt("contacts", id, "subscriber_kind is not a known kind"))
 }
 
-/// One page of contacts in name order.
-pub async fn search(tx: &mut Tx, query: &ContactQuery) -> StoreResult<ContactPage> {
+/// One page of contacts in name order: one statement, outside any transaction.
+pub async fn search(db: &Db, query: &ContactQuery) -> StoreResult<ContactPage> {
     let (pattern, reversed, phone) = search_patterns(query.text.as_deref());
     let (after_key, after_id) = match &query.after {
         Some((key, id)) => (Some(key.clone()), Some(*id)),
@@ -601,7 +668,7 @@ pub async fn search(tx: &mut Tx, query: &ContactQuery) -> StoreResult<ContactPag
            AND ($5 IS NULL OR c.sort_key > $5 OR (c.sort_key = $5 AND c.id > $6)) \
          ORDER BY c.sort_key, c.id LIMIT $7"
     );
-    let rows: Vec<SummaryRow> = on_tx!(tx, conn => {
+    let rows: Vec<SummaryRow> = on_db!(db, pool => {
         sqlx::query_as(&sql)
         .bind(&pattern)
         .bind(&reversed)
@@ -610,7 +677,7 @@ pub async fn search(tx: &mut Tx, query: &ContactQuery) -> StoreResult<ContactPag
         .bind(&after_key)
         .bind(after_id)
         .bind(query.limit + 1)
-        .fetch_all(conn)
+        .fetch_all(pool)
         .await?
     });
     let has_more = rows.len() as i64 > query.limit;

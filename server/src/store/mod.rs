@@ -341,8 +341,13 @@ impl Db {
                         "the PostgreSQL URL is not valid".into(),
                     ))
                 })?;
+                // No ping before each use: a broken connection fails its statement instead (that
+                // request answers 500 and the pool drops the connection). sqlx pings every connection as it
+                // is released anyway, so a connection that broke while idle is seldom handed out;
+                // a ping on acquire too was a round trip more on every request.
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
+                    .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await?;
