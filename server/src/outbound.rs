@@ -80,7 +80,7 @@ pub fn client(
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .build()
-        .map_err(|e| OutboundError::Client(e.without_url().to_string()))
+        .map_err(|e| OutboundError::Client(described(e)))
 }
 
 /// POSTs `body` as JSON to `url`; anything but a 2xx answer is an error.
@@ -95,10 +95,25 @@ pub async fn post_json(
         .body(body)
         .send()
         .await
-        .map_err(|e| OutboundError::Unreachable(e.without_url().to_string()))?;
+        .map_err(|e| OutboundError::Unreachable(described(e)))?;
     if answer.status().is_success() {
         Ok(())
     } else {
         Err(OutboundError::Refused(answer.status()))
     }
+}
+
+/// A reqwest error in words, with its causes (a certificate refused, a connection refused, a
+/// timeout): reqwest's own message says only "error sending request". Without the URL; the
+/// causes (hyper's, rustls's, the system's) do not carry it.
+fn described(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }

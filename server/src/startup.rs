@@ -182,6 +182,8 @@ async fn write_checkpoints(db: Db, checkpointer: Checkpointer) {
     } = checkpointer;
     let mut ticks = tokio::time::interval(settings.every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The post of the last checkpoint, while it is still being tried: a newer one supersedes it.
+    let mut posting: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         ticks.tick().await;
         match crate::service::audit::checkpoint(&db, &key, crate::clock::now()).await {
@@ -193,7 +195,13 @@ async fn write_checkpoints(db: Db, checkpointer: Checkpointer) {
                     }
                 }
                 if let Some((client, url)) = &post_to {
-                    post_checkpoint(client, url, line).await;
+                    if let Some(previous) = posting.take() {
+                        previous.abort();
+                    }
+                    let (client, url) = (client.clone(), url.clone());
+                    posting = Some(tokio::spawn(async move {
+                        post_checkpoint(&client, &url, line).await
+                    }));
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot take an audit checkpoint"),
@@ -201,8 +209,9 @@ async fn write_checkpoints(db: Db, checkpointer: Checkpointer) {
     }
 }
 
-/// POSTs a checkpoint line to the checkpoint URL, trying again after 5 and 30 seconds; logs
-/// (without the URL, which may hold a token) what could not be sent.
+/// POSTs a checkpoint line to the checkpoint URL, trying again after 5 and 30 seconds (unless the
+/// next checkpoint comes first and takes its place); logs (without the URL, which may hold a
+/// token) what could not be sent.
 async fn post_checkpoint(client: &reqwest::Client, url: &reqwest::Url, line: String) {
     let waits = [
         Duration::ZERO,

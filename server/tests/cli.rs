@@ -428,10 +428,11 @@ fn the_server_writes_a_signed_checkpoint_at_start_to_its_log_and_file() {
         .expect("the new checkpoint is a line of its own");
 }
 
-/// An HTTPS server on loopback, its certificate in `dir/tls/cert.pem`, that answers the first
-/// POST to /checkpoints with 503 and keeps the bodies of the rest (answering 201).
+/// An HTTPS server on loopback, its certificate in `dir/tls/cert.pem`, that keeps the bodies
+/// POSTed to /checkpoints (answering 201), after answering the first with 503 when `refuse_first`.
 fn checkpoint_receiver(
     dir: &Path,
+    refuse_first: bool,
 ) -> (
     std::net::SocketAddr,
     std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -446,7 +447,7 @@ fn checkpoint_receiver(
     let address = listener.local_addr().unwrap();
     let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let kept = received.clone();
-    let refused_once = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refused_once = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(!refuse_first));
     let receive = move |body: String| {
         let (kept, refused_once) = (kept.clone(), refused_once.clone());
         async move {
@@ -482,7 +483,7 @@ fn the_server_posts_each_checkpoint_to_its_url_trying_again_when_refused() {
         .success());
     create_sales_user(dir.path(), "jane@example.org");
     let receiver_dir = tempfile::tempdir().unwrap();
-    let (address, received) = checkpoint_receiver(receiver_dir.path());
+    let (address, received) = checkpoint_receiver(receiver_dir.path(), true);
     let authorities = receiver_dir.path().join("tls").join("cert.pem");
     let file = dir.path().join("checkpoints.jsonl");
     let url = format!("https://{address}/checkpoints?token=collector-token-7f3a");
@@ -522,7 +523,7 @@ fn the_server_posts_each_checkpoint_to_its_url_trying_again_when_refused() {
 
     // A server whose certificate is not among the configured authorities gets nothing.
     let stranger_dir = tempfile::tempdir().unwrap();
-    let (stranger, stranger_received) = checkpoint_receiver(stranger_dir.path());
+    let (stranger, stranger_received) = checkpoint_receiver(stranger_dir.path(), false);
     let more = [
         (
             "ASSENT_CHECKPOINT_URL",
@@ -541,8 +542,15 @@ fn the_server_posts_each_checkpoint_to_its_url_trying_again_when_refused() {
     stop(&mut child);
     let mut log = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
-    assert!(stranger_received.lock().unwrap().is_empty());
-    assert!(log.contains("trying again"), "{log}");
+    assert!(
+        stranger_received.lock().unwrap().is_empty(),
+        "it would keep every post it is sent"
+    );
+    assert!(
+        log.contains("trying again") && log.contains("certificate"),
+        "the TLS refusal, in words: {log}"
+    );
+    assert!(!log.contains("503"), "{log}");
 }
 
 #[test]

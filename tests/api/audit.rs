@@ -264,9 +264,8 @@ async fn activity_with_a_ledger(app: &TestApp) -> String {
     id
 }
 
-/// The checkpoint's head of chain 1, where every request of these tests is recorded.
 /// The chain that holds the records of `action` (reads and refusals go through the group commit,
-/// whose chain on PostgreSQL is the last; writes take the first free one).
+/// whose chain on PostgreSQL is taken from the end; writes take the first free one).
 async fn chain_of(app: &TestApp, action: &str) -> i32 {
     let sql = format!(
         "SELECT CAST(MIN(chain_id) AS BIGINT) FROM audit_records WHERE action = '{action}'"
@@ -274,6 +273,7 @@ async fn chain_of(app: &TestApp, action: &str) -> i32 {
     scalar(app, &sql).await as i32
 }
 
+/// The checkpoint's head of chain 1, where the writes of these tests are recorded.
 fn chain_1(checkpoint: &Statement) -> i64 {
     checkpoint.audit.seq_of(1)
 }
@@ -392,7 +392,7 @@ store_test! {
         let chain = chain_of(&app, "denied").await;
         let held = taken.audit.seq_of(chain);
         // The attacker hides a refusal and recomputes every hash from it on, and the head.
-        let denied = scalar(&app, "SELECT MIN(seq) FROM audit_records WHERE action = 'denied'").await;
+        let denied = scalar(&app, &format!("SELECT MIN(seq) FROM audit_records WHERE action = 'denied' AND chain_id = {chain}")).await;
         assert!(denied < held);
         disable_append_only(&app).await;
         let mut records = store::audit::records(&app.db, chain, denied - 1, 1_000_000).await.unwrap();

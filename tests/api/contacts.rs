@@ -293,3 +293,22 @@ store_test! {
         assert_eq!(edited.body["updated_by"], json!({"kind": "staff", "id": manager_user.id}));
     }
 }
+
+store_test! {
+    async fn a_contact_reads_back_its_emails_and_phones_in_the_order_given(app: TestApp) {
+        let (_, sales) = app.user_with_token("sales@example.org", &[Role::Sales]).await;
+        let emails = ["zoe.adams@example.org", "a.adams@example.net", "m.adams@example.com"];
+        let created = create(&app, &sales, json!({"first_name": "Zoe", "last_name": "Adams", "emails": emails})).await;
+        let read: Contact = app.get(&format!("/api/v1/contacts/{}", created.id), &sales).await.json();
+        assert_eq!(read.emails, emails, "as given, not sorted");
+        assert!(read.phones.is_empty(), "no phones is an empty list: {:?}", read.phones);
+        assert_eq!(read, created, "the one-statement read is the contact as written");
+        let phones = ["+447400654321", "+447400123456"];
+        let updated = app.put(&format!("/api/v1/contacts/{}", created.id), &sales,
+            json!({"first_name": "Zoe", "last_name": "Adams", "phones": phones, "version": created.version})).await;
+        assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+        let read: Contact = app.get(&format!("/api/v1/contacts/{}", created.id), &sales).await.json();
+        assert!(read.emails.is_empty(), "{:?}", read.emails);
+        assert_eq!(read.phones, phones);
+    }
+}

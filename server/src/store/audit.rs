@@ -74,6 +74,22 @@ const TAKE_COLUMNS: &str = "SELECT c.id, c.last_seq, c.last_hash, h.last_hash \
                             FROM audit_chains c CROSS JOIN audit_chain_head h";
 type ChainRow = (i32, i64, Option<String>, String);
 
+/// PostgreSQL: the last chain no one holds (the group commit's), or when every chain is held the
+/// last one, waited for.
+async fn take_chain_from_the_end(
+    t: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+) -> StoreResult<HeldChain> {
+    let free: Option<ChainRow> = sqlx::query_as(&format!(
+        "{TAKE_COLUMNS} ORDER BY c.id DESC LIMIT 1 FOR UPDATE OF c SKIP LOCKED"
+    ))
+    .fetch_optional(&mut **t)
+    .await?;
+    match free {
+        Some(row) => Ok(held(row)),
+        None => take_this_chain(t, CHAINS).await,
+    }
+}
+
 /// PostgreSQL: takes chain `id`, waiting for whoever holds it.
 async fn take_this_chain(
     t: &mut sqlx::Transaction<'static, sqlx::Postgres>,
@@ -294,8 +310,9 @@ async fn insert_values(
     Ok(())
 }
 
-/// Appends `records` in one transaction of their own: for events that change nothing else (a
-/// denied request, a failed login, a read).
+/// Appends `records` in one transaction of their own, for records that change nothing else: the
+/// group commit's groups on SQLite, the refusal tallies, and any record of a store handle
+/// without a group commit.
 pub async fn append_now(db: &Db, records: &[AuditRecord]) -> StoreResult<()> {
     if records.is_empty() {
         return Ok(());
@@ -470,8 +487,8 @@ pub async fn close_refusal_windows(db: &Db) -> StoreResult<()> {
     group.refusals.write(db, None).await
 }
 
-/// The worker: takes whatever records are waiting (at least one), commits them in one transaction,
-/// and tells each waiter how it went.
+/// The worker: takes whatever records are waiting (at least one), commits them together
+/// ([`commit_group`]), and tells each waiter how it went.
 async fn commit_groups(db: Db, mut queue: tokio::sync::mpsc::UnboundedReceiver<PendingRecord>) {
     let mut head = None;
     loop {
@@ -503,19 +520,18 @@ async fn commit_groups(db: Db, mut queue: tokio::sync::mpsc::UnboundedReceiver<P
     }
 }
 
-/// The chain the group commit appends to on PostgreSQL: the last, which writers (each taking the
-/// first chain no one holds) reach only when every other chain is held.
-const GROUP_CHAIN: i32 = CHAINS;
-
-/// Where [`GROUP_CHAIN`] stood after the group commit's last commit: its last record's number
-/// and hash.
+/// Where the group commit's chain stood after its last commit (PostgreSQL): which chain, its last
+/// record's number and hash.
 struct GroupHead {
+    chain: i32,
     seq: i64,
     hash: String,
 }
 
-/// Commits a group's records. On PostgreSQL, once the worker knows where its chain stood after
-/// its last commit, in one statement of its own (no BEGIN, no COMMIT: one round trip where a
+/// Commits a group's records. On PostgreSQL the group commit keeps to one chain, taken from the
+/// end (writers take the first free chain, so they seldom reach it, and two replicas' workers
+/// each take their own). Once the worker knows where its chain stood after its last commit, in
+/// one statement of its own (no BEGIN, no COMMIT: one round trip where a
 /// transaction was five) that moves the chain's head only if the chain still stands there, under
 /// the head row's lock, and inserts the records and their objects only if it moved. When it did
 /// not (a writer appended to the chain meanwhile), and for the first group and on SQLite, in a
@@ -537,7 +553,7 @@ async fn commit_group(
     }
     if let Some(known) = known {
         let mut chain = HeldChain {
-            id: GROUP_CHAIN,
+            id: known.chain,
             taken_at: known.seq,
             seq: known.seq,
             hash: known.hash.clone(),
@@ -552,7 +568,7 @@ async fn commit_group(
              objects AS ({UNNESTED_OBJECTS} WHERE EXISTS (SELECT 1 FROM head)) \
              SELECT COUNT(*) FROM head"
         );
-        let moved: i64 = bind_unnested(sqlx::query(&sql), GROUP_CHAIN, &rows, &objects)
+        let moved: i64 = bind_unnested(sqlx::query(&sql), known.chain, &rows, &objects)
             .bind(chain.seq)
             .bind(&chain.hash)
             .bind(known.seq)
@@ -562,6 +578,7 @@ async fn commit_group(
             .and_then(|row| sqlx::Row::try_get(&row, 0))?;
         if moved == 1 {
             *head = Some(GroupHead {
+                chain: chain.id,
                 seq: chain.seq,
                 hash: chain.hash,
             });
@@ -569,15 +586,15 @@ async fn commit_group(
         }
     }
     let mut taking = pool.begin().await?;
-    let chain = take_this_chain(&mut taking, GROUP_CHAIN).await?;
+    let chain = take_chain_from_the_end(&mut taking).await?;
     let mut tx = WriteTx {
         tx: Tx::Postgres(taking),
         chain,
     };
     append_all(&mut tx, records).await?;
-    let (seq, hash) = (tx.chain.seq, tx.chain.hash.clone());
+    let (chain, seq, hash) = (tx.chain.id, tx.chain.seq, tx.chain.hash.clone());
     tx.commit().await?;
-    *head = Some(GroupHead { seq, hash });
+    *head = Some(GroupHead { chain, seq, hash });
     Ok(())
 }
 
