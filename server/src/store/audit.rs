@@ -202,8 +202,10 @@ async fn insert_unnested(
     rows: &[RecordInsert<'_>],
     objects: &[(i64, i32, &str, Uuid)],
 ) -> StoreResult<()> {
-    let sql = format!("WITH {UNNESTED_RECORDS}) {UNNESTED_OBJECTS}");
-    bind_unnested(sqlx::query(&sql), chain_id, rows, objects)
+    // Built once: this runs for every write transaction's records.
+    static SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("WITH {UNNESTED_RECORDS}) {UNNESTED_OBJECTS}"));
+    bind_unnested(sqlx::query(SQL.as_str()), chain_id, rows, objects)
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -561,14 +563,17 @@ async fn commit_group(
         };
         let rows = chain_rows(&mut chain, records);
         let objects = objects_of(&rows);
-        let sql = format!(
-            "WITH head AS (UPDATE audit_chains SET last_seq = $17, last_hash = $18 \
-             WHERE id = $1 AND last_seq = $19 AND last_hash = $20 RETURNING id), \
-             {UNNESTED_RECORDS} WHERE EXISTS (SELECT 1 FROM head)), \
-             objects AS ({UNNESTED_OBJECTS} WHERE EXISTS (SELECT 1 FROM head)) \
-             SELECT COUNT(*) FROM head"
-        );
-        let moved: i64 = bind_unnested(sqlx::query(&sql), known.chain, &rows, &objects)
+        // Built once: this runs for every group.
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "WITH head AS (UPDATE audit_chains SET last_seq = $17, last_hash = $18 \
+                 WHERE id = $1 AND last_seq = $19 AND last_hash = $20 RETURNING id), \
+                 {UNNESTED_RECORDS} WHERE EXISTS (SELECT 1 FROM head)), \
+                 objects AS ({UNNESTED_OBJECTS} WHERE EXISTS (SELECT 1 FROM head)) \
+                 SELECT COUNT(*) FROM head"
+            )
+        });
+        let moved: i64 = bind_unnested(sqlx::query(SQL.as_str()), known.chain, &rows, &objects)
             .bind(chain.seq)
             .bind(&chain.hash)
             .bind(known.seq)
