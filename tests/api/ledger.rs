@@ -183,6 +183,11 @@ store_test! {
         assert_eq!(exported[0]["type"], "consent_given");
         assert_eq!(exported[0]["wording"], "Email me.");
         assert_eq!(exported[1]["id"], ledger[1].id.to_string());
+
+        let nobody = format!("/api/v1/contacts/{}/ledger/import", uuid::Uuid::now_v7());
+        let response = app.client.post(app.url(&nobody)).bearer_auth(&manager)
+            .header("content-type", "application/x-ndjson").body(good.join("\n")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "an import into no contact");
     }
 }
 

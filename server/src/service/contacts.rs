@@ -101,15 +101,6 @@ pub async fn create(db: &Db, actor: &Actor, input: &ContactInput) -> ServiceResu
     Ok(contact)
 }
 
-/// Checks inside `tx` that a contact exists, or refuses with 404 (for a change that needs the
-/// contact to be there, not its fields).
-pub(super) async fn require_contact(tx: &mut Tx, id: Uuid) -> ServiceResult<()> {
-    match store::contacts::exists(tx, id).await? {
-        true => Ok(()),
-        false => Err(ServiceError::NotFound("contact")),
-    }
-}
-
 /// Loads a contact inside `tx`, or refuses with 404.
 pub(super) async fn load(tx: &mut Tx, id: Uuid) -> ServiceResult<Contact> {
     store::contacts::get(tx, id)

@@ -17,7 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::access::{self, CONTACT_ROLES, IMPORT_ROLES};
-use super::contacts::{load, require_contact};
+use super::contacts::load;
 use super::{search_query, Actor, ServiceError, ServiceResult};
 use crate::audit::{Action, ObjectKind};
 use crate::clock;
@@ -86,7 +86,6 @@ pub async fn record(
         return Err(errors.into());
     }
     let mut tx = db.begin().await?;
-    require_contact(&mut tx, id).await?;
     let record = actor
         .audit(Action::LedgerEventRecorded)
         .on(ObjectKind::Contact, id);
@@ -99,15 +98,11 @@ pub async fn record(
         recorded_by: actor.reference(),
         imported: false,
     };
-    let event_id = store::ledger::lock(&mut tx, &record, &[id])
-        .await?
-        .append(&entry, now)
-        .await?;
-    let recorded = store::ledger::get(&mut tx, event_id)
-        .await?
-        .ok_or_else(|| {
-            StoreError::corrupt("ledger_events", event_id, "vanished as it was recorded")
-        })?;
+    let mut ledger = store::ledger::lock(&mut tx, &record, &[id]).await?;
+    if !ledger.holds(id) {
+        return Err(ServiceError::NotFound("contact"));
+    }
+    let recorded = ledger.append(&entry, now).await?;
     tx.commit().await?;
     Ok(recorded)
 }
@@ -200,7 +195,6 @@ pub async fn import(db: &Db, actor: &Actor, id: Uuid, body: &str) -> ServiceResu
     let now = clock::now();
     let events = parse_import(body, now).map_err(|e| ServiceError::Invalid(FieldErrors(e)))?;
     let mut tx = db.begin().await?;
-    require_contact(&mut tx, id).await?;
     let record = actor
         .audit(Action::LedgerImported)
         .on(ObjectKind::Contact, id);
@@ -216,10 +210,11 @@ pub async fn import(db: &Db, actor: &Actor, id: Uuid, body: &str) -> ServiceResu
             imported: true,
         })
         .collect();
-    store::ledger::lock(&mut tx, &record, &[id])
-        .await?
-        .append_many(&entries, now)
-        .await?;
+    let mut ledger = store::ledger::lock(&mut tx, &record, &[id]).await?;
+    if !ledger.holds(id) {
+        return Err(ServiceError::NotFound("contact"));
+    }
+    ledger.append_many(&entries, now).await?;
     tx.commit().await?;
     Ok(ImportSummary {
         imported: events.len() as u64,

@@ -27,8 +27,9 @@ pub(super) struct HeldChain {
     taken_at: i64,
     seq: i64,
     hash: String,
-    /// Whether this transaction appended to it (else its head is not written).
-    moved: bool,
+    /// The last record number the chain's row holds: the head is written at commit only when
+    /// the transaction appended past it.
+    written: i64,
 }
 
 impl HeldChain {
@@ -109,13 +110,13 @@ fn held(row: ChainRow) -> HeldChain {
         taken_at: seq,
         seq,
         hash: hash.unwrap_or_else(|| genesis(id, &closed_head)),
-        moved: false,
+        written: seq,
     }
 }
 
-/// Writes the held chain's head, if the transaction appended to it.
+/// Writes the held chain's head, if the transaction appended past what its row holds.
 pub(super) async fn write_head(tx: &mut Tx, chain: &HeldChain) -> StoreResult<()> {
-    if chain.moved {
+    if chain.seq != chain.written {
         on_tx!(tx, conn => {
             sqlx::query("UPDATE audit_chains SET last_seq = $2, last_hash = $3 WHERE id = $1")
                 .bind(chain.id)
@@ -150,13 +151,67 @@ pub async fn append_all(tx: &mut WriteTx, records: &[AuditRecord]) -> StoreResul
     if records.is_empty() {
         return Ok(());
     }
-    let rows = chain_rows(&mut tx.chain, records);
-    let chain_id = tx.chain.id;
-    let objects = objects_of(&rows);
     match &mut tx.tx {
-        Tx::Postgres(conn) => insert_unnested(conn, chain_id, &rows, &objects).await,
-        Tx::Sqlite(conn) => insert_values(conn, chain_id, &rows, &objects).await,
+        Tx::Postgres(conn) => {
+            // Built once: this runs for every write transaction's records.
+            static SQL: std::sync::LazyLock<String> =
+                std::sync::LazyLock::new(|| format!("{APPENDING} SELECT 1"));
+            appending(SQL.as_str(), &mut tx.chain, records)
+                .execute(&mut **conn)
+                .await?;
+            Ok(())
+        }
+        Tx::Sqlite(conn) => {
+            let rows = chain_rows(&mut tx.chain, records);
+            insert_values(conn, tx.chain.id, &rows, &objects_of(&rows)).await
+        }
     }
+}
+
+/// The records' insert of [`bind_unnested`] as a `WITH` member named `records`, left open so that
+/// a condition can follow it (close it with `)`), and the objects' insert.
+macro_rules! unnested_records {
+    () => {
+        "records AS (INSERT INTO audit_records (chain_id, seq, at, actor_kind, actor_id, via_id, \
+         action, outcome, object_count, tally, prev_hash, hash) \
+         SELECT $1, r.* FROM UNNEST($2::bigint[], $3::timestamptz[], $4::text[], $5::uuid[], \
+         $6::uuid[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::text[]) AS r"
+    };
+}
+macro_rules! unnested_objects {
+    () => {
+        "INSERT INTO audit_objects (chain_id, seq, position, object_kind, object_id) \
+         SELECT $1, o.* FROM UNNEST($13::bigint[], $14::integer[], $15::text[], $16::uuid[]) AS o"
+    };
+}
+const UNNESTED_RECORDS: &str = unnested_records!();
+const UNNESTED_OBJECTS: &str = unnested_objects!();
+
+/// PostgreSQL: the members of a `WITH` that append records to the chain a transaction holds,
+/// with their objects, and move the chain's row to the last of them (`head`, `records`,
+/// `objects`), bound as `$1` to `$18` by [`appending`]: a statement that follows them (from
+/// `$19` on) runs in the same round trip, and the head is not written again at commit.
+pub(super) const APPENDING: &str = concat!(
+    "WITH head AS (UPDATE audit_chains SET last_seq = $17, last_hash = $18 WHERE id = $1), ",
+    unnested_records!(),
+    "), objects AS (",
+    unnested_objects!(),
+    ")"
+);
+
+/// `sql` (which begins with [`APPENDING`]) bound to `records` appended to `chain`, which moves
+/// to the last of them; its row is written by the statement.
+pub(super) fn appending<'q>(
+    sql: &'q str,
+    chain: &mut HeldChain,
+    records: &[AuditRecord],
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let rows = chain_rows(chain, records);
+    let objects = objects_of(&rows);
+    chain.written = chain.seq;
+    bind_unnested(sqlx::query(sql), chain.id, &rows, &objects)
+        .bind(chain.seq)
+        .bind(chain.hash.clone())
 }
 
 /// The rows of `records` appended to `chain`, which moves to the last of them.
@@ -175,7 +230,6 @@ fn chain_rows<'a>(chain: &mut HeldChain, records: &'a [AuditRecord]) -> Vec<Reco
             hash,
         });
     }
-    chain.moved = true;
     rows
 }
 
@@ -191,34 +245,6 @@ fn objects_of<'a>(rows: &[RecordInsert<'a>]) -> Vec<(i64, i32, &'a str, Uuid)> {
         })
         .collect()
 }
-
-/// PostgreSQL: the records and their objects in one statement (the records' insert is a
-/// data-modifying `WITH`), each column bound as an array, so the text is always the same
-/// (prepared once per connection, whatever the size of the group) and costs one parameter a
-/// column instead of one a value. One round trip, where a statement each was two.
-async fn insert_unnested(
-    conn: &mut sqlx::PgConnection,
-    chain_id: i32,
-    rows: &[RecordInsert<'_>],
-    objects: &[(i64, i32, &str, Uuid)],
-) -> StoreResult<()> {
-    // Built once: this runs for every write transaction's records.
-    static SQL: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| format!("WITH {UNNESTED_RECORDS}) {UNNESTED_OBJECTS}"));
-    bind_unnested(sqlx::query(SQL.as_str()), chain_id, rows, objects)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-/// The records' insert of [`bind_unnested`] as a `WITH` member named `records`, left open so that
-/// a condition can follow it (close it with `)`), and the objects' insert.
-const UNNESTED_RECORDS: &str = "records AS (INSERT INTO audit_records (chain_id, seq, at, \
-     actor_kind, actor_id, via_id, action, outcome, object_count, tally, prev_hash, hash) \
-     SELECT $1, r.* FROM UNNEST($2::bigint[], $3::timestamptz[], $4::text[], $5::uuid[], \
-     $6::uuid[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::text[]) AS r";
-const UNNESTED_OBJECTS: &str = "INSERT INTO audit_objects (chain_id, seq, position, object_kind, \
-     object_id) SELECT $1, o.* FROM UNNEST($13::bigint[], $14::integer[], $15::text[], $16::uuid[]) AS o";
 
 /// Binds `$1` to `$16` of [`UNNESTED_RECORDS`] and [`UNNESTED_OBJECTS`]: the chain, then each
 /// column as an array.
@@ -559,7 +585,7 @@ async fn commit_group(
             taken_at: known.seq,
             seq: known.seq,
             hash: known.hash.clone(),
-            moved: false,
+            written: known.seq,
         };
         let rows = chain_rows(&mut chain, records);
         let objects = objects_of(&rows);

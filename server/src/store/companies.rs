@@ -260,14 +260,15 @@ pub async fn search(
     let text = text.map(str::trim).filter(|t| !t.is_empty());
     let pattern = text.map(like_pattern);
     let number = text.and_then(number_pattern);
+    // The first page starts after the smallest key there is (every id is above the nil one).
     let (after_key, after_id) = match after {
-        Some((key, id)) => (Some(key), Some(id)),
-        None => (None, None),
+        Some((key, id)) => (key, id),
+        None => (String::new(), Uuid::nil()),
     };
     let sql = format!(
         "SELECT {COLUMNS} FROM companies \
          WHERE ($1 IS NULL OR name_key LIKE $1 ESCAPE '\\' OR registration_number LIKE $6) AND ($2 OR active) \
-           AND ($3 IS NULL OR name_key > $3 OR (name_key = $3 AND id > $4)) \
+           AND (name_key, id) > ($3, $4) \
          ORDER BY name_key, id LIMIT $5"
     );
     let rows: Vec<CompanyRow> = on_tx!(tx, conn => {

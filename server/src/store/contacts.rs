@@ -202,14 +202,6 @@ fn contact_from(row: ContactRow, emails: Vec<String>, phones: Vec<String>) -> St
     })
 }
 
-/// Whether contact `id` exists, read inside `tx`.
-pub async fn exists(tx: &mut Tx, id: Uuid) -> StoreResult<bool> {
-    let found: Option<i32> = on_tx!(tx, conn => {
-        sqlx::query_scalar("SELECT 1 FROM contacts WHERE id = $1").bind(id).fetch_optional(conn).await?
-    });
-    Ok(found.is_some())
-}
-
 pub async fn get(tx: &mut Tx, id: Uuid) -> StoreResult<Option<Contact>> {
     let sql = format!("SELECT {COLUMNS} FROM contacts WHERE id = $1");
     let row: Option<ContactRow> =
@@ -656,16 +648,17 @@ fn parse_kind(id: Uuid, text: &str) -> StoreResult<SubscriberKind> {
 /// One page of contacts in name order: one statement, outside any transaction.
 pub async fn search(db: &Db, query: &ContactQuery) -> StoreResult<ContactPage> {
     let (pattern, reversed, phone) = search_patterns(query.text.as_deref());
+    // The first page starts after the smallest key there is (every id is above the nil one).
     let (after_key, after_id) = match &query.after {
-        Some((key, id)) => (Some(key.clone()), Some(*id)),
-        None => (None, None),
+        Some((key, id)) => (key.clone(), *id),
+        None => (String::new(), Uuid::nil()),
     };
     let sql = format!(
         "SELECT c.id, c.first_name, c.last_name, c.sort_key, c.company_id, co.name AS company_name, c.owner_id, c.active, \
            (SELECT e.email FROM contact_emails e WHERE e.contact_id = c.id ORDER BY e.position LIMIT 1) AS email, \
            (SELECT p.phone FROM contact_phones p WHERE p.contact_id = c.id ORDER BY p.position LIMIT 1) AS phone \
          {SEARCH_FROM_WHERE} \
-           AND ($5 IS NULL OR c.sort_key > $5 OR (c.sort_key = $5 AND c.id > $6)) \
+           AND (c.sort_key, c.id) > ($5, $6) \
          ORDER BY c.sort_key, c.id LIMIT $7"
     );
     let rows: Vec<SummaryRow> = on_db!(db, pool => {

@@ -15,8 +15,8 @@ use uuid::Uuid;
 use std::collections::HashMap;
 
 use super::{
-    actor_columns, keep_prepared, lock_sequence, to_json, with_lock, Db, Sequence, StoreError,
-    StoreResult, Tx, WriteTx, MAX_BINDS,
+    actor_columns, keep_prepared, lock_sequence, to_json, Db, Sequence, StoreError, StoreResult,
+    Tx, WriteTx, MAX_BINDS,
 };
 use crate::audit::AuditRecord;
 use crate::chain::{hash_fields, BrokenLink, ChainVerifier, GENESIS_HASH};
@@ -95,13 +95,18 @@ struct EventRow {
 /// shown (verification reads only what the hashes cover).
 macro_rules! select_events {
     ($recorder:literal, $join:literal) => {
+        select_events!($recorder, "ledger_events", $join)
+    };
+    ($recorder:literal, $from:literal, $join:literal) => {
         concat!(
             "SELECT e.id, e.contact_id, e.seq, e.at, e.recorded_at, e.recorded_by, ",
             $recorder,
             " AS recorded_by_name, e.recorded_via, e.external_id, e.event_type, e.event, \
              w.text AS wording_text, w.text_hash AS wording_hash, w.version AS wording_version, \
              e.source, e.prev_hash, e.hash \
-             FROM ledger_events e LEFT JOIN consent_wordings w ON w.id = e.wording_id",
+             FROM ",
+            $from,
+            " e LEFT JOIN consent_wordings w ON w.id = e.wording_id",
             $join
         )
     };
@@ -229,50 +234,122 @@ pub struct LedgerWriter<'t> {
 
 /// Appends `record` (the audit record of the change about to be made) to the trail in `tx`, then
 /// locks the heads of `contact_ids`' ledgers until `tx` ends. On PostgreSQL every head is locked
-/// `FOR UPDATE` in id order (so that two writers of overlapping sets do not deadlock), and a
-/// ledger that has no head yet is given one at the genesis, which is then locked the same way;
-/// writers of other ledgers go on. On SQLite the transaction already holds the database.
+/// `FOR UPDATE` in id order (so that two writers of overlapping sets do not deadlock), in the
+/// statement that appends the record; a contact whose ledger has no head yet is given one at the
+/// genesis, which is then locked the same way; writers of other ledgers go on. On SQLite the
+/// transaction already holds the database. An id that is not a contact's is not held
+/// ([`LedgerWriter::holds`]).
 pub async fn lock<'t>(
     tx: &'t mut WriteTx,
     record: &AuditRecord,
     contact_ids: &[Uuid],
 ) -> StoreResult<LedgerWriter<'t>> {
-    super::audit::append(tx, record).await?;
     let mut ids = contact_ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
-    let mut heads = heads(tx, &ids).await?;
-    let missing: Vec<Uuid> = ids
-        .iter()
-        .copied()
-        .filter(|id| !heads.contains_key(id))
-        .collect();
-    if let (Tx::Postgres(_), false) = (&**tx, missing.is_empty()) {
-        for chunk in missing.chunks(MAX_BINDS / 4) {
-            on_tx!(&mut *tx, conn => {
-                let mut query = sqlx::QueryBuilder::new(
-                    "INSERT INTO ledger_heads (contact_id, last_seq, last_hash, decision_copy) ",
-                );
-                query.push_values(chunk, |mut row, id| {
-                    row.push_bind(*id)
-                        .push_bind(0_i64)
-                        .push_bind(GENESIS_HASH)
-                        .push_bind(Vec::<u8>::new());
-                });
-                query.push(" ON CONFLICT (contact_id) DO NOTHING");
-                query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
+    let rows = match &mut tx.tx {
+        Tx::Postgres(conn) => {
+            // Built once: this runs for every change of a ledger.
+            static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                format!(
+                    "{} SELECT contact_id, last_seq, last_hash, decision_copy FROM ledger_heads \
+                     WHERE contact_id = ANY($19) ORDER BY contact_id FOR UPDATE",
+                    super::audit::APPENDING
+                )
             });
+            let record = std::slice::from_ref(record);
+            let found = super::audit::appending(SQL.as_str(), &mut tx.chain, record)
+                .bind(&ids)
+                .fetch_all(&mut **conn)
+                .await?;
+            let mut rows = decode_heads(found)?;
+            let missing = without_heads(&ids, &rows);
+            if !missing.is_empty() {
+                rows.extend(genesis_heads(conn, &missing).await?);
+            }
+            rows
         }
-        heads.extend(self::heads(tx, &missing).await?);
-    }
-    for id in missing {
-        heads.entry(id).or_insert_with(|| Head {
-            seq: 0,
-            hash: GENESIS_HASH.to_owned(),
-            copy: Vec::new(),
-        });
+        Tx::Sqlite(_) => {
+            super::audit::append(tx, record).await?;
+            let mut rows = sqlite_heads(tx, &ids).await?;
+            let missing = without_heads(&ids, &rows);
+            for id in sqlite_contacts_among(tx, &missing).await? {
+                rows.push((id, 0, GENESIS_HASH.to_owned(), Some(Vec::new())));
+            }
+            rows
+        }
+    };
+    let mut heads = HashMap::with_capacity(rows.len());
+    for (contact_id, seq, hash, copy) in rows {
+        let copy = match copy {
+            Some(copy) => copy,
+            // Start-up builds missing copies (`backfill_decision_copies`); this covers a copy
+            // lost since: rebuilt from the events recorded so far, under the head's lock.
+            None => rebuild_copy(tx, contact_id).await?,
+        };
+        heads.insert(contact_id, Head { seq, hash, copy });
     }
     Ok(LedgerWriter { tx, heads })
+}
+
+/// A ledger head as it is read: contact, last number, last hash, decision copy (if kept).
+type HeadRow = (Uuid, i64, String, Option<Vec<u8>>);
+
+/// The ids (sorted) that have no head among `rows`.
+fn without_heads(ids: &[Uuid], rows: &[HeadRow]) -> Vec<Uuid> {
+    let held: std::collections::HashSet<Uuid> = rows.iter().map(|r| r.0).collect();
+    ids.iter()
+        .copied()
+        .filter(|id| !held.contains(id))
+        .collect()
+}
+
+fn decode_heads(rows: Vec<sqlx::postgres::PgRow>) -> StoreResult<Vec<HeadRow>> {
+    use sqlx::FromRow;
+    Ok(rows
+        .iter()
+        .map(HeadRow::from_row)
+        .collect::<Result<_, _>>()?)
+}
+
+/// PostgreSQL: gives each contact among `ids` a head at the genesis (an id that is not a
+/// contact's gets none; a head another writer gave meanwhile is kept), and locks them.
+async fn genesis_heads(conn: &mut sqlx::PgConnection, ids: &[Uuid]) -> StoreResult<Vec<HeadRow>> {
+    sqlx::query(
+        "INSERT INTO ledger_heads (contact_id, last_seq, last_hash, decision_copy) \
+         SELECT id, 0, $2, ''::bytea FROM contacts WHERE id = ANY($1) \
+         ON CONFLICT (contact_id) DO NOTHING",
+    )
+    .bind(ids)
+    .bind(GENESIS_HASH)
+    .execute(&mut *conn)
+    .await?;
+    let rows = sqlx::query(
+        "SELECT contact_id, last_seq, last_hash, decision_copy FROM ledger_heads \
+         WHERE contact_id = ANY($1) ORDER BY contact_id FOR UPDATE",
+    )
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    decode_heads(rows)
+}
+
+/// SQLite: the contacts among `ids`.
+async fn sqlite_contacts_among(tx: &mut WriteTx, ids: &[Uuid]) -> StoreResult<Vec<Uuid>> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(MAX_BINDS) {
+        let rows: Vec<Uuid> = on_tx!(&mut *tx, conn => {
+            let mut query = sqlx::QueryBuilder::new("SELECT id FROM contacts WHERE id IN (");
+            let mut each = query.separated(", ");
+            for id in chunk {
+                each.push_bind(*id);
+            }
+            query.push(")");
+            query.build_query_scalar().persistent(keep_prepared(chunk.len())).fetch_all(conn).await?
+        });
+        found.extend(rows);
+    }
+    Ok(found)
 }
 
 impl LedgerWriter<'_> {
@@ -281,17 +358,40 @@ impl LedgerWriter<'_> {
         &mut self,
         entry: &NewEntry<'_>,
         recorded_at: DateTime<Utc>,
-    ) -> StoreResult<Uuid> {
-        let ids = self
-            .append_many(std::slice::from_ref(entry), recorded_at)
-            .await?;
-        ids.into_iter().next().ok_or_else(|| {
-            StoreError::corrupt(
-                "ledger_events",
-                entry.contact_id,
-                "an appended event has no id",
-            )
-        })
+    ) -> StoreResult<RecordedEvent> {
+        let rows = self.link(std::slice::from_ref(entry), recorded_at).await?;
+        let id = rows[0].id;
+        let moved = moved(&self.heads, &rows);
+        let shown: Option<EventRow> = match &mut self.tx.tx {
+            Tx::Postgres(conn) => {
+                // Built once: this runs for every event recorded one at a time.
+                static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    let shown = select_events!(
+                        "u.display_name",
+                        "appended",
+                        " LEFT JOIN users u ON u.id = e.recorded_by"
+                    );
+                    format!("{APPENDING_EVENTS} {shown}")
+                });
+                let args = bind_appended(&rows, &moved, recorded_at, self.tx.chain.taken_at())?;
+                sqlx::query_as_with(SQL.as_str(), args)
+                    .fetch_optional(&mut **conn)
+                    .await?
+            }
+            Tx::Sqlite(_) => {
+                insert_sqlite(self.tx, &rows, &moved, recorded_at).await?;
+                let sql = format!("{SELECT} WHERE e.id = $1");
+                on_tx!(&mut *self.tx, conn => sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?)
+            }
+        };
+        shown
+            .ok_or_else(|| StoreError::corrupt("ledger_events", id, "vanished as it was recorded"))?
+            .try_into()
+    }
+
+    /// Whether `contact_id`'s ledger is held: it is, once locked, unless it is not a contact's.
+    pub fn holds(&self, contact_id: Uuid) -> bool {
+        self.heads.contains_key(&contact_id)
     }
 
     /// The transaction, for reads and other writes between appends.
@@ -307,15 +407,13 @@ struct Head {
     copy: Vec<u8>,
 }
 
-/// The heads the given contacts' chains have (a contact with no events may have none), with
-/// their decision copies, locked `FOR UPDATE` in id order on PostgreSQL: no other
-/// writer moves them before the transaction ends ([`lock`]); `UNIQUE (contact_id, seq)` is the
-/// backstop.
-async fn heads(tx: &mut WriteTx, contact_ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Head>> {
-    let mut heads = HashMap::with_capacity(contact_ids.len());
+/// SQLite: the heads the given contacts' ledgers have (a contact with no events may have none).
+/// The transaction holds the database, so no other writer moves them before it ends ([`lock`]);
+/// `UNIQUE (contact_id, seq)` is the backstop.
+async fn sqlite_heads(tx: &mut WriteTx, contact_ids: &[Uuid]) -> StoreResult<Vec<HeadRow>> {
+    let mut heads = Vec::with_capacity(contact_ids.len());
     for chunk in contact_ids.chunks(MAX_BINDS) {
-        let order = with_lock(tx, ") ORDER BY contact_id", "FOR UPDATE");
-        let rows: Vec<(Uuid, i64, String, Option<Vec<u8>>)> = on_tx!(&mut *tx, conn => {
+        let rows: Vec<HeadRow> = on_tx!(&mut *tx, conn => {
             let mut query = sqlx::QueryBuilder::new(
                 "SELECT contact_id, last_seq, last_hash, decision_copy FROM ledger_heads WHERE contact_id IN (",
             );
@@ -323,18 +421,10 @@ async fn heads(tx: &mut WriteTx, contact_ids: &[Uuid]) -> StoreResult<HashMap<Uu
             for id in chunk {
                 ids.push_bind(*id);
             }
-            query.push(&order);
+            query.push(")");
             query.build_query_as().persistent(keep_prepared(chunk.len())).fetch_all(conn).await?
         });
-        for (contact_id, seq, hash, copy) in rows {
-            let copy = match copy {
-                Some(copy) => copy,
-                // Start-up builds missing copies (`backfill_decision_copies`); this covers a copy
-                // lost since: rebuilt from the events recorded so far, under the head's lock.
-                None => rebuild_copy(tx, contact_id).await?,
-            };
-            heads.insert(contact_id, Head { seq, hash, copy });
-        }
+        heads.extend(rows);
     }
     Ok(heads)
 }
@@ -364,9 +454,32 @@ impl LedgerWriter<'_> {
         entries: &[NewEntry<'_>],
         recorded_at: DateTime<Utc>,
     ) -> StoreResult<Vec<Uuid>> {
-        let mut contact_ids: Vec<Uuid> = entries.iter().map(|e| e.contact_id).collect();
-        contact_ids.sort_unstable();
-        contact_ids.dedup();
+        let rows = self.link(entries, recorded_at).await?;
+        let moved = moved(&self.heads, &rows);
+        match &mut self.tx.tx {
+            Tx::Postgres(conn) => {
+                // Built once: this runs for every import and seeded batch.
+                static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!("{APPENDING_EVENTS} SELECT COUNT(*) FROM appended")
+                });
+                let args = bind_appended(&rows, &moved, recorded_at, self.tx.chain.taken_at())?;
+                sqlx::query_scalar_with::<_, i64, _>(SQL.as_str(), args)
+                    .fetch_one(&mut **conn)
+                    .await?;
+            }
+            Tx::Sqlite(_) => insert_sqlite(self.tx, &rows, &moved, recorded_at).await?,
+        }
+        Ok(rows.iter().map(|r| r.id).collect())
+    }
+
+    /// Links `entries`, in order, to their contacts' chains: every contact's head was locked and
+    /// read by [`lock`]; each event's hash and the decision copies are computed here, and the
+    /// heads move to the last of them.
+    async fn link<'e>(
+        &mut self,
+        entries: &'e [NewEntry<'e>],
+        recorded_at: DateTime<Utc>,
+    ) -> StoreResult<Vec<EventInsert<'e>>> {
         let tx = &mut *self.tx;
         let heads = &mut self.heads;
         let mut wordings: HashMap<String, (Uuid, String)> = HashMap::new();
@@ -394,7 +507,7 @@ impl LedgerWriter<'_> {
                 StoreError::corrupt(
                     "ledger_heads",
                     entry.contact_id,
-                    "was not locked by this transaction's ledger writer",
+                    "is not a contact's, or was not locked by this transaction's ledger writer",
                 )
             })?;
             let seq = head.seq + 1;
@@ -430,60 +543,152 @@ impl LedgerWriter<'_> {
                 hash,
             });
         }
-        // Where the trail stands: the checkpoints' boundary (migration 0008).
-        let audit_position = tx.chain.taken_at();
-        for chunk in rows.chunks(MAX_BINDS / 16) {
-            on_tx!(&mut *tx, conn => {
-                let mut query = sqlx::QueryBuilder::new(
-                    "INSERT INTO ledger_events (id, contact_id, seq, at, recorded_at, recorded_by, recorded_via, \
-                     external_id, event_type, event, wording_id, source, prev_hash, hash, audit_chain, \
-                     audit_seq) ",
-                );
-                query.push_values(chunk, |mut row, e| {
-                    row.push_bind(e.id)
-                        .push_bind(e.entry.contact_id)
-                        .push_bind(e.seq)
-                        .push_bind(e.at)
-                        .push_bind(recorded_at)
-                        .push_bind(e.recorded_by)
-                        .push_bind(e.recorded_via.as_str())
-                        .push_bind(e.entry.external_id)
-                        .push_bind(e.entry.kind.type_name())
-                        .push_bind(e.event.as_str())
-                        .push_bind(e.wording_id)
-                        .push_bind(e.source.as_deref())
-                        .push_bind(e.prev_hash.as_str())
-                        .push_bind(e.hash.as_str())
-                        .push_bind(audit_position.0)
-                        .push_bind(audit_position.1);
-                });
-                query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
-            });
-        }
-        let moved: Vec<(Uuid, &Head)> = contact_ids
-            .iter()
-            .filter_map(|id| heads.get(id).map(|head| (*id, head)))
-            .collect();
-        for chunk in moved.chunks(MAX_BINDS / 4) {
-            on_tx!(&mut *tx, conn => {
-                let mut query = sqlx::QueryBuilder::new(
-                    "INSERT INTO ledger_heads (contact_id, last_seq, last_hash, decision_copy) ",
-                );
-                query.push_values(chunk, |mut row, (id, head)| {
-                    row.push_bind(*id)
-                        .push_bind(head.seq)
-                        .push_bind(head.hash.as_str())
-                        .push_bind(head.copy.as_slice());
-                });
-                query.push(
-                    " ON CONFLICT (contact_id) DO UPDATE SET last_seq = excluded.last_seq, \
-                     last_hash = excluded.last_hash, decision_copy = excluded.decision_copy",
-                );
-                query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
-            });
-        }
-        Ok(rows.iter().map(|r| r.id).collect())
+        Ok(rows)
     }
+}
+
+/// The heads that `rows` moved, each once.
+fn moved<'h>(heads: &'h HashMap<Uuid, Head>, rows: &[EventInsert<'_>]) -> Vec<(Uuid, &'h Head)> {
+    let mut ids: Vec<Uuid> = rows.iter().map(|r| r.entry.contact_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.into_iter()
+        .filter_map(|id| heads.get(&id).map(|head| (id, head)))
+        .collect()
+}
+
+/// PostgreSQL: a data-modifying `WITH` that inserts linked events (`appended`, every column of
+/// each) and moves their contacts' heads, each column bound as an array by [`bind_appended`],
+/// so that the text is the same whatever the number of events; the statement that follows it
+/// reads `appended` in the same round trip.
+const APPENDING_EVENTS: &str = "WITH appended AS (INSERT INTO ledger_events (id, contact_id, seq, \
+     at, recorded_at, recorded_by, recorded_via, external_id, event_type, event, wording_id, \
+     source, prev_hash, hash, audit_chain, audit_seq) \
+     SELECT n.id, n.contact_id, n.seq, n.at, $1, n.recorded_by, n.recorded_via, n.external_id, \
+     n.event_type, n.event, n.wording_id, n.source, n.prev_hash, n.hash, $2, $3 \
+     FROM UNNEST($4::uuid[], $5::uuid[], $6::bigint[], $7::timestamptz[], $8::uuid[], \
+     $9::text[], $10::text[], $11::text[], $12::text[], $13::uuid[], $14::text[], $15::text[], \
+     $16::text[]) AS n(id, contact_id, seq, at, recorded_by, recorded_via, external_id, \
+     event_type, event, wording_id, source, prev_hash, hash) RETURNING *), \
+     heads AS (UPDATE ledger_heads h SET last_seq = m.seq, last_hash = m.hash, \
+     decision_copy = m.copy FROM UNNEST($17::uuid[], $18::bigint[], $19::text[], $20::bytea[]) \
+     AS m(contact_id, seq, hash, copy) WHERE h.contact_id = m.contact_id)";
+
+/// Binds [`APPENDING_EVENTS`]: when the events were recorded, where the trail stood (the
+/// checkpoints' boundary, migration 0008), each event column and each moved head's.
+fn bind_appended(
+    rows: &[EventInsert<'_>],
+    moved: &[(Uuid, &Head)],
+    recorded_at: DateTime<Utc>,
+    audit_position: (i32, i64),
+) -> StoreResult<sqlx::postgres::PgArguments> {
+    fn column<'r, T>(rows: &'r [EventInsert<'_>], f: impl Fn(&'r EventInsert<'_>) -> T) -> Vec<T> {
+        rows.iter().map(f).collect()
+    }
+    let mut args = sqlx::postgres::PgArguments::default();
+    let failed = |_| StoreError::Encode("the columns of ledger events");
+    use sqlx::Arguments;
+    args.add(recorded_at).map_err(failed)?;
+    args.add(audit_position.0).map_err(failed)?;
+    args.add(audit_position.1).map_err(failed)?;
+    args.add(column(rows, |r| r.id)).map_err(failed)?;
+    args.add(column(rows, |r| r.entry.contact_id))
+        .map_err(failed)?;
+    args.add(column(rows, |r| r.seq)).map_err(failed)?;
+    args.add(column(rows, |r| r.at)).map_err(failed)?;
+    args.add(column(rows, |r| r.recorded_by)).map_err(failed)?;
+    args.add(column(rows, |r| r.recorded_via.as_str()))
+        .map_err(failed)?;
+    args.add(column(rows, |r| r.entry.external_id))
+        .map_err(failed)?;
+    args.add(column(rows, |r| r.entry.kind.type_name()))
+        .map_err(failed)?;
+    args.add(column(rows, |r| r.event.as_str()))
+        .map_err(failed)?;
+    args.add(column(rows, |r| r.wording_id)).map_err(failed)?;
+    args.add(column(rows, |r| r.source.as_deref()))
+        .map_err(failed)?;
+    args.add(column(rows, |r| r.prev_hash.as_str()))
+        .map_err(failed)?;
+    args.add(column(rows, |r| r.hash.as_str()))
+        .map_err(failed)?;
+    args.add(moved.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .map_err(failed)?;
+    args.add(moved.iter().map(|(_, h)| h.seq).collect::<Vec<_>>())
+        .map_err(failed)?;
+    args.add(
+        moved
+            .iter()
+            .map(|(_, h)| h.hash.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .map_err(failed)?;
+    args.add(
+        moved
+            .iter()
+            .map(|(_, h)| h.copy.as_slice())
+            .collect::<Vec<_>>(),
+    )
+    .map_err(failed)?;
+    Ok(args)
+}
+
+/// SQLite: the events, then the heads, in multi-row statements its limit on parameters allows.
+async fn insert_sqlite(
+    tx: &mut WriteTx,
+    rows: &[EventInsert<'_>],
+    moved: &[(Uuid, &Head)],
+    recorded_at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let audit_position = tx.chain.taken_at();
+
+    for chunk in rows.chunks(MAX_BINDS / 16) {
+        on_tx!(&mut *tx, conn => {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO ledger_events (id, contact_id, seq, at, recorded_at, recorded_by, recorded_via, \
+                 external_id, event_type, event, wording_id, source, prev_hash, hash, audit_chain, \
+                 audit_seq) ",
+            );
+            query.push_values(chunk, |mut row, e| {
+                row.push_bind(e.id)
+                    .push_bind(e.entry.contact_id)
+                    .push_bind(e.seq)
+                    .push_bind(e.at)
+                    .push_bind(recorded_at)
+                    .push_bind(e.recorded_by)
+                    .push_bind(e.recorded_via.as_str())
+                    .push_bind(e.entry.external_id)
+                    .push_bind(e.entry.kind.type_name())
+                    .push_bind(e.event.as_str())
+                    .push_bind(e.wording_id)
+                    .push_bind(e.source.as_deref())
+                    .push_bind(e.prev_hash.as_str())
+                    .push_bind(e.hash.as_str())
+                    .push_bind(audit_position.0)
+                    .push_bind(audit_position.1);
+            });
+            query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
+        });
+    }
+    for chunk in moved.chunks(MAX_BINDS / 4) {
+        on_tx!(&mut *tx, conn => {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO ledger_heads (contact_id, last_seq, last_hash, decision_copy) ",
+            );
+            query.push_values(chunk, |mut row, (id, head)| {
+                row.push_bind(*id)
+                    .push_bind(head.seq)
+                    .push_bind(head.hash.as_str())
+                    .push_bind(head.copy.as_slice());
+            });
+            query.push(
+                " ON CONFLICT (contact_id) DO UPDATE SET last_seq = excluded.last_seq, \
+                 last_hash = excluded.last_hash, decision_copy = excluded.decision_copy",
+            );
+            query.build().persistent(keep_prepared(chunk.len())).execute(conn).await?.rows_affected()
+        });
+    }
+    Ok(())
 }
 
 impl TryFrom<EventRow> for RecordedEvent {
@@ -548,10 +753,10 @@ pub async fn wordings(
     let wanted = usize::try_from(limit).unwrap_or(0);
     let mut found = Vec::new();
     let sql = "SELECT id, version, text, first_used_at FROM consent_wordings \
-               WHERE ($1 IS NULL OR version < $1) ORDER BY version DESC";
+               WHERE version < $1 ORDER BY version DESC";
     on_db!(db, pool => {
         let mut rows = sqlx::query_as::<_, (Uuid, i64, String, DateTime<Utc>)>(sql)
-            .bind(before)
+            .bind(before.unwrap_or(i64::MAX))
             .fetch(pool);
         while found.len() < wanted {
             let Some((id, version, text, first_used_at)) = rows.try_next().await? else {
@@ -563,14 +768,6 @@ pub async fn wordings(
         }
     });
     Ok(found)
-}
-
-/// One recorded event, as it is shown.
-pub async fn get(tx: &mut Tx, event_id: Uuid) -> StoreResult<Option<RecordedEvent>> {
-    let sql = format!("{SELECT} WHERE e.id = $1");
-    let row: Option<EventRow> =
-        on_tx!(tx, conn => sqlx::query_as(&sql).bind(event_id).fetch_optional(conn).await?);
-    row.map(RecordedEvent::try_from).transpose()
 }
 
 /// A contact's ledger in recorded order.

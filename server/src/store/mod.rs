@@ -336,11 +336,21 @@ impl Db {
             }
             DatabaseLocation::Postgres(url) => {
                 // The parser's message could quote the URL, password and all.
-                let options = PgConnectOptions::from_str(url.expose()).map_err(|_| {
-                    StoreError::Database(sqlx::Error::Configuration(
-                        "the PostgreSQL URL is not valid".into(),
-                    ))
-                })?;
+                let options = PgConnectOptions::from_str(url.expose())
+                    .map_err(|_| {
+                        StoreError::Database(sqlx::Error::Configuration(
+                            "the PostgreSQL URL is not valid".into(),
+                        ))
+                    })?
+                    // Every statement is prepared once per connection and then planned once, not
+                    // at each execution: PostgreSQL otherwise keeps planning afresh a statement
+                    // whose plan for the values at hand looks cheaper than its general one, which
+                    // is every statement of arrays (an audit group, a ledger append), at a cost
+                    // that measured more than the statement itself (docs/BENCHMARKS.md). The
+                    // statements are written so that their general plan uses the indexes
+                    // (a page after a key is a row comparison, not an `IS NULL OR`). Sent with
+                    // the connection's start-up, so it costs no round trip.
+                    .options([("plan_cache_mode", "force_generic_plan")]);
                 // No ping before each use: a broken connection fails its statement instead (that
                 // request answers 500 and the pool drops the connection). sqlx pings every connection as it
                 // is released anyway, so a connection that broke while idle is seldom handed out;
