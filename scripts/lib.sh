@@ -24,6 +24,15 @@ ensure_packages() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# ensure_smtp_sink: Postfix's smtp-sink and smtp-source, the real SMTP server of the mail tests
+# and benchmarks. Postfix is preseeded "No configuration", so installing it starts no mail server.
+ensure_smtp_sink() {
+  if ! dpkg-query -W -f='${Status}' postfix 2>/dev/null | grep -q 'install ok installed'; then
+    echo "postfix postfix/main_mailer_type select No configuration" | as_root debconf-set-selections
+  fi
+  ensure_packages postfix
+}
+
 # ensure_rust: a Rust toolchain recent enough for the workspace (rust-version in Cargo.toml).
 ensure_rust() {
   [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"

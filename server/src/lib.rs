@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod evidence;
+pub mod mail;
 pub mod outbound;
 pub mod service;
 pub mod startup;

@@ -1,0 +1,303 @@
+//! Against a real SMTP server: Postfix's `smtp-sink` (Debian's `postfix`; `scripts/test` installs
+//! it), started on a loopback port of its own for each case, with its fault injection: hard (5xx)
+//! and soft (4xx) refusals of a chosen command, and a disconnect without a reply.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::*;
+
+/// An `smtp-sink` on loopback, killed when dropped; its received messages dumped in `dump`.
+struct Sink {
+    child: Child,
+    port: u16,
+    dump: tempfile::TempDir,
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    // Bound and released at once: smtp-sink binds it a moment later.
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Starts `smtp-sink` with `faults` (its options), waiting until it answers.
+fn start_sink(faults: &[&str]) -> Sink {
+    let binary = ["/usr/sbin/smtp-sink", "/usr/bin/smtp-sink"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("smtp-sink is missing: install Debian's postfix package (scripts/test does)");
+    let port = free_port();
+    let dump = tempfile::tempdir().expect("a temporary directory");
+    // World-writable, so that smtp-sink may write there after it drops root's privileges.
+    std::fs::set_permissions(
+        dump.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("the dump directory's mode");
+    let mut command = Command::new(binary);
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    if root {
+        command.args(["-u", "nobody"]);
+    }
+    command
+        .args(faults)
+        .arg("-d")
+        .arg(format!("{}/%Y%m%d%H%M%S.", dump.path().display()))
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("16")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // Held by the guard from here on, so that it is killed and waited for on every path.
+    let sink = Sink {
+        child: command.spawn().expect("smtp-sink starts"),
+        port,
+        dump,
+    };
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return sink;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("smtp-sink did not start listening");
+}
+
+fn relay(port: u16) -> Relay {
+    Relay {
+        host: "127.0.0.1".into(),
+        port,
+        security: Security::Plain,
+        credentials: None,
+        authorities: None,
+        hello_name: "assent.example.org".into(),
+        timeout: Duration::from_secs(5),
+        connections: 2,
+    }
+}
+
+fn marketing(message_id: &str) -> Composed {
+    compose(&Email {
+        message_id,
+        from: "Harbour Heating <news@harbour-heating.example>".parse().unwrap(),
+        reply_to: Some("Harbour Heating <hello@harbour-heating.example>".parse().unwrap()),
+        to: "Jane Doe <jane.doe@example.org>".parse().unwrap(),
+        subject: "Your boiler service is due — book before winter",
+        text: "Dear Jane,\nYour boiler service is due.\nUnsubscribe: https://assent.example.org/u/t0k3n",
+        html: "<p>Dear Jane,</p><p>Your boiler service is due.</p><p><a href=\"https://assent.example.org/u/t0k3n\">Unsubscribe</a></p>",
+        unsubscribe: Some(Unsubscribe {
+            https: "https://assent.example.org/u/t0k3n",
+            mailto: "unsubscribe+t0k3n@harbour-heating.example",
+        }),
+    })
+    .expect("a message that builds")
+}
+
+/// The messages the sink kept, as text.
+fn received(sink: &Sink) -> Vec<String> {
+    let mut texts: Vec<String> = std::fs::read_dir(sink.dump.path())
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    texts.sort();
+    texts
+}
+
+#[test]
+fn a_marketing_email_carries_its_one_click_unsubscribe_and_encoded_headers() {
+    let message = marketing("0193-campaign-contact@assent.example.org");
+    // Headers as a reader sees them: a long one is folded (RFC 5322), so unfolded here.
+    let text = String::from_utf8(message.bytes.clone())
+        .unwrap()
+        .replace("\r\n ", " ");
+    assert!(
+        text.contains("Message-ID: <0193-campaign-contact@assent.example.org>"),
+        "{text}"
+    );
+    assert!(text.contains("List-Unsubscribe: <https://assent.example.org/u/t0k3n>, <mailto:unsubscribe+t0k3n@harbour-heating.example>"), "{text}");
+    assert!(
+        text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+        "{text}"
+    );
+    // The dash is not ASCII: the subject is encoded (RFC 2047), never sent raw.
+    assert!(
+        text.contains("Subject: Your boiler service is due =?utf-8?b?4oCU?= book before winter"),
+        "{text}"
+    );
+    assert!(text.contains("multipart/alternative"), "{text}");
+    assert!(
+        text.contains("text/plain") && text.contains("text/html"),
+        "{text}"
+    );
+    assert!(text.is_ascii(), "the whole message is 7-bit");
+}
+
+#[tokio::test]
+async fn the_relay_takes_messages_on_reused_connections() {
+    let sink = start_sink(&[]);
+    let sender = SmtpSender::new(relay(sink.port)).unwrap();
+    for n in 0..5 {
+        let id = format!("m{n}@assent.example.org");
+        assert_eq!(sender.send(&marketing(&id)).await, Delivery::Accepted);
+    }
+    sender.close().await;
+    // smtp-sink writes each dump when its transaction ends; give it a moment.
+    let mut kept = Vec::new();
+    for _ in 0..50 {
+        kept = received(&sink);
+        if kept.len() == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(kept.len(), 5, "every message reached the sink");
+    assert!(kept
+        .iter()
+        .all(|m| m.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click")));
+    for n in 0..5 {
+        let id = format!("Message-ID: <m{n}@assent.example.org>");
+        assert_eq!(
+            kept.iter().filter(|m| m.contains(&id)).count(),
+            1,
+            "{id} once"
+        );
+    }
+}
+
+/// What a delivery was and at which stage, with its code's class (4 or 5) where it has one.
+fn shape(delivery: &Delivery) -> (&'static str, Option<Stage>, Option<u16>) {
+    match delivery {
+        Delivery::Accepted => ("accepted", None, None),
+        Delivery::HardBounce { stage, code } => ("hard bounce", Some(*stage), Some(code / 100)),
+        Delivery::Deferred { stage, code } => ("deferred", Some(*stage), Some(code / 100)),
+        Delivery::RelayFailed { stage, .. } => ("relay failed", Some(*stage), None),
+        Delivery::Unknown => ("unknown", None, None),
+    }
+}
+
+/// How one message fares with a sink started with `faults`.
+async fn one_message_with(faults: &[&str]) -> Delivery {
+    let sink = start_sink(faults);
+    let sender = SmtpSender::new(relay(sink.port)).unwrap();
+    sender.send(&marketing("one@assent.example.org")).await
+}
+
+#[tokio::test]
+async fn a_5xx_at_rcpt_or_after_the_message_is_a_hard_bounce() {
+    let sink = start_sink(&["-f", "rcpt"]);
+    let sender = SmtpSender::new(relay(sink.port)).unwrap();
+    let bounce = ("hard bounce", Some(Stage::Rcpt), Some(5));
+    assert_eq!(
+        shape(&sender.send(&marketing("a@assent.example.org")).await),
+        bounce
+    );
+    // The connection was reset and reused: a second refusal is told the same way.
+    assert_eq!(
+        shape(&sender.send(&marketing("b@assent.example.org")).await),
+        bounce
+    );
+
+    let after_the_end = one_message_with(&["-f", "."]).await;
+    assert_eq!(
+        shape(&after_the_end),
+        ("hard bounce", Some(Stage::Message), Some(5))
+    );
+}
+
+#[tokio::test]
+async fn a_4xx_is_deferred_and_a_refused_sender_or_data_is_the_relays_failure() {
+    let deferred = one_message_with(&["-r", "rcpt"]).await;
+    assert_eq!(shape(&deferred), ("deferred", Some(Stage::Rcpt), Some(4)));
+    let deferred = one_message_with(&["-r", "."]).await;
+    assert_eq!(
+        shape(&deferred),
+        ("deferred", Some(Stage::Message), Some(4))
+    );
+    // A refusal of our sender, or of DATA, is no recipient's fault.
+    let sender_refused = one_message_with(&["-f", "mail"]).await;
+    assert_eq!(
+        shape(&sender_refused),
+        ("relay failed", Some(Stage::Mail), None)
+    );
+    let data_refused = one_message_with(&["-f", "data"]).await;
+    assert_eq!(
+        shape(&data_refused),
+        ("relay failed", Some(Stage::Data), None)
+    );
+}
+
+#[tokio::test]
+async fn no_relay_or_a_lost_reply_is_told_apart_from_a_bounce() {
+    let sender = SmtpSender::new(relay(free_port())).unwrap();
+    let delivery = sender.send(&marketing("a@assent.example.org")).await;
+    match delivery {
+        Delivery::RelayFailed {
+            stage: Stage::Connect,
+            problem,
+        } => {
+            assert!(problem.contains("connection"), "{problem}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // The sink hangs up after the message's end without a reply: it may have kept the
+    // message, so the sender cannot know.
+    assert_eq!(one_message_with(&["-q", "."]).await, Delivery::Unknown);
+    // Hanging up at RCPT is before the message: not taken, the relay's failure.
+    let hung_up = one_message_with(&["-q", "rcpt"]).await;
+    assert_eq!(shape(&hung_up), ("relay failed", Some(Stage::Rcpt), None));
+}
+
+#[tokio::test]
+async fn the_relays_reply_text_never_reaches_the_outcome() {
+    let faults = [
+        "-f",
+        "mail",
+        "-B",
+        "550 5.7.1 jane.doe@example.org is not welcome",
+    ];
+    match one_message_with(&faults).await {
+        Delivery::RelayFailed { problem, .. } => {
+            assert_eq!(problem, "the relay refused with 550");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_maildir_keeps_each_message_whole_in_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = Maildir::open(&dir.path().join("mail")).unwrap();
+    let message = marketing("a@assent.example.org");
+    let path = maildir.deliver(&message).await.unwrap();
+    assert!(path.starts_with(dir.path().join("mail/new")));
+    let kept = std::fs::read(&path).unwrap();
+    assert_eq!(kept, message.bytes);
+    assert!(String::from_utf8(kept)
+        .unwrap()
+        .contains("Message-ID: <a@assent.example.org>"));
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("mail/tmp"))
+            .unwrap()
+            .count(),
+        0,
+        "nothing left half-written"
+    );
+}
