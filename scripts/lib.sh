@@ -30,7 +30,12 @@ ensure_smtp_sink() {
   if ! dpkg-query -W -f='${Status}' postfix 2>/dev/null | grep -q 'install ok installed'; then
     echo "postfix postfix/main_mailer_type select No configuration" | as_root debconf-set-selections
   fi
-  ensure_packages postfix
+  if ! dpkg-query -W -f='${Status}' postfix 2>/dev/null | grep -q 'install ok installed'; then
+    say "Installing Debian packages: postfix (for smtp-sink)"
+    as_root apt-get update -qq
+    # --no-remove: Postfix replaces another mail server (exim4), which must not go unasked.
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --no-remove postfix
+  fi
 }
 
 # ensure_rust: a Rust toolchain recent enough for the workspace (rust-version in Cargo.toml).

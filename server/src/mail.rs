@@ -5,18 +5,28 @@
 //! The relay's conversation is driven one command at a time on pooled connections, so that each
 //! refusal is known by where it came, which decides what the sender does with it:
 //! - `250` after the message's end: [`Delivery::Accepted`];
-//! - `5xx` at RCPT or after the message's end: [`Delivery::HardBounce`], the recipient's address
-//!   refused for good (the sender flags it, and the next campaign skips it);
-//! - `4xx` at MAIL, RCPT, DATA or after the message's end: [`Delivery::Deferred`], not taken for
-//!   now, so sending it again later is no duplicate;
+//! - a permanent refusal of the recipient's mailbox, at RCPT or after the message's end:
+//!   [`Delivery::HardBounce`], the address refused for good (the sender flags it, and the next
+//!   campaign skips it). That is an enhanced status (RFC 3463) of `5.1.x` (bad address) or
+//!   `5.2.1` (mailbox disabled), or, from a relay without enhanced codes, `550`, `551` or `553`
+//!   at RCPT;
+//! - any other permanent refusal at RCPT or after the message's end (`5.7.x` policy, spam or
+//!   authentication of the message, `5.3.4` too big, a bare `554`): [`Delivery::Refused`], the
+//!   message failed and no address is flagged (a relay that refuses a whole campaign for want of
+//!   DKIM must not mark every recipient as bouncing);
+//! - `4xx` at MAIL, RCPT, DATA or after the message's end, and `552` or `5.2.2` (mailbox full) at
+//!   RCPT (RFC 5321 4.5.3.1.10): [`Delivery::Deferred`], not taken for now, so sending it again
+//!   later is no duplicate;
 //! - the relay's own failure (no connection, TLS, AUTH such as `535`, a refusal of our sender at
-//!   MAIL or of DATA): [`Delivery::RelayFailed`], which flags no one's address;
-//! - the connection lost after the message was handed over and before its reply:
+//!   MAIL or of DATA, no answer in time before the message): [`Delivery::RelayFailed`], which
+//!   flags no one's address;
+//! - the connection lost or silent after the message was handed over and before its reply:
 //!   [`Delivery::Unknown`]. The relay may have taken it; the sender shows it as indeterminate and
 //!   never sends it again on its own.
 //!
-//! Replies are kept as their codes only: a relay's text often quotes the recipient's address,
-//! which must not reach the logs.
+//! Every step is bounded by [`Relay::timeout`], so a stalled relay cannot hold a connection, or
+//! a caller's send, for ever. Replies are kept as their codes only (the basic and the enhanced
+//! one): a relay's text often quotes the recipient's address, which must not reach the logs.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -49,15 +59,16 @@ pub struct Relay {
     pub host: String,
     pub port: u16,
     pub security: Security,
-    /// User name and password for AUTH (PLAIN or LOGIN), only ever sent over TLS or to a relay
-    /// configured as plain.
+    /// User name and password for AUTH (PLAIN or LOGIN): only ever sent over TLS, or in plain to
+    /// a relay on this machine (loopback).
     pub credentials: Option<(String, Secret)>,
     /// PEM certificates of the authorities that may sign the relay's certificate; the system's
     /// when none.
     pub authorities: Option<Vec<u8>>,
     /// The name this server gives in EHLO.
     pub hello_name: String,
-    /// How long one step of the conversation may take.
+    /// How long one step of the conversation may take (connecting, TLS, the greeting, AUTH,
+    /// each command, the reply to the message's end).
     pub timeout: Duration,
     /// At most this many connections at once.
     pub connections: usize,
@@ -68,8 +79,18 @@ pub struct Relay {
 pub enum Delivery {
     /// The relay took the message.
     Accepted,
-    /// The relay refused the recipient for good.
-    HardBounce { stage: Stage, code: u16 },
+    /// The relay refused the recipient's mailbox for good.
+    HardBounce {
+        stage: Stage,
+        code: u16,
+        enhanced: Option<String>,
+    },
+    /// The relay refused this message for good, for a reason that is not the address.
+    Refused {
+        stage: Stage,
+        code: u16,
+        enhanced: Option<String>,
+    },
     /// The relay did not take the message for now.
     Deferred { stage: Stage, code: u16 },
     /// The relay itself failed; the message was not taken and no address is at fault.
@@ -99,6 +120,12 @@ pub enum MailError {
     Build(String),
     #[error("the relay's certificate authorities are not valid PEM certificates")]
     Authorities,
+    #[error("TLS for the relay cannot be set up")]
+    Tls,
+    #[error("the relay's password would cross the network in plain: use STARTTLS or TLS, or a relay on this machine")]
+    PlainCredentials,
+    #[error("the unsubscribe {0} is not valid in a List-Unsubscribe header")]
+    Unsubscribe(&'static str),
     #[error("the maildir {path} cannot be written: {source}")]
     Maildir {
         path: PathBuf,
@@ -122,7 +149,9 @@ pub struct Email<'a> {
     pub unsubscribe: Option<Unsubscribe<'a>>,
 }
 
-/// The unsubscribe addresses of a marketing message (RFC 2369 and RFC 8058).
+/// The unsubscribe addresses of a marketing message (RFC 2369 and RFC 8058). Receivers honour
+/// the one-click POST only when a DKIM signature covers both headers (RFC 8058 section 4); DKIM
+/// signing is a later part of the sender.
 #[derive(Debug, Clone, Copy)]
 pub struct Unsubscribe<'a> {
     /// The https URL that takes the one-click POST.
@@ -150,6 +179,7 @@ pub fn compose(email: &Email<'_>) -> Result<Composed, MailError> {
         builder = builder.reply_to(reply_to.clone());
     }
     if let Some(unsubscribe) = email.unsubscribe {
+        check_unsubscribe(unsubscribe)?;
         builder = builder
             .header(ListUnsubscribe(format!(
                 "<{}>, <mailto:{}>",
@@ -171,10 +201,33 @@ pub fn compose(email: &Email<'_>) -> Result<Composed, MailError> {
     let message = builder
         .multipart(body)
         .map_err(|e| MailError::Build(e.to_string()))?;
+    let bytes = message.formatted();
+    // Headers are encoded (RFC 2047) and bodies quoted-printable or base64, so the message is
+    // 7-bit and needs no 8BITMIME from the relay.
+    debug_assert!(bytes.is_ascii(), "a composed message is 7-bit");
     Ok(Composed {
         envelope: message.envelope().clone(),
-        bytes: message.formatted(),
+        bytes,
     })
+}
+
+/// The unsubscribe URL must be https and the mailto an address, each printable ASCII without
+/// what would end its `<...>` or the list (RFC 2369): anything else would be encoded or cut, and
+/// the link would not work.
+fn check_unsubscribe(unsubscribe: Unsubscribe<'_>) -> Result<(), MailError> {
+    let plain = |text: &str| {
+        text.bytes()
+            .all(|b| b.is_ascii_graphic() && !b"<>,\"".contains(&b))
+    };
+    let https = unsubscribe.https;
+    if !https.starts_with("https://") || https.len() <= "https://".len() || !plain(https) {
+        return Err(MailError::Unsubscribe("URL"));
+    }
+    let mailto = unsubscribe.mailto;
+    if !plain(mailto) || mailto.parse::<Address>().is_err() {
+        return Err(MailError::Unsubscribe("mailbox"));
+    }
+    Ok(())
 }
 
 /// `List-Unsubscribe` (RFC 2369): the https URL first, then the mailto.
@@ -225,6 +278,12 @@ pub struct SmtpSender {
 
 impl SmtpSender {
     pub fn new(relay: Relay) -> Result<Self, MailError> {
+        if relay.security == Security::Plain
+            && relay.credentials.is_some()
+            && !on_loopback(&relay.host)
+        {
+            return Err(MailError::PlainCredentials);
+        }
         let tls = match relay.security {
             Security::Plain => None,
             Security::StartTls | Security::Tls => {
@@ -236,7 +295,7 @@ impl SmtpSender {
                         builder = builder.add_root_certificate(cert);
                     }
                 }
-                Some(builder.build_rustls().map_err(|_| MailError::Authorities)?)
+                Some(builder.build_rustls().map_err(|_| MailError::Tls)?)
             }
         };
         let in_use = Semaphore::new(relay.connections.max(1));
@@ -264,18 +323,21 @@ impl SmtpSender {
                 Err(failed) => return failed,
             },
         };
-        let delivery = converse(&mut conn, message).await;
+        let delivery = converse(&mut conn, message, self.relay.timeout).await;
         let reusable = match &delivery {
             Delivery::Accepted => true,
-            Delivery::HardBounce { .. } | Delivery::Deferred { .. } => {
-                conn.command(Rset).await.is_ok()
+            Delivery::HardBounce { .. } | Delivery::Refused { .. } | Delivery::Deferred { .. } => {
+                matches!(
+                    step(self.relay.timeout, conn.command(Rset)).await,
+                    Ok(Ok(_))
+                )
             }
             Delivery::RelayFailed { .. } | Delivery::Unknown => false,
         };
         if reusable {
             self.idle.lock().await.push(conn);
         } else {
-            conn.abort().await;
+            discard(&mut conn, self.relay.timeout).await;
         }
         delivery
     }
@@ -283,17 +345,20 @@ impl SmtpSender {
     /// Closes the idle connections politely.
     pub async fn close(&self) {
         for mut conn in self.idle.lock().await.drain(..) {
-            let _ = conn.quit().await;
+            let _ = step(self.relay.timeout, conn.quit()).await;
         }
     }
 
     async fn idle_connection(&self) -> Option<AsyncSmtpConnection> {
         loop {
             let mut conn = self.idle.lock().await.pop()?;
-            if conn.test_connected().await {
+            if matches!(
+                step(self.relay.timeout, conn.test_connected()).await,
+                Ok(true)
+            ) {
                 return Some(conn);
             }
-            conn.abort().await;
+            discard(&mut conn, self.relay.timeout).await;
         }
     }
 
@@ -305,14 +370,20 @@ impl SmtpSender {
             Security::Tls => self.tls.clone(),
             Security::Plain | Security::StartTls => None,
         };
-        let mut conn = AsyncSmtpConnection::connect_tokio1(
-            (relay.host.as_str(), relay.port),
-            Some(relay.timeout),
-            &hello,
-            implicit,
-            None,
+        let too_slow = || failed(Stage::Connect, "the relay did not answer in time".into());
+        // The TLS handshake, the greeting and EHLO are inside this bound too.
+        let mut conn = step(
+            relay.timeout,
+            AsyncSmtpConnection::connect_tokio1(
+                (relay.host.as_str(), relay.port),
+                Some(relay.timeout),
+                &hello,
+                implicit,
+                None,
+            ),
         )
         .await
+        .map_err(|_| too_slow())?
         .map_err(|e| failed(Stage::Connect, problem(&e)))?;
         if relay.security == Security::StartTls {
             let tls = self
@@ -320,32 +391,51 @@ impl SmtpSender {
                 .clone()
                 .ok_or_else(|| failed(Stage::Connect, "no TLS settings for STARTTLS".into()))?;
             if !conn.can_starttls() {
-                conn.abort().await;
+                discard(&mut conn, relay.timeout).await;
                 return Err(failed(
                     Stage::Connect,
                     "the relay does not offer STARTTLS".into(),
                 ));
             }
-            conn.starttls(tls, &hello)
+            step(relay.timeout, conn.starttls(tls, &hello))
                 .await
+                .map_err(|_| too_slow())?
                 .map_err(|e| failed(Stage::Connect, problem(&e)))?;
         }
         if let Some((user, password)) = &relay.credentials {
             let credentials = Credentials::new(user.clone(), password.expose().to_owned());
-            if let Err(e) = conn
-                .auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
-                .await
-            {
-                conn.abort().await;
-                return Err(failed(Stage::Auth, problem(&e)));
+            let mechanisms = [Mechanism::Plain, Mechanism::Login];
+            let problem = match step(relay.timeout, conn.auth(&mechanisms, &credentials)).await {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(problem(&e)),
+                Err(_) => Some("the relay did not answer in time".to_owned()),
+            };
+            if let Some(problem) = problem {
+                discard(&mut conn, relay.timeout).await;
+                return Err(failed(Stage::Auth, problem));
             }
         }
         Ok(conn)
     }
 }
 
-/// One mail transaction on `conn`: MAIL, RCPT for each recipient, DATA, the message.
-async fn converse(conn: &mut AsyncSmtpConnection, message: &Composed) -> Delivery {
+/// Ends a connection that is not kept: QUIT if the relay still answers within `limit`, then
+/// closed either way (a relay that stopped answering is not waited for).
+async fn discard(conn: &mut AsyncSmtpConnection, limit: Duration) {
+    let _ = step(limit, conn.abort()).await;
+}
+
+/// Runs one step of the conversation, bounded by `limit`.
+async fn step<T>(
+    limit: Duration,
+    step: impl std::future::Future<Output = T>,
+) -> Result<T, tokio::time::error::Elapsed> {
+    tokio::time::timeout(limit, step).await
+}
+
+/// One mail transaction on `conn`: MAIL, RCPT for each recipient, DATA, the message; each step
+/// bounded by `limit`.
+async fn converse(conn: &mut AsyncSmtpConnection, message: &Composed, limit: Duration) -> Delivery {
     let envelope = &message.envelope;
     let mut options = Vec::new();
     let non_ascii = envelope
@@ -362,45 +452,112 @@ async fn converse(conn: &mut AsyncSmtpConnection, message: &Composed) -> Deliver
         }
         options.push(MailParameter::SmtpUtfEight);
     }
-    if let Err(e) = conn
-        .command(Mail::new(envelope.from().cloned(), options))
-        .await
-    {
-        return refused(Stage::Mail, &e);
+    let outcome = |stage, result| match result {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(refused(stage, &e)),
+        Err(_) => Some(silent(stage)),
+    };
+    let mail = Mail::new(envelope.from().cloned(), options);
+    if let Some(failed) = outcome(Stage::Mail, step(limit, conn.command(mail)).await) {
+        return failed;
     }
     for to in envelope.to() {
-        if let Err(e) = conn.command(Rcpt::new(to.clone(), Vec::new())).await {
-            return refused(Stage::Rcpt, &e);
+        let rcpt = Rcpt::new(to.clone(), Vec::new());
+        if let Some(failed) = outcome(Stage::Rcpt, step(limit, conn.command(rcpt)).await) {
+            return failed;
         }
     }
-    if let Err(e) = conn.command(Data).await {
-        return refused(Stage::Data, &e);
+    if let Some(failed) = outcome(Stage::Data, step(limit, conn.command(Data)).await) {
+        return failed;
     }
-    match conn.message(&message.bytes).await {
-        Ok(_) => Delivery::Accepted,
-        Err(e) => refused(Stage::Message, &e),
+    outcome(
+        Stage::Message,
+        step(limit, conn.message(&message.bytes)).await,
+    )
+    .unwrap_or(Delivery::Accepted)
+}
+
+/// A step that got no answer in time: before the message, the relay's failure; once the message
+/// was on its way, the relay may have taken it.
+fn silent(stage: Stage) -> Delivery {
+    match stage {
+        Stage::Message => Delivery::Unknown,
+        _ => Delivery::RelayFailed {
+            stage,
+            problem: "the relay did not answer in time".into(),
+        },
     }
 }
 
 /// What a failed step means (see the module's description).
 fn refused(stage: Stage, error: &lettre::transport::smtp::Error) -> Delivery {
-    let code = error.status().map(u16::from);
-    match (code, stage) {
-        (Some(code), _) if error.is_transient() => Delivery::Deferred { stage, code },
-        (Some(code), Stage::Rcpt | Stage::Message) if error.is_permanent() => {
-            Delivery::HardBounce { stage, code }
+    let Some(code) = error.status().map(u16::from) else {
+        // Lost while the message or its end was on its way, or while waiting for the reply.
+        return match stage {
+            Stage::Message => Delivery::Unknown,
+            _ => Delivery::RelayFailed {
+                stage,
+                problem: problem(error),
+            },
+        };
+    };
+    let enhanced = enhanced_status(error);
+    let mailbox_full = match enhanced.as_deref() {
+        Some(status) => status == "5.2.2",
+        None => code == 552,
+    };
+    let mailbox_refused = match enhanced.as_deref() {
+        Some(status) => status.starts_with("5.1.") || status == "5.2.1",
+        None => stage == Stage::Rcpt && matches!(code, 550 | 551 | 553),
+    };
+    match stage {
+        _ if error.is_transient() => Delivery::Deferred { stage, code },
+        Stage::Rcpt if mailbox_full => Delivery::Deferred { stage, code },
+        Stage::Rcpt | Stage::Message if error.is_permanent() && mailbox_refused => {
+            Delivery::HardBounce {
+                stage,
+                code,
+                enhanced,
+            }
         }
-        (Some(code), _) => Delivery::RelayFailed {
+        Stage::Rcpt | Stage::Message if error.is_permanent() => Delivery::Refused {
+            stage,
+            code,
+            enhanced,
+        },
+        _ => Delivery::RelayFailed {
             stage,
             problem: format!("the relay refused with {code}"),
         },
-        // Lost while the message or its end was on its way, or while waiting for the reply.
-        (None, Stage::Message) => Delivery::Unknown,
-        (None, _) => Delivery::RelayFailed {
-            stage,
-            problem: problem(error),
-        },
     }
+}
+
+/// The enhanced status code (RFC 3463) a reply's text begins with, if any: `x.y.z` only, never
+/// the rest of the text.
+fn enhanced_status(error: &lettre::transport::smtp::Error) -> Option<String> {
+    let text = std::error::Error::source(error)?.to_string();
+    let first = text.split_whitespace().next()?;
+    let parts: Vec<&str> = first.split('.').collect();
+    let numeric = |p: &str, max: usize| {
+        !p.is_empty() && p.len() <= max && p.bytes().all(|b| b.is_ascii_digit())
+    };
+    match parts.as_slice() {
+        [class, subject, detail]
+            if matches!(*class, "2" | "4" | "5") && numeric(subject, 3) && numeric(detail, 3) =>
+        {
+            Some(first.to_owned())
+        }
+        _ => None,
+    }
+}
+
+fn on_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A connection-level failure in words, without the relay's reply text (which may quote an
@@ -450,12 +607,22 @@ pub struct Maildir {
 impl Maildir {
     /// The maildir at `root`, made if missing.
     pub fn open(root: &Path) -> Result<Self, MailError> {
-        for sub in ["tmp", "new", "cur"] {
-            let dir = root.join(sub);
-            std::fs::create_dir_all(&dir).map_err(|source| MailError::Maildir {
-                path: dir.clone(),
-                source,
-            })?;
+        use std::os::unix::fs::DirBuilderExt;
+        // Only the server's user may read it: it holds the messages' personal data.
+        for dir in [
+            root.to_owned(),
+            root.join("tmp"),
+            root.join("new"),
+            root.join("cur"),
+        ] {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|source| MailError::Maildir {
+                    path: dir.clone(),
+                    source,
+                })?;
         }
         Ok(Self {
             root: root.to_owned(),
@@ -466,7 +633,8 @@ impl Maildir {
         &self.root
     }
 
-    /// Keeps `message`: durably (flushed, then renamed into `new/`) before it returns.
+    /// Keeps `message`, durably before it returns: written and flushed in `tmp/` (readable by the
+    /// server's user only), renamed into `new/`, and `new/` flushed, so a power cut keeps it.
     pub async fn deliver(&self, message: &Composed) -> Result<PathBuf, MailError> {
         let name = format!(
             "{}.{}.assent",
@@ -475,25 +643,44 @@ impl Maildir {
         );
         let tmp = self.root.join("tmp").join(&name);
         let new = self.root.join("new").join(&name);
-        let failed = |path: &Path| {
-            let path = path.to_owned();
-            move |source| MailError::Maildir { path, source }
-        };
         let bytes = message.bytes.clone();
-        let written = tmp.clone();
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let (written, renamed) = (tmp.clone(), new.clone());
+        let kept = tokio::task::spawn_blocking(move || -> Result<(), (PathBuf, std::io::Error)> {
             use std::io::Write;
-            let mut file = std::fs::File::create(&written)?;
-            file.write_all(&bytes)?;
-            file.sync_all()
+            use std::os::unix::fs::OpenOptionsExt;
+            let at = |path: &Path| {
+                let path = path.to_owned();
+                move |e| (path, e)
+            };
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&written)
+                .map_err(at(&written))?;
+            file.write_all(&bytes)
+                .and_then(|_| file.sync_all())
+                .map_err(at(&written))?;
+            if let Err(e) = std::fs::rename(&written, &renamed) {
+                let _ = std::fs::remove_file(&written);
+                return Err((renamed, e));
+            }
+            let new_dir = renamed.parent().unwrap_or(Path::new("."));
+            std::fs::File::open(new_dir)
+                .and_then(|d| d.sync_all())
+                .map_err(at(new_dir))
         })
-        .await
-        .map_err(|e| MailError::Maildir {
-            path: tmp.clone(),
-            source: std::io::Error::other(e),
-        })?
-        .map_err(failed(&tmp))?;
-        tokio::fs::rename(&tmp, &new).await.map_err(failed(&new))?;
+        .await;
+        match kept {
+            Ok(Ok(())) => {}
+            Ok(Err((path, source))) => return Err(MailError::Maildir { path, source }),
+            Err(e) => {
+                return Err(MailError::Maildir {
+                    path: tmp,
+                    source: std::io::Error::other(e),
+                })
+            }
+        }
         Ok(new)
     }
 }

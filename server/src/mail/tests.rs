@@ -89,9 +89,10 @@ fn relay(port: u16) -> Relay {
     }
 }
 
-fn marketing(message_id: &str) -> Composed {
-    compose(&Email {
-        message_id,
+/// A marketing email to Jane Doe, with its unsubscribe addresses.
+fn email_to_jane() -> Email<'static> {
+    Email {
+        message_id: "0193-campaign-contact@assent.example.org",
         from: "Harbour Heating <news@harbour-heating.example>".parse().unwrap(),
         reply_to: Some("Harbour Heating <hello@harbour-heating.example>".parse().unwrap()),
         to: "Jane Doe <jane.doe@example.org>".parse().unwrap(),
@@ -102,6 +103,13 @@ fn marketing(message_id: &str) -> Composed {
             https: "https://assent.example.org/u/t0k3n",
             mailto: "unsubscribe+t0k3n@harbour-heating.example",
         }),
+    }
+}
+
+fn marketing(message_id: &str) -> Composed {
+    compose(&Email {
+        message_id,
+        ..email_to_jane()
     })
     .expect("a message that builds")
 }
@@ -149,6 +157,61 @@ fn a_marketing_email_carries_its_one_click_unsubscribe_and_encoded_headers() {
     assert!(text.is_ascii(), "the whole message is 7-bit");
 }
 
+#[test]
+fn unsubscribe_addresses_that_would_break_the_header_are_refused() {
+    let with = |https: &str, mailto: &str| {
+        compose(&Email {
+            unsubscribe: Some(Unsubscribe { https, mailto }),
+            ..email_to_jane()
+        })
+        .err()
+        .map(|e| e.to_string())
+    };
+    assert_eq!(
+        with(
+            "https://assent.example.org/u/t",
+            "u+t@harbour-heating.example"
+        ),
+        None
+    );
+    let bad_url = Some("the unsubscribe URL is not valid in a List-Unsubscribe header".to_owned());
+    assert_eq!(
+        with("http://assent.example.org/u/t", "u@h.example"),
+        bad_url
+    );
+    assert_eq!(
+        with(
+            "https://assent.example.org/u/t>, <https://evil.example",
+            "u@h.example"
+        ),
+        bad_url
+    );
+    assert_eq!(with("https://assent.example.org/ü", "u@h.example"), bad_url);
+    assert_eq!(with("https://", "u@h.example"), bad_url);
+    let bad_mailbox =
+        Some("the unsubscribe mailbox is not valid in a List-Unsubscribe header".to_owned());
+    assert_eq!(
+        with("https://assent.example.org/u/t", "not an address"),
+        bad_mailbox
+    );
+}
+
+#[tokio::test]
+async fn a_password_is_never_sent_in_plain_to_another_machine() {
+    let mut plain = relay(25);
+    plain.host = "smtp.harbour-heating.example".into();
+    plain.credentials = Some(("assent".into(), Secret::new("hunter2-but-longer".into())));
+    assert!(matches!(
+        SmtpSender::new(plain.clone()),
+        Err(MailError::PlainCredentials)
+    ));
+    plain.host = "127.0.0.1".into();
+    assert!(
+        SmtpSender::new(plain).is_ok(),
+        "a relay on this machine may take it"
+    );
+}
+
 #[tokio::test]
 async fn the_relay_takes_messages_on_reused_connections() {
     let sink = start_sink(&[]);
@@ -185,7 +248,8 @@ async fn the_relay_takes_messages_on_reused_connections() {
 fn shape(delivery: &Delivery) -> (&'static str, Option<Stage>, Option<u16>) {
     match delivery {
         Delivery::Accepted => ("accepted", None, None),
-        Delivery::HardBounce { stage, code } => ("hard bounce", Some(*stage), Some(code / 100)),
+        Delivery::HardBounce { stage, code, .. } => ("hard bounce", Some(*stage), Some(code / 100)),
+        Delivery::Refused { stage, code, .. } => ("refused", Some(*stage), Some(code / 100)),
         Delivery::Deferred { stage, code } => ("deferred", Some(*stage), Some(code / 100)),
         Delivery::RelayFailed { stage, .. } => ("relay failed", Some(*stage), None),
         Delivery::Unknown => ("unknown", None, None),
@@ -200,25 +264,47 @@ async fn one_message_with(faults: &[&str]) -> Delivery {
 }
 
 #[tokio::test]
-async fn a_5xx_at_rcpt_or_after_the_message_is_a_hard_bounce() {
-    let sink = start_sink(&["-f", "rcpt"]);
+async fn a_refused_mailbox_is_a_hard_bounce_and_other_refusals_flag_no_address() {
+    let no_such_user = [
+        "-f",
+        "rcpt",
+        "-B",
+        "550 5.1.1 <jane.doe@example.org>: Recipient address rejected",
+    ];
+    let sink = start_sink(&no_such_user);
     let sender = SmtpSender::new(relay(sink.port)).unwrap();
-    let bounce = ("hard bounce", Some(Stage::Rcpt), Some(5));
+    let delivery = sender.send(&marketing("a@assent.example.org")).await;
     assert_eq!(
-        shape(&sender.send(&marketing("a@assent.example.org")).await),
-        bounce
+        delivery,
+        Delivery::HardBounce {
+            stage: Stage::Rcpt,
+            code: 550,
+            enhanced: Some("5.1.1".into())
+        }
     );
     // The connection was reset and reused: a second refusal is told the same way.
-    assert_eq!(
-        shape(&sender.send(&marketing("b@assent.example.org")).await),
-        bounce
-    );
+    let again = sender.send(&marketing("b@assent.example.org")).await;
+    assert_eq!(shape(&again), ("hard bounce", Some(Stage::Rcpt), Some(5)));
 
-    let after_the_end = one_message_with(&["-f", "."]).await;
+    // A relay without enhanced codes: 550 at RCPT is the mailbox.
+    let bare = one_message_with(&["-E", "-f", "rcpt", "-B", "550 No such user here"]).await;
+    assert_eq!(shape(&bare), ("hard bounce", Some(Stage::Rcpt), Some(5)));
+    // Refusals of the message, not of the address: spam or policy after its end, smtp-sink's
+    // own "5.3.0" at RCPT.
+    let spam = one_message_with(&["-f", ".", "-B", "554 5.7.1 Message rejected as spam"]).await;
     assert_eq!(
-        shape(&after_the_end),
-        ("hard bounce", Some(Stage::Message), Some(5))
+        spam,
+        Delivery::Refused {
+            stage: Stage::Message,
+            code: 554,
+            enhanced: Some("5.7.1".into())
+        }
     );
+    let system = one_message_with(&["-f", "rcpt"]).await;
+    assert_eq!(shape(&system), ("refused", Some(Stage::Rcpt), Some(5)));
+    // A full mailbox at RCPT is temporary, whatever its first digit (RFC 5321 4.5.3.1.10).
+    let full = one_message_with(&["-f", "rcpt", "-B", "552 5.2.2 Mailbox full"]).await;
+    assert_eq!(shape(&full), ("deferred", Some(Stage::Rcpt), Some(5)));
 }
 
 #[tokio::test]
@@ -290,6 +376,9 @@ async fn the_maildir_keeps_each_message_whole_in_new() {
     assert!(path.starts_with(dir.path().join("mail/new")));
     let kept = std::fs::read(&path).unwrap();
     assert_eq!(kept, message.bytes);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "only the server's user reads the messages");
     assert!(String::from_utf8(kept)
         .unwrap()
         .contains("Message-ID: <a@assent.example.org>"));
@@ -300,4 +389,30 @@ async fn the_maildir_keeps_each_message_whole_in_new() {
         0,
         "nothing left half-written"
     );
+}
+
+#[tokio::test]
+async fn a_relay_that_stops_answering_is_given_up_on_each_step() {
+    // smtp-sink waits 5 s before answering; the relay's timeout is 1 s (the step, then at most
+    // as long again for a polite QUIT).
+    let slow = |faults: &'static [&'static str]| async move {
+        let sink = start_sink(faults);
+        let sender = SmtpSender::new(Relay {
+            timeout: Duration::from_secs(1),
+            ..relay(sink.port)
+        })
+        .unwrap();
+        let started = std::time::Instant::now();
+        let delivery = sender.send(&marketing("slow@assent.example.org")).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "given up in time"
+        );
+        delivery
+    };
+    // Silent after the message: it may have been taken.
+    assert_eq!(slow(&["-W", ".:5"]).await, Delivery::Unknown);
+    // Silent at RCPT: before the message, the relay's failure.
+    let at_rcpt = slow(&["-W", "rcpt:5"]).await;
+    assert_eq!(shape(&at_rcpt), ("relay failed", Some(Stage::Rcpt), None));
 }

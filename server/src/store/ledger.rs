@@ -233,10 +233,12 @@ pub struct LedgerWriter<'t> {
 }
 
 /// Appends `record` (the audit record of the change about to be made) to the trail in `tx`, then
-/// locks the heads of `contact_ids`' ledgers until `tx` ends. On PostgreSQL every head is locked
-/// `FOR UPDATE` in id order (so that two writers of overlapping sets do not deadlock), in the
-/// statement that appends the record; a contact whose ledger has no head yet is given one at the
-/// genesis, which is then locked the same way; writers of other ledgers go on. On SQLite the
+/// locks the heads of `contact_ids`' ledgers until `tx` ends. On PostgreSQL the existing heads
+/// are locked `FOR UPDATE` in id order (so that two writers of overlapping sets do not
+/// deadlock), in the statement that appends the record; contacts whose ledgers have no head yet
+/// are then given one at the genesis, locked in id order among themselves (after the existing
+/// ones, so two writers each creating heads the other already holds could still meet in a
+/// deadlock, which PostgreSQL breaks by failing one); writers of other ledgers go on. On SQLite the
 /// transaction already holds the database. An id that is not a contact's is not held
 /// ([`LedgerWriter::holds`]).
 pub async fn lock<'t>(

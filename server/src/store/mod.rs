@@ -507,7 +507,8 @@ pub struct WriteTx {
 }
 
 impl WriteTx {
-    /// Moves the held chain's head to its last record, then commits.
+    /// Moves the held chain's head to its last record where the statements that appended did not
+    /// (SQLite), then commits.
     pub async fn commit(mut self) -> StoreResult<()> {
         audit::write_head(&mut self.tx, &self.chain).await?;
         self.tx.commit().await
