@@ -273,12 +273,7 @@ pub async fn lock<'t>(
         }
         Tx::Sqlite(_) => {
             super::audit::append(tx, record).await?;
-            let mut rows = sqlite_heads(tx, &ids).await?;
-            let missing = without_heads(&ids, &rows);
-            for id in sqlite_contacts_among(tx, &missing).await? {
-                rows.push((id, 0, GENESIS_HASH.to_owned(), Some(Vec::new())));
-            }
-            rows
+            sqlite_heads(tx, &ids).await?
         }
     };
     let mut heads = HashMap::with_capacity(rows.len());
@@ -336,24 +331,6 @@ async fn genesis_heads(conn: &mut sqlx::PgConnection, ids: &[Uuid]) -> StoreResu
     decode_heads(rows)
 }
 
-/// SQLite: the contacts among `ids`.
-async fn sqlite_contacts_among(tx: &mut WriteTx, ids: &[Uuid]) -> StoreResult<Vec<Uuid>> {
-    let mut found = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(MAX_BINDS) {
-        let rows: Vec<Uuid> = on_tx!(&mut *tx, conn => {
-            let mut query = sqlx::QueryBuilder::new("SELECT id FROM contacts WHERE id IN (");
-            let mut each = query.separated(", ");
-            for id in chunk {
-                each.push_bind(*id);
-            }
-            query.push(")");
-            query.build_query_scalar().persistent(keep_prepared(chunk.len())).fetch_all(conn).await?
-        });
-        found.extend(rows);
-    }
-    Ok(found)
-}
-
 impl LedgerWriter<'_> {
     /// Appends an event to its contact's ledger.
     pub async fn append(
@@ -409,15 +386,20 @@ struct Head {
     copy: Vec<u8>,
 }
 
-/// SQLite: the heads the given contacts' ledgers have (a contact with no events may have none).
-/// The transaction holds the database, so no other writer moves them before it ends ([`lock`]);
+/// A contact and its ledger head, if it has one.
+type ContactHeadRow = (Uuid, Option<i64>, Option<String>, Option<Vec<u8>>);
+
+/// SQLite: the heads of the contacts among `contact_ids`, a contact whose ledger has none yet at
+/// the genesis (an id that is no contact's gets none), in one statement a chunk. The
+/// transaction holds the database, so no other writer moves them before it ends ([`lock`]);
 /// `UNIQUE (contact_id, seq)` is the backstop.
 async fn sqlite_heads(tx: &mut WriteTx, contact_ids: &[Uuid]) -> StoreResult<Vec<HeadRow>> {
     let mut heads = Vec::with_capacity(contact_ids.len());
     for chunk in contact_ids.chunks(MAX_BINDS) {
-        let rows: Vec<HeadRow> = on_tx!(&mut *tx, conn => {
+        let rows: Vec<ContactHeadRow> = on_tx!(&mut *tx, conn => {
             let mut query = sqlx::QueryBuilder::new(
-                "SELECT contact_id, last_seq, last_hash, decision_copy FROM ledger_heads WHERE contact_id IN (",
+                "SELECT c.id, h.last_seq, h.last_hash, h.decision_copy FROM contacts c \
+                 LEFT JOIN ledger_heads h ON h.contact_id = c.id WHERE c.id IN (",
             );
             let mut ids = query.separated(", ");
             for id in chunk {
@@ -426,7 +408,13 @@ async fn sqlite_heads(tx: &mut WriteTx, contact_ids: &[Uuid]) -> StoreResult<Vec
             query.push(")");
             query.build_query_as().persistent(keep_prepared(chunk.len())).fetch_all(conn).await?
         });
-        heads.extend(rows);
+        heads.extend(
+            rows.into_iter()
+                .map(|(id, seq, hash, copy)| match (seq, hash) {
+                    (Some(seq), Some(hash)) => (id, seq, hash, copy),
+                    _ => (id, 0, GENESIS_HASH.to_owned(), Some(Vec::new())),
+                }),
+        );
     }
     Ok(heads)
 }
