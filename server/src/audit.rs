@@ -77,6 +77,7 @@ audit_names! {
         DecisionMade => "decision_made",
         EvidencePackGenerated => "evidence_pack_generated",
         PolicyChanged => "policy_changed",
+        TopicsChanged => "topics_changed",
         FilterSaved => "filter_saved",
         FiltersListed => "filters_listed",
         /// A request refused for want of a valid session (401).

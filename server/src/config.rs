@@ -68,7 +68,50 @@ pub struct Config {
     /// Checkpoints of the audit trail: signed with this key and written where [`Checkpoints`]
     /// says; absent for none.
     pub checkpoints: Option<Checkpoints>,
+    /// Where mail goes and whom it comes from.
+    pub mail: MailSettings,
 }
+
+/// Mail out: the relay (none: the maildir `data_dir/mail`, which a person opens with a mail
+/// reader), the identity every message carries, and where unsubscribe requests by email go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MailSettings {
+    pub relay: Option<crate::mail::Relay>,
+    pub identity: SenderIdentity,
+    /// The mailbox named in `List-Unsubscribe` beside the https URL; the organisation's mail
+    /// system forwards what reaches it to Assent.
+    pub unsubscribe_mailto: Option<String>,
+}
+
+/// Who the organisation is, as its messages say: PECR reg 23 and the ICO ask that a marketing
+/// message names its sender and gives a valid address; a marketing campaign without a name and a
+/// postal address is refused at submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderIdentity {
+    pub organisation: Option<String>,
+    pub postal_address: Option<String>,
+    /// The `From:` address of every email.
+    pub from: String,
+    pub reply_to: Option<String>,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        MailSettings {
+            relay: None,
+            identity: SenderIdentity {
+                organisation: None,
+                postal_address: None,
+                from: DEFAULT_MAIL_FROM.to_owned(),
+                reply_to: None,
+            },
+            unsubscribe_mailto: None,
+        }
+    }
+}
+
+/// The `From:` of mail kept in the maildir when nothing else is configured.
+pub const DEFAULT_MAIL_FROM: &str = "assent@localhost";
 
 /// Where and how often the server writes checkpoints of the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +141,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_level: "info".to_owned(),
             checkpoints: None,
+            mail: MailSettings::default(),
         }
     }
 }
@@ -139,6 +183,19 @@ pub const KEYS: &[&str] = &[
     "checkpoint_url",
     "checkpoint_url_ca",
     "checkpoint_minutes",
+    "mail_relay",
+    "mail_security",
+    "mail_username",
+    "mail_password",
+    "mail_relay_ca",
+    "mail_hello_name",
+    "mail_timeout_seconds",
+    "mail_connections",
+    "mail_from",
+    "mail_reply_to",
+    "organisation_name",
+    "organisation_postal_address",
+    "unsubscribe_mailto",
 ];
 
 /// The environment variable of a key.
@@ -216,6 +273,7 @@ impl Config {
         let mut checkpoint_url = None;
         let mut checkpoint_url_ca = None;
         let mut checkpoint_minutes = 60_i64;
+        let mut mail = MailKeys::default();
         for key in KEYS {
             let Some((source, raw)) = values.get(key) else {
                 continue;
@@ -225,6 +283,7 @@ impl Config {
                 origin: source.clone(),
                 problem,
             };
+            let untrimmed = raw;
             let raw = raw.trim();
             match *key {
                 "bind" => {
@@ -313,6 +372,62 @@ impl Config {
                 "checkpoint_minutes" => {
                     checkpoint_minutes = bounded(raw, 1, 24 * 60).map_err(bad)?
                 }
+                "mail_relay" => mail.relay = Some(host_and_port(raw).map_err(bad)?),
+                "mail_security" => {
+                    mail.security = match raw {
+                        "starttls" => crate::mail::Security::StartTls,
+                        "tls" => crate::mail::Security::Tls,
+                        "plain" => crate::mail::Security::Plain,
+                        _ => {
+                            return Err(bad(format!("{raw:?} is not one of: starttls, tls, plain")))
+                        }
+                    }
+                }
+                "mail_username" => mail.username = Some(non_empty(raw).map_err(bad)?),
+                // Not echoed, not trimmed: a password may end in a space.
+                "mail_password" => {
+                    if untrimmed.is_empty() {
+                        return Err(bad("is empty".into()));
+                    }
+                    mail.password = Some(Secret::new(untrimmed.clone()));
+                }
+                "mail_relay_ca" => {
+                    let path = existing_file(raw).map_err(bad)?;
+                    // Checked now, so that a wrong bundle stops the start rather than the first send.
+                    crate::outbound::read_authorities(&path).map_err(|e| bad(e.to_string()))?;
+                    let pem = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
+                    mail.authorities = Some(pem);
+                }
+                "mail_hello_name" => {
+                    if raw.is_empty()
+                        || !raw
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                    {
+                        return Err(bad(format!(
+                            "{raw:?} is not a host name such as mail.example.org"
+                        )));
+                    }
+                    mail.hello_name = Some(raw.to_owned());
+                }
+                "mail_timeout_seconds" => mail.timeout = bounded(raw, 1, 600).map_err(bad)?,
+                "mail_connections" => mail.connections = bounded(raw, 1, 100).map_err(bad)?,
+                "mail_from" => {
+                    mail_address(raw).map_err(bad)?;
+                    mail.from = Some(raw.to_owned());
+                }
+                "mail_reply_to" => {
+                    mail_address(raw).map_err(bad)?;
+                    mail.reply_to = Some(raw.to_owned());
+                }
+                "organisation_name" => mail.organisation = Some(non_empty(raw).map_err(bad)?),
+                "organisation_postal_address" => {
+                    mail.postal_address = Some(non_empty(raw).map_err(bad)?)
+                }
+                "unsubscribe_mailto" => {
+                    mail_address(raw).map_err(bad)?;
+                    mail.unsubscribe_mailto = Some(raw.to_owned());
+                }
                 _ => unreachable!("every key in KEYS is handled"),
             }
         }
@@ -343,6 +458,7 @@ impl Config {
             (None, None, Some(_)) => return Err(missing_pair("checkpoint_key", "checkpoint_url")),
             (None, None, None) => None,
         };
+        config.mail = mail.settings()?;
         config.sessions = SessionPolicy {
             idle: Duration::minutes(idle_minutes),
             absolute: Duration::hours(absolute_hours),
@@ -351,8 +467,149 @@ impl Config {
     }
 }
 
+/// The mail keys as read, before they are checked together.
+struct MailKeys {
+    relay: Option<(String, u16)>,
+    security: crate::mail::Security,
+    username: Option<String>,
+    password: Option<Secret>,
+    authorities: Option<Vec<u8>>,
+    hello_name: Option<String>,
+    timeout: i64,
+    connections: i64,
+    from: Option<String>,
+    reply_to: Option<String>,
+    organisation: Option<String>,
+    postal_address: Option<String>,
+    unsubscribe_mailto: Option<String>,
+}
+
+impl Default for MailKeys {
+    fn default() -> Self {
+        MailKeys {
+            relay: None,
+            security: crate::mail::Security::StartTls,
+            username: None,
+            password: None,
+            authorities: None,
+            hello_name: None,
+            timeout: 30,
+            connections: 4,
+            from: None,
+            reply_to: None,
+            organisation: None,
+            postal_address: None,
+            unsubscribe_mailto: None,
+        }
+    }
+}
+
+impl MailKeys {
+    fn settings(self) -> Result<MailSettings, ConfigError> {
+        let credentials = match (self.username, self.password) {
+            (Some(user), Some(password)) => Some((user, password)),
+            (Some(_), None) => return Err(missing_pair("mail_password", "mail_username")),
+            (None, Some(_)) => return Err(missing_pair("mail_username", "mail_password")),
+            (None, None) => None,
+        };
+        let relay = match self.relay {
+            Some((host, port)) => {
+                let Some(from) = &self.from else {
+                    return Err(missing_pair("mail_from", "mail_relay"));
+                };
+                let hello_name = self.hello_name.unwrap_or_else(|| {
+                    // `from` was checked to be an address, so it has a domain.
+                    from.rsplit_once('@')
+                        .map_or("localhost", |(_, d)| d)
+                        .to_owned()
+                });
+                let relay = crate::mail::Relay {
+                    host,
+                    port,
+                    security: self.security,
+                    credentials,
+                    authorities: self.authorities,
+                    hello_name,
+                    timeout: std::time::Duration::from_secs(self.timeout as u64),
+                    connections: self.connections as usize,
+                };
+                // Refuses a password in plain beyond loopback, and a bad bundle.
+                crate::mail::SmtpSender::new(relay.clone()).map_err(|e| ConfigError::BadValue {
+                    key: "mail_relay",
+                    origin: "the configuration".into(),
+                    problem: e.to_string(),
+                })?;
+                Some(relay)
+            }
+            None => {
+                for (key, given) in [
+                    ("mail_username", credentials.is_some()),
+                    ("mail_relay_ca", self.authorities.is_some()),
+                    ("mail_hello_name", self.hello_name.is_some()),
+                ] {
+                    if given {
+                        return Err(missing_pair("mail_relay", key));
+                    }
+                }
+                None
+            }
+        };
+        Ok(MailSettings {
+            relay,
+            identity: SenderIdentity {
+                organisation: self.organisation,
+                postal_address: self.postal_address,
+                from: self.from.unwrap_or_else(|| DEFAULT_MAIL_FROM.to_owned()),
+                reply_to: self.reply_to,
+            },
+            unsubscribe_mailto: self.unsubscribe_mailto,
+        })
+    }
+}
+
+/// `host:port`, a host name or an IP address (IPv6 in brackets).
+fn host_and_port(raw: &str) -> Result<(String, u16), String> {
+    let wrong = || format!("{raw:?} is not a host and port such as smtp.example.org:587");
+    let (host, port) = raw.rsplit_once(':').ok_or_else(wrong)?;
+    let port: u16 = port.parse().ok().filter(|p| *p != 0).ok_or_else(wrong)?;
+    let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => {
+            v6.parse::<std::net::Ipv6Addr>().map_err(|_| wrong())?;
+            v6.to_owned()
+        }
+        None => {
+            let name_like = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !name_like {
+                return Err(wrong());
+            }
+            host.to_owned()
+        }
+    };
+    Ok((host, port))
+}
+
+fn mail_address(raw: &str) -> Result<(), String> {
+    crate::mail::address(raw, "the value")
+        .map(|_| ())
+        .map_err(|_| format!("{raw:?} is not an email address"))
+}
+
+fn non_empty(raw: &str) -> Result<String, String> {
+    if raw.is_empty() {
+        Err("is empty".into())
+    } else {
+        Ok(raw.to_owned())
+    }
+}
+
 fn missing_pair(missing: &'static str, given: &str) -> ConfigError {
     let why = match missing {
+        "mail_relay" => "it only applies to a relay",
+        "mail_from" => "a relay needs the address mail comes from",
+        "mail_password" | "mail_username" => "the relay's login needs both",
         "checkpoint_key" => "checkpoints are signed with it",
         "checkpoint_url" => "the certificate authorities are those of the checkpoint URL's server",
         _ => "a certificate needs its private key",
@@ -590,6 +847,112 @@ mod tests {
             error.to_string(),
             "configuration key `checkpoint_url` (from the configuration): is required when checkpoint_url_ca is set (the certificate authorities are those of the checkpoint URL's server)"
         );
+    }
+
+    #[test]
+    fn without_a_relay_mail_goes_to_the_maildir_from_a_local_address() {
+        let config = Config::load(None, &HashMap::new()).unwrap();
+        assert_eq!(config.mail.relay, None);
+        assert_eq!(config.mail.identity.from, DEFAULT_MAIL_FROM);
+        assert_eq!(config.mail.identity.organisation, None);
+        let error = Config::load(
+            None,
+            &env(&[
+                ("ASSENT_MAIL_USERNAME", "assent"),
+                ("ASSENT_MAIL_PASSWORD", "relay-secret-77"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "configuration key `mail_relay` (from the configuration): is required when mail_username is set (it only applies to a relay)"
+        );
+    }
+
+    #[test]
+    fn a_relay_is_read_whole_and_its_password_never_echoed() {
+        let config = Config::load(
+            None,
+            &env(&[
+                ("ASSENT_MAIL_RELAY", "smtp.harbour-heating.example:587"),
+                ("ASSENT_MAIL_USERNAME", "assent"),
+                ("ASSENT_MAIL_PASSWORD", " relay-secret-77"),
+                ("ASSENT_MAIL_FROM", "news@harbour-heating.example"),
+                ("ASSENT_MAIL_REPLY_TO", "hello@harbour-heating.example"),
+                ("ASSENT_ORGANISATION_NAME", "Harbour Heating Ltd"),
+                (
+                    "ASSENT_ORGANISATION_POSTAL_ADDRESS",
+                    "1 Quay Street, Bristol BS1 4DJ",
+                ),
+                ("ASSENT_MAIL_CONNECTIONS", "8"),
+            ]),
+        )
+        .unwrap();
+        let relay = config.mail.relay.clone().unwrap();
+        assert_eq!(
+            (relay.host.as_str(), relay.port),
+            ("smtp.harbour-heating.example", 587)
+        );
+        assert_eq!(relay.security, crate::mail::Security::StartTls);
+        assert_eq!(relay.hello_name, "harbour-heating.example");
+        assert_eq!(relay.connections, 8);
+        assert_eq!(relay.timeout, std::time::Duration::from_secs(30));
+        let (user, password) = relay.credentials.unwrap();
+        assert_eq!(
+            (user.as_str(), password.expose()),
+            ("assent", " relay-secret-77")
+        );
+        assert_eq!(
+            config.mail.identity.organisation.as_deref(),
+            Some("Harbour Heating Ltd")
+        );
+        assert!(!format!("{config:?}").contains("relay-secret-77"));
+
+        let with = |pairs: &[(&str, &str)]| {
+            let mut all = vec![
+                ("ASSENT_MAIL_RELAY", "smtp.harbour-heating.example:587"),
+                ("ASSENT_MAIL_FROM", "news@harbour-heating.example"),
+            ];
+            all.extend_from_slice(pairs);
+            Config::load(None, &env(&all))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            with(&[("ASSENT_MAIL_FROM", "news at harbour")]),
+            Err("configuration key `mail_from` (from environment variable ASSENT_MAIL_FROM): \"news at harbour\" is not an email address".into())
+        );
+        assert_eq!(
+            with(&[("ASSENT_MAIL_RELAY", "smtp.harbour-heating.example")]),
+            Err("configuration key `mail_relay` (from environment variable ASSENT_MAIL_RELAY): \"smtp.harbour-heating.example\" is not a host and port such as smtp.example.org:587".into())
+        );
+        assert_eq!(with(&[("ASSENT_MAIL_RELAY", "[::1]:25")]), Ok(()));
+        assert!(with(&[("ASSENT_MAIL_SECURITY", "ssl")])
+            .unwrap_err()
+            .contains("is not one of: starttls, tls, plain"));
+        assert_eq!(
+            with(&[("ASSENT_MAIL_USERNAME", "assent")]),
+            Err("configuration key `mail_password` (from the configuration): is required when mail_username is set (the relay's login needs both)".into())
+        );
+        let plain = with(&[
+            ("ASSENT_MAIL_SECURITY", "plain"),
+            ("ASSENT_MAIL_USERNAME", "assent"),
+            ("ASSENT_MAIL_PASSWORD", "relay-secret-77"),
+        ])
+        .unwrap_err();
+        assert!(
+            plain.contains("would cross the network in plain"),
+            "{plain}"
+        );
+        assert!(!plain.contains("relay-secret-77"));
+        let error = Config::load(
+            None,
+            &env(&[("ASSENT_MAIL_RELAY", "smtp.harbour-heating.example:587")]),
+        )
+        .unwrap_err();
+        assert!(error
+            .to_string()
+            .starts_with("configuration key `mail_from`"));
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub enum Security {
 }
 
 /// The SMTP relay that takes the organisation's mail.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Relay {
     pub host: String,
     pub port: u16,
@@ -156,8 +156,8 @@ pub struct Email<'a> {
 pub struct Unsubscribe<'a> {
     /// The https URL that takes the one-click POST.
     pub https: &'a str,
-    /// The mailbox that takes unsubscribe requests by email.
-    pub mailto: &'a str,
+    /// The mailbox that takes unsubscribe requests by email, if the organisation has one.
+    pub mailto: Option<&'a str>,
 }
 
 /// A message ready to hand over: its envelope and its bytes.
@@ -180,11 +180,12 @@ pub fn compose(email: &Email<'_>) -> Result<Composed, MailError> {
     }
     if let Some(unsubscribe) = email.unsubscribe {
         check_unsubscribe(unsubscribe)?;
+        let addresses = match unsubscribe.mailto {
+            Some(mailto) => format!("<{}>, <mailto:{mailto}>", unsubscribe.https),
+            None => format!("<{}>", unsubscribe.https),
+        };
         builder = builder
-            .header(ListUnsubscribe(format!(
-                "<{}>, <mailto:{}>",
-                unsubscribe.https, unsubscribe.mailto
-            )))
+            .header(ListUnsubscribe(addresses))
             .header(ListUnsubscribePost);
     }
     let body = MultiPart::alternative()
@@ -223,9 +224,10 @@ fn check_unsubscribe(unsubscribe: Unsubscribe<'_>) -> Result<(), MailError> {
     if !https.starts_with("https://") || https.len() <= "https://".len() || !plain(https) {
         return Err(MailError::Unsubscribe("URL"));
     }
-    let mailto = unsubscribe.mailto;
-    if !plain(mailto) || mailto.parse::<Address>().is_err() {
-        return Err(MailError::Unsubscribe("mailbox"));
+    if let Some(mailto) = unsubscribe.mailto {
+        if !plain(mailto) || mailto.parse::<Address>().is_err() {
+            return Err(MailError::Unsubscribe("mailbox"));
+        }
     }
     Ok(())
 }
@@ -682,6 +684,64 @@ impl Maildir {
             }
         }
         Ok(new)
+    }
+}
+
+/// Where the sender hands its messages: the configured relay, or the maildir catch-all.
+pub enum Outlet {
+    // Boxed: the sender holds its TLS settings and pool, the maildir only a path.
+    Relay(Box<SmtpSender>),
+    Maildir(Maildir),
+}
+
+impl Outlet {
+    /// The relay of `settings`, or the maildir `data_dir/mail` when none is configured.
+    pub fn open(
+        settings: &crate::config::MailSettings,
+        data_dir: &Path,
+    ) -> Result<Self, MailError> {
+        Ok(match &settings.relay {
+            Some(relay) => Outlet::Relay(Box::new(SmtpSender::new(relay.clone())?)),
+            None => Outlet::Maildir(Maildir::open(&data_dir.join("mail"))?),
+        })
+    }
+
+    /// Hands `message` over. A maildir that cannot be written is the outlet's own failure: the
+    /// message was not kept, and no address is at fault.
+    pub async fn hand_over(&self, message: &Composed) -> Delivery {
+        match self {
+            Outlet::Relay(sender) => sender.send(message).await,
+            Outlet::Maildir(maildir) => match maildir.deliver(message).await {
+                Ok(_) => Delivery::Accepted,
+                Err(e) => Delivery::RelayFailed {
+                    stage: Stage::Connect,
+                    problem: e.to_string(),
+                },
+            },
+        }
+    }
+
+    /// Says at start where mail goes, so that no one believes a maildir is sending.
+    pub fn announce(&self) {
+        match self {
+            Outlet::Relay(sender) => tracing::info!(
+                relay = %format!("{}:{}", sender.relay.host, sender.relay.port),
+                security = ?sender.relay.security,
+                "mail goes to the configured SMTP relay"
+            ),
+            Outlet::Maildir(maildir) => tracing::warn!(
+                maildir = %maildir.root().display(),
+                "no mail relay is configured (mail_relay): every message is kept in this maildir and \
+                 reaches no one; open it with a mail reader such as `mutt -f`"
+            ),
+        }
+    }
+
+    /// Closes the relay's idle connections.
+    pub async fn close(&self) {
+        if let Outlet::Relay(sender) = self {
+            sender.close().await;
+        }
     }
 }
 

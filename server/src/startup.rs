@@ -32,6 +32,8 @@ pub enum StartError {
     Checkpoint(#[from] crate::checkpoint::CheckpointError),
     #[error("checkpoint URL: {0}")]
     CheckpointUrl(#[from] crate::outbound::OutboundError),
+    #[error("mail: {0}")]
+    Mail(#[from] crate::mail::MailError),
     #[error("cannot listen on {bind}: {source}")]
     Bind {
         bind: SocketAddr,
@@ -72,6 +74,7 @@ impl Application {
             }),
             None => None,
         };
+        let outlet = crate::mail::Outlet::open(&config.mail, &config.data_dir)?;
         let db = Db::connect_with(&config.database(), config.sqlite_synchronous).await?;
         let identity = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => tls::load(cert, key)?,
@@ -99,6 +102,10 @@ impl Application {
             db,
             sessions: config.sessions,
             throttle: Arc::new(LoginThrottle::new(ThrottleLimits::default())),
+            mail: Arc::new(crate::api::Mail {
+                outlet,
+                settings: config.mail.clone(),
+            }),
         };
         Ok(Application {
             listener,
@@ -137,6 +144,7 @@ impl Application {
 
     /// Serves until the handle is told to shut down; in-flight requests get 10 seconds.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.state.mail.outlet.announce();
         let app = api::app(self.state.clone());
         let checkpointer = self.checkpoints.map(|checkpointer| {
             tokio::spawn(write_checkpoints(self.state.db.clone(), checkpointer))
@@ -149,6 +157,7 @@ impl Application {
         if let Some(task) = checkpointer {
             task.abort();
         }
+        self.state.mail.outlet.close().await;
         self.state.db.close().await;
         result
     }

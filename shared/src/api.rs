@@ -574,6 +574,60 @@ pub struct PolicyChange {
     pub note: Option<String>,
 }
 
+// ---- the topic catalogue --------------------------------------------------------------------
+
+/// One topic of the organisation's catalogue: what a marketing message is about, and what
+/// people choose in or out of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct TopicEntry {
+    /// The key the ledger, the policy and campaigns use (`boiler-cover`); it never changes.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::TopicKey))]
+    pub key: String,
+    /// The topic in a few words, as people see it (`Boiler cover`).
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Name))]
+    pub name: String,
+    /// A sentence or two shown to people where they choose (the unsubscribe page, the preference
+    /// centre).
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::TopicDescription))]
+    pub description: String,
+    /// No longer offered to new campaigns. A topic is retired, never removed, so that what was
+    /// sent about it, and what people chose, stays named.
+    #[serde(default)]
+    pub retired: bool,
+}
+
+/// One version of the topic catalogue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct TopicCatalogue {
+    /// 0 is the empty catalogue in force until the first change.
+    pub version: i64,
+    pub topics: Vec<TopicEntry>,
+    /// Groups of topic keys that count as similar for the soft opt-in (PECR reg 22(3)(b)); each
+    /// version puts its groups into a policy version of the same moment.
+    pub similar: Vec<Vec<String>>,
+    pub changed_by: Option<Uuid>,
+    pub changed_at: DateTime<Utc>,
+    pub note: Option<String>,
+}
+
+/// A new version of the topic catalogue: every topic (none of the last version's left out) and
+/// the similar groups.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct TopicCatalogueChange {
+    pub topics: Vec<TopicEntry>,
+    #[serde(default)]
+    pub similar: Vec<Vec<String>>,
+    /// Why it changed, for the record.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::PolicyNote>))]
+    pub note: Option<String>,
+}
+
 /// May this message be sent to this contact?
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

@@ -89,6 +89,22 @@ text_schema! {
 }
 
 text_schema! {
+    /// A topic's key: 1 to 64 lower-case letters, digits and hyphens, starting with a letter or digit.
+    TopicKey => ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(crate::validate::TOPIC_KEY_MAX))
+        .pattern(Some("^[a-z0-9][a-z0-9-]*$"))
+        .description(Some("Lower-case letters, digits and hyphens, starting with a letter or digit."))
+        .into()
+}
+
+text_schema! {
+    /// What a topic is about, in a sentence or two that people read.
+    TopicDescription => text(1, crate::validate::TOPIC_DESCRIPTION_MAX, not_blank(CONTROL), "One line of text, not blank, no control characters.")
+}
+
+text_schema! {
     /// A note on a policy change.
     PolicyNote => text(0, crate::validate::POLICY_NOTE_MAX, only(CONTROL_BUT_LINES), "Why the policy changed: several lines allowed; blank means none.")
 }

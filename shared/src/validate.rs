@@ -16,6 +16,11 @@ pub const EMAILS_MAX: usize = 10;
 pub const PHONES_MAX: usize = 10;
 /// The longest note on a policy change.
 pub const POLICY_NOTE_MAX: usize = 2000;
+/// The longest topic key (`boiler-cover`) and description.
+pub const TOPIC_KEY_MAX: usize = 64;
+pub const TOPIC_DESCRIPTION_MAX: usize = 500;
+/// The most topics a catalogue holds.
+pub const TOPICS_MAX: usize = 500;
 /// Third parties named in one consent: consent to more is hardly specific (UK GDPR Art. 4(11)).
 pub const THIRD_PARTIES_MAX: usize = 50;
 

@@ -92,6 +92,9 @@ store_test! {
             case(Method::GET, "/api/v1/policy".into(), None, "sales", "-"),
             case(Method::GET, "/api/v1/policy/history".into(), None, "dpo", "manager"),
             case(Method::PUT, "/api/v1/policy".into(), Some(json!({"policy": {}})), "admin", "manager"),
+            case(Method::GET, "/api/v1/topics".into(), None, "sales", "-"),
+            case(Method::GET, "/api/v1/topics/history".into(), None, "admin", "sales"),
+            case(Method::PUT, "/api/v1/topics".into(), Some(json!({"topics": []})), "dpo", "manager"),
         ];
         for case in &cases {
             let what = format!("{} {}", case.method, case.path);

@@ -16,4 +16,5 @@ mod ledger;
 mod openapi;
 mod sessions;
 mod store;
+mod topics;
 mod users;

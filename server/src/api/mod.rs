@@ -17,6 +17,7 @@ pub mod health;
 pub mod ledger;
 pub mod policy;
 pub mod sessions;
+pub mod topics;
 pub mod users;
 
 use std::sync::Arc;
@@ -44,6 +45,13 @@ pub struct AppState {
     pub db: Db,
     pub sessions: SessionPolicy,
     pub throttle: Arc<LoginThrottle>,
+    pub mail: Arc<Mail>,
+}
+
+/// Where mail goes and whom it comes from.
+pub struct Mail {
+    pub outlet: crate::mail::Outlet,
+    pub settings: crate::config::MailSettings,
 }
 
 /// A request still running after this long is answered 503 and dropped.
@@ -56,7 +64,7 @@ pub use body::BODY_LIMIT;
     info(
         title = "Assent API",
         description = "The Assent CRM server: contacts and companies, the consent ledger and the decision engine, \
-                       the compliance policy, users and sessions, and the audit trail. \
+                       the compliance policy and the topic catalogue, users and sessions, and the audit trail. \
                        Every error has the shape `ApiError`. Authenticate with `Authorization: Bearer <token>` \
                        from `POST /api/v1/sessions`."
     ),
@@ -91,7 +99,8 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
                 .merge(ledger::routes())
                 .merge(decisions::routes())
                 .merge(filters::routes())
-                .merge(policy::routes()),
+                .merge(policy::routes())
+                .merge(topics::routes()),
         )
 }
 

@@ -101,7 +101,7 @@ fn email_to_jane() -> Email<'static> {
         html: "<p>Dear Jane,</p><p>Your boiler service is due.</p><p><a href=\"https://assent.example.org/u/t0k3n\">Unsubscribe</a></p>",
         unsubscribe: Some(Unsubscribe {
             https: "https://assent.example.org/u/t0k3n",
-            mailto: "unsubscribe+t0k3n@harbour-heating.example",
+            mailto: Some("unsubscribe+t0k3n@harbour-heating.example"),
         }),
     }
 }
@@ -161,7 +161,10 @@ fn a_marketing_email_carries_its_one_click_unsubscribe_and_encoded_headers() {
 fn unsubscribe_addresses_that_would_break_the_header_are_refused() {
     let with = |https: &str, mailto: &str| {
         compose(&Email {
-            unsubscribe: Some(Unsubscribe { https, mailto }),
+            unsubscribe: Some(Unsubscribe {
+                https,
+                mailto: Some(mailto),
+            }),
             ..email_to_jane()
         })
         .err()
@@ -194,6 +197,24 @@ fn unsubscribe_addresses_that_would_break_the_header_are_refused() {
         with("https://assent.example.org/u/t", "not an address"),
         bad_mailbox
     );
+}
+
+#[test]
+fn without_an_unsubscribe_mailbox_the_header_names_the_url_alone() {
+    let composed = compose(&Email {
+        unsubscribe: Some(Unsubscribe {
+            https: "https://assent.example.org/u/t0k3n",
+            mailto: None,
+        }),
+        ..email_to_jane()
+    })
+    .unwrap();
+    let text = String::from_utf8(composed.bytes).unwrap();
+    assert!(
+        text.contains("List-Unsubscribe: <https://assent.example.org/u/t0k3n>\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ pub mod names;
 pub mod policy;
 pub mod seed;
 pub mod sessions;
+pub mod topics;
 pub mod users;
 
 use std::time::Duration;

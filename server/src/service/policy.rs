@@ -6,7 +6,7 @@ use assent_shared::domain::{parse_notes, parse_text};
 use assent_shared::validate::{FieldErrors, NAME_MAX, POLICY_NOTE_MAX};
 
 use super::access::{self, POLICY_ROLES};
-use super::{Actor, ServiceResult};
+use super::{Actor, ServiceError, ServiceResult};
 use crate::audit::Action;
 use crate::clock;
 use crate::store::{self, Db};
@@ -73,6 +73,17 @@ pub async fn change(db: &Db, actor: &Actor, change: &PolicyChange) -> ServiceRes
     }
     let mut tx = db.begin().await?;
     store::audit::append(&mut tx, &actor.audit(Action::PolicyChanged)).await?;
+    // The catalogue's lock before the policy's, in the order a catalogue change takes them.
+    let catalogue = store::topics::latest_locked(&mut tx).await?;
+    if catalogue.version > 0 && change.policy.similar_topics != catalogue.similar {
+        return Err(ServiceError::field(
+            "policy.similar_topics",
+            format!(
+                "similar topics are kept in the topic catalogue (version {}): change them there, or send its groups unchanged",
+                catalogue.version
+            ),
+        ));
+    }
     let version = store::policies::save(
         &mut tx,
         &change.policy,

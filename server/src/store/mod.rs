@@ -17,6 +17,7 @@ pub mod history;
 pub mod ledger;
 pub mod policies;
 pub mod sessions;
+pub mod topics;
 pub mod users;
 
 use std::path::Path;
@@ -276,6 +277,7 @@ pub(crate) fn with_lock(tx: &Tx, sql: &str, clause: &str) -> String {
 pub(crate) enum Sequence {
     ConsentWordings = 1,
     PolicyVersions = 2,
+    TopicCatalogues = 3,
 }
 
 /// Takes `sequence`'s lock until `tx` ends: a transaction-scoped advisory lock on PostgreSQL

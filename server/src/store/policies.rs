@@ -60,6 +60,23 @@ pub async fn in_force(db: &Db, at: Option<DateTime<Utc>>) -> StoreResult<PolicyV
         .map(|v| v.unwrap_or_else(built_in))
 }
 
+/// The latest version, read inside `tx` after the versions' lock, so that a change built on it
+/// is not overtaken by another before it is saved.
+pub async fn latest_locked(tx: &mut WriteTx) -> StoreResult<PolicyVersion> {
+    lock_sequence(tx, Sequence::PolicyVersions).await?;
+    let row: Option<PolicyRow> = on_tx!(tx, conn => {
+        sqlx::query_as(
+            "SELECT version, policy, changed_by, changed_at, note FROM policy_versions \
+             ORDER BY version DESC LIMIT 1",
+        )
+        .fetch_optional(conn)
+        .await?
+    });
+    row.map(TryInto::try_into)
+        .transpose()
+        .map(|v| v.unwrap_or_else(built_in))
+}
+
 /// Every version, newest first, ending with the built-in default.
 pub async fn history(db: &Db) -> StoreResult<Vec<PolicyVersion>> {
     let rows: Vec<PolicyRow> = on_db!(db, pool => {
