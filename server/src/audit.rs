@@ -78,6 +78,12 @@ audit_names! {
         EvidencePackGenerated => "evidence_pack_generated",
         PolicyChanged => "policy_changed",
         TopicsChanged => "topics_changed",
+        CampaignCreated => "campaign_created",
+        CampaignUpdated => "campaign_updated",
+        CampaignSubmitted => "campaign_submitted",
+        CampaignApproved => "campaign_approved",
+        CampaignRejected => "campaign_rejected",
+        CampaignCancelled => "campaign_cancelled",
         FilterSaved => "filter_saved",
         FiltersListed => "filters_listed",
         /// A request refused for want of a valid session (401).
@@ -95,6 +101,7 @@ audit_names! {
         Company => "company",
         Contact => "contact",
         SavedFilter => "saved_filter",
+        Campaign => "campaign",
     }
 }
 

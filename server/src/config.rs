@@ -70,7 +70,28 @@ pub struct Config {
     pub checkpoints: Option<Checkpoints>,
     /// Where mail goes and whom it comes from.
     pub mail: MailSettings,
+    /// Words and phrases that mark a message as promotional: a service message holding one is
+    /// flagged to its approver and needs a manager's approval (lower case).
+    pub marketing_phrases: Vec<String>,
 }
+
+/// The marketing phrases when none are configured.
+pub const DEFAULT_MARKETING_PHRASES: &[&str] = &[
+    "offer",
+    "discount",
+    "% off",
+    "sale",
+    "deal",
+    "promotion",
+    "free gift",
+    "upgrade",
+    "newsletter",
+    "season's greetings",
+    "christmas",
+    "competition",
+    "prize",
+    "voucher",
+];
 
 /// Mail out: the relay (none: the maildir `data_dir/mail`, which a person opens with a mail
 /// reader), the identity every message carries, and where unsubscribe requests by email go.
@@ -142,6 +163,10 @@ impl Default for Config {
             log_level: "info".to_owned(),
             checkpoints: None,
             mail: MailSettings::default(),
+            marketing_phrases: DEFAULT_MARKETING_PHRASES
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
         }
     }
 }
@@ -196,6 +221,7 @@ pub const KEYS: &[&str] = &[
     "organisation_name",
     "organisation_postal_address",
     "unsubscribe_mailto",
+    "marketing_phrases",
 ];
 
 /// The environment variable of a key.
@@ -427,6 +453,17 @@ impl Config {
                 "unsubscribe_mailto" => {
                     mail_address(raw).map_err(bad)?;
                     mail.unsubscribe_mailto = Some(raw.to_owned());
+                }
+                "marketing_phrases" => {
+                    let phrases: Vec<String> = raw
+                        .split(',')
+                        .map(|p| p.trim().to_lowercase())
+                        .filter(|p| !p.is_empty())
+                        .collect();
+                    if phrases.iter().any(|p| p.chars().count() > 100) {
+                        return Err(bad("holds a phrase longer than 100 characters".into()));
+                    }
+                    config.marketing_phrases = phrases;
                 }
                 _ => unreachable!("every key in KEYS is handled"),
             }

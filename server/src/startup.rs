@@ -106,6 +106,7 @@ impl Application {
                 outlet,
                 settings: config.mail.clone(),
             }),
+            marketing_phrases: Arc::new(config.marketing_phrases.clone()),
         };
         Ok(Application {
             listener,

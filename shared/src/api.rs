@@ -57,6 +57,9 @@ pub enum ErrorCode {
     /// 409: the record changed since the version sent (`conflict` says by whom), or another
     /// change met this one at the same moment (no `conflict`): nothing was written.
     StaleVersion,
+    /// 409: the object's state does not allow this now (a campaign already sending cannot be
+    /// edited; only a submitted one can be approved).
+    WrongState,
     /// 409: a value that must be unique is taken; `fields` names it.
     AlreadyExists,
     /// 413: the body is over the limit.
@@ -87,6 +90,7 @@ impl ErrorCode {
             ErrorCode::RouteNotFound => "route_not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::StaleVersion => "stale_version",
+            ErrorCode::WrongState => "wrong_state",
             ErrorCode::AlreadyExists => "already_exists",
             ErrorCode::BodyTooLarge => "body_too_large",
             ErrorCode::TooManyAttempts => "too_many_attempts",
@@ -574,6 +578,148 @@ pub struct PolicyChange {
     pub note: Option<String>,
 }
 
+// ---- campaigns ------------------------------------------------------------------------------
+
+/// What a campaign says and to whom: the part an approval covers (its hash is the campaign's
+/// `content_hash`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct CampaignInput {
+    /// What staff call it (not shown to recipients).
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Name))]
+    pub name: String,
+    /// Marketing or service, the channel, the topic (from the catalogue; required for
+    /// marketing) and any third party.
+    pub message: crate::ledger::Message,
+    /// The email's subject, with merge fields; required for email, none for other channels.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::Name>))]
+    pub subject: Option<String>,
+    /// The body, with merge fields (`{{first_name}}`, `{{first_name|there}}`): CommonMark for
+    /// email, plain text otherwise. Marketing email must hold `{{unsubscribe_url}}`; marketing SMS
+    /// an opt-out instruction (`STOP` or `{{unsubscribe_url}}`).
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Wording))]
+    pub body: String,
+    pub audience: Audience,
+}
+
+/// A change of a campaign: its new content and the version it was made against.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CampaignEdit {
+    pub content: CampaignInput,
+    #[serde(deserialize_with = "crate::whole::i64")]
+    pub version: i64,
+}
+
+/// A manager's approval: of the content they read and the audience their preview showed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct CampaignApproval {
+    #[serde(deserialize_with = "crate::whole::i64")]
+    pub version: i64,
+    /// The `content_hash` of the campaign as read.
+    pub content_hash: String,
+    /// The `audience_hash` of the preview seen.
+    pub audience_hash: String,
+}
+
+/// A manager sending a campaign back, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct CampaignRejection {
+    #[serde(deserialize_with = "crate::whole::i64")]
+    pub version: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Wording))]
+    pub reason: String,
+}
+
+/// A campaign, or a one-off message (an audience of one contact).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Campaign {
+    pub id: Uuid,
+    pub version: i64,
+    pub content: CampaignInput,
+    /// SHA-256 of the content, hex: what an approval names.
+    pub content_hash: String,
+    pub state: crate::domain::CampaignState,
+    /// Phrases of the organisation's marketing list found in a service message, for the
+    /// approver ("greeting cards are marketing"): such a message needs a manager's approval.
+    pub flags: Vec<String>,
+    pub author_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// Who last changed it (its content or its state), and when.
+    pub updated_by: Uuid,
+    pub updated_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// The manager who approved or rejected it, and when.
+    pub decided_by: Option<Uuid>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub rejection_reason: Option<String>,
+    /// The audience frozen at approval: how many members, and the hash of their ids.
+    pub frozen_members: Option<i64>,
+    pub audience_hash: Option<String>,
+}
+
+/// A page of campaigns, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CampaignPage {
+    pub items: Vec<Campaign>,
+}
+
+/// What the author and the approver see before approval: the audience through the engine now,
+/// the recipients who cannot be sent it (a missing merge field, no address on the channel), and
+/// one message rendered for the first member who would get it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CampaignPreview {
+    pub content_hash: String,
+    /// SHA-256 of the member ids, hex: an approval names the hash of the preview it followed.
+    pub audience_hash: String,
+    pub decisions: AudienceDecisionResponse,
+    /// Members the engine allows who still cannot be sent it, and why (first 100).
+    pub unsendable: Vec<Unsendable>,
+    pub unsendable_count: u64,
+    pub sample: Option<RenderedMessage>,
+}
+
+/// A member who cannot be sent the message, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Unsendable {
+    pub contact_id: Uuid,
+    /// `missing_merge_field` (with `field`) or `no_contact_point`.
+    pub reason: String,
+    pub field: Option<String>,
+}
+
+/// One message as its recipient would get it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct RenderedMessage {
+    pub contact_id: Uuid,
+    /// The address or number it goes to.
+    pub to: String,
+    pub subject: Option<String>,
+    pub text: String,
+    /// Email only.
+    pub html: Option<String>,
+}
+
 // ---- the topic catalogue --------------------------------------------------------------------
 
 /// One topic of the organisation's catalogue: what a marketing message is about, and what
@@ -661,7 +807,7 @@ pub struct DecisionResponse {
 }
 
 /// Who an audience is: a list of contacts, or every contact a search matches.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]

@@ -313,6 +313,25 @@ macro_rules! string_enum {
 pub(crate) use string_enum;
 
 string_enum! {
+    /// Where a campaign (or a one-off message) is in its life.
+    CampaignState {
+        /// Being written; the author may change it freely.
+        Draft => "draft",
+        /// Waiting for a manager who is not the author.
+        Submitted => "submitted",
+        /// Approved as it stands, with its audience frozen; any edit returns it to draft.
+        Approved => "approved",
+        /// Sent back with a reason; an edit returns it to draft.
+        Rejected => "rejected",
+        Scheduled => "scheduled",
+        Sending => "sending",
+        Paused => "paused",
+        Sent => "sent",
+        Cancelled => "cancelled",
+    }
+}
+
+string_enum! {
     /// What a user may do. A user may hold several roles.
     Role {
         /// Finds and edits contacts they own, records consents, drafts messages.

@@ -266,7 +266,9 @@ fn refusal(status: StatusCode, body: &str) -> DesktopError {
         ErrorCode::Unauthenticated => DesktopError::SessionEnded(error.message),
         ErrorCode::Forbidden => DesktopError::Forbidden(error.message),
         ErrorCode::NotFound | ErrorCode::RouteNotFound => DesktopError::NotFound(error.message),
-        ErrorCode::StaleVersion => DesktopError::Conflict {
+        // A campaign in a state that does not allow the step: shown like a conflict, without
+        // a newer version to name.
+        ErrorCode::StaleVersion | ErrorCode::WrongState => DesktopError::Conflict {
             message: error.message,
             conflict: error.conflict,
         },

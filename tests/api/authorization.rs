@@ -93,6 +93,8 @@ store_test! {
             case(Method::GET, "/api/v1/policy/history".into(), None, "dpo", "manager"),
             case(Method::PUT, "/api/v1/policy".into(), Some(json!({"policy": {}})), "admin", "manager"),
             case(Method::GET, "/api/v1/topics".into(), None, "sales", "-"),
+            case(Method::GET, "/api/v1/campaigns".into(), None, "dpo", "admin"),
+            case(Method::POST, "/api/v1/campaigns".into(), Some(json!({"name": "Notice", "message": {"kind": "service", "channel": "email"}, "subject": "Notice", "body": "A notice.", "audience": {"contact_ids": [contact.id]}})), "sales", "dpo"),
             case(Method::GET, "/api/v1/topics/history".into(), None, "admin", "sales"),
             case(Method::PUT, "/api/v1/topics".into(), Some(json!({"topics": []})), "dpo", "manager"),
         ];

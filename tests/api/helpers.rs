@@ -99,7 +99,15 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         }
     };
     let data_dir_text = data_dir.path().display().to_string();
-    let mut settings = vec![("ASSENT_DATA_DIR", data_dir_text.as_str())];
+    let mut settings = vec![
+        ("ASSENT_DATA_DIR", data_dir_text.as_str()),
+        // The sender's identity, which marketing must carry.
+        ("ASSENT_ORGANISATION_NAME", "Harbour Heating Ltd"),
+        (
+            "ASSENT_ORGANISATION_POSTAL_ADDRESS",
+            "1 Quay Street, Bristol BS1 4DJ",
+        ),
+    ];
     if let Some(url) = &database_url {
         settings.push(("ASSENT_DATABASE_URL", url));
     }

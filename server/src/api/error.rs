@@ -64,6 +64,7 @@ impl Error {
                 ServiceError::Stale { .. } => (StatusCode::CONFLICT, ErrorCode::StaleVersion),
                 ServiceError::Duplicate { .. } => (StatusCode::CONFLICT, ErrorCode::AlreadyExists),
                 ServiceError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::StaleVersion),
+                ServiceError::WrongState(_) => (StatusCode::CONFLICT, ErrorCode::WrongState),
                 ServiceError::Unauthenticated(_) => {
                     (StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated)
                 }

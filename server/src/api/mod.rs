@@ -6,6 +6,7 @@
 
 pub mod body;
 pub mod caller;
+pub mod campaigns;
 pub mod companies;
 pub mod contacts;
 pub mod decisions;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub sessions: SessionPolicy,
     pub throttle: Arc<LoginThrottle>,
     pub mail: Arc<Mail>,
+    /// The phrases that flag a service message as promotional.
+    pub marketing_phrases: Arc<Vec<String>>,
 }
 
 /// Where mail goes and whom it comes from.
@@ -64,7 +67,7 @@ pub use body::BODY_LIMIT;
     info(
         title = "Assent API",
         description = "The Assent CRM server: contacts and companies, the consent ledger and the decision engine, \
-                       the compliance policy and the topic catalogue, users and sessions, and the audit trail. \
+                       the compliance policy and the topic catalogue, campaigns and their approval, users and sessions, and the audit trail. \
                        Every error has the shape `ApiError`. Authenticate with `Authorization: Bearer <token>` \
                        from `POST /api/v1/sessions`."
     ),
@@ -100,7 +103,8 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
                 .merge(decisions::routes())
                 .merge(filters::routes())
                 .merge(policy::routes())
-                .merge(topics::routes()),
+                .merge(topics::routes())
+                .merge(campaigns::routes()),
         )
 }
 

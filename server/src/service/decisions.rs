@@ -145,7 +145,7 @@ impl AudienceTally {
 }
 
 /// The active contacts an audience names, in id order, and how many deactivated ones it named.
-async fn members(
+pub(crate) async fn members(
     db: &Db,
     audience: &Audience,
 ) -> ServiceResult<(Vec<(Uuid, SubscriberKind)>, u64)> {
@@ -205,6 +205,20 @@ pub async fn decide_audience(
         ));
     }
     let (members, left_out_inactive) = members(db, &request.audience).await?;
+    decide_members(db, actor, request, &members, left_out_inactive).await
+}
+
+/// [`decide_audience`] for members already found (in contact id order): a campaign's preview
+/// decides the very members whose hash its approval names.
+pub(crate) async fn decide_members(
+    db: &Db,
+    actor: &Actor,
+    request: &AudienceDecisionRequest,
+    members: &[(Uuid, SubscriberKind)],
+    left_out_inactive: u64,
+) -> ServiceResult<AudienceDecisionResponse> {
+    let now = clock::now();
+    let limit = request.limit.unwrap_or(100);
     let policy = store::policies::in_force(db, request.as_of).await?;
     let compiled = CompiledPolicy::new(policy.policy);
     let decided_for = request.as_of.unwrap_or(now);

@@ -11,6 +11,7 @@
 pub mod access;
 pub mod actor;
 pub mod audit;
+pub mod campaigns;
 pub mod companies;
 pub mod contacts;
 pub mod decisions;
@@ -62,6 +63,9 @@ pub enum ServiceError {
         field: &'static str,
         message: String,
     },
+    /// The object's state does not allow this now; nothing was written.
+    #[error("{0}")]
+    WrongState(String),
     /// Another writer changed the same thing at the same moment; nothing was written.
     #[error("{0}")]
     Conflict(&'static str),

@@ -10,6 +10,7 @@
 //! it too (triggers on both backends).
 
 pub mod audit;
+pub mod campaigns;
 pub mod companies;
 pub mod contacts;
 pub mod filters;

@@ -4,4 +4,4 @@
  * What went wrong, for programs: the server emits these and clients branch on them. Each has
  * one HTTP status (docs/API.md lists them).
  */
-export type ErrorCode = "validation_failed" | "bad_request" | "malformed_json" | "invalid_body" | "unauthenticated" | "login_failed" | "forbidden" | "not_found" | "route_not_found" | "method_not_allowed" | "stale_version" | "already_exists" | "body_too_large" | "too_many_attempts" | "internal" | "unavailable" | "unknown";
+export type ErrorCode = "validation_failed" | "bad_request" | "malformed_json" | "invalid_body" | "unauthenticated" | "login_failed" | "forbidden" | "not_found" | "route_not_found" | "method_not_allowed" | "stale_version" | "wrong_state" | "already_exists" | "body_too_large" | "too_many_attempts" | "internal" | "unavailable" | "unknown";

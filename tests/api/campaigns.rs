@@ -1,0 +1,224 @@
+use assent_shared::api::{Campaign, CampaignPreview, Contact};
+use assent_shared::domain::{CampaignState, Role};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::helpers::TestApp;
+use crate::store_test;
+
+async fn catalogue(app: &TestApp) {
+    let (_, dpo) = app.user_with_token("dpo@example.org", &[Role::Dpo]).await;
+    let saved = app.put("/api/v1/topics", &dpo, json!({"topics": [
+        {"key": "boilers", "name": "Boilers", "description": "New boilers, fitted and serviced."},
+        {"key": "solar-panels", "name": "Solar panels", "description": "Panels on your roof.", "retired": true}
+    ]})).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+}
+
+async fn contact(app: &TestApp, token: &str, body: Value) -> Contact {
+    let reply = app.post("/api/v1/contacts", token, body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.json()
+}
+
+async fn consent(app: &TestApp, token: &str, contact: &Contact) {
+    let reply = app.post(&format!("/api/v1/contacts/{}/ledger", contact.id), token, json!({
+        "at": "2025-05-10T14:03:00Z", "type": "consent_given", "channel": "email", "topic": "boilers",
+        "method": "paper_form", "wording": "Email me boiler offers."})).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+}
+
+fn boiler_offer(ids: &[Uuid], body: &str) -> Value {
+    json!({
+        "name": "Winter boiler check",
+        "message": {"kind": "marketing", "channel": "email", "topic": "boilers"},
+        "subject": "{{first_name}}, your boiler before winter",
+        "body": body,
+        "audience": {"contact_ids": ids}
+    })
+}
+
+const BODY: &str = "Dear {{first_name}},\n\nBook your **boiler check** before the cold.\n\n[Unsubscribe]({{unsubscribe_url}})";
+
+async fn step(
+    app: &TestApp,
+    token: &str,
+    campaign: &Campaign,
+    action: &str,
+    extra: Value,
+) -> (StatusCode, Value) {
+    let mut body = json!({"version": campaign.version});
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    let reply = app
+        .post(
+            &format!("/api/v1/campaigns/{}/{action}", campaign.id),
+            token,
+            body,
+        )
+        .await;
+    (reply.status, reply.body)
+}
+
+store_test! {
+    async fn a_campaign_goes_from_draft_to_approval_by_another_manager_only(app: TestApp) {
+        catalogue(&app).await;
+        let (_, sales) = app.user_with_token("sam.sales@example.org", &[Role::Sales]).await;
+        let (_, manager) = app.user_with_token("mia.manager@example.org", &[Role::Manager]).await;
+        let (_, admin) = app.user_with_token("ada.admin@example.org", &[Role::Admin, Role::Sales]).await;
+        let jane = contact(&app, &sales, json!({"first_name": "Jane", "last_name": "Doe", "emails": ["jane.doe@example.org"]})).await;
+        consent(&app, &sales, &jane).await;
+        let bob = contact(&app, &sales, json!({"first_name": "Bob", "last_name": "Roe", "emails": ["bob.roe@example.org"]})).await;
+        let nameless = contact(&app, &sales, json!({"last_name": "Okafor", "emails": ["okafor@example.org"]})).await;
+        consent(&app, &sales, &nameless).await;
+        let ids = [jane.id, bob.id, nameless.id];
+
+        // Without the unsubscribe link a marketing email is a draft that cannot be submitted.
+        let draft = app.post("/api/v1/campaigns", &sales, boiler_offer(&ids, "Dear {{first_name}}, book now.")).await;
+        assert_eq!(draft.status, StatusCode::CREATED, "{}", draft.body);
+        let draft: Campaign = draft.json();
+        assert_eq!((draft.state, draft.version), (CampaignState::Draft, 1));
+        let (status, body) = step(&app, &sales, &draft, "submit", json!({})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["fields"][0]["field"], "body");
+        assert!(body["fields"][0]["reason"].as_str().unwrap().contains("{{unsubscribe_url}}"), "{body}");
+
+        let edited = app.put(&format!("/api/v1/campaigns/{}", draft.id), &sales, json!({"content": boiler_offer(&ids, BODY), "version": 1})).await;
+        assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+        let edited: Campaign = edited.json();
+        assert_ne!(edited.content_hash, draft.content_hash);
+        let (status, body) = step(&app, &sales, &edited, "submit", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let submitted: Campaign = serde_json::from_value(body).unwrap();
+        assert_eq!(submitted.state, CampaignState::Submitted);
+        let waiting = app.get("/api/v1/campaigns?state=submitted", &manager).await;
+        assert_eq!(waiting.body["items"][0]["id"], json!(submitted.id.to_string()));
+
+        // The preview: Jane allowed, Bob refused for want of consent, the nameless contact
+        // allowed but not sendable without a first name.
+        let preview = app.get(&format!("/api/v1/campaigns/{}/preview", submitted.id), &manager).await;
+        assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+        let preview: CampaignPreview = preview.json();
+        assert_eq!(preview.content_hash, submitted.content_hash);
+        assert_eq!((preview.decisions.total, preview.decisions.allowed), (3, 2));
+        assert_eq!(preview.decisions.by_reason[0].key, assent_shared::ledger::Reason::NoConsent);
+        assert_eq!(preview.unsendable.len(), 1);
+        assert_eq!((preview.unsendable[0].contact_id, preview.unsendable[0].reason.as_str(), preview.unsendable[0].field.as_deref()),
+            (nameless.id, "missing_merge_field", Some("first_name")));
+        let sample = preview.sample.clone().unwrap();
+        assert_eq!((sample.contact_id, sample.to.as_str()), (jane.id, "jane.doe@example.org"));
+        assert_eq!(sample.subject.as_deref(), Some("Jane, your boiler before winter"));
+        let html = sample.html.unwrap();
+        assert!(html.contains("<p>Dear Jane,</p>") && html.contains("<strong>boiler check</strong>"), "{html}");
+        assert!(html.contains("Harbour Heating Ltd, 1 Quay Street, Bristol BS1 4DJ"), "the sender's identity: {html}");
+        assert!(sample.text.contains("Unsubscribe <https://assent.invalid/"), "{}", sample.text);
+
+        // Four eyes: sales cannot approve, nor an administrator who is not a manager.
+        let approval = json!({"content_hash": preview.content_hash, "audience_hash": preview.audience_hash});
+        assert_eq!(step(&app, &sales, &submitted, "approve", approval.clone()).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(step(&app, &admin, &submitted, "approve", approval.clone()).await.0, StatusCode::FORBIDDEN);
+        let (status, body) = step(&app, &manager, &submitted, "approve", json!({"content_hash": "0".repeat(64), "audience_hash": preview.audience_hash})).await;
+        assert_eq!((status, body["fields"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("content_hash")), "{body}");
+        let (status, body) = step(&app, &manager, &submitted, "approve", approval.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let approved: Campaign = serde_json::from_value(body).unwrap();
+        assert_eq!(approved.state, CampaignState::Approved);
+        assert_eq!(approved.frozen_members, Some(3));
+        assert_eq!(approved.audience_hash.as_deref(), Some(preview.audience_hash.as_str()));
+        let (status, _) = step(&app, &manager, &approved, "approve", approval).await;
+        assert_eq!(status, StatusCode::CONFLICT, "approved once");
+
+        // Any edit after approval returns it to draft, its approval gone.
+        let again = app.put(&format!("/api/v1/campaigns/{}", approved.id), &sales, json!({"content": boiler_offer(&[jane.id], BODY), "version": approved.version})).await;
+        assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+        let again: Campaign = again.json();
+        assert_eq!((again.state, again.decided_by, again.frozen_members), (CampaignState::Draft, None, None));
+        // An edit against an older version is refused and names who changed it.
+        let stale = app.put(&format!("/api/v1/campaigns/{}", approved.id), &sales, json!({"content": boiler_offer(&ids, BODY), "version": approved.version})).await;
+        assert_eq!((stale.status, stale.code()), (StatusCode::CONFLICT, "stale_version"), "{}", stale.body);
+        assert_eq!(stale.body["conflict"]["current_version"], again.version);
+    }
+}
+
+store_test! {
+    async fn a_manager_never_approves_their_own_and_a_rejection_needs_a_reason(app: TestApp) {
+        catalogue(&app).await;
+        let (_, mia) = app.user_with_token("mia.manager@example.org", &[Role::Manager]).await;
+        let (_, max) = app.user_with_token("max.manager@example.org", &[Role::Manager, Role::Admin]).await;
+        let jane = contact(&app, &mia, json!({"first_name": "Jane", "last_name": "Doe", "emails": ["jane.doe@example.org"]})).await;
+        let created: Campaign = app.post("/api/v1/campaigns", &mia, boiler_offer(&[jane.id], BODY)).await.json();
+        let (status, body) = step(&app, &mia, &created, "submit", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let submitted: Campaign = serde_json::from_value(body).unwrap();
+        let preview: CampaignPreview = app.get(&format!("/api/v1/campaigns/{}/preview", submitted.id), &mia).await.json();
+        let approval = json!({"content_hash": preview.content_hash, "audience_hash": preview.audience_hash});
+        let (status, body) = step(&app, &mia, &submitted, "approve", approval.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert!(body["message"].as_str().unwrap().contains("four eyes"), "{body}");
+        assert_eq!(step(&app, &mia, &submitted, "reject", json!({"reason": "No."})).await.0, StatusCode::FORBIDDEN);
+
+        let (status, body) = step(&app, &max, &submitted, "reject", json!({"reason": "  "})).await;
+        assert_eq!((status, body["fields"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("reason")), "{body}");
+        let (status, body) = step(&app, &max, &submitted, "reject", json!({"reason": "Say which boilers, and the price."})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let rejected: Campaign = serde_json::from_value(body).unwrap();
+        assert_eq!(rejected.state, CampaignState::Rejected);
+        assert_eq!(rejected.rejection_reason.as_deref(), Some("Say which boilers, and the price."));
+        // The author may submit it again; it is then the other manager's to approve, against the
+        // audience of their preview.
+        let (_, body) = step(&app, &mia, &rejected, "submit", json!({})).await;
+        let resubmitted: Campaign = serde_json::from_value(body).unwrap();
+        let preview: CampaignPreview = app.get(&format!("/api/v1/campaigns/{}/preview", resubmitted.id), &max).await.json();
+        let changed = app.put(&format!("/api/v1/contacts/{}", jane.id), &mia, json!({"first_name": "Jane", "last_name": "Doe", "emails": ["jane.doe@example.org"], "version": jane.version})).await;
+        assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+        let (status, body) = step(&app, &max, &resubmitted, "approve", json!({"content_hash": preview.content_hash, "audience_hash": "f".repeat(64)})).await;
+        assert_eq!((status, body["fields"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("audience_hash")), "{body}");
+        let (status, body) = step(&app, &max, &resubmitted, "approve", json!({"content_hash": preview.content_hash, "audience_hash": preview.audience_hash})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let approved: Campaign = serde_json::from_value(body).unwrap();
+        let (status, body) = step(&app, &mia, &approved, "cancel", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let cancelled: Campaign = serde_json::from_value(body).unwrap();
+        assert_eq!(cancelled.state, CampaignState::Cancelled);
+        let (status, body) = step(&app, &mia, &cancelled, "submit", json!({})).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("wrong_state")), "{body}");
+    }
+}
+
+store_test! {
+    async fn a_campaign_is_checked_whole_before_it_is_saved(app: TestApp) {
+        catalogue(&app).await;
+        let (_, sales) = app.user_with_token("sam.sales@example.org", &[Role::Sales]).await;
+        let (_, dpo) = app.user_with_token("dan.dpo@example.org", &[Role::Dpo]).await;
+        let jane = contact(&app, &sales, json!({"first_name": "Jane", "last_name": "Doe", "emails": ["jane.doe@example.org"]})).await;
+        assert_eq!(app.post("/api/v1/campaigns", &dpo, boiler_offer(&[jane.id], BODY)).await.status, StatusCode::FORBIDDEN, "the DPO reads campaigns but does not write them");
+
+        let bad = app.post("/api/v1/campaigns", &sales, json!({
+            "name": " ",
+            "message": {"kind": "marketing", "channel": "sms", "topic": "solar-panels"},
+            "subject": "Hello",
+            "body": "Hi {{frist_name}}",
+            "audience": {"contact_ids": []}
+        })).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+        assert_eq!(bad.fields(), ["name", "message.topic", "subject", "body", "audience.contact_ids"]);
+        let no_topic = app.post("/api/v1/campaigns", &sales, json!({
+            "name": "Call round", "message": {"kind": "marketing", "channel": "phone"}, "body": "Ring them.", "audience": "everyone"})).await;
+        assert_eq!(no_topic.fields(), ["message.channel", "message.topic"], "{}", no_topic.body);
+
+        // A service message whose words are promotional is flagged to its approver.
+        let service = app.post("/api/v1/campaigns", &sales, json!({
+            "name": "Service reminder", "message": {"kind": "service", "channel": "email", "topic": "ignored"},
+            "subject": "Your service is due", "body": "Dear {{first_name|customer}}, your service is due. Season's greetings and 10% off!",
+            "audience": {"contact_ids": [jane.id]}})).await;
+        assert_eq!(service.status, StatusCode::CREATED, "{}", service.body);
+        let service: Campaign = service.json();
+        assert_eq!(service.flags, ["% off", "season's greetings"]);
+        assert_eq!(service.content.message.topic, "", "a service message has no topic");
+        let count = app.get("/api/v1/campaigns", &dpo).await;
+        assert_eq!(count.body["items"].as_array().unwrap().len(), 1, "nothing of the refused ones was saved");
+        assert_eq!(app.get(&format!("/api/v1/campaigns/{}", Uuid::now_v7()), &sales).await.status, StatusCode::NOT_FOUND);
+    }
+}
