@@ -84,6 +84,12 @@ audit_names! {
         CampaignApproved => "campaign_approved",
         CampaignRejected => "campaign_rejected",
         CampaignCancelled => "campaign_cancelled",
+        CampaignSendStarted => "campaign_send_started",
+        CampaignPaused => "campaign_paused",
+        CampaignResumed => "campaign_resumed",
+        /// The send worker decided recipients again and wrote their warrants (one record a batch).
+        RecipientsDecided => "recipients_decided",
+        CampaignSent => "campaign_sent",
         FilterSaved => "filter_saved",
         FiltersListed => "filters_listed",
         /// A request refused for want of a valid session (401).

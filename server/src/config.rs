@@ -73,7 +73,15 @@ pub struct Config {
     /// Words and phrases that mark a message as promotional: a service message holding one is
     /// flagged to its approver and needs a manager's approval (lower case).
     pub marketing_phrases: Vec<String>,
+    /// The address people reach the public pages at (unsubscribe links point there), https.
+    pub public_url: String,
+    /// The send worker: how many recipients it claims at once (the most that can be in flight,
+    /// and so the most a crash can leave indeterminate).
+    pub send_batch: i64,
 }
+
+/// The public pages' address when none is configured.
+pub const DEFAULT_PUBLIC_URL: &str = "https://localhost:8444";
 
 /// The marketing phrases when none are configured.
 pub const DEFAULT_MARKETING_PHRASES: &[&str] = &[
@@ -167,6 +175,8 @@ impl Default for Config {
                 .iter()
                 .map(|p| (*p).to_owned())
                 .collect(),
+            public_url: DEFAULT_PUBLIC_URL.to_owned(),
+            send_batch: 50,
         }
     }
 }
@@ -222,6 +232,8 @@ pub const KEYS: &[&str] = &[
     "organisation_postal_address",
     "unsubscribe_mailto",
     "marketing_phrases",
+    "public_url",
+    "send_batch",
 ];
 
 /// The environment variable of a key.
@@ -465,6 +477,27 @@ impl Config {
                     }
                     config.marketing_phrases = phrases;
                 }
+                "public_url" => {
+                    let url = reqwest::Url::parse(raw).map_err(|_| {
+                        bad(format!(
+                            "{raw:?} is not a URL such as https://crm.example.org"
+                        ))
+                    })?;
+                    let plain = raw
+                        .bytes()
+                        .all(|b| b.is_ascii_graphic() && !b"<>,\"".contains(&b));
+                    if url.scheme() != "https"
+                        || url.host().is_none()
+                        || !plain
+                        || url.query().is_some()
+                    {
+                        return Err(bad(format!(
+                            "{raw:?} must be an https:// address with a host and no query"
+                        )));
+                    }
+                    config.public_url = raw.trim_end_matches('/').to_owned();
+                }
+                "send_batch" => config.send_batch = bounded(raw, 1, 1000).map_err(bad)?,
                 _ => unreachable!("every key in KEYS is handled"),
             }
         }

@@ -42,6 +42,7 @@ pub enum StartError {
 }
 
 pub struct Application {
+    worker: crate::service::sending::Worker,
     listener: std::net::TcpListener,
     local_addr: SocketAddr,
     fingerprint: String,
@@ -108,7 +109,15 @@ impl Application {
             }),
             marketing_phrases: Arc::new(config.marketing_phrases.clone()),
         };
+        let worker = crate::service::sending::Worker {
+            name: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple()),
+            batch: config.send_batch,
+            lease: chrono::Duration::minutes(2),
+            public_url: config.public_url.clone(),
+            idle: Duration::from_millis(500),
+        };
         Ok(Application {
+            worker,
             listener,
             local_addr,
             fingerprint,
@@ -147,6 +156,12 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.state.mail.outlet.announce();
         let app = api::app(self.state.clone());
+        let sender = tokio::spawn(crate::service::sending::run(
+            self.state.db.clone(),
+            self.state.mail.clone(),
+            self.state.marketing_phrases.clone(),
+            self.worker,
+        ));
         let checkpointer = self.checkpoints.map(|checkpointer| {
             tokio::spawn(write_checkpoints(self.state.db.clone(), checkpointer))
         });
@@ -158,6 +173,8 @@ impl Application {
         if let Some(task) = checkpointer {
             task.abort();
         }
+        // A batch stopped here is finished by its lease: its rows become indeterminate.
+        sender.abort();
         self.state.mail.outlet.close().await;
         self.state.db.close().await;
         result

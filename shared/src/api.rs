@@ -678,6 +678,25 @@ pub struct CampaignPage {
     pub items: Vec<Campaign>,
 }
 
+/// Where each recipient of a campaign stands, live while it sends.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CampaignProgress {
+    pub state: crate::domain::CampaignState,
+    pub total: u64,
+    pub queued: u64,
+    /// Claimed by a worker: being decided or handed over now.
+    pub in_flight: u64,
+    pub sent: u64,
+    pub failed: u64,
+    /// The worker stopped while it held them: they may have been sent, and are not sent again
+    /// on their own.
+    pub indeterminate: u64,
+    /// Decided again and refused, or not sendable (a missing merge field, no address).
+    pub not_sent: u64,
+}
+
 /// What the author and the approver see before approval: the audience through the engine now,
 /// the recipients who cannot be sent it (a missing merge field, no address on the channel), and
 /// one message rendered for the first member who would get it.

@@ -331,6 +331,14 @@ string_enum! {
     }
 }
 
+// `string_enum!` derives no Default, so it cannot be derived here.
+#[allow(clippy::derivable_impls)]
+impl Default for CampaignState {
+    fn default() -> Self {
+        CampaignState::Draft
+    }
+}
+
 string_enum! {
     /// What a user may do. A user may hold several roles.
     Role {
@@ -361,6 +369,9 @@ string_enum! {
         CommandLine => "command_line",
         /// `assent-server seed`: synthetic data for trying Assent out.
         Seed => "seed",
+        /// The send worker: it decides each recipient again, writes their warrant and hands the
+        /// message over.
+        Sender => "sender",
     }
 }
 
@@ -370,6 +381,7 @@ impl SystemJob {
         match self {
             SystemJob::CommandLine => "Assent (the server's command line)",
             SystemJob::Seed => "Assent (synthetic data)",
+            SystemJob::Sender => "Assent (the send worker)",
         }
     }
 }

@@ -222,3 +222,101 @@ store_test! {
         assert_eq!(app.get(&format!("/api/v1/campaigns/{}", Uuid::now_v7()), &sales).await.status, StatusCode::NOT_FOUND);
     }
 }
+
+/// The messages the server's maildir holds, as text.
+fn maildir(app: &TestApp) -> Vec<String> {
+    let new = app.data_dir().join("mail/new");
+    let mut messages: Vec<String> = std::fs::read_dir(&new)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    messages.sort();
+    messages
+}
+
+async fn progress_when_done(app: &TestApp, token: &str, id: Uuid) -> Value {
+    for _ in 0..200 {
+        let progress = app
+            .get(&format!("/api/v1/campaigns/{id}/progress"), token)
+            .await;
+        assert_eq!(progress.status, StatusCode::OK, "{}", progress.body);
+        if progress.body["state"] == "sent" {
+            return progress.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the campaign was not sent in 10 s");
+}
+
+store_test! {
+    async fn sending_decides_each_member_again_and_writes_a_warrant_for_each(app: TestApp) {
+        catalogue(&app).await;
+        let (_, sales) = app.user_with_token("sam.sales@example.org", &[Role::Sales]).await;
+        let (_, manager) = app.user_with_token("mia.manager@example.org", &[Role::Manager]).await;
+        let jane = contact(&app, &sales, json!({"first_name": "Jane", "last_name": "Doe", "emails": ["jane.doe@example.org"]})).await;
+        consent(&app, &sales, &jane).await;
+        let ravi = contact(&app, &sales, json!({"first_name": "Ravi", "last_name": "Patel", "emails": ["ravi.patel@example.org"]})).await;
+        consent(&app, &sales, &ravi).await;
+        let bob = contact(&app, &sales, json!({"first_name": "Bob", "last_name": "Roe", "emails": ["bob.roe@example.org"]})).await;
+        let created: Campaign = app.post("/api/v1/campaigns", &sales, boiler_offer(&[jane.id, ravi.id, bob.id], BODY)).await.json();
+        let (_, body) = step(&app, &sales, &created, "submit", json!({})).await;
+        let submitted: Campaign = serde_json::from_value(body).unwrap();
+        let preview: CampaignPreview = app.get(&format!("/api/v1/campaigns/{}/preview", submitted.id), &manager).await.json();
+        let (status, body) = step(&app, &manager, &submitted, "approve", json!({"content_hash": preview.content_hash, "audience_hash": preview.audience_hash})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let approved: Campaign = serde_json::from_value(body).unwrap();
+
+        // Ravi opts out after approval: the send decides him again and leaves him out.
+        let opt_out = app.post(&format!("/api/v1/contacts/{}/ledger", ravi.id), &sales,
+            json!({"at": "2025-06-01T09:00:00Z", "type": "opt_out", "channel": "email", "topic": "*"})).await;
+        assert_eq!(opt_out.status, StatusCode::CREATED, "{}", opt_out.body);
+        assert_eq!(step(&app, &sales, &submitted, "send", json!({})).await.0, StatusCode::CONFLICT, "a stale version");
+        let (status, body) = step(&app, &sales, &approved, "send", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["state"], "sending");
+
+        let progress = progress_when_done(&app, &sales, approved.id).await;
+        assert_eq!(progress, json!({"state": "sent", "total": 3, "queued": 0, "in_flight": 0, "sent": 1, "failed": 0, "indeterminate": 0, "not_sent": 2}));
+        let messages = maildir(&app);
+        assert_eq!(messages.len(), 1, "only Jane's message went out");
+        let jane_mail = &messages[0];
+        let message_id = format!("Message-ID: <{}.{}@localhost>", approved.id.simple(), jane.id.simple());
+        assert!(jane_mail.contains(&message_id), "{jane_mail}");
+        assert!(jane_mail.contains("To: jane.doe@example.org"), "{jane_mail}");
+        assert!(jane_mail.contains("List-Unsubscribe: <https://localhost:8444/u/"), "{jane_mail}");
+        assert!(jane_mail.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), "{jane_mail}");
+        assert!(jane_mail.contains("From: \"Harbour Heating Ltd\" <assent@localhost>") || jane_mail.contains("From: Harbour Heating Ltd <assent@localhost>"), "{jane_mail}");
+
+        // The warrants: one per member, each naming the decision made at send.
+        type Row = (Uuid, bool, Option<String>, String, Option<String>);
+        let sql = "SELECT contact_id, allowed, basis, reasons, contact_point FROM warrants ORDER BY seq";
+        let warrants: Vec<Row> = match app.db.pool() {
+            assent_server::store::Pool::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+            assent_server::store::Pool::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+        };
+        type Shown = (String, bool, Option<String>, String, Option<String>);
+        let warrants: Vec<Shown> = warrants
+            .into_iter()
+            .map(|(id, allowed, basis, reasons, point)| (id.to_string(), allowed, basis, reasons, point))
+            .collect();
+        let mut by_contact = warrants.clone();
+        by_contact.sort();
+        let expect = |c: &Contact, allowed: bool, basis: Option<&str>, reasons: &str, point: Option<&str>| {
+            (c.id.to_string(), allowed, basis.map(str::to_owned), reasons.to_owned(), point.map(str::to_owned))
+        };
+        let mut wanted = vec![
+            expect(&jane, true, Some("consent"), "[]", Some("jane.doe@example.org")),
+            expect(&ravi, false, None, "[\"opted_out\"]", None),
+            expect(&bob, false, None, "[\"no_consent\"]", None),
+        ];
+        wanted.sort();
+        assert_eq!(by_contact, wanted);
+        assert!(app.raw_sql("UPDATE warrants SET allowed = TRUE").await.unwrap_err().to_string().contains("append-only"));
+        let again = step(&app, &sales, &approved, "send", json!({})).await;
+        assert_eq!(again.0, StatusCode::CONFLICT, "sent once: {}", again.1);
+    }
+}

@@ -84,7 +84,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: Db,
     /// Kept so the directory lives as long as the server.
-    _data_dir: Arc<tempfile::TempDir>,
+    data_dir: Arc<tempfile::TempDir>,
     pg_database: Option<String>,
     handle: assent_server::startup::ShutdownHandle,
 }
@@ -121,7 +121,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         base_url,
         client,
         db,
-        _data_dir: Arc::new(data_dir),
+        data_dir: Arc::new(data_dir),
         pg_database,
         handle,
     }
@@ -244,6 +244,11 @@ impl TestApp {
         self.pg_database
             .as_ref()
             .map(|name| pg_url_for(&pg_base_url(), name))
+    }
+
+    /// The server's data directory (its maildir is `mail/` in it).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data_dir.path()
     }
 
     pub fn url(&self, path: &str) -> String {

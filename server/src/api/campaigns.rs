@@ -4,7 +4,7 @@
 
 use assent_shared::api::{
     ApiError, Campaign, CampaignApproval, CampaignEdit, CampaignInput, CampaignPage,
-    CampaignPreview, CampaignRejection, VersionOnly,
+    CampaignPreview, CampaignProgress, CampaignRejection, VersionOnly,
 };
 use assent_shared::domain::CampaignState;
 use axum::extract::State;
@@ -31,6 +31,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(approve_campaign))
         .routes(routes!(reject_campaign))
         .routes(routes!(cancel_campaign))
+        .routes(routes!(send_campaign))
+        .routes(routes!(pause_campaign))
+        .routes(routes!(resume_campaign))
+        .routes(routes!(campaign_progress))
 }
 
 fn rules(state: &AppState) -> Rules<'_> {
@@ -188,4 +192,69 @@ async fn cancel_campaign(
     Ok(Reply(
         campaigns::cancel(&state.db, &actor, id, body.version).await?,
     ))
+}
+
+/// Starts sending an approved email campaign (its author or a manager): each frozen member is
+/// decided again just before their message is handed over.
+#[utoipa::path(post, path = "/campaigns/{id}/send", tag = "campaigns", security(("bearer" = [])), request_body = VersionOnly,
+    params(("id" = Uuid, Path, description = "The campaign")),
+    responses((status = 200, body = Campaign), (status = 400, body = ApiError), (status = 401, body = ApiError),
+              (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError),
+              (status = 413, body = ApiError), (status = 422, body = ApiError)))]
+async fn send_campaign(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<Uuid>,
+    Json(body): Json<VersionOnly>,
+) -> ApiResult<Reply<Campaign>> {
+    Ok(Reply(
+        campaigns::start(&state.db, &actor, &rules(&state), id, body.version).await?,
+    ))
+}
+
+/// Pauses a campaign that is sending (what is in flight finishes).
+#[utoipa::path(post, path = "/campaigns/{id}/pause", tag = "campaigns", security(("bearer" = [])), request_body = VersionOnly,
+    params(("id" = Uuid, Path, description = "The campaign")),
+    responses((status = 200, body = Campaign), (status = 400, body = ApiError), (status = 401, body = ApiError),
+              (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError),
+              (status = 413, body = ApiError), (status = 422, body = ApiError)))]
+async fn pause_campaign(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<Uuid>,
+    Json(body): Json<VersionOnly>,
+) -> ApiResult<Reply<Campaign>> {
+    Ok(Reply(
+        campaigns::pause_or_resume(&state.db, &actor, id, body.version, true).await?,
+    ))
+}
+
+/// Resumes a paused campaign.
+#[utoipa::path(post, path = "/campaigns/{id}/resume", tag = "campaigns", security(("bearer" = [])), request_body = VersionOnly,
+    params(("id" = Uuid, Path, description = "The campaign")),
+    responses((status = 200, body = Campaign), (status = 400, body = ApiError), (status = 401, body = ApiError),
+              (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError),
+              (status = 413, body = ApiError), (status = 422, body = ApiError)))]
+async fn resume_campaign(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<Uuid>,
+    Json(body): Json<VersionOnly>,
+) -> ApiResult<Reply<Campaign>> {
+    Ok(Reply(
+        campaigns::pause_or_resume(&state.db, &actor, id, body.version, false).await?,
+    ))
+}
+
+/// Where each recipient stands: queued, in flight, sent, failed, indeterminate, not sent.
+#[utoipa::path(get, path = "/campaigns/{id}/progress", tag = "campaigns", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The campaign")),
+    responses((status = 200, body = CampaignProgress), (status = 400, body = ApiError), (status = 401, body = ApiError),
+              (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+async fn campaign_progress(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Reply<CampaignProgress>> {
+    Ok(Reply(campaigns::progress(&state.db, &actor, id).await?))
 }

@@ -311,6 +311,132 @@ pub async fn cancel(db: &Db, actor: &Actor, id: Uuid, version: i64) -> ServiceRe
     .await
 }
 
+/// Starts sending an approved campaign (its author or a manager): an outbox row for each frozen
+/// member, each decided again when the worker claims it.
+pub async fn start(
+    db: &Db,
+    actor: &Actor,
+    rules: &Rules<'_>,
+    id: Uuid,
+    version: i64,
+) -> ServiceResult<Campaign> {
+    access::require_any(db, actor, AUTHOR_ROLES, Some((ObjectKind::Campaign, id))).await?;
+    let manager = actor.has(Role::Manager);
+    // Read before the row is locked; a change of the frozen audience needs a new approval, which
+    // the version check below would see.
+    let members = store::campaigns::members(db, id).await?;
+    let domain = rules
+        .identity
+        .from
+        .rsplit_once('@')
+        .map_or("localhost", |(_, d)| d)
+        .to_owned();
+    transition(db, actor, id, version, Action::CampaignSendStarted, |campaign, who| {
+        if !who.is_author && !manager {
+            return Err(Refusal::Forbidden(
+                "Only the campaign's author or a manager may start sending it.".into(),
+            ));
+        }
+        if campaign.state != CampaignState::Approved {
+            return Err(Refusal::State(format!(
+                "The campaign is {}: only an approved campaign is sent.",
+                campaign.state
+            )));
+        }
+        if campaign.content.message.channel != Channel::Email {
+            return Err(Refusal::State(
+                "SMS is sent through an SMS gateway, and none is configured yet: this campaign cannot be sent.".into(),
+            ));
+        }
+        let rows = members
+            .iter()
+            .map(|contact_id| store::outbox::NewRow {
+                id: Uuid::now_v7(),
+                contact_id: *contact_id,
+                message_id: format!("{}.{}@{domain}", campaign.id.simple(), contact_id.simple()),
+                // The token itself is kept: the link is made again for each attempt.
+                token: crate::auth::new_token().0,
+            })
+            .collect();
+        campaign.state = CampaignState::Sending;
+        Ok(Freeze::Enqueue(rows))
+    })
+    .await
+}
+
+/// Pauses a campaign that is sending, or resumes a paused one (its author or a manager). What the
+/// worker has claimed is finished; nothing more is claimed while paused.
+pub async fn pause_or_resume(
+    db: &Db,
+    actor: &Actor,
+    id: Uuid,
+    version: i64,
+    pause: bool,
+) -> ServiceResult<Campaign> {
+    access::require_any(db, actor, AUTHOR_ROLES, Some((ObjectKind::Campaign, id))).await?;
+    let manager = actor.has(Role::Manager);
+    let (from, to, action) = if pause {
+        (
+            CampaignState::Sending,
+            CampaignState::Paused,
+            Action::CampaignPaused,
+        )
+    } else {
+        (
+            CampaignState::Paused,
+            CampaignState::Sending,
+            Action::CampaignResumed,
+        )
+    };
+    transition(db, actor, id, version, action, |campaign, who| {
+        if !who.is_author && !manager {
+            return Err(Refusal::Forbidden(
+                "Only the campaign's author or a manager may pause or resume it.".into(),
+            ));
+        }
+        if campaign.state != from {
+            return Err(Refusal::State(format!(
+                "The campaign is {}: only a campaign that is {from} can be made {to}.",
+                campaign.state
+            )));
+        }
+        campaign.state = to;
+        Ok(Freeze::Keep)
+    })
+    .await
+}
+
+/// Where each recipient of a campaign stands.
+pub async fn progress(
+    db: &Db,
+    actor: &Actor,
+    id: Uuid,
+) -> ServiceResult<assent_shared::api::CampaignProgress> {
+    let campaign = get(db, actor, id).await?;
+    let mut progress = assent_shared::api::CampaignProgress {
+        state: campaign.state,
+        ..Default::default()
+    };
+    for (state, count) in store::outbox::progress(db, id).await? {
+        let count = count as u64;
+        match state.as_str() {
+            "queued" => progress.queued += count,
+            "claimed" => progress.in_flight += count,
+            "sent" => progress.sent += count,
+            "failed" => progress.failed += count,
+            "indeterminate" => progress.indeterminate += count,
+            _ => progress.not_sent += count,
+        }
+    }
+    progress.total = progress.queued
+        + progress.in_flight
+        + progress.sent
+        + progress.failed
+        + progress.indeterminate
+        + progress.not_sent;
+    Ok(progress)
+}
+
 /// The audience through the engine now, with its hash (what an approval names), the allowed
 /// members of the first page who still cannot be sent it, and one message rendered for the
 /// first who can.
@@ -511,11 +637,13 @@ enum Refusal {
     Invalid(FieldErrors),
 }
 
-/// What a transition does with the frozen audience.
+/// What a transition writes besides the campaign: the frozen audience, or the outbox.
 enum Freeze {
     Keep,
     Drop,
     Members(Vec<Uuid>),
+    /// The outbox rows of every frozen member (sending starts).
+    Enqueue(Vec<store::outbox::NewRow>),
 }
 
 /// Loads the campaign for update in one transaction, checks its version, lets `change` move it
@@ -565,6 +693,10 @@ async fn transition(
         Freeze::Keep => {}
         Freeze::Drop => store::campaigns::freeze_members(&mut tx, id, &[]).await?,
         Freeze::Members(ids) => store::campaigns::freeze_members(&mut tx, id, &ids).await?,
+        Freeze::Enqueue(rows) => {
+            let channel = campaign.content.message.channel.as_str();
+            store::outbox::enqueue(&mut tx, id, channel, &rows, who.at).await?
+        }
     }
     if !store::campaigns::save(&mut tx, &campaign, current).await? {
         return Err(ServiceError::Conflict(

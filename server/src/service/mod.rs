@@ -21,6 +21,7 @@ pub mod ledger;
 pub mod names;
 pub mod policy;
 pub mod seed;
+pub mod sending;
 pub mod sessions;
 pub mod topics;
 pub mod users;

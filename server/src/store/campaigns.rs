@@ -144,6 +144,23 @@ pub async fn save(
     Ok(written == 1)
 }
 
+/// Marks a campaign that is sending as sent (the worker found nothing left); false when it was
+/// not sending (paused or cancelled meanwhile).
+pub async fn mark_sent(tx: &mut WriteTx, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+    let written = on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE campaigns SET state = 'sent', version = version + 1, updated_at = $2 \
+             WHERE id = $1 AND state = 'sending'",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(written == 1)
+}
+
 /// The campaign, read inside `tx`; on PostgreSQL its row is locked until `tx` ends (a SQLite
 /// write transaction holds the whole database already).
 pub async fn get_for_update(tx: &mut WriteTx, id: Uuid) -> StoreResult<Option<Campaign>> {

@@ -16,6 +16,7 @@ pub mod contacts;
 pub mod filters;
 pub mod history;
 pub mod ledger;
+pub mod outbox;
 pub mod policies;
 pub mod sessions;
 pub mod topics;
@@ -135,6 +136,7 @@ pub(crate) mod actor_columns {
         match job {
             SystemJob::CommandLine => Uuid::from_u128(1),
             SystemJob::Seed => Uuid::from_u128(2),
+            SystemJob::Sender => Uuid::from_u128(3),
         }
     }
 

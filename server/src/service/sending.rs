@@ -1,0 +1,430 @@
+//! The send worker: it works through the outbox of every campaign that is sending, a batch at a
+//! time, acting as the system's `sender` job.
+//!
+//! For each batch, in one transaction: claim up to `send_batch` due rows under a lease naming this
+//! worker, decide each recipient again (the ledger and the policy as they are now), write each
+//! decision's warrant to the campaign's chain in the communication log, and end the refused and
+//! the unsendable rows as `not_sent`. Then, outside any transaction, hand each allowed message to
+//! the outlet and write that row's end as soon as the relay has answered: a row's state is its
+//! checkpoint, written after the reply. A worker killed in between leaves rows `claimed`; when
+//! their lease runs out they become `indeterminate` (they may have been sent) and are never sent
+//! again on their own. So a crash duplicates nothing and loses nothing, and leaves at most one
+//! batch indeterminate.
+//!
+//! An opt-out that commits before a batch's decision began stops that person's message: the
+//! decision is made just before the hand-over, never at approval.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use assent_engine::compact::CopiedLedger;
+use assent_engine::{decide, CompiledPolicy};
+use assent_shared::api::{Campaign, RenderedMessage};
+use assent_shared::domain::{CampaignState, SystemJob};
+use assent_shared::ledger::{MessageKind, Subject};
+use futures_util::StreamExt;
+use uuid::Uuid;
+
+use super::campaigns::{Links, Rules, Templates};
+use super::{Actor, ServiceResult};
+use crate::api::Mail;
+use crate::audit::{Action, ObjectKind};
+use crate::clock;
+use crate::mail::{compose, Delivery, Email, Unsubscribe};
+use crate::store::outbox::{self, Claimed, RowState, Warrant};
+use crate::store::{self, ledger::Ledgers, Db};
+
+/// How the worker runs.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    /// Names the worker in its leases: unique per process.
+    pub name: String,
+    /// Recipients claimed at once: the most in flight.
+    pub batch: i64,
+    /// How long a claim lasts before its rows count as indeterminate.
+    pub lease: chrono::Duration,
+    /// Where unsubscribe links point (the public pages), without a trailing slash.
+    pub public_url: String,
+    /// How long to wait when there is nothing to send.
+    pub idle: Duration,
+}
+
+/// A row the relay did not take for now is tried again this many times, waiting longer each time.
+const MAX_ATTEMPTS: i64 = 6;
+
+/// The wait before attempt `attempts + 1`: 1, 5, 15, 60, 240 minutes.
+fn backoff(attempts: i64) -> chrono::Duration {
+    let minutes = [1, 5, 15, 60, 240];
+    chrono::Duration::minutes(minutes[(attempts.max(1) as usize - 1).min(minutes.len() - 1)])
+}
+
+/// Runs until the task is dropped: marks expired leases indeterminate, then works every sending
+/// campaign a batch at a time, waiting `idle` when there is nothing to do. A failure is logged and
+/// the loop goes on.
+pub async fn run(db: Db, mail: Arc<Mail>, phrases: Arc<Vec<String>>, worker: Worker) {
+    loop {
+        let worked = match work_once(&db, &mail, &phrases, &worker).await {
+            Ok(worked) => worked,
+            Err(e) => {
+                tracing::error!(error = %e, "the send worker failed; it will try again");
+                0
+            }
+        };
+        if worked == 0 {
+            tokio::time::sleep(worker.idle).await;
+        }
+    }
+}
+
+/// One pass: expired leases, then one batch of each sending campaign. Returns the rows handled.
+pub async fn work_once(
+    db: &Db,
+    mail: &Mail,
+    phrases: &[String],
+    worker: &Worker,
+) -> ServiceResult<usize> {
+    let expired = outbox::expire_leases(db, clock::now()).await?;
+    if expired > 0 {
+        tracing::warn!(
+            rows = expired,
+            "outbox rows were claimed by a worker that stopped before it finished them: they are indeterminate and will not be sent again on their own"
+        );
+    }
+    let rules = Rules {
+        identity: &mail.settings.identity,
+        marketing_phrases: phrases,
+    };
+    let mut worked = 0;
+    for campaign_id in outbox::campaigns_in(db, CampaignState::Sending.as_str()).await? {
+        worked += send_batch(db, mail, &rules, worker, campaign_id).await?;
+    }
+    Ok(worked)
+}
+
+/// A claimed row the engine allowed, ready to hand over.
+struct Ready {
+    row: Claimed,
+    message: RenderedMessage,
+    /// The recipient's one-click unsubscribe URL for this message.
+    unsubscribe: String,
+}
+
+async fn send_batch(
+    db: &Db,
+    mail: &Mail,
+    rules: &Rules<'_>,
+    worker: &Worker,
+    campaign_id: Uuid,
+) -> ServiceResult<usize> {
+    let Some(campaign) = store::campaigns::get(db, campaign_id).await? else {
+        return Ok(0);
+    };
+    if campaign.state != CampaignState::Sending {
+        return Ok(0);
+    }
+    let actor = Actor::System(SystemJob::Sender);
+    let now = clock::now();
+    let mut tx = db.begin().await?;
+    let claimed = outbox::claim(
+        &mut tx,
+        campaign_id,
+        &worker.name,
+        now + worker.lease,
+        now,
+        worker.batch,
+    )
+    .await?;
+    if claimed.is_empty() {
+        drop(tx);
+        finish_if_done(db, &actor, &campaign).await?;
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = claimed.iter().map(|r| r.contact_id).collect();
+    let listed = store::contacts::audience_by_ids(db, &ids).await?;
+    let recipients = store::contacts::recipients(db, &ids).await?;
+    let policy = store::policies::in_force(db, None).await?;
+    let compiled = CompiledPolicy::new(policy.policy);
+    let mut ledgers: Vec<(Uuid, CopiedLedger)> = Vec::with_capacity(ids.len());
+    store::ledger::visit(db, Ledgers::Of(&ids), None, |contact_id, ledger| {
+        ledgers.push((contact_id, ledger()?));
+        Ok(())
+    })
+    .await?;
+    let templates = Templates::parse(&campaign.content)?;
+    let message = &campaign.content.message;
+    let empty = CopiedLedger::default();
+    let decided_at = clock::now();
+    let mut warrants = Vec::with_capacity(claimed.len());
+    let mut ready = Vec::new();
+    for row in claimed {
+        let contact = row.contact_id;
+        let kind = listed
+            .active
+            .binary_search_by_key(&contact, |(id, _)| *id)
+            .ok()
+            .map(|i| listed.active[i].1);
+        let ledger = ledgers
+            .binary_search_by_key(&contact, |(id, _)| *id)
+            .map_or(&empty, |i| &ledgers[i].1);
+        let mut warrant = Warrant {
+            id: Uuid::now_v7(),
+            outbox_id: row.id,
+            campaign_id,
+            contact_id: contact,
+            channel: message.channel.as_str().to_owned(),
+            kind: kind_name(message.kind).to_owned(),
+            topic: message.topic.clone(),
+            third_party: message.third_party.clone(),
+            contact_point: None,
+            message_id: row.message_id.clone(),
+            allowed: false,
+            basis: None,
+            reasons: Vec::new(),
+            evidence_seqs: Vec::new(),
+            policy_version: policy.version,
+            author_id: campaign.author_id,
+            approver_id: campaign.decided_by,
+            decided_at,
+        };
+        let Some(kind) = kind else {
+            // Deactivated (or gone) since approval: not decided, not sent.
+            warrant.reasons = vec!["contact_inactive".into()];
+            outbox::end_in(&mut tx, row.id, RowState::NotSent, "contact_inactive", now).await?;
+            warrants.push(warrant);
+            continue;
+        };
+        let subject = Subject {
+            kind,
+            named_person: true,
+        };
+        let decision = decide(&compiled, &subject, &ledger.events, message, decided_at);
+        warrant.allowed = decision.allowed;
+        warrant.basis = decision.basis.map(|b| b.as_str().to_owned());
+        warrant.reasons = decision
+            .reasons
+            .iter()
+            .map(|r| r.as_str().to_owned())
+            .collect();
+        warrant.evidence_seqs = ledger.cited(&decision.evidence);
+        if !decision.allowed {
+            let outcome = warrant.reasons.first().cloned().unwrap_or_default();
+            outbox::end_in(&mut tx, row.id, RowState::NotSent, &outcome, now).await?;
+            warrants.push(warrant);
+            continue;
+        }
+        let link = format!("{}/u/{}", worker.public_url, row.token);
+        let links = Links {
+            unsubscribe: &link,
+            preferences: &link,
+        };
+        let rendered = recipients
+            .binary_search_by_key(&contact, |r| r.id)
+            .ok()
+            .map(|i| templates.render(&campaign.content, rules, &recipients[i], links));
+        match rendered {
+            Some(Ok(rendered)) => {
+                warrant.contact_point = Some(rendered.to.clone());
+                ready.push(Ready {
+                    row,
+                    message: rendered,
+                    unsubscribe: link,
+                });
+            }
+            Some(Err(why)) => {
+                let outcome = match &why.field {
+                    Some(field) => format!("{}:{field}", why.reason),
+                    None => why.reason.clone(),
+                };
+                outbox::end_in(&mut tx, row.id, RowState::NotSent, &outcome, now).await?;
+            }
+            None => {
+                outbox::end_in(&mut tx, row.id, RowState::NotSent, "contact_inactive", now).await?;
+            }
+        }
+        warrants.push(warrant);
+    }
+    outbox::append_warrants(&mut tx, campaign_id, &warrants).await?;
+    // The ledgers read to decide are reads of personal data by the sender: one record a batch.
+    let record = actor
+        .audit_each(
+            Action::RecipientsDecided,
+            ObjectKind::Contact,
+            warrants.iter().map(|w| w.contact_id),
+        )
+        .on(ObjectKind::Campaign, campaign_id);
+    store::audit::append(&mut tx, &record).await?;
+    tx.commit().await?;
+    let handled = warrants.len();
+    hand_over(db, mail, worker, &campaign, ready).await?;
+    Ok(handled)
+}
+
+/// Marks a sending campaign sent once no row is queued or in flight.
+async fn finish_if_done(db: &Db, actor: &Actor, campaign: &Campaign) -> ServiceResult<()> {
+    let open = outbox::progress(db, campaign.id)
+        .await?
+        .iter()
+        .any(|(state, count)| *count > 0 && (state == "queued" || state == "claimed"));
+    if open {
+        return Ok(());
+    }
+    let mut tx = db.begin().await?;
+    if store::campaigns::mark_sent(&mut tx, campaign.id, clock::now()).await? {
+        store::audit::append(
+            &mut tx,
+            &actor
+                .audit(Action::CampaignSent)
+                .on(ObjectKind::Campaign, campaign.id),
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(campaign = %campaign.id, "campaign sent");
+    }
+    Ok(())
+}
+
+fn kind_name(kind: MessageKind) -> &'static str {
+    match kind {
+        MessageKind::Marketing => "marketing",
+        MessageKind::Service => "service",
+    }
+}
+
+/// Hands each message over (as many at once as the relay has connections) and writes each row's
+/// end as soon as its reply is known.
+async fn hand_over(
+    db: &Db,
+    mail: &Mail,
+    worker: &Worker,
+    campaign: &Campaign,
+    ready: Vec<Ready>,
+) -> ServiceResult<()> {
+    let at_once = match &mail.settings.relay {
+        Some(relay) => relay.connections.max(1),
+        None => 1,
+    };
+    let marketing = campaign.content.message.kind == MessageKind::Marketing;
+    let identity = &mail.settings.identity;
+    let mut results = futures_util::stream::iter(ready.into_iter().map(|ready| async move {
+        let delivery = deliver(mail, identity, marketing, &ready).await;
+        (ready, delivery)
+    }))
+    .buffer_unordered(at_once);
+    while let Some((ready, delivery)) = results.next().await {
+        let now = clock::now();
+        let row = &ready.row;
+        let to = Some(ready.message.to.as_str());
+        let owner = worker.name.as_str();
+        match delivery {
+            Delivery::Accepted => {
+                outbox::end(db, row.id, owner, RowState::Sent, "accepted", to, now).await?
+            }
+            Delivery::HardBounce { code, enhanced, .. } => {
+                let outcome = refusal("hard_bounce", code, enhanced.as_deref());
+                outbox::end(db, row.id, owner, RowState::Failed, &outcome, to, now).await?
+            }
+            Delivery::Refused { code, enhanced, .. } => {
+                let outcome = refusal("refused", code, enhanced.as_deref());
+                outbox::end(db, row.id, owner, RowState::Failed, &outcome, to, now).await?
+            }
+            Delivery::Deferred { code, .. } => {
+                let outcome = format!("deferred:{code}");
+                not_taken(db, owner, row, &outcome, now).await?
+            }
+            Delivery::RelayFailed {
+                stage: crate::mail::Stage::Connect,
+                ..
+            } => not_taken(db, owner, row, "relay_unreachable", now).await?,
+            Delivery::RelayFailed { stage, .. } => {
+                let outcome = format!("relay_failed:{}", format!("{stage:?}").to_lowercase());
+                outbox::end(db, row.id, owner, RowState::Failed, &outcome, to, now).await?
+            }
+            Delivery::Unknown => {
+                outbox::end(
+                    db,
+                    row.id,
+                    owner,
+                    RowState::Indeterminate,
+                    "no_reply_after_message",
+                    to,
+                    now,
+                )
+                .await?
+            }
+        }
+    }
+    Ok(())
+}
+
+fn refusal(what: &str, code: u16, enhanced: Option<&str>) -> String {
+    match enhanced {
+        Some(enhanced) => format!("{what}:{code}:{enhanced}"),
+        None => format!("{what}:{code}"),
+    }
+}
+
+/// The relay did not take it for now: tried again later, or failed after the last attempt.
+async fn not_taken(
+    db: &Db,
+    owner: &str,
+    row: &Claimed,
+    outcome: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ServiceResult<()> {
+    if row.attempts >= MAX_ATTEMPTS {
+        outbox::end(db, row.id, owner, RowState::Failed, outcome, None, now).await?;
+    } else {
+        let at = now + backoff(row.attempts);
+        outbox::retry_at(db, row.id, owner, at, outcome, now).await?;
+    }
+    Ok(())
+}
+
+/// Composes one email and hands it to the outlet.
+async fn deliver(
+    mail: &Mail,
+    identity: &crate::config::SenderIdentity,
+    marketing: bool,
+    ready: &Ready,
+) -> Delivery {
+    let failed = |problem: String| Delivery::RelayFailed {
+        stage: crate::mail::Stage::Connect,
+        problem,
+    };
+    let message = &ready.message;
+    let from = match identity.from.parse::<lettre::Address>() {
+        Ok(address) => lettre::message::Mailbox::new(identity.organisation.clone(), address),
+        Err(_) => return failed("the configured From address is not an address".into()),
+    };
+    let reply_to = identity
+        .reply_to
+        .as_deref()
+        .and_then(|r| r.parse::<lettre::Address>().ok())
+        .map(|a| lettre::message::Mailbox::new(None, a));
+    let Ok(to) = message.to.parse::<lettre::Address>() else {
+        // A stored address that is not one: a refusal of that address, never a relay failure.
+        return Delivery::Refused {
+            stage: crate::mail::Stage::Rcpt,
+            code: 553,
+            enhanced: Some("5.1.3".into()),
+        };
+    };
+    let unsubscribe = marketing.then_some(Unsubscribe {
+        https: &ready.unsubscribe,
+        mailto: mail.settings.unsubscribe_mailto.as_deref(),
+    });
+    let email = Email {
+        message_id: &ready.row.message_id,
+        from,
+        reply_to,
+        to: lettre::message::Mailbox::new(None, to),
+        subject: message.subject.as_deref().unwrap_or_default(),
+        text: &message.text,
+        html: message.html.as_deref().unwrap_or_default(),
+        unsubscribe,
+    };
+    match compose(&email) {
+        Ok(composed) => mail.outlet.hand_over(&composed).await,
+        Err(e) => failed(e.to_string()),
+    }
+}

@@ -1,0 +1,390 @@
+//! The `outbox`, `warrants` and `warrant_heads` tables: what the sender has to send, where each
+//! message stands, and the communication log's warrant for each decision it made.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{keep_prepared, to_json, Db, StoreResult, Tx, WriteTx};
+use crate::chain::{hash_fields, GENESIS_HASH};
+use crate::{on_db, on_tx};
+
+/// Where an outbox row stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowState {
+    Queued,
+    Claimed,
+    Sent,
+    Failed,
+    Indeterminate,
+    NotSent,
+}
+
+impl RowState {
+    pub const ALL: [RowState; 6] = [
+        RowState::Queued,
+        RowState::Claimed,
+        RowState::Sent,
+        RowState::Failed,
+        RowState::Indeterminate,
+        RowState::NotSent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowState::Queued => "queued",
+            RowState::Claimed => "claimed",
+            RowState::Sent => "sent",
+            RowState::Failed => "failed",
+            RowState::Indeterminate => "indeterminate",
+            RowState::NotSent => "not_sent",
+        }
+    }
+}
+
+/// One recipient of a campaign, to be made into an outbox row.
+pub struct NewRow {
+    pub id: Uuid,
+    pub contact_id: Uuid,
+    pub message_id: String,
+    pub token: String,
+}
+
+/// Makes the outbox rows of a campaign (queued, due at `now`); a row that exists already for a
+/// (campaign, contact, channel) is left as it is.
+pub async fn enqueue(
+    tx: &mut WriteTx,
+    campaign_id: Uuid,
+    channel: &str,
+    rows: &[NewRow],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    for chunk in rows.chunks(1000) {
+        let persistent = keep_prepared(chunk.len());
+        on_tx!(tx, conn => {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO outbox (id, campaign_id, contact_id, channel, message_id, token, state, attempts, next_attempt_at, updated_at) ",
+            );
+            query.push_values(chunk, |mut row, new| {
+                row.push_bind(new.id)
+                    .push_bind(campaign_id)
+                    .push_bind(new.contact_id)
+                    .push_bind(channel)
+                    .push_bind(new.message_id.as_str())
+                    .push_bind(new.token.as_str())
+                    .push_bind(RowState::Queued.as_str())
+                    .push_bind(0_i64)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            query.push(" ON CONFLICT (campaign_id, contact_id, channel) DO NOTHING");
+            query.build().persistent(persistent).execute(conn).await.map(|_| ())?
+        });
+    }
+    Ok(())
+}
+
+/// A row the worker has claimed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: Uuid,
+    pub contact_id: Uuid,
+    pub message_id: String,
+    pub token: String,
+    pub attempts: i64,
+}
+
+/// Claims up to `limit` due queued rows of `campaign_id` for `owner` until `lease_until`. On
+/// PostgreSQL rows other workers hold are skipped, not waited for (`SKIP LOCKED`); a SQLite write
+/// transaction holds the database.
+pub async fn claim(
+    tx: &mut WriteTx,
+    campaign_id: Uuid,
+    owner: &str,
+    lease_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> StoreResult<Vec<Claimed>> {
+    let skip = match super::AsTx::as_tx(tx) {
+        Tx::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        Tx::Sqlite(_) => "",
+    };
+    let sql = format!(
+        "UPDATE outbox SET state = 'claimed', lease_owner = $2, lease_until = $3, attempts = attempts + 1, updated_at = $4 \
+         WHERE id IN (SELECT id FROM outbox WHERE campaign_id = $1 AND state = 'queued' AND next_attempt_at <= $4 \
+         ORDER BY next_attempt_at, id LIMIT $5{skip}) \
+         RETURNING id, contact_id, message_id, token, attempts"
+    );
+    let mut rows: Vec<Claimed> = on_tx!(tx, conn => {
+        sqlx::query_as(&sql)
+            .bind(campaign_id)
+            .bind(owner)
+            .bind(lease_until)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?
+    });
+    rows.sort_unstable_by_key(|r| r.contact_id);
+    Ok(rows)
+}
+
+/// Ends a claimed row: its state, why, and the address or number used. Only the lease's owner
+/// writes it; a row marked indeterminate while its owner was still sending takes the result the
+/// owner knows.
+pub async fn end(
+    db: &Db,
+    id: Uuid,
+    owner: &str,
+    state: RowState,
+    outcome: &str,
+    contact_point: Option<&str>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    on_db!(db, pool => {
+        sqlx::query(
+            "UPDATE outbox SET state = $3, outcome = $4, contact_point = COALESCE($5, contact_point), lease_owner = NULL, \
+             lease_until = NULL, updated_at = $6 WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(state.as_str())
+        .bind(outcome)
+        .bind(contact_point)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|_| ())?
+    });
+    Ok(())
+}
+
+/// Ends rows inside the claiming transaction (those the engine refused, or that cannot be sent).
+pub async fn end_in(
+    tx: &mut WriteTx,
+    id: Uuid,
+    state: RowState,
+    outcome: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE outbox SET state = $2, outcome = $3, lease_owner = NULL, lease_until = NULL, updated_at = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(state.as_str())
+        .bind(outcome)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())?
+    });
+    Ok(())
+}
+
+/// Puts a claimed row back in the queue, due at `at` (the relay did not take it for now).
+pub async fn retry_at(
+    db: &Db,
+    id: Uuid,
+    owner: &str,
+    at: DateTime<Utc>,
+    outcome: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    on_db!(db, pool => {
+        sqlx::query(
+            "UPDATE outbox SET state = 'queued', next_attempt_at = $3, outcome = $4, lease_owner = NULL, lease_until = NULL, \
+             updated_at = $5 WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(at)
+        .bind(outcome)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|_| ())?
+    });
+    Ok(())
+}
+
+/// Marks every claimed row whose lease ended before `now` indeterminate (its worker stopped
+/// mid-send: it may have been sent); returns how many.
+pub async fn expire_leases(db: &Db, now: DateTime<Utc>) -> StoreResult<u64> {
+    Ok(on_db!(db, pool => {
+        sqlx::query(
+            "UPDATE outbox SET state = 'indeterminate', outcome = 'lease_expired', updated_at = $1 \
+             WHERE state = 'claimed' AND lease_until < $1",
+        )
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    }))
+}
+
+/// How many rows of a campaign are in each state.
+pub async fn progress(db: &Db, campaign_id: Uuid) -> StoreResult<Vec<(String, i64)>> {
+    Ok(on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT state, COUNT(*) FROM outbox WHERE campaign_id = $1 GROUP BY state",
+        )
+        .bind(campaign_id)
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
+/// The campaigns in `state`, oldest change first.
+pub async fn campaigns_in(db: &Db, state: &str) -> StoreResult<Vec<Uuid>> {
+    Ok(on_db!(db, pool => {
+        sqlx::query_scalar("SELECT id FROM campaigns WHERE state = $1 ORDER BY updated_at")
+            .bind(state)
+            .fetch_all(pool)
+            .await?
+    }))
+}
+
+/// A warrant as the sender writes it.
+#[derive(Debug, Clone)]
+pub struct Warrant {
+    pub id: Uuid,
+    pub outbox_id: Uuid,
+    pub campaign_id: Uuid,
+    pub contact_id: Uuid,
+    pub channel: String,
+    pub kind: String,
+    pub topic: String,
+    pub third_party: Option<String>,
+    pub contact_point: Option<String>,
+    pub message_id: String,
+    pub allowed: bool,
+    pub basis: Option<String>,
+    pub reasons: Vec<String>,
+    pub evidence_seqs: Vec<i64>,
+    pub policy_version: i64,
+    pub author_id: Uuid,
+    pub approver_id: Option<Uuid>,
+    pub decided_at: DateTime<Utc>,
+}
+
+/// Appends `warrants` to their campaign's chain (the head's row locked on PostgreSQL, made at the
+/// genesis when missing).
+pub async fn append_warrants(
+    tx: &mut WriteTx,
+    campaign_id: Uuid,
+    warrants: &[Warrant],
+) -> StoreResult<()> {
+    if warrants.is_empty() {
+        return Ok(());
+    }
+    let lock = match super::AsTx::as_tx(tx) {
+        Tx::Postgres(_) => " FOR UPDATE",
+        Tx::Sqlite(_) => "",
+    };
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO warrant_heads (campaign_id, last_seq, last_hash) VALUES ($1, 0, $2) \
+             ON CONFLICT (campaign_id) DO NOTHING",
+        )
+        .bind(campaign_id)
+        .bind(GENESIS_HASH)
+        .execute(conn)
+        .await
+        .map(|_| ())?
+    });
+    let sql = format!("SELECT last_seq, last_hash FROM warrant_heads WHERE campaign_id = $1{lock}");
+    let (mut seq, mut hash): (i64, String) = on_tx!(tx, conn => {
+        sqlx::query_as(&sql).bind(campaign_id).fetch_one(conn).await?
+    });
+    for chunk in warrants.chunks(500) {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for w in chunk {
+            seq += 1;
+            let reasons = to_json(&w.reasons, "a warrant's reasons")?;
+            let evidence = to_json(&w.evidence_seqs, "a warrant's evidence")?;
+            let next = warrant_hash(w, seq, &hash, &reasons, &evidence);
+            rows.push((w, seq, hash.clone(), next.clone(), reasons, evidence));
+            hash = next;
+        }
+        let persistent = keep_prepared(chunk.len());
+        on_tx!(tx, conn => {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO warrants (id, outbox_id, campaign_id, contact_id, seq, channel, kind, topic, third_party, \
+                 contact_point, message_id, allowed, basis, reasons, evidence_seqs, policy_version, author_id, approver_id, \
+                 decided_at, prev_hash, hash) ",
+            );
+            query.push_values(&rows, |mut row, (w, seq, prev, next, reasons, evidence)| {
+                row.push_bind(w.id)
+                    .push_bind(w.outbox_id)
+                    .push_bind(w.campaign_id)
+                    .push_bind(w.contact_id)
+                    .push_bind(*seq)
+                    .push_bind(w.channel.as_str())
+                    .push_bind(w.kind.as_str())
+                    .push_bind(w.topic.as_str())
+                    .push_bind(w.third_party.as_deref())
+                    .push_bind(w.contact_point.as_deref())
+                    .push_bind(w.message_id.as_str())
+                    .push_bind(w.allowed)
+                    .push_bind(w.basis.as_deref())
+                    .push_bind(reasons.as_str())
+                    .push_bind(evidence.as_str())
+                    .push_bind(w.policy_version)
+                    .push_bind(w.author_id)
+                    .push_bind(w.approver_id)
+                    .push_bind(w.decided_at)
+                    .push_bind(prev.as_str())
+                    .push_bind(next.as_str());
+            });
+            query.build().persistent(persistent).execute(conn).await.map(|_| ())?
+        });
+    }
+    on_tx!(tx, conn => {
+        sqlx::query("UPDATE warrant_heads SET last_seq = $2, last_hash = $3 WHERE campaign_id = $1")
+            .bind(campaign_id)
+            .bind(seq)
+            .bind(&hash)
+            .execute(conn)
+            .await
+            .map(|_| ())?
+    });
+    Ok(())
+}
+
+/// A warrant's link in its campaign's chain: every field it states, and the previous hash.
+fn warrant_hash(w: &Warrant, seq: i64, prev: &str, reasons: &str, evidence: &str) -> String {
+    let id = w.id.to_string();
+    let outbox = w.outbox_id.to_string();
+    let campaign = w.campaign_id.to_string();
+    let contact = w.contact_id.to_string();
+    let seq = seq.to_string();
+    let policy = w.policy_version.to_string();
+    let author = w.author_id.to_string();
+    let approver = w.approver_id.map(|a| a.to_string()).unwrap_or_default();
+    let at = w
+        .decided_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    hash_fields(&[
+        "warrant/1",
+        &id,
+        &outbox,
+        &campaign,
+        &contact,
+        &seq,
+        &w.channel,
+        &w.kind,
+        &w.topic,
+        w.third_party.as_deref().unwrap_or_default(),
+        w.contact_point.as_deref().unwrap_or_default(),
+        &w.message_id,
+        if w.allowed { "allowed" } else { "refused" },
+        w.basis.as_deref().unwrap_or_default(),
+        reasons,
+        evidence,
+        &policy,
+        &author,
+        &approver,
+        &at,
+        prev,
+    ])
+}
