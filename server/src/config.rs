@@ -78,6 +78,9 @@ pub struct Config {
     /// The send worker: how many recipients it claims at once (the most that can be in flight,
     /// and so the most a crash can leave indeterminate).
     pub send_batch: i64,
+    /// How long a claim of the send worker lasts: rows still claimed after it (their worker
+    /// stopped) are indeterminate.
+    pub send_lease: std::time::Duration,
 }
 
 /// The public pages' address when none is configured.
@@ -177,6 +180,7 @@ impl Default for Config {
                 .collect(),
             public_url: DEFAULT_PUBLIC_URL.to_owned(),
             send_batch: 50,
+            send_lease: std::time::Duration::from_secs(120),
         }
     }
 }
@@ -234,6 +238,7 @@ pub const KEYS: &[&str] = &[
     "marketing_phrases",
     "public_url",
     "send_batch",
+    "send_lease_seconds",
 ];
 
 /// The environment variable of a key.
@@ -498,6 +503,10 @@ impl Config {
                     config.public_url = raw.trim_end_matches('/').to_owned();
                 }
                 "send_batch" => config.send_batch = bounded(raw, 1, 1000).map_err(bad)?,
+                "send_lease_seconds" => {
+                    config.send_lease =
+                        std::time::Duration::from_secs(bounded(raw, 1, 3600).map_err(bad)? as u64)
+                }
                 _ => unreachable!("every key in KEYS is handled"),
             }
         }

@@ -112,7 +112,8 @@ impl Application {
         let worker = crate::service::sending::Worker {
             name: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple()),
             batch: config.send_batch,
-            lease: chrono::Duration::minutes(2),
+            lease: chrono::Duration::from_std(config.send_lease)
+                .unwrap_or(chrono::Duration::minutes(2)),
             public_url: config.public_url.clone(),
             idle: Duration::from_millis(500),
         };

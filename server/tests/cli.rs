@@ -842,3 +842,259 @@ fn a_500_from_corrupt_stored_data_logs_no_personal_data() {
         "the stored value appears in the server log: {log}"
     );
 }
+
+/// Starts `serve` on `data_dir` with `env` besides; returns the process and its address.
+fn serve_with(data_dir: &Path, env: &[(&str, &str)]) -> (std::process::Child, String) {
+    let mut serve = command(data_dir);
+    // ASSENT_DATABASE_URL, when given, comes in `env`.
+    serve.envs(env.iter().copied()).arg("serve");
+    let mut child = serve
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .replace("Assent is listening on ", "");
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, address)
+}
+
+/// One JSON request as `token`; the answer's status and body.
+async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let mut request = client.request(method, url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let reply = request.send().await.unwrap();
+    let status = reply.status();
+    (status, reply.json().await.unwrap_or_default())
+}
+
+/// The Message-IDs of the messages in the maildir `data_dir/mail`.
+fn maildir_message_ids(data_dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(data_dir.join("mail/new")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            text.lines()
+                .find(|l| l.starts_with("Message-ID: "))
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// The send pipeline's promise under SIGKILL: the server is killed at random moments while a
+/// campaign sends, and restarted each time. Afterwards no Message-ID was delivered twice, every
+/// recipient ended sent, failed, indeterminate or not sent, every `sent` row's message was
+/// delivered, indeterminate rows are no more than the batches in flight at the kills, and the
+/// audit trail verifies. `ASSENT_CRASH_KILLS` sets the number of kills (3 by default;
+/// `scripts/bench-crash` runs 20).
+#[test]
+fn a_send_killed_at_random_moments_loses_nothing_and_sends_nothing_twice_on_sqlite() {
+    send_killed_at_random_moments(None);
+}
+
+/// The same on PostgreSQL (a database of its own on `ASSENT_TEST_PG_URL`, which `scripts/test`
+/// sets; skipped without it).
+#[test]
+fn a_send_killed_at_random_moments_loses_nothing_and_sends_nothing_twice_on_postgres() {
+    let Ok(base) = std::env::var("ASSENT_TEST_PG_URL") else {
+        eprintln!("ASSENT_TEST_PG_URL is not set: the PostgreSQL run is skipped");
+        return;
+    };
+    use sqlx::Connection;
+    let name = format!("assent_crash_{}", uuid::Uuid::now_v7().simple());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let admin = |sql: String| {
+        let base = base.clone();
+        runtime.block_on(async move {
+            let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+            sqlx::query(&sql).execute(&mut conn).await.unwrap();
+        })
+    };
+    admin(format!("CREATE DATABASE \"{name}\""));
+    let url = format!(
+        "{}/{name}",
+        base.rsplit_once('/').map_or(base.as_str(), |(b, _)| b)
+    );
+    send_killed_at_random_moments(Some(&url));
+    admin(format!("DROP DATABASE \"{name}\" WITH (FORCE)"));
+}
+
+fn send_killed_at_random_moments(database_url: Option<&str>) {
+    use rand::Rng;
+    let kills: usize = std::env::var("ASSENT_CRASH_KILLS")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(3);
+    let contacts = 4000;
+    let batch = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let command = |data_dir: &Path| {
+        let mut command = command(data_dir);
+        if let Some(url) = database_url {
+            command.env("ASSENT_DATABASE_URL", url);
+        }
+        command
+    };
+    for (email, roles) in [
+        (
+            "ada@harbour-heating.example",
+            &["admin", "dpo", "sales"][..],
+        ),
+        ("mia@harbour-heating.example", &["manager"][..]),
+    ] {
+        let mut create = command(dir.path());
+        create.arg("create-user");
+        for role in roles {
+            create.args(["--role", role]);
+        }
+        create.arg(email);
+        assert!(run_with_stdin(create, &format!("{PASSWORD}\n"))
+            .status
+            .success());
+    }
+    let seeded = command(dir.path())
+        .args(["seed", "--contacts", &contacts.to_string()])
+        .output()
+        .unwrap();
+    assert!(seeded.status.success(), "{}", text(&seeded.stderr));
+    let batch_text = batch.to_string();
+    let mut env = vec![
+        ("ASSENT_SEND_BATCH", batch_text.as_str()),
+        ("ASSENT_SEND_LEASE_SECONDS", "1"),
+        ("ASSENT_ORGANISATION_NAME", "Harbour Heating Ltd"),
+        (
+            "ASSENT_ORGANISATION_POSTAL_ADDRESS",
+            "1 Quay Street, Bristol BS1 4DJ",
+        ),
+    ];
+    if let Some(url) = database_url {
+        env.push(("ASSENT_DATABASE_URL", url));
+    }
+    let (mut child, mut address) = serve_with(dir.path(), &env);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = pinned_client(dir.path());
+    use reqwest::Method;
+    let (ada, mia, campaign_id) = runtime.block_on(async {
+        let login = |email: &'static str| {
+            let (client, address) = (&client, &address);
+            async move {
+                let (_, body) = call(client, Method::POST, format!("{address}/api/v1/sessions"), None,
+                    Some(serde_json::json!({"email": email, "password": PASSWORD, "device_name": "crash test"}))).await;
+                body["token"].as_str().unwrap_or_else(|| panic!("a token: {body}")).to_owned()
+            }
+        };
+        let ada = login("ada@harbour-heating.example").await;
+        let mia = login("mia@harbour-heating.example").await;
+        let (status, body) = call(&client, Method::PUT, format!("{address}/api/v1/topics"), Some(&ada), Some(serde_json::json!({"topics": [
+            {"key": "boilers", "name": "Boilers", "description": "New boilers, fitted and serviced."}]}))).await;
+        assert!(status.is_success(), "{body}");
+        let (status, campaign) = call(&client, Method::POST, format!("{address}/api/v1/campaigns"), Some(&ada), Some(serde_json::json!({
+            "name": "Winter boiler check",
+            "message": {"kind": "marketing", "channel": "email", "topic": "boilers"},
+            "subject": "Your boiler before winter",
+            "body": "Dear {{first_name|customer}},\n\nBook your boiler check.\n\n[Unsubscribe]({{unsubscribe_url}})",
+            "audience": "everyone"}))).await;
+        assert!(status.is_success(), "{campaign}");
+        let id = campaign["id"].as_str().unwrap().to_owned();
+        let url = |step: &str| format!("{address}/api/v1/campaigns/{id}/{step}");
+        let (status, submitted) = call(&client, Method::POST, url("submit"), Some(&ada), Some(serde_json::json!({"version": 1}))).await;
+        assert!(status.is_success(), "{submitted}");
+        let (_, preview) = call(&client, Method::GET, url("preview"), Some(&mia), None).await;
+        let (status, approved) = call(&client, Method::POST, url("approve"), Some(&mia), Some(serde_json::json!({
+            "version": submitted["version"], "content_hash": preview["content_hash"], "audience_hash": preview["audience_hash"]}))).await;
+        assert!(status.is_success(), "{approved}");
+        let (status, sending) = call(&client, Method::POST, url("send"), Some(&ada), Some(serde_json::json!({"version": approved["version"]}))).await;
+        assert!(status.is_success(), "{sending}");
+        (ada, mia, id)
+    });
+    let _ = mia;
+    let mut rng = rand::thread_rng();
+    let mut mid_send = 0;
+    for _ in 0..kills {
+        std::thread::sleep(Duration::from_millis(rng.gen_range(20..300)));
+        let (_, before) = runtime.block_on(call(
+            &client,
+            Method::GET,
+            format!("{address}/api/v1/campaigns/{campaign_id}/progress"),
+            Some(&ada),
+            None,
+        ));
+        if before["state"] == "sending" {
+            mid_send += 1;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        (child, address) = serve_with(dir.path(), &env);
+    }
+    assert!(
+        mid_send > 0,
+        "no kill came while the campaign was sending: make it larger"
+    );
+    let progress = runtime.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let (status, progress) = call(
+                &client,
+                Method::GET,
+                format!("{address}/api/v1/campaigns/{campaign_id}/progress"),
+                Some(&ada),
+                None,
+            )
+            .await;
+            assert!(status.is_success(), "{progress}");
+            if progress["state"] == "sent" {
+                return progress;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the campaign did not finish: {progress}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    stop(&mut child);
+    let count = |key: &str| progress[key].as_u64().unwrap();
+    assert_eq!(count("total"), contacts, "{progress}");
+    assert_eq!(count("queued") + count("in_flight"), 0, "{progress}");
+    assert!(count("sent") > 0, "{progress}");
+    assert!(
+        count("indeterminate") <= (kills * batch) as u64,
+        "at most a batch in flight at each kill: {progress}"
+    );
+    let ids = maildir_message_ids(dir.path());
+    eprintln!(
+        "after {kills} kills ({mid_send} while sending): {progress}, {} messages in the maildir",
+        ids.len()
+    );
+    let unique: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "a Message-ID was delivered twice");
+    assert!(
+        ids.len() as u64 >= count("sent")
+            && ids.len() as u64 <= count("sent") + count("indeterminate"),
+        "every sent message was delivered, and only sent or indeterminate ones: {} in the maildir, {progress}",
+        ids.len()
+    );
+    let verify = command(dir.path())
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
+}

@@ -1,4 +1,4 @@
-//! Synthetic contacts with seeded, realistic consent ledgers, for trying Assent out and for
+//! Synthetic contacts (each with an address at example.org) with seeded, realistic consent ledgers, for trying Assent out and for
 //! benchmarks (`assent-server seed`). Never for a production database.
 //!
 //! The contacts are owned by the first user and created by the seed job; their events are
@@ -62,6 +62,8 @@ pub async fn synthetic(
                 let input = ContactInput {
                     first_name: Some("Synthetic".into()),
                     last_name: Some(format!("Person {n}")),
+                    // example.org is reserved for examples: the address reaches no one.
+                    emails: vec![format!("synthetic.person.{n}@example.org")],
                     subscriber_kind: Some(subject.kind),
                     ..ContactInput::default()
                 };
