@@ -174,7 +174,8 @@ fn audit_verify_passes_and_then_catches_a_row_altered_in_sql() {
     assert_eq!(
         text(&output.stdout),
         "The audit trail is intact: 1 records, every link verified.\n\
-         The consent ledgers are intact: 0 events, every link verified.\n"
+         The consent ledgers are intact: 0 events, every link verified.\n\
+         The communication log is intact: 0 warrants, every link verified.\n"
     );
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -602,7 +603,8 @@ fn seed_needs_an_owner_then_writes_verifiable_ledgers_the_same_for_the_same_seed
         text(&verify.stdout),
         format!(
             "The audit trail is intact: 7 records, every link verified.\n\
-             The consent ledgers are intact: {} events, every link verified.\n",
+             The consent ledgers are intact: {} events, every link verified.\n\
+             The communication log is intact: 0 warrants, every link verified.\n",
             2 * first_events
         )
     );

@@ -316,6 +316,20 @@ store_test! {
         wanted.sort();
         assert_eq!(by_contact, wanted);
         assert!(app.raw_sql("UPDATE warrants SET allowed = TRUE").await.unwrap_err().to_string().contains("append-only"));
+        let intact = assent_server::service::audit::verify(&app.db).await.unwrap();
+        assert_eq!(intact.warrants, Ok(3));
+        // One with the database file can drop the triggers: `audit verify` still finds the edit.
+        let unguard = match app.backend {
+            crate::helpers::Backend::Sqlite => "DROP TRIGGER warrants_no_update",
+            crate::helpers::Backend::Postgres => "ALTER TABLE warrants DISABLE TRIGGER USER",
+        };
+        app.raw_sql(unguard).await.unwrap();
+        // Turns the refusals into allowances, as if they had been allowed.
+        assert_eq!(app.raw_sql("UPDATE warrants SET allowed = TRUE, reasons = '[]' WHERE allowed = FALSE").await.unwrap(), 2);
+        let altered = assent_server::service::audit::verify(&app.db).await.unwrap();
+        let broken = altered.warrants.unwrap_err();
+        assert_eq!(broken.campaign_id, approved.id);
+        assert!(broken.link.problem.contains("altered"), "{:?}", broken.link);
         let again = step(&app, &sales, &approved, "send", json!({})).await;
         assert_eq!(again.0, StatusCode::CONFLICT, "sent once: {}", again.1);
     }

@@ -454,6 +454,15 @@ async fn audit_verify(
             );
         }
     }
+    match &integrity.warrants {
+        Ok(warrants) => {
+            println!("The communication log is intact: {warrants} warrants, every link verified.")
+        }
+        Err(broken) => println!(
+            "The communication log of campaign {} is BROKEN at warrant {}: {}",
+            broken.campaign_id, broken.link.seq, broken.link.problem
+        ),
+    }
     let mut extends = true;
     if let Some(statement) = &statement {
         let departures = service::audit::departures(&db, statement)

@@ -1,5 +1,5 @@
-//! Checking that nothing recorded was altered: the audit trail's chains and every consent
-//! ledger's (`assent-server audit verify`), and checkpoints of where they stood, signed with a
+//! Checking that nothing recorded was altered: the audit trail's chains, every consent
+//! ledger's and each campaign's chain of warrants in the communication log (`assent-server audit verify`), and checkpoints of where they stood, signed with a
 //! key outside the database, that a rewrite of the whole database cannot match
 //! (`audit checkpoint`, `audit verify --checkpoint`, and the server's periodic checkpoints).
 
@@ -15,11 +15,15 @@ pub struct Integrity {
     pub audit: Verification,
     /// The events checked, or the first broken ledger.
     pub ledgers: Result<u64, BrokenLedger>,
+    /// The warrants of the communication log checked, or the first broken campaign chain.
+    pub warrants: Result<u64, store::outbox::BrokenWarrants>,
 }
 
 impl Integrity {
     pub fn intact(&self) -> bool {
-        matches!(self.audit, Verification::Intact { .. }) && self.ledgers.is_ok()
+        matches!(self.audit, Verification::Intact { .. })
+            && self.ledgers.is_ok()
+            && self.warrants.is_ok()
     }
 }
 
@@ -28,6 +32,7 @@ pub async fn verify(db: &Db) -> ServiceResult<Integrity> {
     Ok(Integrity {
         audit: store::audit::verify(db).await?,
         ledgers: store::ledger::verify(db).await?,
+        warrants: store::outbox::verify(db).await?,
     })
 }
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{keep_prepared, to_json, Db, StoreResult, Tx, WriteTx};
-use crate::chain::{hash_fields, GENESIS_HASH};
+use crate::chain::{hash_fields, BrokenLink, ChainVerifier, GENESIS_HASH};
 use crate::{on_db, on_tx};
 
 /// Where an outbox row stands.
@@ -387,4 +387,101 @@ fn warrant_hash(w: &Warrant, seq: i64, prev: &str, reasons: &str, evidence: &str
         &at,
         prev,
     ])
+}
+
+/// Where a campaign's chain of warrants is broken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenWarrants {
+    pub campaign_id: Uuid,
+    pub link: BrokenLink,
+}
+
+#[derive(sqlx::FromRow)]
+struct WarrantRow {
+    id: Uuid,
+    outbox_id: Uuid,
+    campaign_id: Uuid,
+    contact_id: Uuid,
+    seq: i64,
+    channel: String,
+    kind: String,
+    topic: String,
+    third_party: Option<String>,
+    contact_point: Option<String>,
+    message_id: String,
+    allowed: bool,
+    basis: Option<String>,
+    reasons: String,
+    evidence_seqs: String,
+    policy_version: i64,
+    author_id: Uuid,
+    approver_id: Option<Uuid>,
+    decided_at: DateTime<Utc>,
+    prev_hash: String,
+    hash: String,
+}
+
+/// Walks every campaign's chain of warrants against its head; the warrants checked, or the
+/// first break. (A campaign whose head row was deleted with its warrants is caught by the
+/// audit checkpoint, not here.)
+pub async fn verify(db: &Db) -> StoreResult<Result<u64, BrokenWarrants>> {
+    let heads: Vec<(Uuid, i64, String)> = on_db!(db, pool => {
+        sqlx::query_as("SELECT campaign_id, last_seq, last_hash FROM warrant_heads ORDER BY campaign_id")
+            .fetch_all(pool)
+            .await?
+    });
+    let mut checked = 0;
+    for (campaign_id, head_seq, head_hash) in heads {
+        let rows: Vec<WarrantRow> = on_db!(db, pool => {
+            sqlx::query_as(
+                "SELECT id, outbox_id, campaign_id, contact_id, seq, channel, kind, topic, third_party, contact_point, \
+                 message_id, allowed, basis, reasons, evidence_seqs, policy_version, author_id, approver_id, decided_at, \
+                 prev_hash, hash FROM warrants WHERE campaign_id = $1 AND seq <= $2 ORDER BY seq",
+            )
+            .bind(campaign_id)
+            .bind(head_seq)
+            .fetch_all(pool)
+            .await?
+        });
+        let mut verifier = ChainVerifier::default();
+        for row in &rows {
+            let warrant = Warrant {
+                id: row.id,
+                outbox_id: row.outbox_id,
+                campaign_id: row.campaign_id,
+                contact_id: row.contact_id,
+                channel: row.channel.clone(),
+                kind: row.kind.clone(),
+                topic: row.topic.clone(),
+                third_party: row.third_party.clone(),
+                contact_point: row.contact_point.clone(),
+                message_id: row.message_id.clone(),
+                allowed: row.allowed,
+                basis: row.basis.clone(),
+                reasons: Vec::new(),
+                evidence_seqs: Vec::new(),
+                policy_version: row.policy_version,
+                author_id: row.author_id,
+                approver_id: row.approver_id,
+                decided_at: row.decided_at,
+            };
+            let recomputed = if row.campaign_id == campaign_id {
+                warrant_hash(
+                    &warrant,
+                    row.seq,
+                    &row.prev_hash,
+                    &row.reasons,
+                    &row.evidence_seqs,
+                )
+            } else {
+                "moved to another campaign".to_owned()
+            };
+            verifier.check_link(row.seq, &row.prev_hash, &row.hash, &recomputed);
+        }
+        match verifier.finish(head_seq, &head_hash) {
+            Ok(n) => checked += n,
+            Err(link) => return Ok(Err(BrokenWarrants { campaign_id, link })),
+        }
+    }
+    Ok(Ok(checked))
 }
