@@ -157,11 +157,13 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.state.mail.outlet.announce();
         let app = api::app(self.state.clone());
-        let sender = tokio::spawn(crate::service::sending::run(
+        let (stop_sending, stopping) = tokio::sync::watch::channel(false);
+        let mut sender = tokio::spawn(crate::service::sending::run(
             self.state.db.clone(),
             self.state.mail.clone(),
             self.state.marketing_phrases.clone(),
             self.worker,
+            stopping,
         ));
         let checkpointer = self.checkpoints.map(|checkpointer| {
             tokio::spawn(write_checkpoints(self.state.db.clone(), checkpointer))
@@ -174,8 +176,18 @@ impl Application {
         if let Some(task) = checkpointer {
             task.abort();
         }
-        // A batch stopped here is finished by its lease: its rows become indeterminate.
-        sender.abort();
+        // The worker finishes the batch it is handing over and claims no more; one still running
+        // after 10 seconds is stopped, and its rows become indeterminate when their lease ends.
+        let _ = stop_sending.send(true);
+        if tokio::time::timeout(Duration::from_secs(10), &mut sender)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the send worker did not finish its batch in time: its rows will be indeterminate"
+            );
+            sender.abort();
+        }
         self.state.mail.outlet.close().await;
         self.state.db.close().await;
         result

@@ -1028,6 +1028,23 @@ fn send_killed_at_random_moments(database_url: Option<&str>) {
         (ada, mia, id)
     });
     let _ = mia;
+    // Stopped as an operator stops it, mid-send: the worker finishes its batch, so after the
+    // lease nothing is indeterminate.
+    std::thread::sleep(Duration::from_millis(150));
+    stop(&mut child);
+    (child, address) = serve_with(dir.path(), &env);
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, after_stop) = runtime.block_on(call(
+        &client,
+        Method::GET,
+        format!("{address}/api/v1/campaigns/{campaign_id}/progress"),
+        Some(&ada),
+        None,
+    ));
+    assert_eq!(
+        after_stop["indeterminate"], 0,
+        "a graceful stop leaves nothing indeterminate: {after_stop}"
+    );
     let mut rng = rand::thread_rng();
     let mut mid_send = 0;
     for _ in 0..kills {

@@ -58,11 +58,17 @@ fn backoff(attempts: i64) -> chrono::Duration {
     chrono::Duration::minutes(minutes[(attempts.max(1) as usize - 1).min(minutes.len() - 1)])
 }
 
-/// Runs until the task is dropped: marks expired leases indeterminate, then works every sending
+/// Runs until `stop` turns true: marks expired leases indeterminate, then works every sending
 /// campaign a batch at a time, waiting `idle` when there is nothing to do. A failure is logged and
-/// the loop goes on.
-pub async fn run(db: Db, mail: Arc<Mail>, phrases: Arc<Vec<String>>, worker: Worker) {
-    loop {
+/// the loop goes on. A batch being handed over when `stop` turns is finished first.
+pub async fn run(
+    db: Db,
+    mail: Arc<Mail>,
+    phrases: Arc<Vec<String>>,
+    worker: Worker,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
         let worked = match work_once(&db, &mail, &phrases, &worker).await {
             Ok(worked) => worked,
             Err(e) => {
@@ -71,7 +77,10 @@ pub async fn run(db: Db, mail: Arc<Mail>, phrases: Arc<Vec<String>>, worker: Wor
             }
         };
         if worked == 0 {
-            tokio::time::sleep(worker.idle).await;
+            tokio::select! {
+                _ = tokio::time::sleep(worker.idle) => {}
+                _ = stop.changed() => {}
+            }
         }
     }
 }
@@ -95,6 +104,8 @@ pub async fn work_once(
         marketing_phrases: phrases,
     };
     let mut worked = 0;
+    // Each campaign's batch is finished before the next: a stop asked meanwhile ends the loop
+    // in `run` after this pass.
     for campaign_id in outbox::campaigns_in(db, CampaignState::Sending.as_str()).await? {
         worked += send_batch(db, mail, &rules, worker, campaign_id).await?;
     }
