@@ -263,15 +263,33 @@ pub fn markdown_escape(value: &str) -> String {
 
 /// The HTML of a Markdown body, raw HTML shown as text, and its plain text.
 pub fn render(markdown: &str) -> (String, String) {
+    // A link whose address is not http, https or mailto (`javascript:`, `data:`) keeps its text
+    // and loses the link; links nest no deeper than CommonMark allows, so a stack tells which
+    // end is whose.
+    let mut kept = Vec::new();
     let events: Vec<Event<'_>> = Parser::new_ext(markdown, Options::ENABLE_STRIKETHROUGH)
-        .map(|event| match event {
-            Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
-            other => other,
+        .filter_map(|event| match event {
+            Event::Html(raw) | Event::InlineHtml(raw) => Some(Event::Text(raw)),
+            Event::Start(Tag::Link { ref dest_url, .. }) => {
+                let safe = safe_link(dest_url);
+                kept.push(safe);
+                safe.then_some(event)
+            }
+            Event::End(TagEnd::Link) => kept.pop().unwrap_or(false).then_some(event),
+            other => Some(other),
         })
         .collect();
     let mut html_out = String::new();
     html::push_html(&mut html_out, events.iter().cloned());
     (html_out, plain_text(&events))
+}
+
+/// Whether a link may point at `url`: the web or an email address.
+fn safe_link(url: &str) -> bool {
+    let lower = url.trim().to_ascii_lowercase();
+    ["https://", "http://", "mailto:"]
+        .iter()
+        .any(|scheme| lower.starts_with(scheme))
 }
 
 /// The plain-text part: paragraphs apart, list items with a dash, a link followed by its
@@ -426,6 +444,30 @@ mod tests {
             text,
             "Dear <b>Jane</b> *[x](https://evil.example)* &amp;  # big,\n\nYour boiler is due. Book a visit <https://harbour-heating.example/book>\n\n<script>alert(1)</script>\n\nUnsubscribe <https://assent.example.org/u/t0k3n>\n"
         );
+    }
+
+    #[test]
+    fn a_link_to_anything_but_the_web_or_a_mailbox_keeps_only_its_text() {
+        let t = Template::parse(
+            "[Visit]({{company}}) and [Mail us](mailto:hello@harbour-heating.example)",
+        )
+        .unwrap();
+        let sly = Values {
+            company: Some("javascript:alert(1)"),
+            ..jane()
+        };
+        let (html, text) = t.email(&sly).unwrap();
+        assert!(!html.contains("javascript"), "{html}");
+        assert!(
+            html.contains("Visit and <a href=\"mailto:hello@harbour-heating.example\">Mail us</a>"),
+            "{html}"
+        );
+        assert_eq!(
+            text,
+            "Visit and Mail us <mailto:hello@harbour-heating.example>\n"
+        );
+        let (html, _) = render("[x](data:text/html,hi) [y](JavaScript:alert(2))");
+        assert!(!html.contains("href"), "{html}");
     }
 
     #[test]

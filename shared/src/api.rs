@@ -708,8 +708,11 @@ pub struct CampaignPreview {
     /// SHA-256 of the member ids, hex: an approval names the hash of the preview it followed.
     pub audience_hash: String,
     pub decisions: AudienceDecisionResponse,
-    /// Members the engine allows who still cannot be sent it, and why (first 100).
+    /// Members among the first 1,000 decisions whom the engine allows but who still cannot be
+    /// sent it, and why (the first 100 of them).
     pub unsendable: Vec<Unsendable>,
+    /// How many such members the first 1,000 decisions hold (the send records the rest as
+    /// `not_sent` with the same reasons).
     pub unsendable_count: u64,
     pub sample: Option<RenderedMessage>,
 }

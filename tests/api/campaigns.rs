@@ -334,3 +334,43 @@ store_test! {
         assert_eq!(again.0, StatusCode::CONFLICT, "sent once: {}", again.1);
     }
 }
+
+store_test! {
+    async fn a_paused_campaign_claims_no_more_and_a_cancelled_one_sends_nothing_still_queued(app: TestApp) {
+        catalogue(&app).await;
+        let (_, sales) = app.user_with_token("sam.sales@example.org", &[Role::Sales]).await;
+        let (_, manager) = app.user_with_token("mia.manager@example.org", &[Role::Manager]).await;
+        let mut ids = Vec::new();
+        for n in 0..5 {
+            let person = contact(&app, &sales, json!({"first_name": format!("Person {n}"), "last_name": "Doe", "emails": [format!("person.{n}@example.org")]})).await;
+            consent(&app, &sales, &person).await;
+            ids.push(person.id);
+        }
+        let created: Campaign = app.post("/api/v1/campaigns", &sales, boiler_offer(&ids, BODY)).await.json();
+        let (_, body) = step(&app, &sales, &created, "submit", json!({})).await;
+        let submitted: Campaign = serde_json::from_value(body).unwrap();
+        let preview: CampaignPreview = app.get(&format!("/api/v1/campaigns/{}/preview", submitted.id), &manager).await.json();
+        let (_, body) = step(&app, &manager, &submitted, "approve", json!({"content_hash": preview.content_hash, "audience_hash": preview.audience_hash})).await;
+        let approved: Campaign = serde_json::from_value(body).unwrap();
+        let (_, body) = step(&app, &sales, &approved, "send", json!({})).await;
+        let sending: Campaign = serde_json::from_value(body).unwrap();
+        let (status, body) = step(&app, &sales, &sending, "pause", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let paused: Campaign = serde_json::from_value(body).unwrap();
+        assert_eq!(paused.state, CampaignState::Paused);
+        let path = format!("/api/v1/campaigns/{}/progress", paused.id);
+        let progress = || app.get(&path, &sales);
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        let held = progress().await.body;
+        assert_eq!((held["state"].as_str(), held["in_flight"].as_u64()), (Some("paused"), Some(0)), "{held}");
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        assert_eq!(progress().await.body["queued"], held["queued"], "nothing is claimed while paused");
+
+        let (status, body) = step(&app, &sales, &paused, "cancel", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let done = progress().await.body;
+        assert_eq!((done["state"].as_str(), done["queued"].as_u64(), done["total"].as_u64()), (Some("cancelled"), Some(0), Some(5)), "{done}");
+        assert_eq!(done["not_sent"].as_u64().unwrap() + done["sent"].as_u64().unwrap(), 5, "{done}");
+        assert_eq!(maildir(&app).len() as u64, done["sent"].as_u64().unwrap());
+    }
+}

@@ -45,6 +45,8 @@ pub const PREVIEW_LINK: &str = "https://assent.invalid/your-own-link";
 pub struct Rules<'a> {
     pub identity: &'a SenderIdentity,
     pub marketing_phrases: &'a [String],
+    /// Whether mail goes to a relay (it reaches people) rather than the maildir.
+    pub relay: bool,
 }
 
 /// The first page of campaigns, newest first, of one state or any.
@@ -305,7 +307,8 @@ pub async fn cancel(db: &Db, actor: &Actor, id: Uuid, version: i64) -> ServiceRe
                 )));
             }
             campaign.state = CampaignState::Cancelled;
-            Ok(Freeze::Keep)
+            // What the worker holds now finishes; nothing queued goes out.
+            Ok(Freeze::CancelQueued)
         },
     )
     .await
@@ -322,6 +325,7 @@ pub async fn start(
 ) -> ServiceResult<Campaign> {
     access::require_any(db, actor, AUTHOR_ROLES, Some((ObjectKind::Campaign, id))).await?;
     let manager = actor.has(Role::Manager);
+    let relay = rules.relay;
     // Read before the row is locked; a change of the frozen audience needs a new approval, which
     // the version check below would see.
     let members = store::campaigns::members(db, id).await?;
@@ -346,6 +350,13 @@ pub async fn start(
         if campaign.content.message.channel != Channel::Email {
             return Err(Refusal::State(
                 "SMS is sent through an SMS gateway, and none is configured yet: this campaign cannot be sent.".into(),
+            ));
+        }
+        if relay && campaign.content.message.kind == MessageKind::Marketing {
+            // Until the public listener serves /u/{token}, its unsubscribe links would lead
+            // nowhere (PECR reg 22 and 23); into the maildir they reach no one.
+            return Err(Refusal::State(
+                "Marketing cannot go out through the mail relay yet: the public unsubscribe page its links open is not served by this version. Into the maildir (no mail_relay) it can.".into(),
             ));
         }
         let rows = members
@@ -644,6 +655,8 @@ enum Freeze {
     Members(Vec<Uuid>),
     /// The outbox rows of every frozen member (sending starts).
     Enqueue(Vec<store::outbox::NewRow>),
+    /// The rows still queued end `not_sent` (the campaign is cancelled).
+    CancelQueued,
 }
 
 /// Loads the campaign for update in one transaction, checks its version, lets `change` move it
@@ -697,6 +710,7 @@ async fn transition(
             let channel = campaign.content.message.channel.as_str();
             store::outbox::enqueue(&mut tx, id, channel, &rows, who.at).await?
         }
+        Freeze::CancelQueued => store::outbox::cancel_queued(&mut tx, id, who.at).await?,
     }
     if !store::campaigns::save(&mut tx, &campaign, current).await? {
         return Err(ServiceError::Conflict(
@@ -957,6 +971,7 @@ mod tests {
         let rules = |identity| Rules {
             identity,
             marketing_phrases: &[],
+            relay: false,
         };
         let email = marketing(Channel::Email, "Hi. [Unsubscribe]({{unsubscribe_url}})");
         assert_eq!(

@@ -69,7 +69,7 @@ pub async fn run(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     while !*stop.borrow() {
-        let worked = match work_once(&db, &mail, &phrases, &worker).await {
+        let worked = match work_once(&db, &mail, &phrases, &worker, &stop).await {
             Ok(worked) => worked,
             Err(e) => {
                 tracing::error!(error = %e, "the send worker failed; it will try again");
@@ -91,6 +91,7 @@ pub async fn work_once(
     mail: &Mail,
     phrases: &[String],
     worker: &Worker,
+    stop: &tokio::sync::watch::Receiver<bool>,
 ) -> ServiceResult<usize> {
     let expired = outbox::expire_leases(db, clock::now()).await?;
     if expired > 0 {
@@ -102,12 +103,21 @@ pub async fn work_once(
     let rules = Rules {
         identity: &mail.settings.identity,
         marketing_phrases: phrases,
+        relay: mail.settings.relay.is_some(),
     };
     let mut worked = 0;
-    // Each campaign's batch is finished before the next: a stop asked meanwhile ends the loop
-    // in `run` after this pass.
     for campaign_id in outbox::campaigns_in(db, CampaignState::Sending.as_str()).await? {
-        worked += send_batch(db, mail, &rules, worker, campaign_id).await?;
+        // Each campaign's batch is finished before a stop is looked at again.
+        if *stop.borrow() {
+            break;
+        }
+        // One campaign's failure (its claim rolled back) holds up no other.
+        match send_batch(db, mail, &rules, worker, campaign_id).await {
+            Ok(rows) => worked += rows,
+            Err(e) => {
+                tracing::error!(campaign = %campaign_id, error = %e, "a batch of the campaign failed; it will be tried again")
+            }
+        }
     }
     Ok(worked)
 }
@@ -322,49 +332,59 @@ async fn hand_over(
     }))
     .buffer_unordered(at_once);
     while let Some((ready, delivery)) = results.next().await {
-        let now = clock::now();
-        let row = &ready.row;
-        let to = Some(ready.message.to.as_str());
-        let owner = worker.name.as_str();
-        match delivery {
-            Delivery::Accepted => {
-                outbox::end(db, row.id, owner, RowState::Sent, "accepted", to, now).await?
-            }
-            Delivery::HardBounce { code, enhanced, .. } => {
-                let outcome = refusal("hard_bounce", code, enhanced.as_deref());
-                outbox::end(db, row.id, owner, RowState::Failed, &outcome, to, now).await?
-            }
-            Delivery::Refused { code, enhanced, .. } => {
-                let outcome = refusal("refused", code, enhanced.as_deref());
-                outbox::end(db, row.id, owner, RowState::Failed, &outcome, to, now).await?
-            }
-            Delivery::Deferred { code, .. } => {
-                let outcome = format!("deferred:{code}");
-                not_taken(db, owner, row, &outcome, now).await?
-            }
-            Delivery::RelayFailed {
-                stage: crate::mail::Stage::Connect,
-                ..
-            } => not_taken(db, owner, row, "relay_unreachable", now).await?,
-            Delivery::RelayFailed { stage, .. } => {
-                let outcome = format!("relay_failed:{}", format!("{stage:?}").to_lowercase());
-                outbox::end(db, row.id, owner, RowState::Failed, &outcome, to, now).await?
-            }
-            Delivery::Unknown => {
-                outbox::end(
-                    db,
-                    row.id,
-                    owner,
-                    RowState::Indeterminate,
-                    "no_reply_after_message",
-                    to,
-                    now,
-                )
-                .await?
-            }
+        // A row whose end cannot be written stays claimed and becomes indeterminate: the rest
+        // of the batch is still recorded.
+        match record(db, &worker.name, &ready, delivery).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                row = %ready.row.id,
+                "an outbox row was no longer this worker's when its result came (its lease ran out)"
+            ),
+            Err(e) => tracing::error!(
+                row = %ready.row.id,
+                error = %e,
+                "the result of a message cannot be written: its row will be indeterminate"
+            ),
         }
     }
     Ok(())
+}
+
+/// Writes the end of one handed-over row from where its conversation with the relay ended.
+async fn record(db: &Db, owner: &str, ready: &Ready, delivery: Delivery) -> ServiceResult<bool> {
+    let now = clock::now();
+    let row = &ready.row;
+    let to = Some(ready.message.to.as_str());
+    let end = |state, outcome: String| async move {
+        outbox::end(db, row.id, owner, state, &outcome, to, now).await
+    };
+    Ok(match delivery {
+        Delivery::Accepted => end(RowState::Sent, "accepted".into()).await?,
+        Delivery::HardBounce { code, enhanced, .. } => {
+            end(
+                RowState::Failed,
+                refusal("hard_bounce", code, enhanced.as_deref()),
+            )
+            .await?
+        }
+        Delivery::Refused { code, enhanced, .. } => {
+            end(
+                RowState::Failed,
+                refusal("refused", code, enhanced.as_deref()),
+            )
+            .await?
+        }
+        Delivery::Deferred { code, .. } => {
+            not_taken(db, owner, row, &format!("deferred:{code}"), now).await?
+        }
+        // The relay itself failed (no connection, TLS, a refused login, our sender refused):
+        // the message was not taken and no address is at fault, so it is tried again later.
+        Delivery::RelayFailed { stage, .. } => {
+            let outcome = format!("relay_failed:{}", format!("{stage:?}").to_lowercase());
+            not_taken(db, owner, row, &outcome, now).await?
+        }
+        Delivery::Unknown => end(RowState::Indeterminate, "no_reply_after_message".into()).await?,
+    })
 }
 
 fn refusal(what: &str, code: u16, enhanced: Option<&str>) -> String {
@@ -381,14 +401,13 @@ async fn not_taken(
     row: &Claimed,
     outcome: &str,
     now: chrono::DateTime<chrono::Utc>,
-) -> ServiceResult<()> {
-    if row.attempts >= MAX_ATTEMPTS {
-        outbox::end(db, row.id, owner, RowState::Failed, outcome, None, now).await?;
+) -> ServiceResult<bool> {
+    Ok(if row.attempts >= MAX_ATTEMPTS {
+        outbox::end(db, row.id, owner, RowState::Failed, outcome, None, now).await?
     } else {
         let at = now + backoff(row.attempts);
-        outbox::retry_at(db, row.id, owner, at, outcome, now).await?;
-    }
-    Ok(())
+        outbox::retry_at(db, row.id, owner, at, outcome, now).await?
+    })
 }
 
 /// Composes one email and hands it to the outlet.

@@ -243,6 +243,25 @@ macro_rules! on_db {
     };
 }
 
+/// Runs one statement outside any transaction through the writers' pool: on SQLite the one write
+/// connection (a write on a reader's would wait on the database's lock instead of in turn, and
+/// would not flush as `sqlite_synchronous` says), on PostgreSQL the pool.
+#[macro_export]
+macro_rules! on_writer {
+    ($db:expr, $conn:ident => $body:expr) => {
+        match ($db).write_pool() {
+            $crate::store::Pool::Sqlite(pool) => {
+                let $conn = &pool;
+                $body
+            }
+            $crate::store::Pool::Postgres(pool) => {
+                let $conn = &pool;
+                $body
+            }
+        }
+    };
+}
+
 /// Runs `$body` with `$conn` bound to the connection of whichever backend the transaction (a
 /// [`Tx`] or a [`WriteTx`]) is on.
 #[macro_export]

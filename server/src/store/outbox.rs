@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{keep_prepared, to_json, Db, StoreResult, Tx, WriteTx};
 use crate::chain::{hash_fields, BrokenLink, ChainVerifier, GENESIS_HASH};
-use crate::{on_db, on_tx};
+use crate::{on_db, on_tx, on_writer};
 
 /// Where an outbox row stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +93,8 @@ pub struct Claimed {
     pub attempts: i64,
 }
 
-/// Claims up to `limit` due queued rows of `campaign_id` for `owner` until `lease_until`. On
+/// Claims up to `limit` due queued rows of `campaign_id` for `owner` until `lease_until`, if the
+/// campaign is still sending. On
 /// PostgreSQL rows other workers hold are skipped, not waited for (`SKIP LOCKED`); a SQLite write
 /// transaction holds the database.
 pub async fn claim(
@@ -104,18 +105,36 @@ pub async fn claim(
     now: DateTime<Utc>,
     limit: i64,
 ) -> StoreResult<Vec<Claimed>> {
-    let skip = match super::AsTx::as_tx(tx) {
-        Tx::Postgres(_) => " FOR UPDATE SKIP LOCKED",
-        Tx::Sqlite(_) => "",
+    // The campaign must still be sending, read in this transaction: a pause or cancel that
+    // committed first stops the claim. On PostgreSQL the row is held (FOR SHARE) until the claim
+    // commits, so a pause waits for it and then no later batch is claimed.
+    let (share, sql) = match super::AsTx::as_tx(tx) {
+        Tx::Postgres(_) => (
+            " FOR SHARE",
+            // MATERIALIZED: the rows picked once, at most `limit`, skipping those other workers hold.
+            "WITH picked AS MATERIALIZED (SELECT id FROM outbox WHERE campaign_id = $1 AND state = 'queued' \
+             AND next_attempt_at <= $4 ORDER BY next_attempt_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
+             UPDATE outbox SET state = 'claimed', lease_owner = $2, lease_until = $3, attempts = attempts + 1, updated_at = $4 \
+             FROM picked WHERE outbox.id = picked.id AND outbox.state = 'queued' \
+             RETURNING outbox.id, outbox.contact_id, outbox.message_id, outbox.token, outbox.attempts",
+        ),
+        Tx::Sqlite(_) => (
+            "",
+            "UPDATE outbox SET state = 'claimed', lease_owner = $2, lease_until = $3, attempts = attempts + 1, updated_at = $4 \
+             WHERE id IN (SELECT id FROM outbox WHERE campaign_id = $1 AND state = 'queued' AND next_attempt_at <= $4 \
+             ORDER BY next_attempt_at, id LIMIT $5) \
+             RETURNING id, contact_id, message_id, token, attempts",
+        ),
     };
-    let sql = format!(
-        "UPDATE outbox SET state = 'claimed', lease_owner = $2, lease_until = $3, attempts = attempts + 1, updated_at = $4 \
-         WHERE id IN (SELECT id FROM outbox WHERE campaign_id = $1 AND state = 'queued' AND next_attempt_at <= $4 \
-         ORDER BY next_attempt_at, id LIMIT $5{skip}) \
-         RETURNING id, contact_id, message_id, token, attempts"
-    );
+    let check = format!("SELECT state FROM campaigns WHERE id = $1{share}");
+    let state: Option<String> = on_tx!(tx, conn => {
+        sqlx::query_scalar(&check).bind(campaign_id).fetch_optional(&mut *conn).await?
+    });
+    if state.as_deref() != Some("sending") {
+        return Ok(Vec::new());
+    }
     let mut rows: Vec<Claimed> = on_tx!(tx, conn => {
-        sqlx::query_as(&sql)
+        sqlx::query_as(sql)
             .bind(campaign_id)
             .bind(owner)
             .bind(lease_until)
@@ -139,8 +158,8 @@ pub async fn end(
     outcome: &str,
     contact_point: Option<&str>,
     now: DateTime<Utc>,
-) -> StoreResult<()> {
-    on_db!(db, pool => {
+) -> StoreResult<bool> {
+    let written = on_writer!(db, pool => {
         sqlx::query(
             "UPDATE outbox SET state = $3, outcome = $4, contact_point = COALESCE($5, contact_point), lease_owner = NULL, \
              lease_until = NULL, updated_at = $6 WHERE id = $1 AND lease_owner = $2",
@@ -152,10 +171,10 @@ pub async fn end(
         .bind(contact_point)
         .bind(now)
         .execute(pool)
-        .await
-        .map(|_| ())?
+        .await?
+        .rows_affected()
     });
-    Ok(())
+    Ok(written == 1)
 }
 
 /// Ends rows inside the claiming transaction (those the engine refused, or that cannot be sent).
@@ -189,11 +208,13 @@ pub async fn retry_at(
     at: DateTime<Utc>,
     outcome: &str,
     now: DateTime<Utc>,
-) -> StoreResult<()> {
-    on_db!(db, pool => {
+) -> StoreResult<bool> {
+    // Only from `claimed`: a row another worker found expired (indeterminate) stays so, since
+    // its owner cannot know any more than that the relay did not take it this time.
+    let written = on_writer!(db, pool => {
         sqlx::query(
             "UPDATE outbox SET state = 'queued', next_attempt_at = $3, outcome = $4, lease_owner = NULL, lease_until = NULL, \
-             updated_at = $5 WHERE id = $1 AND lease_owner = $2",
+             updated_at = $5 WHERE id = $1 AND lease_owner = $2 AND state = 'claimed'",
         )
         .bind(id)
         .bind(owner)
@@ -201,16 +222,16 @@ pub async fn retry_at(
         .bind(outcome)
         .bind(now)
         .execute(pool)
-        .await
-        .map(|_| ())?
+        .await?
+        .rows_affected()
     });
-    Ok(())
+    Ok(written == 1)
 }
 
 /// Marks every claimed row whose lease ended before `now` indeterminate (its worker stopped
 /// mid-send: it may have been sent); returns how many.
 pub async fn expire_leases(db: &Db, now: DateTime<Utc>) -> StoreResult<u64> {
-    Ok(on_db!(db, pool => {
+    Ok(on_writer!(db, pool => {
         sqlx::query(
             "UPDATE outbox SET state = 'indeterminate', outcome = 'lease_expired', updated_at = $1 \
              WHERE state = 'claimed' AND lease_until < $1",
@@ -484,4 +505,24 @@ pub async fn verify(db: &Db) -> StoreResult<Result<u64, BrokenWarrants>> {
         }
     }
     Ok(Ok(checked))
+}
+
+/// Ends the queued rows of a cancelled campaign `not_sent` (in the cancelling transaction).
+pub async fn cancel_queued(
+    tx: &mut WriteTx,
+    campaign_id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE outbox SET state = 'not_sent', outcome = 'cancelled', updated_at = $2 \
+             WHERE campaign_id = $1 AND state = 'queued'",
+        )
+        .bind(campaign_id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())?
+    });
+    Ok(())
 }

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::users::{self, StoredUser, UserRow};
-use super::{with_lock, Db, Pool, StoreResult, Tx};
-use crate::{on_db, on_tx};
+use super::{with_lock, Db, StoreResult, Tx};
+use crate::{on_db, on_tx, on_writer};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionRow {
@@ -104,21 +104,14 @@ pub async fn find_by_token_hash(
 /// Moves a session's last-seen time, through the writers' connection (on SQLite, the one write
 /// connection: a write on a reader's would wait on the database's lock instead of in turn).
 pub async fn touch(db: &Db, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
-    let sql = "UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND revoked_at IS NULL";
-    match db.write_pool() {
-        Pool::Sqlite(pool) => sqlx::query(sql)
+    on_writer!(db, pool => {
+        sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND revoked_at IS NULL")
             .bind(id)
             .bind(at)
-            .execute(&pool)
+            .execute(pool)
             .await?
-            .rows_affected(),
-        Pool::Postgres(pool) => sqlx::query(sql)
-            .bind(id)
-            .bind(at)
-            .execute(&pool)
-            .await?
-            .rows_affected(),
-    };
+            .rows_affected()
+    });
     Ok(())
 }
 
