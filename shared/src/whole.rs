@@ -99,6 +99,12 @@ mod tests {
             }
         );
         assert_eq!(parse(r#"{"version": 1, "days": null}"#).unwrap().days, None);
+        // Near 2^52 a float's step is 0.5: the parser must round correctly (serde_json's
+        // `float_roundtrip`), or a whole number reads as one with a half.
+        assert_eq!(
+            parse(r#"{"version": 3804863340974442.0}"#).unwrap().version,
+            3_804_863_340_974_442
+        );
         assert!(parse(r#"{"version": 1.5}"#).is_err());
         assert!(parse(r#"{"version": 1e300}"#).is_err());
         assert!(parse(r#"{"version": -9223372036854775809}"#).is_err());
