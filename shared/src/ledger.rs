@@ -182,6 +182,16 @@ pub enum MessageKind {
     Service,
 }
 
+impl MessageKind {
+    /// Its name in the API and in stored rows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Marketing => "marketing",
+            MessageKind::Service => "service",
+        }
+    }
+}
+
 /// What we want to send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

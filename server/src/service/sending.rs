@@ -68,8 +68,17 @@ pub async fn run(
     worker: Worker,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    // Expired leases are looked for at most every half lease (not every pass, which would be
+    // a write every `idle` on an idle server): a crashed batch is shown indeterminate within
+    // one and a half leases.
+    let every = worker.lease.to_std().unwrap_or(Duration::from_secs(120)) / 2;
+    let mut next_expiry = tokio::time::Instant::now();
     while !*stop.borrow() {
-        let worked = match work_once(&db, &mail, &phrases, &worker, &stop).await {
+        let expire = tokio::time::Instant::now() >= next_expiry;
+        if expire {
+            next_expiry = tokio::time::Instant::now() + every;
+        }
+        let worked = match work_once(&db, &mail, &phrases, &worker, &stop, expire).await {
             Ok(worked) => worked,
             Err(e) => {
                 tracing::error!(error = %e, "the send worker failed; it will try again");
@@ -92,8 +101,13 @@ pub async fn work_once(
     phrases: &[String],
     worker: &Worker,
     stop: &tokio::sync::watch::Receiver<bool>,
+    expire: bool,
 ) -> ServiceResult<usize> {
-    let expired = outbox::expire_leases(db, clock::now()).await?;
+    let expired = if expire {
+        outbox::expire_leases(db, clock::now()).await?
+    } else {
+        0
+    };
     if expired > 0 {
         tracing::warn!(
             rows = expired,
@@ -193,7 +207,7 @@ async fn send_batch(
             campaign_id,
             contact_id: contact,
             channel: message.channel.as_str().to_owned(),
-            kind: kind_name(message.kind).to_owned(),
+            kind: message.kind.as_str().to_owned(),
             topic: message.topic.clone(),
             third_party: message.third_party.clone(),
             contact_point: None,
@@ -302,13 +316,6 @@ async fn finish_if_done(db: &Db, actor: &Actor, campaign: &Campaign) -> ServiceR
         tracing::info!(campaign = %campaign.id, "campaign sent");
     }
     Ok(())
-}
-
-fn kind_name(kind: MessageKind) -> &'static str {
-    match kind {
-        MessageKind::Marketing => "marketing",
-        MessageKind::Service => "service",
-    }
 }
 
 /// Hands each message over (as many at once as the relay has connections) and writes each row's

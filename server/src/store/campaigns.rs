@@ -3,7 +3,6 @@
 
 use assent_shared::api::{Campaign, CampaignInput};
 use assent_shared::domain::CampaignState;
-use assent_shared::ledger::MessageKind;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -65,13 +64,6 @@ impl TryFrom<CampaignRow> for Campaign {
     }
 }
 
-fn kind(campaign: &Campaign) -> &'static str {
-    match campaign.content.message.kind {
-        MessageKind::Marketing => "marketing",
-        MessageKind::Service => "service",
-    }
-}
-
 /// Saves a new campaign.
 pub async fn insert(tx: &mut WriteTx, campaign: &Campaign) -> StoreResult<()> {
     let content = to_json(&campaign.content, "a campaign's content")?;
@@ -98,7 +90,7 @@ pub async fn insert(tx: &mut WriteTx, campaign: &Campaign) -> StoreResult<()> {
             .bind(&campaign.rejection_reason)
             .bind(campaign.frozen_members)
             .bind(&campaign.audience_hash)
-            .bind(kind(campaign))
+            .bind(campaign.content.message.kind.as_str())
             .execute(conn)
             .await
             .map(|_| ())?
@@ -135,7 +127,7 @@ pub async fn save(
         .bind(&campaign.rejection_reason)
         .bind(campaign.frozen_members)
         .bind(&campaign.audience_hash)
-        .bind(kind(campaign))
+        .bind(campaign.content.message.kind.as_str())
         .bind(campaign.updated_by)
         .execute(conn)
         .await?
