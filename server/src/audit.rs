@@ -90,6 +90,8 @@ audit_names! {
         /// The send worker decided recipients again and wrote their warrants (one record a batch).
         RecipientsDecided => "recipients_decided",
         CampaignSent => "campaign_sent",
+        /// A person stopped messages through their unsubscribe link or mailbox.
+        Unsubscribed => "unsubscribed",
         FilterSaved => "filter_saved",
         FiltersListed => "filters_listed",
         /// A request refused for want of a valid session (401).

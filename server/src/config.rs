@@ -75,6 +75,11 @@ pub struct Config {
     pub marketing_phrases: Vec<String>,
     /// The address people reach the public pages at (unsubscribe links point there), https.
     pub public_url: String,
+    /// Address and port of the public pages' HTTPS listener (the unsubscribe page), apart from
+    /// the staff API's so that each can be exposed on its own network.
+    pub public_bind: SocketAddr,
+    /// The proxies whose `X-Forwarded-For` names the client of a public page.
+    pub trusted_proxies: crate::public::TrustedProxies,
     /// The send worker: how many recipients it claims at once (the most that can be in flight,
     /// and so the most a crash can leave indeterminate).
     pub send_batch: i64,
@@ -179,6 +184,8 @@ impl Default for Config {
                 .map(|p| (*p).to_owned())
                 .collect(),
             public_url: DEFAULT_PUBLIC_URL.to_owned(),
+            public_bind: SocketAddr::from(([127, 0, 0, 1], 8444)),
+            trusted_proxies: crate::public::TrustedProxies::default(),
             send_batch: 50,
             send_lease: std::time::Duration::from_secs(120),
         }
@@ -237,6 +244,8 @@ pub const KEYS: &[&str] = &[
     "unsubscribe_mailto",
     "marketing_phrases",
     "public_url",
+    "public_bind",
+    "trusted_proxies",
     "send_batch",
     "send_lease_seconds",
 ];
@@ -502,6 +511,17 @@ impl Config {
                     }
                     config.public_url = raw.trim_end_matches('/').to_owned();
                 }
+                "public_bind" => {
+                    config.public_bind = raw.parse().map_err(|_| {
+                        bad(format!(
+                            "{raw:?} is not an address and port such as 0.0.0.0:8444"
+                        ))
+                    })?
+                }
+                "trusted_proxies" => {
+                    config.trusted_proxies =
+                        crate::public::TrustedProxies::parse(raw).map_err(bad)?
+                }
                 "send_batch" => config.send_batch = bounded(raw, 1, 1000).map_err(bad)?,
                 "send_lease_seconds" => {
                     config.send_lease =
@@ -509,6 +529,16 @@ impl Config {
                 }
                 _ => unreachable!("every key in KEYS is handled"),
             }
+        }
+        if config.public_bind == config.bind && config.bind.port() != 0 {
+            return Err(ConfigError::BadValue {
+                key: "public_bind",
+                origin: "the configuration".into(),
+                problem: format!(
+                    "is {}, the staff API's bind: the public pages need a listener of their own",
+                    config.bind
+                ),
+            });
         }
         match (&config.tls_cert, &config.tls_key) {
             (Some(_), None) => return Err(missing_pair("tls_key", "tls_cert")),

@@ -157,7 +157,16 @@ pub struct Unsubscribe<'a> {
     /// The https URL that takes the one-click POST.
     pub https: &'a str,
     /// The mailbox that takes unsubscribe requests by email, if the organisation has one.
-    pub mailto: Option<&'a str>,
+    pub mailto: Option<Mailto<'a>>,
+}
+
+/// A `mailto:` unsubscribe: the mailbox, and the subject the request carries (which names the
+/// message, so that the request can be matched to it when it is forwarded back).
+#[derive(Debug, Clone, Copy)]
+pub struct Mailto<'a> {
+    pub address: &'a str,
+    /// Letters, digits, `-`, `_` and spaces only (written `%20` in the URL).
+    pub subject: &'a str,
 }
 
 /// A message ready to hand over: its envelope and its bytes.
@@ -181,7 +190,12 @@ pub fn compose(email: &Email<'_>) -> Result<Composed, MailError> {
     if let Some(unsubscribe) = email.unsubscribe {
         check_unsubscribe(unsubscribe)?;
         let addresses = match unsubscribe.mailto {
-            Some(mailto) => format!("<{}>, <mailto:{mailto}>", unsubscribe.https),
+            Some(mailto) => format!(
+                "<{}>, <mailto:{}?subject={}>",
+                unsubscribe.https,
+                mailto.address,
+                mailto.subject.replace(' ', "%20")
+            ),
             None => format!("<{}>", unsubscribe.https),
         };
         builder = builder
@@ -225,8 +239,12 @@ fn check_unsubscribe(unsubscribe: Unsubscribe<'_>) -> Result<(), MailError> {
         return Err(MailError::Unsubscribe("URL"));
     }
     if let Some(mailto) = unsubscribe.mailto {
-        if !plain(mailto) || mailto.parse::<Address>().is_err() {
+        if !plain(mailto.address) || mailto.address.parse::<Address>().is_err() {
             return Err(MailError::Unsubscribe("mailbox"));
+        }
+        let word = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == ' ';
+        if !mailto.subject.chars().all(word) {
+            return Err(MailError::Unsubscribe("mailbox's subject"));
         }
     }
     Ok(())

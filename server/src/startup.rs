@@ -45,6 +45,9 @@ pub struct Application {
     worker: crate::service::sending::Worker,
     listener: std::net::TcpListener,
     local_addr: SocketAddr,
+    public_listener: std::net::TcpListener,
+    public_addr: SocketAddr,
+    public: crate::public::PublicState,
     fingerprint: String,
     certificate_pem: String,
     rustls: Arc<rustls::ServerConfig>,
@@ -84,21 +87,8 @@ impl Application {
         let fingerprint = identity.fingerprint();
         let certificate_pem = identity.leaf_pem();
         let rustls = tls::server_config(identity)?;
-        let listener =
-            std::net::TcpListener::bind(config.bind).map_err(|source| StartError::Bind {
-                bind: config.bind,
-                source,
-            })?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|source| StartError::Bind {
-                bind: config.bind,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
-            bind: config.bind,
-            source,
-        })?;
+        let (listener, local_addr) = listen(config.bind)?;
+        let (public_listener, public_addr) = listen(config.public_bind)?;
         let state = AppState {
             db,
             sessions: config.sessions,
@@ -108,6 +98,14 @@ impl Application {
                 settings: config.mail.clone(),
             }),
             marketing_phrases: Arc::new(config.marketing_phrases.clone()),
+        };
+        let public = crate::public::PublicState {
+            db: state.db.clone(),
+            organisation: config.mail.identity.organisation.clone(),
+            public_url: config.public_url.clone(),
+            unsubscribe_mailto: config.mail.unsubscribe_mailto.clone(),
+            proxies: Arc::new(config.trusted_proxies.clone()),
+            bad_tokens: Arc::new(crate::public::bad_token_throttle()),
         };
         let worker = crate::service::sending::Worker {
             name: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple()),
@@ -121,6 +119,9 @@ impl Application {
             worker,
             listener,
             local_addr,
+            public_listener,
+            public_addr,
+            public,
             fingerprint,
             certificate_pem,
             rustls,
@@ -132,6 +133,11 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where the public pages are served.
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public_addr
     }
 
     /// The SHA-256 fingerprint of the certificate the server presents.
@@ -168,11 +174,17 @@ impl Application {
         let checkpointer = self.checkpoints.map(|checkpointer| {
             tokio::spawn(write_checkpoints(self.state.db.clone(), checkpointer))
         });
-        let result =
-            axum_server::from_tcp_rustls(self.listener, RustlsConfig::from_config(self.rustls))
-                .handle(self.handle)
-                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-                .await;
+        let public = crate::public::app(self.public);
+        let tls = RustlsConfig::from_config(self.rustls);
+        // Both listeners stop with the one handle; each serves only its own routes.
+        let staff = axum_server::from_tcp_rustls(self.listener, tls.clone())
+            .handle(self.handle.clone())
+            .serve(app.into_make_service_with_connect_info::<SocketAddr>());
+        let public = axum_server::from_tcp_rustls(self.public_listener, tls)
+            .handle(self.handle)
+            .serve(public.into_make_service_with_connect_info::<SocketAddr>());
+        let (staff, public) = tokio::join!(staff, public);
+        let result = staff.and(public);
         if let Some(task) = checkpointer {
             task.abort();
         }
@@ -192,6 +204,15 @@ impl Application {
         self.state.db.close().await;
         result
     }
+}
+
+/// A listener on `bind`, ready for the async server, and the address it got.
+fn listen(bind: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), StartError> {
+    let failed = |source| StartError::Bind { bind, source };
+    let listener = std::net::TcpListener::bind(bind).map_err(failed)?;
+    listener.set_nonblocking(true).map_err(failed)?;
+    let address = listener.local_addr().map_err(failed)?;
+    Ok((listener, address))
 }
 
 /// The client and URL checkpoints are POSTed to, when one is configured.

@@ -23,3 +23,26 @@ pub fn init(config: &Config) {
         LogFormat::Json => builder.json().try_init(),
     };
 }
+
+/// The route template a request matched (`/api/v1/contacts/{id}`, `/u/{token}`), never its URI:
+/// a path may hold a token and a query string a search for a person's name or email address.
+pub fn route_of(request: &axum::extract::Request) -> String {
+    request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned())
+}
+
+/// The one log line of every answered request: its status and how long it took.
+pub fn log_served(
+    response: &axum::response::Response,
+    latency: std::time::Duration,
+    _span: &tracing::Span,
+) {
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_ms = latency.as_millis() as u64,
+        "served"
+    );
+}

@@ -15,7 +15,8 @@ fn command(data_dir: &Path) -> Command {
     command
         .env_clear()
         .env("ASSENT_DATA_DIR", data_dir)
-        .env("ASSENT_BIND", "127.0.0.1:0");
+        .env("ASSENT_BIND", "127.0.0.1:0")
+        .env("ASSENT_PUBLIC_BIND", "127.0.0.1:0");
     command
 }
 
@@ -117,6 +118,16 @@ fn serve_prints_its_address_and_fingerprint_and_stops_on_sigterm() {
         address.starts_with("Assent is listening on https://127.0.0.1:"),
         "{address}"
     );
+    let public = lines.next().unwrap().unwrap();
+    assert!(
+        public.starts_with("Public pages (unsubscribe links) on https://127.0.0.1:"),
+        "{public}"
+    );
+    assert_ne!(
+        address.rsplit(':').next(),
+        public.rsplit(':').next(),
+        "two listeners"
+    );
     assert_eq!(lines.next().unwrap().unwrap(), "Database: sqlite");
     let fingerprint = lines.next().unwrap().unwrap();
     let hex = fingerprint
@@ -154,6 +165,7 @@ fn serve_prints_its_address_and_fingerprint_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(again.stdout.take().unwrap()).lines();
+    lines.next();
     lines.next();
     lines.next();
     assert_eq!(lines.next().unwrap().unwrap(), fingerprint);
@@ -612,7 +624,9 @@ fn seed_needs_an_owner_then_writes_verifiable_ledgers_the_same_for_the_same_seed
 
 /// Starts `serve` on `data_dir` with debug logging to `server.log` there; returns the process, the
 /// address it listens on and the log's path.
-fn serve_logged(data_dir: &Path) -> (std::process::Child, String, std::path::PathBuf) {
+/// The server, logging to a file at debug level: the child, the staff API's address, the public
+/// pages' address and the log's path.
+fn serve_logged(data_dir: &Path) -> (std::process::Child, String, String, std::path::PathBuf) {
     let log_path = data_dir.join("server.log");
     let log_file = std::fs::File::create(&log_path).unwrap();
     let mut child = command(data_dir)
@@ -628,9 +642,14 @@ fn serve_logged(data_dir: &Path) -> (std::process::Child, String, std::path::Pat
         .unwrap()
         .unwrap()
         .replace("Assent is listening on ", "");
+    let public = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .replace("Public pages (unsubscribe links) on ", "");
     // The rest of what it prints is read on, or its next line would meet a closed pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    (child, address, log_path)
+    (child, address, public, log_path)
 }
 
 /// A client that trusts only the certificate the server generated in `data_dir`.
@@ -672,7 +691,9 @@ fn the_server_logs_no_personal_data_even_at_debug_level() {
         .status
         .success());
 
-    let (mut child, address, log_path) = serve_logged(dir.path());
+    let (mut child, address, public, log_path) = serve_logged(dir.path());
+    // An unsubscribe token is a credential: the path that holds it is never logged.
+    let link_token = format!("{:Z>43}", "ZQlinkToken");
 
     let markers = [
         "Zorblatt",
@@ -720,6 +741,21 @@ fn the_server_logs_no_personal_data_even_at_debug_level() {
             .await
             .unwrap();
         assert_eq!(wrong.status(), reqwest::StatusCode::UNAUTHORIZED);
+        let page = client
+            .get(format!("{public}/u/{link_token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), reqwest::StatusCode::NOT_FOUND);
+        let forwarded = client
+            .post(format!("{public}/unsubscribe/mail"))
+            .body(format!(
+                "From: zq.marker@markers.example\r\nSubject: Unsubscribe {link_token}\r\n\r\n"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forwarded.status(), reqwest::StatusCode::NOT_FOUND);
         token
     });
     stop(&mut child);
@@ -729,10 +765,11 @@ fn the_server_logs_no_personal_data_even_at_debug_level() {
         log.contains("served") && log.contains("DEBUG"),
         "the server did log its requests"
     );
-    for marker in markers
-        .iter()
-        .copied()
-        .chain([token.as_str(), "Zorblatt-wrong-pw"])
+    for marker in
+        markers
+            .iter()
+            .copied()
+            .chain([token.as_str(), "Zorblatt-wrong-pw", link_token.as_str()])
     {
         assert!(
             !log.contains(marker),
@@ -798,7 +835,7 @@ fn policy_test_reports_each_scenario_errors_by_file_and_line_and_closes_with_the
 fn a_500_from_corrupt_stored_data_logs_no_personal_data() {
     let dir = tempfile::tempdir().unwrap();
     create_sales_user(dir.path(), "jane@example.org");
-    let (mut child, address, log_path) = serve_logged(dir.path());
+    let (mut child, address, _, log_path) = serve_logged(dir.path());
     let marker = "Zorblatt Quindlewhistle";
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (status, body) = runtime.block_on(async {

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::helpers::TestApp;
 use crate::store_test;
 
-async fn catalogue(app: &TestApp) {
+pub async fn catalogue(app: &TestApp) {
     let (_, dpo) = app.user_with_token("dpo@example.org", &[Role::Dpo]).await;
     let saved = app.put("/api/v1/topics", &dpo, json!({"topics": [
         {"key": "boilers", "name": "Boilers", "description": "New boilers, fitted and serviced."},
@@ -16,20 +16,20 @@ async fn catalogue(app: &TestApp) {
     assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
 }
 
-async fn contact(app: &TestApp, token: &str, body: Value) -> Contact {
+pub async fn contact(app: &TestApp, token: &str, body: Value) -> Contact {
     let reply = app.post("/api/v1/contacts", token, body).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     reply.json()
 }
 
-async fn consent(app: &TestApp, token: &str, contact: &Contact) {
+pub async fn consent(app: &TestApp, token: &str, contact: &Contact) {
     let reply = app.post(&format!("/api/v1/contacts/{}/ledger", contact.id), token, json!({
         "at": "2025-05-10T14:03:00Z", "type": "consent_given", "channel": "email", "topic": "boilers",
         "method": "paper_form", "wording": "Email me boiler offers."})).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
 }
 
-fn boiler_offer(ids: &[Uuid], body: &str) -> Value {
+pub fn boiler_offer(ids: &[Uuid], body: &str) -> Value {
     json!({
         "name": "Winter boiler check",
         "message": {"kind": "marketing", "channel": "email", "topic": "boilers"},
@@ -39,9 +39,9 @@ fn boiler_offer(ids: &[Uuid], body: &str) -> Value {
     })
 }
 
-const BODY: &str = "Dear {{first_name}},\n\nBook your **boiler check** before the cold.\n\n[Unsubscribe]({{unsubscribe_url}})";
+pub const BODY: &str = "Dear {{first_name}},\n\nBook your **boiler check** before the cold.\n\n[Unsubscribe]({{unsubscribe_url}})";
 
-async fn step(
+pub async fn step(
     app: &TestApp,
     token: &str,
     campaign: &Campaign,
@@ -224,7 +224,7 @@ store_test! {
 }
 
 /// The messages the server's maildir holds, as text.
-fn maildir(app: &TestApp) -> Vec<String> {
+pub fn maildir(app: &TestApp) -> Vec<String> {
     let new = app.data_dir().join("mail/new");
     let mut messages: Vec<String> = std::fs::read_dir(&new)
         .map(|entries| {
@@ -238,7 +238,7 @@ fn maildir(app: &TestApp) -> Vec<String> {
     messages
 }
 
-async fn progress_when_done(app: &TestApp, token: &str, id: Uuid) -> Value {
+pub async fn progress_when_done(app: &TestApp, token: &str, id: Uuid) -> Value {
     for _ in 0..200 {
         let progress = app
             .get(&format!("/api/v1/campaigns/{id}/progress"), token)

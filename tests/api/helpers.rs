@@ -81,6 +81,8 @@ pub async fn drop_pg_database(name: &str) {
 pub struct TestApp {
     pub backend: Backend,
     pub base_url: String,
+    /// The public pages' listener.
+    pub public_url: String,
     pub client: reqwest::Client,
     pub db: Db,
     /// Kept so the directory lives as long as the server.
@@ -89,7 +91,9 @@ pub struct TestApp {
     handle: assent_server::startup::ShutdownHandle,
 }
 
-pub async fn spawn_app(backend: Backend) -> TestApp {
+/// The real server on a fresh store of `backend`, with the test settings and `extra`
+/// (`ASSENT_*` variables).
+pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
     let data_dir = tempfile::tempdir().expect("a temporary data directory");
     let (database_url, pg_database) = match backend {
         Backend::Sqlite => (None, None),
@@ -107,18 +111,25 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             "ASSENT_ORGANISATION_POSTAL_ADDRESS",
             "1 Quay Street, Bristol BS1 4DJ",
         ),
+        (
+            "ASSENT_UNSUBSCRIBE_MAILTO",
+            "unsubscribe@harbour-heating.example",
+        ),
     ];
+    settings.extend_from_slice(extra);
     if let Some(url) = &database_url {
         settings.push(("ASSENT_DATABASE_URL", url));
     }
     let server = assent_tests::start_server(&settings).await;
     let base_url = server.address;
+    let public_url = server.public_address;
     let client = pinned_client(&server.certificate_pem);
     let db = server.db;
     let handle = server.handle;
     TestApp {
         backend,
         base_url,
+        public_url,
         client,
         db,
         data_dir: Arc::new(data_dir),
@@ -146,8 +157,17 @@ where
     F: FnOnce(TestApp) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    run_with(backend, &[], body).await
+}
+
+/// [`run`] on a server with more settings (`ASSENT_*` variables).
+pub async fn run_with<F, Fut>(backend: Backend, settings: &[(&str, &str)], body: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     assent_server::tls::install_crypto_provider();
-    let app = spawn_app(backend).await;
+    let app = spawn_app_with(backend, settings).await;
     let outcome = tokio::spawn(body(app.clone())).await;
     app.handle.shutdown();
     app.db.close().await;
@@ -253,6 +273,11 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
+    }
+
+    /// The address of `path` on the public pages' listener.
+    pub fn public_url(&self, path: &str) -> String {
+        format!("{}{}", self.public_url, path)
     }
 
     pub async fn send(

@@ -18,4 +18,5 @@ mod openapi;
 mod sessions;
 mod store;
 mod topics;
+mod unsubscribe;
 mod users;

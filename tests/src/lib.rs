@@ -25,6 +25,8 @@ pub struct RunningServer {
     /// `https://127.0.0.1:PORT`.
     pub address: String,
     pub local_addr: SocketAddr,
+    /// The public pages' listener, `https://127.0.0.1:PORT`.
+    pub public_address: String,
     /// The SHA-256 fingerprint of its certificate, as it prints it.
     pub fingerprint: String,
     pub certificate_pem: String,
@@ -36,8 +38,11 @@ pub struct RunningServer {
 /// free port on 127.0.0.1) and serves in the background.
 pub async fn start_server(settings: &[(&str, &str)]) -> RunningServer {
     assent_server::tls::install_crypto_provider();
-    let mut env: HashMap<String, String> =
-        [("ASSENT_BIND".to_owned(), "127.0.0.1:0".to_owned())].into();
+    let mut env: HashMap<String, String> = [
+        ("ASSENT_BIND".to_owned(), "127.0.0.1:0".to_owned()),
+        ("ASSENT_PUBLIC_BIND".to_owned(), "127.0.0.1:0".to_owned()),
+    ]
+    .into();
     env.extend(
         settings
             .iter()
@@ -51,6 +56,7 @@ pub async fn start_server(settings: &[(&str, &str)]) -> RunningServer {
     let server = RunningServer {
         address: format!("https://127.0.0.1:{}", local_addr.port()),
         local_addr,
+        public_address: format!("https://127.0.0.1:{}", app.public_addr().port()),
         fingerprint: app.fingerprint().to_owned(),
         certificate_pem: app.certificate_pem().to_owned(),
         db: app.db().clone(),

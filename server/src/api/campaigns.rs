@@ -41,7 +41,6 @@ fn rules(state: &AppState) -> Rules<'_> {
     Rules {
         identity: &state.mail.settings.identity,
         marketing_phrases: &state.marketing_phrases,
-        relay: state.mail.settings.relay.is_some(),
     }
 }
 

@@ -24,8 +24,8 @@ pub mod users;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::Router;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -120,6 +120,35 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     described_routes().1
 }
 
+/// The headers of every answer of both listeners: personal data must not linger in caches,
+/// browsers must not guess content types, and the server is only ever reached over HTTPS.
+pub fn common_headers() -> [(HeaderName, HeaderValue); 3] {
+    [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        ),
+    ]
+}
+
+/// `router` with each of `headers` set on every answer (replacing one a handler set).
+pub fn with_headers<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    headers: &[(HeaderName, HeaderValue)],
+) -> Router<S> {
+    headers.iter().fold(router, |router, (name, value)| {
+        router.layer(SetResponseHeaderLayer::overriding(
+            name.clone(),
+            value.clone(),
+        ))
+    })
+}
+
 /// The whole application: routes, the OpenAPI document, fallbacks and middleware.
 pub fn app(state: AppState) -> Router {
     let (router, openapi) = described_routes();
@@ -133,26 +162,12 @@ pub fn app(state: AppState) -> Router {
             async move { axum::Json(openapi.as_ref().clone()) }
         }),
     );
-    router
+    let router = router
         .fallback(|| async { error::Error::RouteNotFound })
         .method_not_allowed_fallback(|| async { error::Error::MethodNotAllowed })
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(body::limit))
-        // Personal data must not linger in caches; browsers must not guess content types; the
-        // server is only ever reached over HTTPS.
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
-        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
@@ -162,11 +177,7 @@ pub fn app(state: AppState) -> Router {
                 // Only the route template is logged, never the URI: a query string may hold a
                 // search for a person's name or email address.
                 .make_span_with(|request: &Request| {
-                    let route = request
-                        .extensions()
-                        .get::<MatchedPath>()
-                        .map(|p| p.as_str().to_owned())
-                        .unwrap_or_else(|| "unmatched".to_owned());
+                    let route = crate::telemetry::route_of(request);
                     let request_id = request
                         .headers()
                         .get("x-request-id")
@@ -176,24 +187,16 @@ pub fn app(state: AppState) -> Router {
                     tracing::info_span!("request", method = %request.method(), route, request_id)
                 })
                 .on_request(())
-                .on_response(
-                    |response: &axum::response::Response,
-                     latency: Duration,
-                     _span: &tracing::Span| {
-                        tracing::info!(
-                            status = response.status().as_u16(),
-                            latency_ms = latency.as_millis() as u64,
-                            "served"
-                        );
-                    },
-                ),
+                .on_response(crate::telemetry::log_served),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,
-        ]))
+        ]));
+    // Outermost, so that every answer has them (a timeout's too).
+    with_headers(router, &common_headers())
 }
 
 #[cfg(test)]

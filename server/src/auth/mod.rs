@@ -45,6 +45,15 @@ pub fn new_token() -> (String, String) {
     (token, hash)
 }
 
+/// Whether `text` has the shape of a token of [`new_token`] (43 characters of URL-safe base64),
+/// so that what cannot be one is turned away before any lookup.
+pub fn looks_like_token(text: &str) -> bool {
+    text.len() == 43
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -126,5 +135,8 @@ mod tests {
         assert_eq!(URL_SAFE_NO_PAD.decode(&token).unwrap().len(), 32);
         assert_eq!(hash, token_hash(&token));
         assert_ne!(new_token().0, token);
+        assert!(looks_like_token(&token));
+        assert!(!looks_like_token(&token[1..]));
+        assert!(!looks_like_token(&format!("{}.", &token[1..])));
     }
 }

@@ -62,6 +62,17 @@ impl LoginThrottle {
         }
     }
 
+    /// A throttle of failures per client address only, for what names no account (the public
+    /// pages' bad tokens): check and record with an empty account.
+    pub fn per_address(window: Duration, limit: u32) -> Self {
+        LoginThrottle::new(ThrottleLimits {
+            window,
+            per_address: limit,
+            per_account_and_address: u32::MAX,
+            per_account: u32::MAX,
+        })
+    }
+
     fn keys(account: &str, address: IpAddr) -> [KeyLimit; 3] {
         [
             (Key::Address(address), |l| l.per_address),
@@ -113,7 +124,11 @@ impl LoginThrottle {
                     .is_some_and(|t| now.duration_since(*t) < window)
             });
         }
-        for (key, _) in Self::keys(account, address) {
+        for (key, limit) in Self::keys(account, address) {
+            // A key without a limit is not counted.
+            if limit(&self.limits) == u32::MAX {
+                continue;
+            }
             state.failures.entry(key).or_default().push(now);
         }
     }
@@ -191,5 +206,21 @@ mod tests {
         }
         assert!(throttle.check("someone@example.com", ip(7), t0).is_err());
         assert!(throttle.check("someone@example.com", ip(8), t0).is_ok());
+    }
+
+    #[test]
+    fn a_throttle_per_address_counts_only_addresses() {
+        let throttle = LoginThrottle::per_address(Duration::from_secs(60), 2);
+        let t0 = Instant::now();
+        for _ in 0..2 {
+            throttle.record_failure("", ip(1), t0);
+        }
+        assert!(throttle.check("", ip(1), t0).is_err());
+        assert!(
+            throttle.check("", ip(2), t0).is_ok(),
+            "another address goes on"
+        );
+        let state = throttle.state.lock().unwrap();
+        assert_eq!(state.failures.len(), 1, "only the address is counted");
     }
 }

@@ -232,6 +232,10 @@ async fn serve(config: Config) -> CommandResult {
     // Before anything is printed: whoever reads the address may signal at once.
     startup::stop_on_signals(app.handle()).map_err(|e| format!("cannot handle signals: {e}"))?;
     println!("Assent is listening on https://{}", app.local_addr());
+    println!(
+        "Public pages (unsubscribe links) on https://{}",
+        app.public_addr()
+    );
     println!("Database: {}", app.db().backend_name());
     println!("Certificate SHA-256 fingerprint: {}", app.fingerprint());
     if users == 0 {

@@ -101,7 +101,10 @@ fn email_to_jane() -> Email<'static> {
         html: "<p>Dear Jane,</p><p>Your boiler service is due.</p><p><a href=\"https://assent.example.org/u/t0k3n\">Unsubscribe</a></p>",
         unsubscribe: Some(Unsubscribe {
             https: "https://assent.example.org/u/t0k3n",
-            mailto: Some("unsubscribe+t0k3n@harbour-heating.example"),
+            mailto: Some(Mailto {
+                address: "unsubscribe@harbour-heating.example",
+                subject: "Unsubscribe t0k3n",
+            }),
         }),
     }
 }
@@ -139,7 +142,7 @@ fn a_marketing_email_carries_its_one_click_unsubscribe_and_encoded_headers() {
         text.contains("Message-ID: <0193-campaign-contact@assent.example.org>"),
         "{text}"
     );
-    assert!(text.contains("List-Unsubscribe: <https://assent.example.org/u/t0k3n>, <mailto:unsubscribe+t0k3n@harbour-heating.example>"), "{text}");
+    assert!(text.contains("List-Unsubscribe: <https://assent.example.org/u/t0k3n>, <mailto:unsubscribe@harbour-heating.example?subject=Unsubscribe%20t0k3n>"), "{text}");
     assert!(
         text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
         "{text}"
@@ -163,7 +166,10 @@ fn unsubscribe_addresses_that_would_break_the_header_are_refused() {
         compose(&Email {
             unsubscribe: Some(Unsubscribe {
                 https,
-                mailto: Some(mailto),
+                mailto: Some(Mailto {
+                    address: mailto,
+                    subject: "Unsubscribe t",
+                }),
             }),
             ..email_to_jane()
         })

@@ -45,8 +45,6 @@ pub const PREVIEW_LINK: &str = "https://assent.invalid/your-own-link";
 pub struct Rules<'a> {
     pub identity: &'a SenderIdentity,
     pub marketing_phrases: &'a [String],
-    /// Whether mail goes to a relay (it reaches people) rather than the maildir.
-    pub relay: bool,
 }
 
 /// The first page of campaigns, newest first, of one state or any.
@@ -325,7 +323,6 @@ pub async fn start(
 ) -> ServiceResult<Campaign> {
     access::require_any(db, actor, AUTHOR_ROLES, Some((ObjectKind::Campaign, id))).await?;
     let manager = actor.has(Role::Manager);
-    let relay = rules.relay;
     // Read before the row is locked; a change of the frozen audience needs a new approval, which
     // the version check below would see.
     let members = store::campaigns::members(db, id).await?;
@@ -350,13 +347,6 @@ pub async fn start(
         if campaign.content.message.channel != Channel::Email {
             return Err(Refusal::State(
                 "SMS is sent through an SMS gateway, and none is configured yet: this campaign cannot be sent.".into(),
-            ));
-        }
-        if relay && campaign.content.message.kind == MessageKind::Marketing {
-            // Until the public listener serves /u/{token}, its unsubscribe links would lead
-            // nowhere (PECR reg 22 and 23); into the maildir they reach no one.
-            return Err(Refusal::State(
-                "Marketing cannot go out through the mail relay yet: the public unsubscribe page its links open is not served by this version. Into the maildir (no mail_relay) it can.".into(),
             ));
         }
         let rows = members
@@ -971,7 +961,6 @@ mod tests {
         let rules = |identity| Rules {
             identity,
             marketing_phrases: &[],
-            relay: false,
         };
         let email = marketing(Channel::Email, "Hi. [Unsubscribe]({{unsubscribe_url}})");
         assert_eq!(

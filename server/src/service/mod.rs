@@ -24,6 +24,7 @@ pub mod seed;
 pub mod sending;
 pub mod sessions;
 pub mod topics;
+pub mod unsubscribe;
 pub mod users;
 
 use std::time::Duration;

@@ -30,7 +30,7 @@ use super::{Actor, ServiceResult};
 use crate::api::Mail;
 use crate::audit::{Action, ObjectKind};
 use crate::clock;
-use crate::mail::{compose, Delivery, Email, Unsubscribe};
+use crate::mail::{compose, Delivery, Email, Mailto, Unsubscribe};
 use crate::store::outbox::{self, Claimed, RowState, Warrant};
 use crate::store::{self, ledger::Ledgers, Db};
 
@@ -117,7 +117,6 @@ pub async fn work_once(
     let rules = Rules {
         identity: &mail.settings.identity,
         marketing_phrases: phrases,
-        relay: mail.settings.relay.is_some(),
     };
     let mut worked = 0;
     for campaign_id in outbox::campaigns_in(db, CampaignState::Sending.as_str()).await? {
@@ -446,9 +445,22 @@ async fn deliver(
             enhanced: Some("5.1.3".into()),
         };
     };
+    // The mailbox's request names the message by its token, as the link does.
+    let subject = format!(
+        "{} {}",
+        crate::service::unsubscribe::MAIL_SUBJECT,
+        ready.row.token
+    );
     let unsubscribe = marketing.then_some(Unsubscribe {
         https: &ready.unsubscribe,
-        mailto: mail.settings.unsubscribe_mailto.as_deref(),
+        mailto: mail
+            .settings
+            .unsubscribe_mailto
+            .as_deref()
+            .map(|address| Mailto {
+                address,
+                subject: &subject,
+            }),
     });
     let email = Email {
         message_id: &ready.row.message_id,

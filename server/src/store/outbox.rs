@@ -147,6 +147,25 @@ pub async fn claim(
     Ok(rows)
 }
 
+/// The message an unsubscribe token was made for.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenHolder {
+    /// The outbox row: the token's id in the audit trail.
+    pub id: Uuid,
+    pub campaign_id: Uuid,
+    pub contact_id: Uuid,
+}
+
+/// The message whose unsubscribe token is `token`, if any (one indexed read: the token is unique).
+pub async fn by_token(db: &Db, token: &str) -> StoreResult<Option<TokenHolder>> {
+    Ok(on_db!(db, pool => {
+        sqlx::query_as("SELECT id, campaign_id, contact_id FROM outbox WHERE token = $1")
+            .bind(token)
+            .fetch_optional(pool)
+            .await?
+    }))
+}
+
 /// Ends a claimed row: its state, why, and the address or number used. Only the lease's owner
 /// writes it; a row marked indeterminate while its owner was still sending takes the result the
 /// owner knows.

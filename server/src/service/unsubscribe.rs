@@ -1,0 +1,419 @@
+//! Unsubscribing, for the person a message reached: through the link in the message (the page it
+//! opens, or the one-click POST of RFC 8058 that mail clients send) and through the mailbox named
+//! in `List-Unsubscribe`. The token of the message proves who they are: it is unguessable, bound
+//! to the recipient and the message, and never expires. What they choose is recorded in their
+//! ledger as opt-outs by them (a data subject actor), with its audit record, in one transaction
+//! that commits before the caller answers.
+
+use assent_shared::api::{EventSource, TopicEntry};
+use assent_shared::ledger::{Channel, EventKind, MessageKind, ALL_TOPICS};
+use assent_shared::validate::LEDGER_TEXT_MAX;
+use chrono::{DateTime, Utc};
+
+use super::{Actor, DataSubject, ServiceError, ServiceResult};
+use crate::audit::{Action, ObjectKind};
+use crate::clock;
+use crate::store::{self, ledger::NewEntry, Db};
+
+/// The subject of a request to the unsubscribe mailbox, before the message's token: the
+/// `mailto:` of `List-Unsubscribe` sets it, and the forwarded request is matched by it.
+pub const MAIL_SUBJECT: &str = "Unsubscribe";
+
+/// What the unsubscribe page offers for one message: who sent it, by which channel, about what,
+/// and the topics a person can choose from. No personal data: the page is shown to whoever holds
+/// the link.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    pub organisation: Option<String>,
+    pub channel: Channel,
+    /// The marketing topic of the message; `None` for a service message, which has none to stop.
+    pub topic: Option<TopicEntry>,
+    /// The topics of the catalogue a person can stop one by one: those offered today, and the
+    /// message's own even when retired.
+    pub topics: Vec<TopicEntry>,
+}
+
+/// What the person chose to stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Choice {
+    /// The message's own topic on its channel: the one-click unsubscribe.
+    ThisMessage,
+    /// These topics (keys of the catalogue) on the message's channel.
+    Topics(Vec<String>),
+    /// All marketing, by every channel.
+    Everything,
+}
+
+/// How the request reached Assent, for the opt-out's recorded source.
+#[derive(Debug, Clone)]
+pub enum Via {
+    /// The unsubscribe page or the one-click POST to its address.
+    Link {
+        /// The page's address without the token (the token is a credential, never kept).
+        page: String,
+        /// The client's address, as the trusted-proxy setting resolves it.
+        ip: Option<std::net::IpAddr>,
+        user_agent: Option<String>,
+    },
+    /// An email to the unsubscribe mailbox, forwarded by the organisation's mail system.
+    Email { mailbox: Option<String> },
+}
+
+/// One opt-out scope, with its topic in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub channel: Channel,
+    /// A catalogue key or `*`.
+    pub topic: String,
+    /// The topic's name, or "everything".
+    pub name: String,
+}
+
+/// What was done.
+#[derive(Debug, Clone)]
+pub struct Unsubscribed {
+    pub organisation: Option<String>,
+    /// Every scope the person asked to stop.
+    pub scopes: Vec<Scope>,
+    /// How many of them were newly recorded: the others were already in force.
+    pub recorded: usize,
+}
+
+/// The message a token was made for, and the person's actor.
+struct Holder {
+    actor: Actor,
+    contact_id: uuid::Uuid,
+    campaign: assent_shared::api::Campaign,
+}
+
+/// The message of `token`: an unknown token is `NotFound`, the same whether it never existed or
+/// is malformed, so that the answer tells a guesser nothing.
+async fn holder(db: &Db, token: &str) -> ServiceResult<Holder> {
+    let not_found = || ServiceError::NotFound("unsubscribe link");
+    if !crate::auth::looks_like_token(token) {
+        return Err(not_found());
+    }
+    let row = store::outbox::by_token(db, token)
+        .await?
+        .ok_or_else(not_found)?;
+    let campaign = store::campaigns::get(db, row.campaign_id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Holder {
+        actor: Actor::DataSubject(DataSubject {
+            contact_id: row.contact_id,
+            token_id: row.id,
+        }),
+        contact_id: row.contact_id,
+        campaign,
+    })
+}
+
+/// What the page of `token` offers.
+pub async fn offer(db: &Db, organisation: Option<&str>, token: &str) -> ServiceResult<Offer> {
+    let holder = holder(db, token).await?;
+    offer_for(db, organisation, &holder).await
+}
+
+async fn offer_for(db: &Db, organisation: Option<&str>, holder: &Holder) -> ServiceResult<Offer> {
+    let message = &holder.campaign.content.message;
+    let catalogue = store::topics::in_force(db).await?;
+    let named = |key: &str| {
+        catalogue
+            .topics
+            .iter()
+            .find(|t| t.key == key)
+            .cloned()
+            .unwrap_or_else(|| TopicEntry {
+                key: key.to_owned(),
+                name: key.to_owned(),
+                description: String::new(),
+                retired: false,
+            })
+    };
+    let topic = (message.kind == MessageKind::Marketing).then(|| named(&message.topic));
+    let mut topics: Vec<TopicEntry> = catalogue
+        .topics
+        .iter()
+        .filter(|t| !t.retired)
+        .cloned()
+        .collect();
+    if let Some(own) = &topic {
+        if !topics.iter().any(|t| t.key == own.key) {
+            topics.insert(0, own.clone());
+        }
+    }
+    Ok(Offer {
+        organisation: organisation.map(str::to_owned),
+        channel: message.channel,
+        topic,
+        topics,
+    })
+}
+
+/// The scopes `choice` stands for, checked against what the page offered.
+fn scopes(offer: &Offer, choice: &Choice) -> ServiceResult<Vec<Scope>> {
+    match choice {
+        Choice::ThisMessage => match &offer.topic {
+            Some(topic) => Ok(vec![Scope {
+                channel: offer.channel,
+                topic: topic.key.clone(),
+                name: topic.name.clone(),
+            }]),
+            None => Err(ServiceError::BadRequest(
+                "This message was not marketing, so there is nothing to stop for it alone: choose the topics to stop, or everything.".into(),
+            )),
+        },
+        Choice::Topics(keys) if keys.is_empty() => Err(ServiceError::BadRequest(
+            "Nothing was chosen: tick the topics to stop, or choose everything.".into(),
+        )),
+        Choice::Topics(keys) => {
+            let mut scopes: Vec<Scope> = Vec::new();
+            for key in keys {
+                let Some(topic) = offer.topics.iter().find(|t| &t.key == key) else {
+                    return Err(ServiceError::BadRequest(
+                        "One of the topics chosen is not one this page offers.".into(),
+                    ));
+                };
+                if !scopes.iter().any(|s| &s.topic == key) {
+                    scopes.push(Scope {
+                        channel: offer.channel,
+                        topic: topic.key.clone(),
+                        name: topic.name.clone(),
+                    });
+                }
+            }
+            Ok(scopes)
+        }
+        Choice::Everything => Ok(vec![Scope {
+            channel: Channel::Any,
+            topic: ALL_TOPICS.to_owned(),
+            name: "everything".to_owned(),
+        }]),
+    }
+}
+
+/// Whether an opt-out of `(channel, topic)` recorded earlier is still in force for all of
+/// `scope`: it covers the scope, and no consent overlapping the scope came after it.
+fn already_stopped(ledger: &[assent_shared::api::RecordedEvent], scope: &Scope) -> bool {
+    let overlaps = |channel: Channel, topic: &str| {
+        (channel == Channel::Any || scope.channel == Channel::Any || channel == scope.channel)
+            && (topic == ALL_TOPICS || scope.topic == ALL_TOPICS || topic == scope.topic)
+    };
+    let covers = |channel: Channel, topic: &str| {
+        channel.covers(scope.channel)
+            && (topic == ALL_TOPICS || (scope.topic != ALL_TOPICS && topic == scope.topic))
+    };
+    let mut last_opt_out: Option<DateTime<Utc>> = None;
+    let mut last_consent: Option<DateTime<Utc>> = None;
+    for event in ledger {
+        match &event.event {
+            EventKind::OptOut { channel, topic } if covers(*channel, topic) => {
+                last_opt_out = last_opt_out.max(Some(event.at));
+            }
+            EventKind::ConsentGiven { channel, topic, .. }
+            | EventKind::ConsentConfirmed { channel, topic, .. }
+                if overlaps(*channel, topic) =>
+            {
+                last_consent = last_consent.max(Some(event.at));
+            }
+            _ => {}
+        }
+    }
+    match (last_opt_out, last_consent) {
+        (Some(out), Some(consent)) => out > consent,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+/// Text of the client kept as the source: printable, and no longer than the ledger holds.
+fn source_text(text: &str) -> Option<String> {
+    let kept: String = text
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(LEDGER_TEXT_MAX)
+        .collect();
+    let kept = kept.trim();
+    (!kept.is_empty()).then(|| kept.to_owned())
+}
+
+fn source(via: &Via) -> EventSource {
+    match via {
+        Via::Link {
+            page,
+            ip,
+            user_agent,
+        } => EventSource {
+            form_url: source_text(page),
+            ip: ip.map(|ip| ip.to_string()),
+            user_agent: user_agent.as_deref().and_then(source_text),
+            paper_reference: None,
+            recording_reference: None,
+        },
+        Via::Email { mailbox } => EventSource {
+            form_url: mailbox
+                .as_deref()
+                .and_then(|m| source_text(&format!("mailto:{m}"))),
+            ..EventSource::default()
+        },
+    }
+}
+
+/// Records what the person holding `token` chose to stop, durably, before returning. A scope
+/// already in force is not recorded again (a mail client that sends the one-click POST twice
+/// writes one opt-out); asking again after a new consent records it again.
+pub async fn opt_out(
+    db: &Db,
+    organisation: Option<&str>,
+    token: &str,
+    choice: &Choice,
+    via: &Via,
+) -> ServiceResult<Unsubscribed> {
+    let holder = holder(db, token).await?;
+    let offer = offer_for(db, organisation, &holder).await?;
+    let scopes = scopes(&offer, choice)?;
+    let id = holder.contact_id;
+    let mut read = db.begin_read().await?;
+    let ledger = store::ledger::for_contact(&mut read, id).await?;
+    read.commit().await?;
+    // Two requests at the same moment may each find a scope new and both record it: a second
+    // opt-out of the same scope changes no decision.
+    let new: Vec<&Scope> = scopes
+        .iter()
+        .filter(|s| !already_stopped(&ledger, s))
+        .collect();
+    if !new.is_empty() {
+        let source = source(via);
+        let kinds: Vec<EventKind> = new
+            .iter()
+            .map(|s| EventKind::OptOut {
+                channel: s.channel,
+                topic: s.topic.clone().into(),
+            })
+            .collect();
+        let now = clock::now();
+        let record = holder
+            .actor
+            .audit(Action::Unsubscribed)
+            .on(ObjectKind::Contact, id)
+            .on(ObjectKind::Campaign, holder.campaign.id);
+        let mut tx = db.begin().await?;
+        let mut ledger = store::ledger::lock(&mut tx, &record, &[id]).await?;
+        if !ledger.holds(id) {
+            return Err(ServiceError::NotFound("unsubscribe link"));
+        }
+        for kind in &kinds {
+            let entry = NewEntry {
+                contact_id: id,
+                at: now,
+                kind,
+                external_id: None,
+                source: Some(&source),
+                recorded_by: holder.actor.reference(),
+                imported: false,
+            };
+            ledger.append(&entry, now).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(Unsubscribed {
+        organisation: offer.organisation,
+        recorded: new.len(),
+        scopes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use assent_shared::api::{RecordedEvent, RecordedVia};
+    use assent_shared::ledger::ConsentMethod;
+    use uuid::Uuid;
+
+    fn event(minutes: i64, kind: EventKind) -> RecordedEvent {
+        RecordedEvent {
+            id: Uuid::nil(),
+            contact_id: Uuid::nil(),
+            seq: 1,
+            external_id: None,
+            at: DateTime::UNIX_EPOCH + chrono::Duration::minutes(minutes),
+            recorded_at: DateTime::UNIX_EPOCH,
+            recorded_by: None,
+            recorded_by_name: None,
+            recorded_via: RecordedVia::User,
+            event: kind,
+            wording_version: None,
+            source: None,
+        }
+    }
+
+    fn opt_out(channel: Channel, topic: &str) -> EventKind {
+        EventKind::OptOut {
+            channel,
+            topic: topic.into(),
+        }
+    }
+
+    fn scope(channel: Channel, topic: &str) -> Scope {
+        Scope {
+            channel,
+            topic: topic.into(),
+            name: topic.into(),
+        }
+    }
+
+    #[test]
+    fn an_opt_out_is_in_force_until_an_overlapping_consent_comes_after_it() {
+        let boilers = scope(Channel::Email, "boilers");
+        assert!(!already_stopped(&[], &boilers));
+        let stopped = [event(1, opt_out(Channel::Email, "boilers"))];
+        assert!(already_stopped(&stopped, &boilers));
+        assert!(
+            !already_stopped(&stopped, &scope(Channel::Sms, "boilers")),
+            "another channel is not covered"
+        );
+        assert!(
+            !already_stopped(&stopped, &scope(Channel::Email, ALL_TOPICS)),
+            "one topic does not cover every topic"
+        );
+        let everything = [event(1, opt_out(Channel::Any, ALL_TOPICS))];
+        assert!(already_stopped(&everything, &boilers));
+        let consent = EventKind::ConsentGiven {
+            channel: Channel::Any,
+            topic: "boilers".into(),
+            method: ConsentMethod::WebForm,
+            wording: "Yes please".into(),
+            third_parties: Vec::new(),
+        };
+        let renewed = [
+            event(1, opt_out(Channel::Email, "boilers")),
+            event(2, consent.clone()),
+        ];
+        assert!(!already_stopped(&renewed, &boilers));
+        let other_topic = [
+            event(1, opt_out(Channel::Email, "boilers")),
+            event(
+                2,
+                EventKind::OptOut {
+                    channel: Channel::Sms,
+                    topic: "insurance".into(),
+                },
+            ),
+        ];
+        assert!(already_stopped(&other_topic, &boilers));
+    }
+
+    #[test]
+    fn a_source_keeps_printable_text_within_the_ledger_limit() {
+        assert_eq!(source_text("  \u{7}  "), None);
+        assert_eq!(source_text("Mozilla\n/5.0").as_deref(), Some("Mozilla/5.0"));
+        assert_eq!(
+            source_text(&"x".repeat(LEDGER_TEXT_MAX + 10))
+                .unwrap()
+                .chars()
+                .count(),
+            LEDGER_TEXT_MAX
+        );
+    }
+}
