@@ -92,6 +92,10 @@ audit_names! {
         CampaignSent => "campaign_sent",
         /// A person stopped messages through their unsubscribe link or mailbox.
         Unsubscribed => "unsubscribed",
+        /// An address of a contact was found to bounce and is no longer used.
+        AddressFlagged => "address_flagged",
+        /// A complaint about a message (a feedback report) recorded as the person's opt-out.
+        ComplaintRecorded => "complaint_recorded",
         FilterSaved => "filter_saved",
         FiltersListed => "filters_listed",
         /// A request refused for want of a valid session (401).

@@ -118,6 +118,12 @@ pub struct MailSettings {
     /// The mailbox named in `List-Unsubscribe` beside the https URL; the organisation's mail
     /// system forwards what reaches it to Assent.
     pub unsubscribe_mailto: Option<String>,
+    /// The return path (envelope sender) bounces go to, tagged per message
+    /// (`bounces+<tag>@domain`); absent: the `From:` address, untagged.
+    pub return_path: Option<String>,
+    /// The bearer secret the organisation's mail system sends with the bounce and complaint
+    /// reports it forwards; absent: reports are not taken.
+    pub reports_secret: Option<Secret>,
 }
 
 /// Who the organisation is, as its messages say: PECR reg 23 and the ICO ask that a marketing
@@ -143,6 +149,8 @@ impl Default for MailSettings {
                 reply_to: None,
             },
             unsubscribe_mailto: None,
+            return_path: None,
+            reports_secret: None,
         }
     }
 }
@@ -242,6 +250,8 @@ pub const KEYS: &[&str] = &[
     "organisation_name",
     "organisation_postal_address",
     "unsubscribe_mailto",
+    "mail_return_path",
+    "mail_reports_secret",
     "marketing_phrases",
     "public_url",
     "public_bind",
@@ -480,6 +490,22 @@ impl Config {
                     mail_address(raw).map_err(bad)?;
                     mail.unsubscribe_mailto = Some(raw.to_owned());
                 }
+                "mail_return_path" => {
+                    mail_address(raw).map_err(bad)?;
+                    let (local, _) = raw.split_once('@').unwrap_or((raw, ""));
+                    if local.contains('+') {
+                        return Err(bad(format!(
+                            "{raw:?} holds a '+': Assent adds its own tag after one (bounces+<tag>@...)"
+                        )));
+                    }
+                    mail.return_path = Some(raw.to_owned());
+                }
+                "mail_reports_secret" => {
+                    if untrimmed.chars().count() < 16 {
+                        return Err(bad("is shorter than 16 characters".into()));
+                    }
+                    mail.reports_secret = Some(Secret::new(untrimmed.clone()));
+                }
                 "marketing_phrases" => {
                     let phrases: Vec<String> = raw
                         .split(',')
@@ -591,6 +617,8 @@ struct MailKeys {
     organisation: Option<String>,
     postal_address: Option<String>,
     unsubscribe_mailto: Option<String>,
+    return_path: Option<String>,
+    reports_secret: Option<Secret>,
 }
 
 impl Default for MailKeys {
@@ -609,6 +637,8 @@ impl Default for MailKeys {
             organisation: None,
             postal_address: None,
             unsubscribe_mailto: None,
+            return_path: None,
+            reports_secret: None,
         }
     }
 }
@@ -672,6 +702,8 @@ impl MailKeys {
                 reply_to: self.reply_to,
             },
             unsubscribe_mailto: self.unsubscribe_mailto,
+            return_path: self.return_path,
+            reports_secret: self.reports_secret,
         })
     }
 }

@@ -143,6 +143,8 @@ pub struct Email<'a> {
     pub from: Mailbox,
     pub reply_to: Option<Mailbox>,
     pub to: Mailbox,
+    /// The envelope sender bounces go to, when it is not the `From:` address.
+    pub return_path: Option<&'a str>,
     pub subject: &'a str,
     pub text: &'a str,
     pub html: &'a str,
@@ -220,10 +222,17 @@ pub fn compose(email: &Email<'_>) -> Result<Composed, MailError> {
     // Headers are encoded (RFC 2047) and bodies quoted-printable or base64, so the message is
     // 7-bit and needs no 8BITMIME from the relay.
     debug_assert!(bytes.is_ascii(), "a composed message is 7-bit");
-    Ok(Composed {
-        envelope: message.envelope().clone(),
-        bytes,
-    })
+    let envelope = match email.return_path {
+        Some(path) => {
+            let path: Address = path
+                .parse()
+                .map_err(|_| MailError::Build("the return path is not an address".into()))?;
+            Envelope::new(Some(path), message.envelope().to().to_vec())
+                .map_err(|e| MailError::Build(e.to_string()))?
+        }
+        None => message.envelope().clone(),
+    };
+    Ok(Composed { envelope, bytes })
 }
 
 /// The unsubscribe URL must be https and the mailto an address, each printable ASCII without
@@ -527,7 +536,7 @@ fn refused(stage: Stage, error: &lettre::transport::smtp::Error) -> Delivery {
         None => code == 552,
     };
     let mailbox_refused = match enhanced.as_deref() {
-        Some(status) => status.starts_with("5.1.") || status == "5.2.1",
+        Some(status) => refuses_the_mailbox(status),
         None => stage == Stage::Rcpt && matches!(code, 550 | 551 | 553),
     };
     match stage {
@@ -763,5 +772,14 @@ impl Outlet {
     }
 }
 
+/// Whether an enhanced status code (RFC 3463) says the mailbox itself is refused for good: a bad
+/// address (`5.1.x`) or a disabled mailbox (`5.2.1`). A hard bounce, at send or reported later.
+pub fn refuses_the_mailbox(status: &str) -> bool {
+    status.starts_with("5.1.") || status == "5.2.1"
+}
+
+pub mod reports;
+#[cfg(any(test, feature = "test-support"))]
+pub mod sink;
 #[cfg(test)]
 mod tests;

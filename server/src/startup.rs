@@ -104,6 +104,8 @@ impl Application {
             organisation: config.mail.identity.organisation.clone(),
             public_url: config.public_url.clone(),
             unsubscribe_mailto: config.mail.unsubscribe_mailto.clone(),
+            return_path: config.mail.return_path.clone(),
+            reports_secret: config.mail.reports_secret.clone(),
             proxies: Arc::new(config.trusted_proxies.clone()),
             bad_tokens: Arc::new(crate::public::bad_token_throttle()),
         };

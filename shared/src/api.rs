@@ -723,7 +723,8 @@ pub struct CampaignPreview {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Unsendable {
     pub contact_id: Uuid,
-    /// `missing_merge_field` (with `field`) or `no_contact_point`.
+    /// `missing_merge_field` (with `field`), `no_contact_point`, or `address_bouncing` (every
+    /// address of the channel is flagged as bouncing).
     pub reason: String,
     pub field: Option<String>,
 }

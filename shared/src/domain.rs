@@ -372,6 +372,9 @@ string_enum! {
         /// The send worker: it decides each recipient again, writes their warrant and hands the
         /// message over.
         Sender => "sender",
+        /// The reports that come back about sent messages: bounces flag addresses, complaints
+        /// are recorded as opt-outs.
+        MailReports => "mail_reports",
     }
 }
 
@@ -382,6 +385,7 @@ impl SystemJob {
             SystemJob::CommandLine => "Assent (the server's command line)",
             SystemJob::Seed => "Assent (synthetic data)",
             SystemJob::Sender => "Assent (the send worker)",
+            SystemJob::MailReports => "Assent (bounce and complaint reports)",
         }
     }
 }

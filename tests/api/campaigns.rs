@@ -39,6 +39,33 @@ pub fn boiler_offer(ids: &[Uuid], body: &str) -> Value {
     })
 }
 
+/// Submits, approves (as `manager`) and returns the boiler offer to `members`, with its preview.
+pub async fn approved_offer(
+    app: &TestApp,
+    sales: &str,
+    manager: &str,
+    members: &[Uuid],
+) -> (Campaign, CampaignPreview) {
+    let created: Campaign = app
+        .post("/api/v1/campaigns", sales, boiler_offer(members, BODY))
+        .await
+        .json();
+    let (_, body) = step(app, sales, &created, "submit", json!({})).await;
+    let submitted: Campaign = serde_json::from_value(body).unwrap();
+    let preview: CampaignPreview = app
+        .get(
+            &format!("/api/v1/campaigns/{}/preview", submitted.id),
+            manager,
+        )
+        .await
+        .json();
+    let approval =
+        json!({"content_hash": preview.content_hash, "audience_hash": preview.audience_hash});
+    let (status, body) = step(app, manager, &submitted, "approve", approval).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    (serde_json::from_value(body).unwrap(), preview)
+}
+
 pub const BODY: &str = "Dear {{first_name}},\n\nBook your **boiler check** before the cold.\n\n[Unsubscribe]({{unsubscribe_url}})";
 
 pub async fn step(

@@ -5,6 +5,7 @@ mod helpers;
 
 mod audit;
 mod authorization;
+mod bounces;
 mod campaigns;
 mod companies;
 mod concurrency;

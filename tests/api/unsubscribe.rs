@@ -9,7 +9,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::campaigns::{
-    boiler_offer, catalogue, consent, contact, maildir, progress_when_done, step, BODY,
+    approved_offer, boiler_offer, catalogue, consent, contact, maildir, progress_when_done, step,
+    BODY,
 };
 use crate::helpers::{run_with, Backend, TestApp};
 use crate::store_test;
@@ -48,24 +49,7 @@ const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Approves and sends the boiler offer to `members`; returns the campaign.
 async fn send_offer(app: &TestApp, sales: &str, manager: &str, members: &[Uuid]) -> Campaign {
-    let created: Campaign = app
-        .post("/api/v1/campaigns", sales, boiler_offer(members, BODY))
-        .await
-        .json();
-    let (_, body) = step(app, sales, &created, "submit", json!({})).await;
-    let submitted: Campaign = serde_json::from_value(body).unwrap();
-    let preview: CampaignPreview = app
-        .get(
-            &format!("/api/v1/campaigns/{}/preview", submitted.id),
-            manager,
-        )
-        .await
-        .json();
-    let approval =
-        json!({"content_hash": preview.content_hash, "audience_hash": preview.audience_hash});
-    let (status, body) = step(app, manager, &submitted, "approve", approval).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let approved: Campaign = serde_json::from_value(body).unwrap();
+    let (approved, _) = approved_offer(app, sales, manager, members).await;
     let (status, body) = step(app, sales, &approved, "send", json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     progress_when_done(app, sales, approved.id).await;
@@ -146,6 +130,8 @@ store_test! {
         let body: serde_json::Value = public_on_staff.json().await.unwrap();
         assert_eq!(body["code"], "route_not_found", "the staff listener answers in the API's shape");
         assert_eq!(public_get(&app, "/healthz").await.html, "ok");
+        let reports = public_post(&app, "/mail/reports", "message/rfc822", "Subject: x\r\n\r\n").await;
+        assert_eq!(reports.status, StatusCode::NOT_FOUND, "no reports are taken without their secret configured");
     }
 }
 

@@ -2,79 +2,10 @@
 //! it), started on a loopback port of its own for each case, with its fault injection: hard (5xx)
 //! and soft (4xx) refusals of a chosen command, and a disconnect without a reply.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use super::sink::{free_port, SmtpSink};
 use super::*;
-
-/// An `smtp-sink` on loopback, killed when dropped; its received messages dumped in `dump`.
-struct Sink {
-    child: Child,
-    port: u16,
-    dump: tempfile::TempDir,
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    // Bound and released at once: smtp-sink binds it a moment later.
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// Starts `smtp-sink` with `faults` (its options), waiting until it answers.
-fn start_sink(faults: &[&str]) -> Sink {
-    let binary = ["/usr/sbin/smtp-sink", "/usr/bin/smtp-sink"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("smtp-sink is missing: install Debian's postfix package (scripts/test does)");
-    let port = free_port();
-    let dump = tempfile::tempdir().expect("a temporary directory");
-    // World-writable, so that smtp-sink may write there after it drops root's privileges.
-    std::fs::set_permissions(
-        dump.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .expect("the dump directory's mode");
-    let mut command = Command::new(binary);
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    if root {
-        command.args(["-u", "nobody"]);
-    }
-    command
-        .args(faults)
-        .arg("-d")
-        .arg(format!("{}/%Y%m%d%H%M%S.", dump.path().display()))
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("16")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // Held by the guard from here on, so that it is killed and waited for on every path.
-    let sink = Sink {
-        child: command.spawn().expect("smtp-sink starts"),
-        port,
-        dump,
-    };
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return sink;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("smtp-sink did not start listening");
-}
 
 fn relay(port: u16) -> Relay {
     Relay {
@@ -96,6 +27,7 @@ fn email_to_jane() -> Email<'static> {
         from: "Harbour Heating <news@harbour-heating.example>".parse().unwrap(),
         reply_to: Some("Harbour Heating <hello@harbour-heating.example>".parse().unwrap()),
         to: "Jane Doe <jane.doe@example.org>".parse().unwrap(),
+        return_path: None,
         subject: "Your boiler service is due — book before winter",
         text: "Dear Jane,\nYour boiler service is due.\nUnsubscribe: https://assent.example.org/u/t0k3n",
         html: "<p>Dear Jane,</p><p>Your boiler service is due.</p><p><a href=\"https://assent.example.org/u/t0k3n\">Unsubscribe</a></p>",
@@ -115,20 +47,6 @@ fn marketing(message_id: &str) -> Composed {
         ..email_to_jane()
     })
     .expect("a message that builds")
-}
-
-/// The messages the sink kept, as text.
-fn received(sink: &Sink) -> Vec<String> {
-    let mut texts: Vec<String> = std::fs::read_dir(sink.dump.path())
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    texts.sort();
-    texts
 }
 
 #[test]
@@ -158,6 +76,31 @@ fn a_marketing_email_carries_its_one_click_unsubscribe_and_encoded_headers() {
         "{text}"
     );
     assert!(text.is_ascii(), "the whole message is 7-bit");
+}
+
+#[test]
+fn a_return_path_is_the_envelope_sender_and_the_from_address_stays() {
+    let tagged = "bounces+0193aabbccddeeff00112233445566aa@harbour-heating.example";
+    let composed = compose(&Email {
+        return_path: Some(tagged),
+        ..email_to_jane()
+    })
+    .unwrap();
+    assert_eq!(
+        composed.envelope.from().map(ToString::to_string).as_deref(),
+        Some(tagged)
+    );
+    assert_eq!(composed.envelope.to().len(), 1);
+    let text = String::from_utf8(composed.bytes).unwrap();
+    assert!(
+        text.contains("From: \"Harbour Heating\" <news@harbour-heating.example>"),
+        "{text}"
+    );
+    let untagged = marketing("u@assent.example.org");
+    assert_eq!(
+        untagged.envelope.from().map(ToString::to_string).as_deref(),
+        Some("news@harbour-heating.example")
+    );
 }
 
 #[test]
@@ -241,7 +184,7 @@ async fn a_password_is_never_sent_in_plain_to_another_machine() {
 
 #[tokio::test]
 async fn the_relay_takes_messages_on_reused_connections() {
-    let sink = start_sink(&[]);
+    let sink = SmtpSink::start(&[]);
     let sender = SmtpSender::new(relay(sink.port)).unwrap();
     for n in 0..5 {
         let id = format!("m{n}@assent.example.org");
@@ -251,7 +194,7 @@ async fn the_relay_takes_messages_on_reused_connections() {
     // smtp-sink writes each dump when its transaction ends; give it a moment.
     let mut kept = Vec::new();
     for _ in 0..50 {
-        kept = received(&sink);
+        kept = sink.received();
         if kept.len() == 5 {
             break;
         }
@@ -285,7 +228,7 @@ fn shape(delivery: &Delivery) -> (&'static str, Option<Stage>, Option<u16>) {
 
 /// How one message fares with a sink started with `faults`.
 async fn one_message_with(faults: &[&str]) -> Delivery {
-    let sink = start_sink(faults);
+    let sink = SmtpSink::start(faults);
     let sender = SmtpSender::new(relay(sink.port)).unwrap();
     sender.send(&marketing("one@assent.example.org")).await
 }
@@ -298,7 +241,7 @@ async fn a_refused_mailbox_is_a_hard_bounce_and_other_refusals_flag_no_address()
         "-B",
         "550 5.1.1 <jane.doe@example.org>: Recipient address rejected",
     ];
-    let sink = start_sink(&no_such_user);
+    let sink = SmtpSink::start(&no_such_user);
     let sender = SmtpSender::new(relay(sink.port)).unwrap();
     let delivery = sender.send(&marketing("a@assent.example.org")).await;
     assert_eq!(
@@ -423,7 +366,7 @@ async fn a_relay_that_stops_answering_is_given_up_on_each_step() {
     // smtp-sink waits 5 s before answering; the relay's timeout is 1 s (the step, then at most
     // as long again for a polite QUIT).
     let slow = |faults: &'static [&'static str]| async move {
-        let sink = start_sink(faults);
+        let sink = SmtpSink::start(faults);
         let sender = SmtpSender::new(Relay {
             timeout: Duration::from_secs(1),
             ..relay(sink.port)

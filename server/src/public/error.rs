@@ -19,6 +19,9 @@ pub enum PageError {
     BadRequest(String),
     #[error("no such page")]
     NotFound,
+    /// A machine's request without the credential it needs.
+    #[error("not authorised")]
+    Unauthorised,
     #[error("this method is not allowed here")]
     MethodNotAllowed,
     #[error("the request is too large")]
@@ -64,6 +67,11 @@ impl IntoResponse for PageError {
                 "Please try again",
                 "Something else changed at the same moment, so nothing was recorded. Try again."
                     .to_owned(),
+            ),
+            PageError::Unauthorised => (
+                StatusCode::UNAUTHORIZED,
+                "Not authorised",
+                "This address takes reports only from the organisation's mail system.".to_owned(),
             ),
             PageError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,

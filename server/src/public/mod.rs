@@ -16,6 +16,7 @@
 pub mod client;
 pub mod error;
 pub mod page;
+pub mod reports;
 pub mod unsubscribe;
 
 use std::sync::Arc;
@@ -50,6 +51,10 @@ pub struct PublicState {
     pub public_url: String,
     /// The unsubscribe mailbox, recorded as the source of a request that came through it.
     pub unsubscribe_mailto: Option<String>,
+    /// The return path whose tags name the messages bounces are about.
+    pub return_path: Option<String>,
+    /// The bearer secret of forwarded reports; absent: `/mail/reports` is not served.
+    pub reports_secret: Option<crate::config::Secret>,
     pub proxies: Arc<TrustedProxies>,
     /// Bad tokens per client address (an IPv6 client by its /64).
     pub bad_tokens: Arc<LoginThrottle>,
@@ -106,6 +111,10 @@ pub fn app(state: PublicState) -> Router {
             "/unsubscribe/mail",
             axum::routing::post(unsubscribe::forwarded_mail)
                 .layer(DefaultBodyLimit::max(MAIL_LIMIT)),
+        )
+        .route(
+            "/mail/reports",
+            axum::routing::post(reports::take).layer(DefaultBodyLimit::max(MAIL_LIMIT)),
         )
         .route("/healthz", axum::routing::get(|| async { "ok" }));
     let router = router

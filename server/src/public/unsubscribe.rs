@@ -28,7 +28,8 @@ fn token(path: Result<Path<String>, PathRejection>) -> Result<String, PageError>
         .map_err(|_| PageError::NotFound)
 }
 
-fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, PageError> {
+/// A body that was read within its limit, or the page that says why not.
+pub(super) fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, PageError> {
     body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             PageError::TooLarge

@@ -549,9 +549,16 @@ impl Templates {
             _ => recipient.phone.clone(),
         };
         let Some(to) = to else {
+            // Every address bounced, or there is none.
+            let bouncing = channel == Channel::Email && recipient.email_flagged;
             return Err(Unsendable {
                 contact_id: recipient.id,
-                reason: "no_contact_point".into(),
+                reason: if bouncing {
+                    "address_bouncing"
+                } else {
+                    "no_contact_point"
+                }
+                .into(),
                 field: None,
             });
         };

@@ -20,6 +20,7 @@ pub mod filters;
 pub mod ledger;
 pub mod names;
 pub mod policy;
+pub mod reports;
 pub mod seed;
 pub mod sending;
 pub mod sessions;

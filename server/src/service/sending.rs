@@ -21,7 +21,7 @@ use assent_engine::compact::CopiedLedger;
 use assent_engine::{decide, CompiledPolicy};
 use assent_shared::api::{Campaign, RenderedMessage};
 use assent_shared::domain::{CampaignState, SystemJob};
-use assent_shared::ledger::{MessageKind, Subject};
+use assent_shared::ledger::{Channel, MessageKind, Subject};
 use futures_util::StreamExt;
 use uuid::Uuid;
 
@@ -31,6 +31,7 @@ use crate::api::Mail;
 use crate::audit::{Action, ObjectKind};
 use crate::clock;
 use crate::mail::{compose, Delivery, Email, Mailto, Unsubscribe};
+use crate::store::contacts::AddressFlag;
 use crate::store::outbox::{self, Claimed, RowState, Warrant};
 use crate::store::{self, ledger::Ledgers, Db};
 
@@ -366,12 +367,22 @@ async fn record(db: &Db, owner: &str, ready: &Ready, delivery: Delivery) -> Serv
     };
     Ok(match delivery {
         Delivery::Accepted => end(RowState::Sent, "accepted".into()).await?,
+        // The mailbox refused for good: the address is flagged on the contact in the same
+        // transaction, so that the next campaign uses the next address or leaves them out.
         Delivery::HardBounce { code, enhanced, .. } => {
-            end(
-                RowState::Failed,
-                refusal("hard_bounce", code, enhanced.as_deref()),
-            )
-            .await?
+            let reason = refusal("hard_bounce", code, enhanced.as_deref());
+            let flag = AddressFlag {
+                contact_id: row.contact_id,
+                channel: Channel::Email.as_str(),
+                address: &ready.message.to,
+                reason: &reason,
+                outbox_id: Some(row.id),
+                at: now,
+            };
+            let record = Actor::System(SystemJob::Sender)
+                .audit(Action::AddressFlagged)
+                .on(ObjectKind::Contact, row.contact_id);
+            outbox::end_bounced(db, owner, &flag, &record).await?
         }
         Delivery::Refused { code, enhanced, .. } => {
             end(
@@ -445,6 +456,11 @@ async fn deliver(
             enhanced: Some("5.1.3".into()),
         };
     };
+    // Bounces come back to the return path tagged with the row's id, which names the message.
+    let return_path = mail.settings.return_path.as_deref().and_then(|path| {
+        let (local, domain) = path.split_once('@')?;
+        Some(format!("{local}+{}@{domain}", ready.row.id.simple()))
+    });
     // The mailbox's request names the message by its token, as the link does.
     let subject = format!(
         "{} {}",
@@ -467,6 +483,7 @@ async fn deliver(
         from,
         reply_to,
         to: lettre::message::Mailbox::new(None, to),
+        return_path: return_path.as_deref(),
         subject: message.subject.as_deref().unwrap_or_default(),
         text: &message.text,
         html: message.html.as_deref().unwrap_or_default(),

@@ -273,55 +273,77 @@ pub async fn opt_out(
     let holder = holder(db, token).await?;
     let offer = offer_for(db, organisation, &holder).await?;
     let scopes = scopes(&offer, choice)?;
-    let id = holder.contact_id;
+    let stop = Stop {
+        actor: &holder.actor,
+        action: Action::Unsubscribed,
+        contact_id: holder.contact_id,
+        campaign_id: holder.campaign.id,
+        source: source(via),
+    };
+    let recorded = record(db, &stop, &scopes).await?;
+    Ok(Unsubscribed {
+        organisation: offer.organisation,
+        recorded,
+        scopes,
+    })
+}
+
+/// Who stops what a message was about, and how it is recorded.
+pub(crate) struct Stop<'a> {
+    /// The person (through their token), or the job that took a report on their behalf.
+    pub actor: &'a Actor,
+    pub action: Action,
+    pub contact_id: uuid::Uuid,
+    /// The message's campaign, named by the audit record.
+    pub campaign_id: uuid::Uuid,
+    pub source: EventSource,
+}
+
+/// Records an opt-out of each of `scopes` not already in force, in the contact's ledger with
+/// the audit record of `stop.action`, in one transaction that commits before it returns; how
+/// many were recorded. Two requests at the same moment may each find a scope new and both
+/// record it: a second opt-out of the same scope changes no decision.
+pub(crate) async fn record(db: &Db, stop: &Stop<'_>, scopes: &[Scope]) -> ServiceResult<usize> {
+    let id = stop.contact_id;
     let mut read = db.begin_read().await?;
     let ledger = store::ledger::for_contact(&mut read, id).await?;
     read.commit().await?;
-    // Two requests at the same moment may each find a scope new and both record it: a second
-    // opt-out of the same scope changes no decision.
-    let new: Vec<&Scope> = scopes
+    let kinds: Vec<EventKind> = scopes
         .iter()
         .filter(|s| !already_stopped(&ledger, s))
+        .map(|s| EventKind::OptOut {
+            channel: s.channel,
+            topic: s.topic.clone().into(),
+        })
         .collect();
-    if !new.is_empty() {
-        let source = source(via);
-        let kinds: Vec<EventKind> = new
-            .iter()
-            .map(|s| EventKind::OptOut {
-                channel: s.channel,
-                topic: s.topic.clone().into(),
-            })
-            .collect();
-        let now = clock::now();
-        let record = holder
-            .actor
-            .audit(Action::Unsubscribed)
-            .on(ObjectKind::Contact, id)
-            .on(ObjectKind::Campaign, holder.campaign.id);
-        let mut tx = db.begin().await?;
-        let mut ledger = store::ledger::lock(&mut tx, &record, &[id]).await?;
-        if !ledger.holds(id) {
-            return Err(ServiceError::NotFound("unsubscribe link"));
-        }
-        for kind in &kinds {
-            let entry = NewEntry {
-                contact_id: id,
-                at: now,
-                kind,
-                external_id: None,
-                source: Some(&source),
-                recorded_by: holder.actor.reference(),
-                imported: false,
-            };
-            ledger.append(&entry, now).await?;
-        }
-        tx.commit().await?;
+    if kinds.is_empty() {
+        return Ok(0);
     }
-    Ok(Unsubscribed {
-        organisation: offer.organisation,
-        recorded: new.len(),
-        scopes,
-    })
+    let now = clock::now();
+    let record = stop
+        .actor
+        .audit(stop.action)
+        .on(ObjectKind::Contact, id)
+        .on(ObjectKind::Campaign, stop.campaign_id);
+    let mut tx = db.begin().await?;
+    let mut ledger = store::ledger::lock(&mut tx, &record, &[id]).await?;
+    if !ledger.holds(id) {
+        return Err(ServiceError::NotFound("contact"));
+    }
+    for kind in &kinds {
+        let entry = NewEntry {
+            contact_id: id,
+            at: now,
+            kind,
+            external_id: None,
+            source: Some(&stop.source),
+            recorded_by: stop.actor.reference(),
+            imported: false,
+        };
+        ledger.append(&entry, now).await?;
+    }
+    tx.commit().await?;
+    Ok(kinds.len())
 }
 
 #[cfg(test)]

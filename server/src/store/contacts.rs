@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::history::{self, ChangeSet, RecordKind};
 use super::{
     actor_columns, cursor, keep_prepared, like_pattern, to_json, Db, StoreError, StoreResult, Tx,
-    Updated, MAX_BINDS,
+    Updated, WriteTx, MAX_BINDS,
 };
 use crate::{on_db, on_tx};
 
@@ -647,7 +647,10 @@ pub struct Recipient {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub company: Option<String>,
+    /// The first email address not flagged as bouncing.
     pub email: Option<String>,
+    /// Whether any of the contact's email addresses is flagged as bouncing.
+    pub email_flagged: bool,
     pub phone: Option<String>,
 }
 
@@ -658,7 +661,10 @@ pub async fn recipients(db: &Db, ids: &[Uuid]) -> StoreResult<Vec<Recipient>> {
         let rows: Vec<Recipient> = on_db!(db, pool => {
             let mut query = sqlx::QueryBuilder::new(
                 "SELECT c.id, c.first_name, c.last_name, co.name AS company, \
-                 (SELECT e.email FROM contact_emails e WHERE e.contact_id = c.id ORDER BY e.position LIMIT 1) AS email, \
+                 (SELECT e.email FROM contact_emails e WHERE e.contact_id = c.id AND NOT EXISTS \
+                   (SELECT 1 FROM address_flags f WHERE f.contact_id = c.id AND f.channel = 'email' AND f.address_key = e.email_key) \
+                   ORDER BY e.position LIMIT 1) AS email, \
+                 EXISTS (SELECT 1 FROM address_flags f WHERE f.contact_id = c.id AND f.channel = 'email') AS email_flagged, \
                  (SELECT p.phone FROM contact_phones p WHERE p.contact_id = c.id ORDER BY p.position LIMIT 1) AS phone \
                  FROM contacts c LEFT JOIN companies co ON co.id = c.company_id WHERE c.id IN (",
             );
@@ -673,6 +679,45 @@ pub async fn recipients(db: &Db, ids: &[Uuid]) -> StoreResult<Vec<Recipient>> {
     }
     found.sort_unstable_by_key(|r| r.id);
     Ok(found)
+}
+
+/// Flags `address` of `contact_id` on `channel` as bouncing, for `reason` (a flag already there
+/// is kept), with the audit record of the change.
+pub async fn flag_address(
+    tx: &mut WriteTx,
+    record: &crate::audit::AuditRecord,
+    flag: &AddressFlag<'_>,
+) -> StoreResult<()> {
+    super::audit::append(tx, record).await?;
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO address_flags (contact_id, channel, address_key, reason, outbox_id, flagged_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (contact_id, channel, address_key) DO NOTHING",
+        )
+        .bind(flag.contact_id)
+        .bind(flag.channel)
+        // As contact_emails keeps it.
+        .bind(flag.address.to_lowercase())
+        .bind(flag.reason)
+        .bind(flag.outbox_id)
+        .bind(flag.at)
+        .execute(conn)
+        .await
+        .map(|_| ())?
+    });
+    Ok(())
+}
+
+/// An address found to bounce.
+pub struct AddressFlag<'a> {
+    pub contact_id: Uuid,
+    pub channel: &'a str,
+    pub address: &'a str,
+    /// How it was learnt, with its codes (`hard_bounce:550:5.1.1`).
+    pub reason: &'a str,
+    /// The message that bounced.
+    pub outbox_id: Option<Uuid>,
+    pub at: DateTime<Utc>,
 }
 
 fn parse_kind(id: Uuid, text: &str) -> StoreResult<SubscriberKind> {

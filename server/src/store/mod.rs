@@ -137,6 +137,7 @@ pub(crate) mod actor_columns {
             SystemJob::CommandLine => Uuid::from_u128(1),
             SystemJob::Seed => Uuid::from_u128(2),
             SystemJob::Sender => Uuid::from_u128(3),
+            SystemJob::MailReports => Uuid::from_u128(4),
         }
     }
 

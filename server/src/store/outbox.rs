@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{keep_prepared, to_json, Db, StoreResult, Tx, WriteTx};
+use super::{keep_prepared, to_json, Db, StoreError, StoreResult, Tx, WriteTx};
 use crate::chain::{hash_fields, BrokenLink, ChainVerifier, GENESIS_HASH};
 use crate::{on_db, on_tx, on_writer};
 
@@ -179,10 +179,7 @@ pub async fn end(
     now: DateTime<Utc>,
 ) -> StoreResult<bool> {
     let written = on_writer!(db, pool => {
-        sqlx::query(
-            "UPDATE outbox SET state = $3, outcome = $4, contact_point = COALESCE($5, contact_point), lease_owner = NULL, \
-             lease_until = NULL, updated_at = $6 WHERE id = $1 AND lease_owner = $2",
-        )
+        sqlx::query(END)
         .bind(id)
         .bind(owner)
         .bind(state.as_str())
@@ -194,6 +191,101 @@ pub async fn end(
         .rows_affected()
     });
     Ok(written == 1)
+}
+
+const END: &str = "UPDATE outbox SET state = $3, outcome = $4, contact_point = COALESCE($5, contact_point), \
+                   lease_owner = NULL, lease_until = NULL, updated_at = $6 WHERE id = $1 AND lease_owner = $2";
+
+/// Ends a claimed row `failed` for a hard bounce and, in the same transaction, flags the address
+/// on its contact (with `record`, the audit record of that change), as [`end`] does for the
+/// lease's owner only.
+pub async fn end_bounced(
+    db: &Db,
+    owner: &str,
+    flag: &super::contacts::AddressFlag<'_>,
+    record: &crate::audit::AuditRecord,
+) -> StoreResult<bool> {
+    let id = flag
+        .outbox_id
+        .ok_or(StoreError::Encode("a bounce without its message"))?;
+    let mut tx = db.begin().await?;
+    let written = on_tx!(&mut tx, conn => {
+        sqlx::query(END)
+            .bind(id)
+            .bind(owner)
+            .bind(RowState::Failed.as_str())
+            .bind(flag.reason)
+            .bind(flag.address)
+            .bind(flag.at)
+            .execute(conn)
+            .await?
+            .rows_affected()
+    });
+    if written == 1 {
+        super::contacts::flag_address(&mut tx, record, flag).await?;
+    }
+    tx.commit().await?;
+    Ok(written == 1)
+}
+
+/// How a report names the message it is about.
+#[derive(Debug, Clone, Copy)]
+pub enum MessageRef<'a> {
+    /// The outbox row's id (the tag of the return path).
+    Row(Uuid),
+    /// The Message-ID, without angle brackets.
+    MessageId(&'a str),
+}
+
+/// A message the sender made, as a report finds it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Made {
+    pub id: Uuid,
+    pub campaign_id: Uuid,
+    pub contact_id: Uuid,
+    pub message_id: String,
+    /// The address it went to, once handed over.
+    pub contact_point: Option<String>,
+}
+
+/// The message `reference` names, if the sender made it.
+pub async fn made(db: &Db, reference: MessageRef<'_>) -> StoreResult<Option<Made>> {
+    const COLUMNS: &str =
+        "SELECT id, campaign_id, contact_id, message_id, contact_point FROM outbox WHERE ";
+    Ok(match reference {
+        MessageRef::Row(id) => on_db!(db, pool => {
+            sqlx::query_as(&format!("{COLUMNS}id = $1")).bind(id).fetch_optional(pool).await?
+        }),
+        MessageRef::MessageId(message_id) => on_db!(db, pool => {
+            sqlx::query_as(&format!("{COLUMNS}message_id = $1")).bind(message_id).fetch_optional(pool).await?
+        }),
+    })
+}
+
+/// A hard bounce reported after the relay took the message: the row, sent, becomes failed with
+/// `flag.reason`, and the address is flagged (with `record`), in one transaction.
+pub async fn bounced_later(
+    db: &Db,
+    flag: &super::contacts::AddressFlag<'_>,
+    record: &crate::audit::AuditRecord,
+) -> StoreResult<()> {
+    let mut tx = db.begin().await?;
+    if let Some(id) = flag.outbox_id {
+        on_tx!(&mut tx, conn => {
+            sqlx::query(
+                "UPDATE outbox SET state = 'failed', outcome = $2, updated_at = $3 WHERE id = $1 AND state = 'sent'",
+            )
+            .bind(id)
+            .bind(flag.reason)
+            .bind(flag.at)
+            .execute(conn)
+            .await
+            .map(|_| ())?
+        });
+    }
+    super::contacts::flag_address(&mut tx, record, flag).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Ends rows inside the claiming transaction (those the engine refused, or that cannot be sent).
