@@ -103,17 +103,30 @@ ensure_desktop_e2e_tools() {
   fi
 }
 
-# schemathesis (PyPI), at the version the API tests were written against, in a virtual
-# environment of its own under .tools/ (Debian's Python refuses packages installed beside its
-# own), on PATH.
-ensure_schemathesis() {
-  local version="4.32.5" venv="$PWD/.tools/schemathesis"
-  if [ ! -x "$venv/bin/schemathesis" ] || ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
+# Python packages from PyPI in a virtual environment of their own, .tools/<name> (Debian's Python
+# refuses packages installed beside its own), made again when <check> fails in it.
+ensure_venv() {
+  local name="$1" check="$2"
+  shift 2
+  local venv="$PWD/.tools/$name"
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "$check" >/dev/null 2>&1; then
     python3 -m venv --help >/dev/null 2>&1 || ensure_packages python3-venv
-    say "Installing schemathesis $version into .tools/schemathesis"
+    say "Installing $* into .tools/$name"
     rm -rf "$venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$@"
   fi
-  export PATH="$venv/bin:$PATH"
+}
+
+# schemathesis, at the version the API tests were written against, on PATH.
+ensure_schemathesis() {
+  local version="4.32.5"
+  ensure_venv schemathesis "import importlib.metadata as m; assert m.version('schemathesis') == '$version'" "schemathesis==$version"
+  export PATH="$PWD/.tools/schemathesis/bin:$PATH"
+}
+
+# dkimpy, the DKIM verifier the mail tests check Assent's signatures with (server/src/mail/tests.rs).
+ensure_dkimpy() {
+  ensure_venv dkim "import importlib.metadata as m; assert m.version('dkimpy') == '1.1.8'; import nacl" \
+    "dkimpy==1.1.8" "pynacl==1.6.2"
 }

@@ -124,6 +124,8 @@ pub struct MailSettings {
     /// The bearer secret the organisation's mail system sends with the bounce and complaint
     /// reports it forwards; absent: reports are not taken.
     pub reports_secret: Option<Secret>,
+    /// The key every email is signed with (DKIM); absent: unsigned.
+    pub dkim: Option<crate::mail::DkimKey>,
 }
 
 /// Who the organisation is, as its messages say: PECR reg 23 and the ICO ask that a marketing
@@ -151,6 +153,7 @@ impl Default for MailSettings {
             unsubscribe_mailto: None,
             return_path: None,
             reports_secret: None,
+            dkim: None,
         }
     }
 }
@@ -252,6 +255,9 @@ pub const KEYS: &[&str] = &[
     "unsubscribe_mailto",
     "mail_return_path",
     "mail_reports_secret",
+    "dkim_key",
+    "dkim_selector",
+    "dkim_domain",
     "marketing_phrases",
     "public_url",
     "public_bind",
@@ -500,6 +506,22 @@ impl Config {
                     }
                     mail.return_path = Some(raw.to_owned());
                 }
+                "dkim_key" => mail.dkim_key = Some(existing_file(raw).map_err(bad)?),
+                "dkim_selector" | "dkim_domain" => {
+                    let label = |part: &str| {
+                        !part.is_empty()
+                            && part.len() <= 63
+                            && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    };
+                    if !raw.split('.').all(label) {
+                        return Err(bad(format!("{raw:?} is not a DNS name such as mail2026")));
+                    }
+                    if *key == "dkim_selector" {
+                        mail.dkim_selector = Some(raw.to_owned());
+                    } else {
+                        mail.dkim_domain = Some(raw.to_ascii_lowercase());
+                    }
+                }
                 "mail_reports_secret" => {
                     if untrimmed.chars().count() < 16 {
                         return Err(bad("is shorter than 16 characters".into()));
@@ -619,6 +641,9 @@ struct MailKeys {
     unsubscribe_mailto: Option<String>,
     return_path: Option<String>,
     reports_secret: Option<Secret>,
+    dkim_key: Option<PathBuf>,
+    dkim_selector: Option<String>,
+    dkim_domain: Option<String>,
 }
 
 impl Default for MailKeys {
@@ -639,6 +664,9 @@ impl Default for MailKeys {
             unsubscribe_mailto: None,
             return_path: None,
             reports_secret: None,
+            dkim_key: None,
+            dkim_selector: None,
+            dkim_domain: None,
         }
     }
 }
@@ -693,17 +721,44 @@ impl MailKeys {
                 None
             }
         };
+        let from = self.from.unwrap_or_else(|| DEFAULT_MAIL_FROM.to_owned());
+        let dkim = match (self.dkim_key, self.dkim_selector) {
+            (Some(path), Some(selector)) => {
+                // `from` was checked to be an address, so it has a domain.
+                let domain = self.dkim_domain.unwrap_or_else(|| {
+                    from.rsplit_once('@')
+                        .map_or("localhost", |(_, d)| d)
+                        .to_ascii_lowercase()
+                });
+                let key =
+                    crate::mail::DkimKey::read(&path, &selector, &domain).map_err(|problem| {
+                        ConfigError::BadValue {
+                            key: "dkim_key",
+                            origin: path.display().to_string(),
+                            problem,
+                        }
+                    })?;
+                Some(key)
+            }
+            (Some(_), None) => return Err(missing_pair("dkim_selector", "dkim_key")),
+            (None, Some(_)) => return Err(missing_pair("dkim_key", "dkim_selector")),
+            (None, None) if self.dkim_domain.is_some() => {
+                return Err(missing_pair("dkim_key", "dkim_domain"))
+            }
+            (None, None) => None,
+        };
         Ok(MailSettings {
             relay,
             identity: SenderIdentity {
                 organisation: self.organisation,
                 postal_address: self.postal_address,
-                from: self.from.unwrap_or_else(|| DEFAULT_MAIL_FROM.to_owned()),
+                from,
                 reply_to: self.reply_to,
             },
             unsubscribe_mailto: self.unsubscribe_mailto,
             return_path: self.return_path,
             reports_secret: self.reports_secret,
+            dkim,
         })
     }
 }
@@ -753,6 +808,8 @@ fn missing_pair(missing: &'static str, given: &str) -> ConfigError {
         "mail_password" | "mail_username" => "the relay's login needs both",
         "checkpoint_key" => "checkpoints are signed with it",
         "checkpoint_url" => "the certificate authorities are those of the checkpoint URL's server",
+        "dkim_selector" => "receivers find the public key by its selector",
+        "dkim_key" => "only a signing key needs a selector and a domain",
         _ => "a certificate needs its private key",
     };
     ConfigError::BadValue {
@@ -988,6 +1045,54 @@ mod tests {
             error.to_string(),
             "configuration key `checkpoint_url` (from the configuration): is required when checkpoint_url_ca is set (the certificate authorities are those of the checkpoint URL's server)"
         );
+    }
+
+    #[test]
+    fn a_dkim_key_needs_its_selector_and_signs_for_the_from_domain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dkim.pem");
+        let key = crate::checkpoint::CheckpointKey::generate();
+        std::fs::write(&path, key.private_pem()).unwrap();
+        let path_text = path.display().to_string();
+        let config = Config::load(
+            None,
+            &env(&[
+                ("ASSENT_DKIM_KEY", &path_text),
+                ("ASSENT_DKIM_SELECTOR", "mail2026"),
+                ("ASSENT_MAIL_FROM", "news@Harbour-Heating.example"),
+            ]),
+        )
+        .unwrap();
+        let dkim = config.mail.dkim.expect("a DKIM key");
+        assert_eq!(
+            (dkim.selector.as_str(), dkim.domain.as_str()),
+            ("mail2026", "harbour-heating.example")
+        );
+        assert!(dkim.dns_record().starts_with("v=DKIM1; k=ed25519; p="));
+        assert!(
+            !format!("{dkim:?}").contains(&dkim.public),
+            "Debug shows the selector and domain only"
+        );
+        let alone = Config::load(None, &env(&[("ASSENT_DKIM_KEY", &path_text)])).unwrap_err();
+        assert_eq!(
+            alone.to_string(),
+            "configuration key `dkim_selector` (from the configuration): is required when dkim_key is set (receivers find the public key by its selector)"
+        );
+        std::fs::write(&path, "not a key").unwrap();
+        let bad = Config::load(
+            None,
+            &env(&[
+                ("ASSENT_DKIM_KEY", &path_text),
+                ("ASSENT_DKIM_SELECTOR", "mail2026"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(
+            bad.to_string()
+                .contains("is not a PKCS#8 PEM Ed25519 private key"),
+            "{bad}"
+        );
+        assert!(Config::load(None, &env(&[("ASSENT_DKIM_SELECTOR", "mail 2026")])).is_err());
     }
 
     #[test]

@@ -38,6 +38,7 @@ fn email_to_jane() -> Email<'static> {
                 subject: "Unsubscribe t0k3n",
             }),
         }),
+        dkim: None,
     }
 }
 
@@ -385,4 +386,79 @@ async fn a_relay_that_stops_answering_is_given_up_on_each_step() {
     // Silent at RCPT: before the message, the relay's failure.
     let at_rcpt = slow(&["-W", "rcpt:5"]).await;
     assert_eq!(shape(&at_rcpt), ("relay failed", Some(Stage::Rcpt), None));
+}
+
+/// The python of the virtual environment with dkimpy (`scripts/test` makes it).
+fn dkimpy() -> std::path::PathBuf {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/dkim/bin/python");
+    assert!(
+        python.exists(),
+        "dkimpy is missing: scripts/test installs it into .tools/dkim"
+    );
+    python
+}
+
+/// Whether dkimpy verifies `message` against `key`'s DNS record; the headers it says are signed.
+fn verified(message: &[u8], key: &DkimKey) -> Result<String, String> {
+    use std::io::Write;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/mail/verify_dkim.py");
+    let mut child = std::process::Command::new(dkimpy())
+        .arg(script)
+        .args([&key.selector, &key.domain, &key.dns_record()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python starts");
+    child.stdin.take().unwrap().write_all(message).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if output.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    }
+}
+
+#[test]
+fn an_ed25519_dkim_signature_covers_both_unsubscribe_headers_and_verifies() {
+    let signing = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let key = DkimKey::from_key(&signing, "mail2026", "harbour-heating.example");
+    let composed = compose(&Email {
+        dkim: Some(&key),
+        ..email_to_jane()
+    })
+    .unwrap();
+    let text = String::from_utf8(composed.bytes.clone()).unwrap();
+    assert!(text.contains("\r\nDKIM-Signature: "), "{text}");
+    assert!(text.contains("a=ed25519-sha256"), "{text}");
+    let signed = verified(&composed.bytes, &key).expect("dkimpy verifies the signature");
+    for header in [
+        "from",
+        "to",
+        "subject",
+        "message-id",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+    ] {
+        assert!(
+            signed.split(':').any(|h| h == header),
+            "{header} is signed: {signed}"
+        );
+    }
+
+    // A changed unsubscribe address breaks the signature: the receiver would not honour it.
+    let tampered = text.replacen(
+        "https://assent.example.org/u/t0k3n",
+        "https://attacker.example/u/t0k3n",
+        1,
+    );
+    assert_ne!(tampered, text);
+    assert!(verified(tampered.as_bytes(), &key).is_err());
+    // Another key's record does not verify it either.
+    let other = DkimKey::from_key(
+        &ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng),
+        "mail2026",
+        "harbour-heating.example",
+    );
+    assert!(verified(&composed.bytes, &other).is_err());
 }

@@ -488,6 +488,7 @@ async fn deliver(
         text: &message.text,
         html: message.html.as_deref().unwrap_or_default(),
         unsubscribe,
+        dkim: mail.settings.dkim.as_ref(),
     };
     match compose(&email) {
         Ok(composed) => mail.outlet.hand_over(&composed).await,
