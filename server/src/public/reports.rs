@@ -3,15 +3,13 @@
 //! (`mail_reports_secret`); without one configured the address is not served. What each report
 //! leads to is `service::reports`'s.
 
-use std::time::Instant;
-
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use sha2::{Digest, Sha256};
 
-use super::client::{throttle_key, Client};
+use super::client::Client;
 use super::error::PageError;
 use super::page::Page;
 use super::unsubscribe;
@@ -40,13 +38,11 @@ pub async fn take(
     };
     if !authorised(&headers, secret.expose()) {
         // A wrong secret counts as a bad token: guessing is slowed like guessing links.
-        let key = throttle_key(client.ip);
-        let now = Instant::now();
-        if let Err(wait) = state.bad_tokens.check("", key, now) {
-            return Err(PageError::Throttled(wait));
-        }
-        state.bad_tokens.record_failure("", key, now);
-        return Err(PageError::Unauthorised);
+        return Err(unsubscribe::bad_token(
+            &state,
+            &client,
+            PageError::Unauthorised,
+        ));
     }
     let body = unsubscribe::body(body)?;
     let taken = reports::take(&state.db, state.return_path.as_deref(), &body).await?;

@@ -47,17 +47,20 @@ fn counted<T>(
     result: Result<T, ServiceError>,
 ) -> Result<T, PageError> {
     match result {
-        Err(ServiceError::NotFound(_)) => {
-            let key = throttle_key(client.ip);
-            let now = Instant::now();
-            if let Err(wait) = state.bad_tokens.check("", key, now) {
-                return Err(PageError::Throttled(wait));
-            }
-            state.bad_tokens.record_failure("", key, now);
-            Err(PageError::NotFound)
-        }
+        Err(ServiceError::NotFound(_)) => Err(bad_token(state, client, PageError::NotFound)),
         other => other.map_err(PageError::Service),
     }
+}
+
+/// Counts a bad token (or secret) from `client`: `refusal` while under the limit, then a wait.
+pub(super) fn bad_token(state: &PublicState, client: &Client, refusal: PageError) -> PageError {
+    let key = throttle_key(client.ip);
+    let now = Instant::now();
+    if let Err(wait) = state.bad_tokens.check("", key, now) {
+        return PageError::Throttled(wait);
+    }
+    state.bad_tokens.record_failure("", key, now);
+    refusal
 }
 
 /// "by email", "by text message".
