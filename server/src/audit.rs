@@ -90,6 +90,8 @@ audit_names! {
         /// The send worker decided recipients again and wrote their warrants (one record a batch).
         RecipientsDecided => "recipients_decided",
         CampaignSent => "campaign_sent",
+        /// A contact's communication log (their warrants) read.
+        CommunicationsRead => "communications_read",
         /// A person stopped messages through their unsubscribe link or mailbox.
         Unsubscribed => "unsubscribed",
         /// An address of a contact was found to bounce and is no longer used.

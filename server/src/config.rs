@@ -70,6 +70,8 @@ pub struct Config {
     pub checkpoints: Option<Checkpoints>,
     /// Where mail goes and whom it comes from.
     pub mail: MailSettings,
+    /// Where text messages go and whom they come from.
+    pub sms: crate::sms::SmsSettings,
     /// Words and phrases that mark a message as promotional: a service message holding one is
     /// flagged to its approver and needs a manager's approval (lower case).
     pub marketing_phrases: Vec<String>,
@@ -126,6 +128,8 @@ pub struct MailSettings {
     pub reports_secret: Option<Secret>,
     /// The key every email is signed with (DKIM); absent: unsigned.
     pub dkim: Option<crate::mail::DkimKey>,
+    /// At most this many emails handed over a second; absent: as fast as the relay takes them.
+    pub per_second: Option<u32>,
 }
 
 /// Who the organisation is, as its messages say: PECR reg 23 and the ICO ask that a marketing
@@ -154,6 +158,7 @@ impl Default for MailSettings {
             return_path: None,
             reports_secret: None,
             dkim: None,
+            per_second: None,
         }
     }
 }
@@ -190,6 +195,7 @@ impl Default for Config {
             log_level: "info".to_owned(),
             checkpoints: None,
             mail: MailSettings::default(),
+            sms: crate::sms::SmsSettings::default(),
             marketing_phrases: DEFAULT_MARKETING_PHRASES
                 .iter()
                 .map(|p| (*p).to_owned())
@@ -258,6 +264,15 @@ pub const KEYS: &[&str] = &[
     "dkim_key",
     "dkim_selector",
     "dkim_domain",
+    "mail_per_second",
+    "sms_gateway_url",
+    "sms_account",
+    "sms_auth_token",
+    "sms_gateway_ca",
+    "sms_timeout_seconds",
+    "sms_connections",
+    "sms_from",
+    "sms_per_second",
     "marketing_phrases",
     "public_url",
     "public_bind",
@@ -342,6 +357,7 @@ impl Config {
         let mut checkpoint_url_ca = None;
         let mut checkpoint_minutes = 60_i64;
         let mut mail = MailKeys::default();
+        let mut sms = SmsKeys::default();
         for key in KEYS {
             let Some((source, raw)) = values.get(key) else {
                 continue;
@@ -528,6 +544,43 @@ impl Config {
                     }
                     mail.reports_secret = Some(Secret::new(untrimmed.clone()));
                 }
+                "mail_per_second" => {
+                    mail.per_second = Some(bounded(raw, 1, 100_000).map_err(bad)? as u32)
+                }
+                "sms_gateway_url" => {
+                    let url = reqwest::Url::parse(raw).map_err(|_| {
+                        bad(format!(
+                            "{raw:?} is not a URL such as https://api.twilio.com/2010-04-01/Accounts/AC.../Messages.json"
+                        ))
+                    })?;
+                    let local = url.host_str().is_some_and(crate::mail::on_loopback);
+                    let secure = url.scheme() == "https" || (url.scheme() == "http" && local);
+                    if !secure || url.host().is_none() || !url.username().is_empty() {
+                        return Err(bad(
+                            "must be an https:// URL with a host and no user (http:// only to this machine); the account goes in sms_account".into(),
+                        ));
+                    }
+                    sms.url = Some(url);
+                }
+                "sms_account" => sms.account = Some(non_empty(raw).map_err(bad)?),
+                // Not echoed, not trimmed.
+                "sms_auth_token" => {
+                    if untrimmed.chars().count() < 16 {
+                        return Err(bad("is shorter than 16 characters".into()));
+                    }
+                    sms.auth_token = Some(Secret::new(untrimmed.clone()));
+                }
+                "sms_gateway_ca" => {
+                    let path = existing_file(raw).map_err(bad)?;
+                    crate::outbound::read_authorities(&path).map_err(|e| bad(e.to_string()))?;
+                    sms.authorities = Some(path);
+                }
+                "sms_timeout_seconds" => sms.timeout = bounded(raw, 1, 600).map_err(bad)?,
+                "sms_connections" => sms.connections = bounded(raw, 1, 100).map_err(bad)?,
+                "sms_from" => sms.from = Some(crate::sms::SenderId::parse(raw).map_err(bad)?),
+                "sms_per_second" => {
+                    sms.per_second = Some(bounded(raw, 1, 100_000).map_err(bad)? as u32)
+                }
                 "marketing_phrases" => {
                     let phrases: Vec<String> = raw
                         .split(',')
@@ -616,6 +669,7 @@ impl Config {
             (None, None, None) => None,
         };
         config.mail = mail.settings()?;
+        config.sms = sms.settings()?;
         config.sessions = SessionPolicy {
             idle: Duration::minutes(idle_minutes),
             absolute: Duration::hours(absolute_hours),
@@ -644,6 +698,7 @@ struct MailKeys {
     dkim_key: Option<PathBuf>,
     dkim_selector: Option<String>,
     dkim_domain: Option<String>,
+    per_second: Option<u32>,
 }
 
 impl Default for MailKeys {
@@ -667,6 +722,7 @@ impl Default for MailKeys {
             dkim_key: None,
             dkim_selector: None,
             dkim_domain: None,
+            per_second: None,
         }
     }
 }
@@ -759,6 +815,75 @@ impl MailKeys {
             return_path: self.return_path,
             reports_secret: self.reports_secret,
             dkim,
+            per_second: self.per_second,
+        })
+    }
+}
+
+/// The SMS keys as read, before they are checked together.
+struct SmsKeys {
+    url: Option<reqwest::Url>,
+    account: Option<String>,
+    auth_token: Option<Secret>,
+    authorities: Option<PathBuf>,
+    timeout: i64,
+    connections: i64,
+    from: Option<crate::sms::SenderId>,
+    per_second: Option<u32>,
+}
+
+impl Default for SmsKeys {
+    fn default() -> Self {
+        SmsKeys {
+            url: None,
+            account: None,
+            auth_token: None,
+            authorities: None,
+            timeout: 10,
+            connections: 4,
+            from: None,
+            per_second: None,
+        }
+    }
+}
+
+impl SmsKeys {
+    fn settings(self) -> Result<crate::sms::SmsSettings, ConfigError> {
+        let gateway = match (self.url, self.account, self.auth_token) {
+            (Some(url), Some(account), Some(auth_token)) => {
+                if self.from.is_none() {
+                    return Err(missing_pair("sms_from", "sms_gateway_url"));
+                }
+                Some(crate::sms::Gateway {
+                    url,
+                    account,
+                    auth_token,
+                    authorities: self.authorities,
+                    timeout: std::time::Duration::from_secs(self.timeout as u64),
+                    connections: self.connections as usize,
+                })
+            }
+            (Some(_), None, _) => return Err(missing_pair("sms_account", "sms_gateway_url")),
+            (Some(_), _, None) => return Err(missing_pair("sms_auth_token", "sms_gateway_url")),
+            (None, account, token) => {
+                for (key, given) in [
+                    ("sms_account", account.is_some()),
+                    ("sms_auth_token", token.is_some()),
+                    ("sms_gateway_ca", self.authorities.is_some()),
+                ] {
+                    if given {
+                        return Err(missing_pair("sms_gateway_url", key));
+                    }
+                }
+                None
+            }
+        };
+        Ok(crate::sms::SmsSettings {
+            gateway,
+            from: self.from.unwrap_or_else(|| {
+                crate::sms::SenderId::Alphanumeric(crate::sms::DEFAULT_SENDER.to_owned())
+            }),
+            per_second: self.per_second,
         })
     }
 }
@@ -810,6 +935,9 @@ fn missing_pair(missing: &'static str, given: &str) -> ConfigError {
         "checkpoint_url" => "the certificate authorities are those of the checkpoint URL's server",
         "dkim_selector" => "receivers find the public key by its selector",
         "dkim_key" => "only a signing key needs a selector and a domain",
+        "sms_gateway_url" => "it only applies to a gateway",
+        "sms_account" | "sms_auth_token" => "the gateway's login needs both",
+        "sms_from" => "a gateway needs the sender id messages come from",
         _ => "a certificate needs its private key",
     };
     ConfigError::BadValue {

@@ -7,8 +7,13 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use assent_shared::api::{Contact, EventSource, PolicyVersion, RecordedEvent, RecordedVia};
-use assent_shared::ledger::{Channel, ConsentMethod, EventKind, PreferredChannel};
+use assent_shared::api::{
+    Communication, Contact, EventSource, PolicyVersion, RecordedEvent, RecordedVia,
+};
+use assent_shared::domain::OutboxState;
+use assent_shared::ledger::{
+    Basis, Channel, ConsentMethod, EventKind, MessageKind, PreferredChannel,
+};
 use chrono::{DateTime, Utc};
 use pdf_writer::{Content, Name, Pdf, Rect, Ref, Str};
 use uuid::Uuid;
@@ -25,9 +30,12 @@ pub struct EvidencePack<'a> {
     pub contact: &'a Contact,
     pub ledger: &'a [RecordedEvent],
     /// Names and addresses of the users the pack names (who recorded events, who changed the
-    /// policy), by id.
+    /// policy, who wrote and approved the messages), by id.
     pub recorders: &'a HashMap<Uuid, String>,
     pub chain: ChainStatus,
+    /// The contact's communication log: a warrant for every message decided for them, oldest
+    /// first.
+    pub communications: &'a [Communication],
     /// The policy versions in force while the ledger was kept, newest first.
     pub policies: &'a [PolicyVersion],
     pub generated_at: DateTime<Utc>,
@@ -176,6 +184,109 @@ pub fn describe(event: &EventKind) -> String {
     }
 }
 
+fn basis(b: Basis) -> &'static str {
+    match b {
+        Basis::Service => "a service message, not marketing",
+        Basis::Consent => "consent",
+        Basis::SoftOptIn => "soft opt-in (an existing customer, similar products)",
+        Basis::Corporate => "a corporate subscriber",
+        Basis::LegitimateInterest => "legitimate interests",
+    }
+}
+
+fn delivery(state: OutboxState) -> &'static str {
+    match state {
+        OutboxState::Queued => "waiting to be sent",
+        OutboxState::Claimed => "being sent",
+        OutboxState::Sent => "sent: the mail relay took it",
+        OutboxState::Failed => "failed: not delivered",
+        OutboxState::Indeterminate => {
+            "unknown: the sender stopped while handing it over, so it may have been sent"
+        }
+        OutboxState::NotSent => "not sent",
+    }
+}
+
+/// A warrant, as the pack shows it.
+fn warrant_blocks(c: &Communication, names: &HashMap<Uuid, String>) -> Vec<Block> {
+    let name_of = |id: Uuid| names.get(&id).cloned().unwrap_or_else(|| id.to_string());
+    let kind = match c.message.kind {
+        MessageKind::Marketing => format!("Marketing about {}", topic(&c.message.topic)),
+        MessageKind::Service => "Service message".to_owned(),
+    };
+    let party = c
+        .message
+        .third_party
+        .as_ref()
+        .map(|p| format!(", for {p}"))
+        .unwrap_or_default();
+    let mut blocks = vec![
+        Block::Rule,
+        Block::Text(format!(
+            "{kind} by {}{party}: \u{201c}{}\u{201d}.",
+            channel(c.message.channel),
+            c.campaign_name
+        )),
+        Block::Field(
+            "Decided",
+            format!(
+                "{} under policy version {}",
+                when(c.decided_at),
+                c.policy_version
+            ),
+        ),
+    ];
+    let reasons = c
+        .reasons
+        .iter()
+        .map(|r| r.replace('_', " "))
+        .collect::<Vec<_>>()
+        .join(", ");
+    blocks.push(Block::Field(
+        "Decision",
+        match (c.allowed, c.basis) {
+            (true, Some(b)) => format!("allowed, on the basis of {}", basis(b)),
+            (true, None) => "allowed".to_owned(),
+            (false, _) => format!("not allowed ({reasons})"),
+        },
+    ));
+    if !c.evidence_seqs.is_empty() {
+        let seqs = c
+            .evidence_seqs
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        blocks.push(Block::Field("Rests on", format!("ledger events {seqs}")));
+    }
+    blocks.push(Block::Field("Written by", name_of(c.author_id)));
+    blocks.push(Block::Field(
+        "Approved by",
+        c.approver_id
+            .map(name_of)
+            .unwrap_or_else(|| "no approval was needed".to_owned()),
+    ));
+    if let Some(point) = &c.contact_point {
+        blocks.push(Block::Field("Sent to", point.clone()));
+    }
+    let outcome = c
+        .outcome
+        .as_ref()
+        .map(|o| format!(" ({o})"))
+        .unwrap_or_default();
+    blocks.push(Block::Field(
+        "Delivery",
+        format!(
+            "{}{outcome}, as of {}",
+            delivery(c.delivery),
+            when(c.delivery_updated_at)
+        ),
+    ));
+    blocks.push(Block::Field("Message-ID", c.message_id.clone()));
+    blocks.push(Block::Field("Warrant id", c.warrant_id.to_string()));
+    blocks
+}
+
 fn source_text(source: &EventSource) -> String {
     [
         ("form", &source.form_url),
@@ -272,10 +383,28 @@ impl EvidencePack<'_> {
             blocks.push(Block::Field("Event id", event.id.to_string()));
         }
         blocks.push(Block::Rule);
-        blocks.push(Block::Heading("Messages".into()));
-        blocks.push(Block::Text(
-            "No messages have been sent to this contact through Assent yet.".into(),
-        ));
+        blocks.push(Block::Heading(format!(
+            "Communication log ({} {})",
+            self.communications.len(),
+            if self.communications.len() == 1 {
+                "warrant"
+            } else {
+                "warrants"
+            }
+        )));
+        if self.communications.is_empty() {
+            blocks.push(Block::Text(
+                "No message has been decided for this contact through Assent.".into(),
+            ));
+        } else {
+            blocks.push(Block::Text(
+                "Before each message the sender decided this contact again, against the ledger and the policy of that moment, and wrote the decision down as a warrant, whether it allowed the message or not. Each campaign's warrants form a hash chain of their own, checked by the command assent-server audit verify.".into(),
+            ));
+        }
+        for communication in self.communications {
+            blocks.extend(warrant_blocks(communication, self.recorders));
+        }
+        blocks.push(Block::Rule);
         blocks.push(Block::Heading("Compliance policy".into()));
         for policy in self.policies {
             let by = policy.changed_by.map(|id| {

@@ -16,6 +16,7 @@ pub mod mail;
 pub mod outbound;
 pub mod public;
 pub mod service;
+pub mod sms;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -691,7 +691,7 @@ fn enhanced_status(error: &lettre::transport::smtp::Error) -> Option<String> {
     }
 }
 
-fn on_loopback(host: &str) -> bool {
+pub fn on_loopback(host: &str) -> bool {
     host == "localhost"
         || host
             .trim_start_matches('[')
@@ -776,6 +776,11 @@ impl Maildir {
     /// Keeps `message`, durably before it returns: written and flushed in `tmp/` (readable by the
     /// server's user only), renamed into `new/`, and `new/` flushed, so a power cut keeps it.
     pub async fn deliver(&self, message: &Composed) -> Result<PathBuf, MailError> {
+        self.keep(message.bytes.clone()).await
+    }
+
+    /// Keeps `bytes` as one message, durably before it returns (as [`Maildir::deliver`]).
+    pub async fn keep(&self, bytes: Vec<u8>) -> Result<PathBuf, MailError> {
         let name = format!(
             "{}.{}.assent",
             chrono::Utc::now().timestamp(),
@@ -783,7 +788,6 @@ impl Maildir {
         );
         let tmp = self.root.join("tmp").join(&name);
         let new = self.root.join("new").join(&name);
-        let bytes = message.bytes.clone();
         let (written, renamed) = (tmp.clone(), new.clone());
         let kept = tokio::task::spawn_blocking(move || -> Result<(), (PathBuf, std::io::Error)> {
             use std::io::Write;

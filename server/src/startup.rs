@@ -79,6 +79,7 @@ impl Application {
             None => None,
         };
         let outlet = crate::mail::Outlet::open(&config.mail, &config.data_dir)?;
+        let sms_outlet = crate::sms::SmsOutlet::open(&config.sms, &config.data_dir)?;
         let db = Db::connect_with(&config.database(), config.sqlite_synchronous).await?;
         let identity = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => tls::load(cert, key)?,
@@ -96,6 +97,8 @@ impl Application {
             mail: Arc::new(crate::api::Mail {
                 outlet,
                 settings: config.mail.clone(),
+                sms_outlet,
+                sms: config.sms.clone(),
             }),
             marketing_phrases: Arc::new(config.marketing_phrases.clone()),
         };
@@ -106,6 +109,7 @@ impl Application {
             unsubscribe_mailto: config.mail.unsubscribe_mailto.clone(),
             return_path: config.mail.return_path.clone(),
             reports_secret: config.mail.reports_secret.clone(),
+            sms_auth_token: config.sms.gateway.as_ref().map(|g| g.auth_token.clone()),
             proxies: Arc::new(config.trusted_proxies.clone()),
             bad_tokens: Arc::new(crate::public::bad_token_throttle()),
         };
@@ -116,6 +120,14 @@ impl Application {
                 .unwrap_or(chrono::Duration::minutes(2)),
             public_url: config.public_url.clone(),
             idle: Duration::from_millis(500),
+            mail_pace: config
+                .mail
+                .per_second
+                .map(|n| Arc::new(crate::service::sending::Pace::per_second(n))),
+            sms_pace: config
+                .sms
+                .per_second
+                .map(|n| Arc::new(crate::service::sending::Pace::per_second(n))),
         };
         Ok(Application {
             worker,
@@ -164,6 +176,7 @@ impl Application {
     /// Serves until the handle is told to shut down; in-flight requests get 10 seconds.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.state.mail.outlet.announce();
+        self.state.mail.sms_outlet.announce();
         let app = api::app(self.state.clone());
         let (stop_sending, stopping) = tokio::sync::watch::channel(false);
         let mut sender = tokio::spawn(crate::service::sending::run(

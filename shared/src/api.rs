@@ -743,6 +743,41 @@ pub struct RenderedMessage {
     pub html: Option<String>,
 }
 
+/// One entry of a contact's communication log: the warrant the sender wrote when it decided
+/// this contact for a message (allowed or not), and where that message stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Communication {
+    pub warrant_id: Uuid,
+    pub campaign_id: Uuid,
+    /// What staff call the campaign.
+    pub campaign_name: String,
+    /// Kind, channel, topic and third party, as decided.
+    pub message: crate::ledger::Message,
+    /// The address or number it went to (none when it was not sent).
+    pub contact_point: Option<String>,
+    /// The Message-ID it carried (derived from the campaign and the contact).
+    pub message_id: String,
+    /// The engine's decision at send time.
+    pub allowed: bool,
+    pub basis: Option<crate::ledger::Basis>,
+    /// Why it was refused: the engine's reasons, or `contact_inactive`.
+    pub reasons: Vec<String>,
+    /// The ledger events (their `seq`) the decision rests on.
+    pub evidence_seqs: Vec<i64>,
+    pub policy_version: i64,
+    pub author_id: Uuid,
+    pub approver_id: Option<Uuid>,
+    pub decided_at: DateTime<Utc>,
+    /// Where the message stands now.
+    pub delivery: crate::domain::OutboxState,
+    /// The last result: `accepted`, the relay's reply, a bounce or why it was not sent.
+    pub outcome: Option<String>,
+    /// When the delivery last changed.
+    pub delivery_updated_at: DateTime<Utc>,
+}
+
 // ---- the topic catalogue --------------------------------------------------------------------
 
 /// One topic of the organisation's catalogue: what a marketing message is about, and what

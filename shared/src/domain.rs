@@ -340,6 +340,27 @@ impl Default for CampaignState {
 }
 
 string_enum! {
+    /// Where one message of the outbox stands: queued -> claimed -> sent | failed |
+    /// indeterminate | not_sent. The row's own state is the sender's checkpoint.
+    OutboxState {
+        /// Waiting to be decided and handed over (again, after a 4xx, at its next attempt).
+        Queued => "queued",
+        /// Held by a worker's lease: being decided or handed over now.
+        Claimed => "claimed",
+        /// The relay took it.
+        Sent => "sent",
+        /// Refused by the relay (a hard bounce, a relay failure, or 4xx retries used up).
+        Failed => "failed",
+        /// Its worker stopped while it was being handed over: it may have been sent. Never sent
+        /// again on its own.
+        Indeterminate => "indeterminate",
+        /// Decided again and refused, or not sendable (no address, a missing merge field), or
+        /// its campaign was cancelled first.
+        NotSent => "not_sent",
+    }
+}
+
+string_enum! {
     /// What a user may do. A user may hold several roles.
     Role {
         /// Finds and edits contacts they own, records consents, drafts messages.
@@ -375,6 +396,9 @@ string_enum! {
         /// The reports that come back about sent messages: bounces flag addresses, complaints
         /// are recorded as opt-outs.
         MailReports => "mail_reports",
+        /// The replies people send to text messages, as the SMS gateway forwards them: "STOP"
+        /// is recorded as an opt-out of marketing by text.
+        SmsReplies => "sms_replies",
     }
 }
 
@@ -386,6 +410,7 @@ impl SystemJob {
             SystemJob::Seed => "Assent (synthetic data)",
             SystemJob::Sender => "Assent (the send worker)",
             SystemJob::MailReports => "Assent (bounce and complaint reports)",
+            SystemJob::SmsReplies => "Assent (replies to text messages)",
         }
     }
 }

@@ -589,6 +589,7 @@ store_test! {
         assert_eq!(app.post(&format!("/api/v1/contacts/{id}/ledger"), &sales, event).await.status, 201);
         let reads = [
             (format!("/api/v1/contacts/{id}/history"), "contact_history_read", Some(id), "Tomek"),
+            (format!("/api/v1/contacts/{id}/communications"), "communications_read", Some(id), "[]"),
             ("/api/v1/users".to_owned(), "users_listed", None, "sam.patel@"),
             (format!("/api/v1/users/{}", recorder.id), "user_read", Some(recorder.id), "sam.patel@"),
             ("/api/v1/sessions".to_owned(), "sessions_listed", None, "test device"),

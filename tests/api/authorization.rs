@@ -71,6 +71,7 @@ store_test! {
             case(Method::POST, "/api/v1/contacts".into(), Some(json!({"last_name": "Roe", "owner_id": sales_user.id})), "manager", "other_sales"),
             case(Method::GET, c.clone(), None, "other_sales", "admin"),
             case(Method::GET, format!("{c}/history"), None, "dpo", "admin"),
+            case(Method::GET, format!("{c}/communications"), None, "dpo", "admin"),
             case(Method::PUT, c.clone(), Some(edit_contact.clone()), "sales", "other_sales"),
             case(Method::PUT, c.clone(), Some(json!({"last_name": "Doe", "version": 2})), "manager", "admin"),
             case(Method::POST, format!("{c}/deactivate"), Some(json!({"version": 3})), "dpo", "other_sales"),

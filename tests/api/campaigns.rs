@@ -46,10 +46,20 @@ pub async fn approved_offer(
     manager: &str,
     members: &[Uuid],
 ) -> (Campaign, CampaignPreview) {
-    let created: Campaign = app
-        .post("/api/v1/campaigns", sales, boiler_offer(members, BODY))
-        .await
-        .json();
+    approved(app, sales, manager, boiler_offer(members, BODY)).await
+}
+
+/// Writes `content` (as `sales`), submits it, approves it (as `manager`) and returns it, with the
+/// preview the approval followed.
+pub async fn approved(
+    app: &TestApp,
+    sales: &str,
+    manager: &str,
+    content: Value,
+) -> (Campaign, CampaignPreview) {
+    let created = app.post("/api/v1/campaigns", sales, content).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let created: Campaign = created.json();
     let (_, body) = step(app, sales, &created, "submit", json!({})).await;
     let submitted: Campaign = serde_json::from_value(body).unwrap();
     let preview: CampaignPreview = app
@@ -359,6 +369,74 @@ store_test! {
         assert!(broken.link.problem.contains("altered"), "{:?}", broken.link);
         let again = step(&app, &sales, &approved, "send", json!({})).await;
         assert_eq!(again.0, StatusCode::CONFLICT, "sent once: {}", again.1);
+    }
+}
+
+store_test! {
+    async fn each_recipients_warrant_is_in_their_communication_log_and_evidence_pack(app: TestApp) {
+        catalogue(&app).await;
+        let (author, sales) = app.user_with_token("sam.sales@example.org", &[Role::Sales]).await;
+        let (approver, manager) = app.user_with_token("mia.manager@example.org", &[Role::Manager]).await;
+        let jane = contact(&app, &sales, json!({"first_name": "Jane", "last_name": "Doe", "emails": ["jane.doe@example.org"]})).await;
+        consent(&app, &sales, &jane).await;
+        let bob = contact(&app, &sales, json!({"first_name": "Bob", "last_name": "Roe", "emails": ["bob.roe@example.org"]})).await;
+        let before = app.get(&format!("/api/v1/contacts/{}/communications", jane.id), &sales).await;
+        assert_eq!((before.status, before.body.clone()), (StatusCode::OK, json!([])), "nothing decided yet");
+        let (approved, _) = approved_offer(&app, &sales, &manager, &[jane.id, bob.id]).await;
+        let (status, body) = step(&app, &sales, &approved, "send", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        progress_when_done(&app, &sales, approved.id).await;
+
+        let log = |c: &Contact| {
+            let path = format!("/api/v1/contacts/{}/communications", c.id);
+            let app = &app;
+            let sales = sales.clone();
+            async move {
+                let reply = app.get(&path, &sales).await;
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                reply.body.as_array().unwrap().clone()
+            }
+        };
+        let janes = log(&jane).await;
+        assert_eq!(janes.len(), 1, "{janes:?}");
+        let w = &janes[0];
+        assert_eq!(w["campaign_id"], json!(approved.id));
+        assert_eq!(w["campaign_name"], "Winter boiler check");
+        assert_eq!(w["message"], json!({"kind": "marketing", "channel": "email", "topic": "boilers"}));
+        assert_eq!((w["allowed"].clone(), w["basis"].clone(), w["reasons"].clone()), (json!(true), json!("consent"), json!([])));
+        assert_eq!(w["evidence_seqs"], json!([1]), "the consent, the ledger's first event");
+        assert_eq!((w["author_id"].clone(), w["approver_id"].clone()), (json!(author.id), json!(approver.id)));
+        assert_eq!(w["contact_point"], "jane.doe@example.org");
+        assert_eq!((w["delivery"].clone(), w["outcome"].clone()), (json!("sent"), json!("accepted")));
+        let message_id = format!("{}.{}@localhost", approved.id.simple(), jane.id.simple());
+        assert_eq!(w["message_id"], message_id);
+        let bobs = log(&bob).await;
+        assert_eq!(bobs.len(), 1, "a refusal is a warrant too: {bobs:?}");
+        assert_eq!((bobs[0]["allowed"].clone(), bobs[0]["reasons"].clone()), (json!(false), json!(["no_consent"])));
+        assert_eq!((bobs[0]["delivery"].clone(), bobs[0]["contact_point"].clone()), (json!("not_sent"), Value::Null));
+
+        let pack = |c: &Contact| {
+            let path = format!("/api/v1/contacts/{}/evidence-pack", c.id);
+            let app = &app;
+            let sales = sales.clone();
+            async move {
+                let reply = app.get(&path, &sales).await;
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                reply.body.as_str().unwrap().to_owned()
+            }
+        };
+        let janes = pack(&jane).await;
+        for shown in ["Communication log (1 warrant)", "Winter boiler check", "allowed, on the basis of consent",
+                      "ledger events 1", "<dt>Written by</dt><dd>sam.sales@example.org",
+                      "<dt>Approved by</dt><dd>mia.manager@example.org", "sent: the mail relay took it (accepted)",
+                      &message_id, "jane.doe@example.org"] {
+            assert!(janes.contains(shown), "Jane's pack shows {shown}: {janes}");
+        }
+        let bobs = pack(&bob).await;
+        assert!(bobs.contains("not allowed (no consent)"), "{bobs}");
+        assert!(!bobs.contains("jane.doe@example.org"), "one contact's pack names no one else's address");
+        let nobody = app.get(&format!("/api/v1/contacts/{}/communications", Uuid::now_v7()), &sales).await;
+        assert_eq!(nobody.status, StatusCode::NOT_FOUND, "{}", nobody.body);
     }
 }
 

@@ -17,6 +17,7 @@ mod journey;
 mod ledger;
 mod openapi;
 mod sessions;
+mod sms;
 mod store;
 mod topics;
 mod unsubscribe;

@@ -41,6 +41,7 @@ fn rules(state: &AppState) -> Rules<'_> {
     Rules {
         identity: &state.mail.settings.identity,
         marketing_phrases: &state.marketing_phrases,
+        sms_takes_replies: state.mail.sms.from.takes_replies(),
     }
 }
 

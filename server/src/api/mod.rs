@@ -51,10 +51,12 @@ pub struct AppState {
     pub marketing_phrases: Arc<Vec<String>>,
 }
 
-/// Where mail goes and whom it comes from.
+/// Where messages go and whom they come from: email, and text messages.
 pub struct Mail {
     pub outlet: crate::mail::Outlet,
     pub settings: crate::config::MailSettings,
+    pub sms_outlet: crate::sms::SmsOutlet,
+    pub sms: crate::sms::SmsSettings,
 }
 
 /// A request still running after this long is answered 503 and dropped.

@@ -71,7 +71,7 @@ impl IntoResponse for PageError {
             PageError::Unauthorised => (
                 StatusCode::UNAUTHORIZED,
                 "Not authorised",
-                "This address takes reports only from the organisation's mail system.".to_owned(),
+                "This address takes requests only from the organisation's own systems.".to_owned(),
             ),
             PageError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,

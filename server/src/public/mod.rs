@@ -1,6 +1,7 @@
 //! The public pages: what the people in the CRM reach through links in messages (today the
-//! unsubscribe page and its one-click POST) and what the organisation's mail system forwards
-//! (requests to the unsubscribe mailbox). They are served on a listener of their own
+//! unsubscribe page and its one-click POST), what the organisation's mail system forwards
+//! (requests to the unsubscribe mailbox, bounce and complaint reports) and the replies the SMS
+//! gateway forwards. They are served on a listener of their own
 //! (`public_bind`), which serves nothing else, so that the staff API can stay on the office
 //! network; the staff listener serves none of these.
 //!
@@ -17,6 +18,7 @@ pub mod client;
 pub mod error;
 pub mod page;
 pub mod reports;
+pub mod sms;
 pub mod unsubscribe;
 
 use std::sync::Arc;
@@ -55,6 +57,9 @@ pub struct PublicState {
     pub return_path: Option<String>,
     /// The bearer secret of forwarded reports; absent: `/mail/reports` is not served.
     pub reports_secret: Option<crate::config::Secret>,
+    /// The SMS gateway's auth token, which signs the replies it forwards; absent (no gateway):
+    /// `/sms/inbound` is not served.
+    pub sms_auth_token: Option<crate::config::Secret>,
     pub proxies: Arc<TrustedProxies>,
     /// Bad tokens per client address (an IPv6 client by its /64).
     pub bad_tokens: Arc<LoginThrottle>,
@@ -116,6 +121,7 @@ pub fn app(state: PublicState) -> Router {
             "/mail/reports",
             axum::routing::post(reports::take).layer(DefaultBodyLimit::max(MAIL_LIMIT)),
         )
+        .route(sms::INBOUND_PATH, axum::routing::post(sms::inbound))
         .route("/healthz", axum::routing::get(|| async { "ok" }));
     let router = router
         .fallback(|| async { error::PageError::NotFound })

@@ -16,7 +16,9 @@ use assent_shared::api::{
     AudienceDecisionRequest, Campaign, CampaignApproval, CampaignEdit, CampaignInput, CampaignPage,
     CampaignPreview, CampaignRejection, RenderedMessage, Unsendable,
 };
-use assent_shared::domain::{parse_notes, parse_optional_text, parse_text, CampaignState, Role};
+use assent_shared::domain::{
+    parse_notes, parse_optional_text, parse_text, CampaignState, OutboxState, Role,
+};
 use assent_shared::ledger::{Channel, Message, MessageKind};
 use assent_shared::validate::{FieldErrors, NAME_MAX, NOTES_MAX};
 use sha2::{Digest, Sha256};
@@ -45,6 +47,9 @@ pub const PREVIEW_LINK: &str = "https://assent.invalid/your-own-link";
 pub struct Rules<'a> {
     pub identity: &'a SenderIdentity,
     pub marketing_phrases: &'a [String],
+    /// Whether people can reply to the text messages' sender id: when they cannot (an
+    /// alphanumeric id), "Reply STOP" is no way to opt out and a marketing SMS needs the link.
+    pub sms_takes_replies: bool,
 }
 
 /// The first page of campaigns, newest first, of one state or any.
@@ -332,36 +337,42 @@ pub async fn start(
         .rsplit_once('@')
         .map_or("localhost", |(_, d)| d)
         .to_owned();
-    transition(db, actor, id, version, Action::CampaignSendStarted, |campaign, who| {
-        if !who.is_author && !manager {
-            return Err(Refusal::Forbidden(
-                "Only the campaign's author or a manager may start sending it.".into(),
-            ));
-        }
-        if campaign.state != CampaignState::Approved {
-            return Err(Refusal::State(format!(
-                "The campaign is {}: only an approved campaign is sent.",
-                campaign.state
-            )));
-        }
-        if campaign.content.message.channel != Channel::Email {
-            return Err(Refusal::State(
-                "SMS is sent through an SMS gateway, and none is configured yet: this campaign cannot be sent.".into(),
-            ));
-        }
-        let rows = members
-            .iter()
-            .map(|contact_id| store::outbox::NewRow {
-                id: Uuid::now_v7(),
-                contact_id: *contact_id,
-                message_id: format!("{}.{}@{domain}", campaign.id.simple(), contact_id.simple()),
-                // The token itself is kept: the link is made again for each attempt.
-                token: crate::auth::new_token().0,
-            })
-            .collect();
-        campaign.state = CampaignState::Sending;
-        Ok(Freeze::Enqueue(rows))
-    })
+    transition(
+        db,
+        actor,
+        id,
+        version,
+        Action::CampaignSendStarted,
+        |campaign, who| {
+            if !who.is_author && !manager {
+                return Err(Refusal::Forbidden(
+                    "Only the campaign's author or a manager may start sending it.".into(),
+                ));
+            }
+            if campaign.state != CampaignState::Approved {
+                return Err(Refusal::State(format!(
+                    "The campaign is {}: only an approved campaign is sent.",
+                    campaign.state
+                )));
+            }
+            let rows = members
+                .iter()
+                .map(|contact_id| store::outbox::NewRow {
+                    id: Uuid::now_v7(),
+                    contact_id: *contact_id,
+                    message_id: format!(
+                        "{}.{}@{domain}",
+                        campaign.id.simple(),
+                        contact_id.simple()
+                    ),
+                    // The token itself is kept: the link is made again for each attempt.
+                    token: crate::auth::new_token().0,
+                })
+                .collect();
+            campaign.state = CampaignState::Sending;
+            Ok(Freeze::Enqueue(rows))
+        },
+    )
     .await
 }
 
@@ -420,14 +431,14 @@ pub async fn progress(
     };
     for (state, count) in store::outbox::progress(db, id).await? {
         let count = count as u64;
-        match state.as_str() {
-            "queued" => progress.queued += count,
-            "claimed" => progress.in_flight += count,
-            "sent" => progress.sent += count,
-            "failed" => progress.failed += count,
-            "indeterminate" => progress.indeterminate += count,
-            _ => progress.not_sent += count,
-        }
+        *match state {
+            OutboxState::Queued => &mut progress.queued,
+            OutboxState::Claimed => &mut progress.in_flight,
+            OutboxState::Sent => &mut progress.sent,
+            OutboxState::Failed => &mut progress.failed,
+            OutboxState::Indeterminate => &mut progress.indeterminate,
+            OutboxState::NotSent => &mut progress.not_sent,
+        } += count;
     }
     progress.total = progress.queued
         + progress.in_flight
@@ -544,13 +555,13 @@ impl Templates {
             preferences_url: links.preferences,
         };
         let channel = content.message.channel;
-        let to = match channel {
-            Channel::Email => recipient.email.clone(),
-            _ => recipient.phone.clone(),
+        let (to, flagged) = match channel {
+            Channel::Email => (recipient.email.clone(), recipient.email_flagged),
+            _ => (recipient.phone.clone(), recipient.phone_flagged),
         };
         let Some(to) = to else {
-            // Every address bounced, or there is none.
-            let bouncing = channel == Channel::Email && recipient.email_flagged;
+            // Every address or number bounced, or there is none.
+            let bouncing = flagged;
             return Err(Unsendable {
                 contact_id: recipient.id,
                 reason: if bouncing {
@@ -862,7 +873,13 @@ fn blocking_checks(content: &CampaignInput, rules: &Rules<'_>) -> Result<(), Fie
                 .literal_text()
                 .split(|c: char| !c.is_alphanumeric())
                 .any(|word| word == "STOP");
-            if !says_stop && !body.uses(MergeField::UnsubscribeUrl) {
+            let linked = body.uses(MergeField::UnsubscribeUrl);
+            if !rules.sms_takes_replies && !linked {
+                errors.add(
+                    "body",
+                    "text messages come from a sender id people cannot reply to (sms_from): a marketing SMS must hold the opt-out link {{unsubscribe_url}}",
+                );
+            } else if !says_stop && !linked {
                 errors.add(
                     "body",
                     "a marketing SMS must say how to opt out: \"Reply STOP to opt out\", or the link {{unsubscribe_url}}",
@@ -968,6 +985,7 @@ mod tests {
         let rules = |identity| Rules {
             identity,
             marketing_phrases: &[],
+            sms_takes_replies: true,
         };
         let email = marketing(Channel::Email, "Hi. [Unsubscribe]({{unsubscribe_url}})");
         assert_eq!(
@@ -992,6 +1010,20 @@ mod tests {
             ["body"]
         );
         assert_eq!(fields(sms("Boilers half price. NONSTOP deals")), ["body"]);
+        let alphanumeric = Rules {
+            sms_takes_replies: false,
+            ..rules(&nobody)
+        };
+        let from_a_name = |body| blocking_checks(&marketing(Channel::Sms, body), &alphanumeric);
+        assert_eq!(
+            fields(from_a_name("Boilers half price. Reply STOP to opt out")),
+            ["body"],
+            "no one can reply STOP to a name"
+        );
+        assert_eq!(
+            fields(from_a_name("Boilers: {{unsubscribe_url}}")),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The evidence pack of a contact, assembled: the contact, its ledger and the verification of
-//! that ledger's chain, read once in one transaction (so the pack shows exactly what it
+//! that ledger's chain, its communication log (the warrants), read once in one transaction (so the pack shows exactly what it
 //! verified), the users it names (each audited as read), and the policy versions in force while
 //! the ledger was kept. Rendering is `crate::evidence`'s.
 
@@ -68,6 +68,7 @@ pub async fn pack(
             problem: link.problem,
         },
     };
+    let communications = store::outbox::log_of(&mut tx, id).await?;
     // The versions in force from the first recorded event on (the current one at least).
     let since = ledger.iter().map(|e| e.recorded_at).min().unwrap_or(now);
     let start = history
@@ -75,12 +76,18 @@ pub async fn pack(
         .position(|p| p.changed_at <= since)
         .unwrap_or(history.len().saturating_sub(1));
     let policies = &history[..=start.min(history.len().saturating_sub(1))];
-    // The users the pack names: who recorded or imported events, who changed those policies.
+    // The users the pack names: who recorded or imported events, who changed those policies,
+    // who wrote and approved the messages.
     let mut named: Vec<Uuid> = ledger
         .iter()
         .filter(|e| matches!(e.recorded_via, RecordedVia::User | RecordedVia::Import))
         .filter_map(|e| e.recorded_by)
         .chain(policies.iter().filter_map(|p| p.changed_by))
+        .chain(
+            communications
+                .iter()
+                .flat_map(|c| std::iter::once(c.author_id).chain(c.approver_id)),
+        )
         .collect();
     named.sort_unstable();
     named.dedup();
@@ -105,6 +112,7 @@ pub async fn pack(
         ledger: &ledger,
         recorders: &recorders,
         chain,
+        communications: &communications,
         policies,
         generated_at: now,
         generated_by: &generated_by,

@@ -12,6 +12,7 @@ pub mod access;
 pub mod actor;
 pub mod audit;
 pub mod campaigns;
+pub mod communications;
 pub mod companies;
 pub mod contacts;
 pub mod decisions;

@@ -96,7 +96,7 @@ pub async fn take(db: &Db, return_path: Option<&str>, raw: &[u8]) -> ServiceResu
                 actor: &actor,
                 action: Action::ComplaintRecorded,
                 contact_id: made.contact_id,
-                campaign_id: made.campaign_id,
+                campaign_id: Some(made.campaign_id),
                 source: EventSource {
                     recording_reference: Some(format!(
                         "complaint: a feedback report ({feedback_type}) about message <{}>",

@@ -20,7 +20,7 @@ use std::time::Duration;
 use assent_engine::compact::CopiedLedger;
 use assent_engine::{decide, CompiledPolicy};
 use assent_shared::api::{Campaign, RenderedMessage};
-use assent_shared::domain::{CampaignState, SystemJob};
+use assent_shared::domain::{CampaignState, OutboxState, SystemJob};
 use assent_shared::ledger::{Channel, MessageKind, Subject};
 use futures_util::StreamExt;
 use uuid::Uuid;
@@ -31,8 +31,9 @@ use crate::api::Mail;
 use crate::audit::{Action, ObjectKind};
 use crate::clock;
 use crate::mail::{compose, Delivery, Email, Mailto, Unsubscribe};
+use crate::sms::TextMessage;
 use crate::store::contacts::AddressFlag;
-use crate::store::outbox::{self, Claimed, RowState, Warrant};
+use crate::store::outbox::{self, Claimed, Warrant};
 use crate::store::{self, ledger::Ledgers, Db};
 
 /// How the worker runs.
@@ -48,6 +49,37 @@ pub struct Worker {
     pub public_url: String,
     /// How long to wait when there is nothing to send.
     pub idle: Duration,
+    /// The rate limit of each channel that has one.
+    pub mail_pace: Option<Arc<Pace>>,
+    pub sms_pace: Option<Arc<Pace>>,
+}
+
+/// A rate limit: at most `per_second` hand-overs a second, spread evenly (each waits for its
+/// slot), shared by every batch of the worker.
+#[derive(Debug)]
+pub struct Pace {
+    interval: Duration,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pace {
+    pub fn per_second(per_second: u32) -> Pace {
+        Pace {
+            interval: Duration::from_secs(1) / per_second.max(1),
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    /// Waits for the next free slot.
+    pub async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let slot = (*next).max(tokio::time::Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
 }
 
 /// A row the relay did not take for now is tried again this many times, waiting longer each time.
@@ -118,6 +150,7 @@ pub async fn work_once(
     let rules = Rules {
         identity: &mail.settings.identity,
         marketing_phrases: phrases,
+        sms_takes_replies: mail.sms.from.takes_replies(),
     };
     let mut worked = 0;
     for campaign_id in outbox::campaigns_in(db, CampaignState::Sending.as_str()).await? {
@@ -135,6 +168,9 @@ pub async fn work_once(
     }
     Ok(worked)
 }
+
+/// Why a member deactivated (or gone) since approval is not sent: not decided, not sent.
+const INACTIVE: &str = "contact_inactive";
 
 /// A claimed row the engine allowed, ready to hand over.
 struct Ready {
@@ -223,8 +259,8 @@ async fn send_batch(
         };
         let Some(kind) = kind else {
             // Deactivated (or gone) since approval: not decided, not sent.
-            warrant.reasons = vec!["contact_inactive".into()];
-            outbox::end_in(&mut tx, row.id, RowState::NotSent, "contact_inactive", now).await?;
+            warrant.reasons = vec![INACTIVE.into()];
+            outbox::end_in(&mut tx, row.id, OutboxState::NotSent, INACTIVE, now).await?;
             warrants.push(warrant);
             continue;
         };
@@ -243,7 +279,7 @@ async fn send_batch(
         warrant.evidence_seqs = ledger.cited(&decision.evidence);
         if !decision.allowed {
             let outcome = warrant.reasons.first().cloned().unwrap_or_default();
-            outbox::end_in(&mut tx, row.id, RowState::NotSent, &outcome, now).await?;
+            outbox::end_in(&mut tx, row.id, OutboxState::NotSent, &outcome, now).await?;
             warrants.push(warrant);
             continue;
         }
@@ -270,10 +306,10 @@ async fn send_batch(
                     Some(field) => format!("{}:{field}", why.reason),
                     None => why.reason.clone(),
                 };
-                outbox::end_in(&mut tx, row.id, RowState::NotSent, &outcome, now).await?;
+                outbox::end_in(&mut tx, row.id, OutboxState::NotSent, &outcome, now).await?;
             }
             None => {
-                outbox::end_in(&mut tx, row.id, RowState::NotSent, "contact_inactive", now).await?;
+                outbox::end_in(&mut tx, row.id, OutboxState::NotSent, INACTIVE, now).await?;
             }
         }
         warrants.push(warrant);
@@ -299,7 +335,9 @@ async fn finish_if_done(db: &Db, actor: &Actor, campaign: &Campaign) -> ServiceR
     let open = outbox::progress(db, campaign.id)
         .await?
         .iter()
-        .any(|(state, count)| *count > 0 && (state == "queued" || state == "claimed"));
+        .any(|(state, count)| {
+            *count > 0 && matches!(state, OutboxState::Queued | OutboxState::Claimed)
+        });
     if open {
         return Ok(());
     }
@@ -327,21 +365,34 @@ async fn hand_over(
     campaign: &Campaign,
     ready: Vec<Ready>,
 ) -> ServiceResult<()> {
-    let at_once = match &mail.settings.relay {
-        Some(relay) => relay.connections.max(1),
-        None => 1,
+    let channel = campaign.content.message.channel;
+    let (at_once, pace) = match channel {
+        Channel::Sms => (mail.sms_outlet.connections(), worker.sms_pace.as_deref()),
+        _ => (
+            mail.settings
+                .relay
+                .as_ref()
+                .map_or(1, |r| r.connections.max(1)),
+            worker.mail_pace.as_deref(),
+        ),
     };
     let marketing = campaign.content.message.kind == MessageKind::Marketing;
     let identity = &mail.settings.identity;
     let mut results = futures_util::stream::iter(ready.into_iter().map(|ready| async move {
-        let delivery = deliver(mail, identity, marketing, &ready).await;
+        if let Some(pace) = pace {
+            pace.wait().await;
+        }
+        let delivery = match channel {
+            Channel::Sms => deliver_text(mail, &ready).await,
+            _ => deliver(mail, identity, marketing, &ready).await,
+        };
         (ready, delivery)
     }))
     .buffer_unordered(at_once);
     while let Some((ready, delivery)) = results.next().await {
         // A row whose end cannot be written stays claimed and becomes indeterminate: the rest
         // of the batch is still recorded.
-        match record(db, &worker.name, &ready, delivery).await {
+        match record(db, &worker.name, channel, &ready, delivery).await {
             Ok(true) => {}
             Ok(false) => tracing::warn!(
                 row = %ready.row.id,
@@ -357,8 +408,15 @@ async fn hand_over(
     Ok(())
 }
 
-/// Writes the end of one handed-over row from where its conversation with the relay ended.
-async fn record(db: &Db, owner: &str, ready: &Ready, delivery: Delivery) -> ServiceResult<bool> {
+/// Writes the end of one handed-over row from where its conversation with the relay (or the SMS
+/// gateway) ended.
+async fn record(
+    db: &Db,
+    owner: &str,
+    channel: Channel,
+    ready: &Ready,
+    delivery: Delivery,
+) -> ServiceResult<bool> {
     let now = clock::now();
     let row = &ready.row;
     let to = Some(ready.message.to.as_str());
@@ -366,14 +424,14 @@ async fn record(db: &Db, owner: &str, ready: &Ready, delivery: Delivery) -> Serv
         outbox::end(db, row.id, owner, state, &outcome, to, now).await
     };
     Ok(match delivery {
-        Delivery::Accepted => end(RowState::Sent, "accepted".into()).await?,
-        // The mailbox refused for good: the address is flagged on the contact in the same
-        // transaction, so that the next campaign uses the next address or leaves them out.
+        Delivery::Accepted => end(OutboxState::Sent, "accepted".into()).await?,
+        // The mailbox (or the number) refused for good: it is flagged on the contact in the same
+        // transaction, so that the next campaign uses the next one or leaves them out.
         Delivery::HardBounce { code, enhanced, .. } => {
             let reason = refusal("hard_bounce", code, enhanced.as_deref());
             let flag = AddressFlag {
                 contact_id: row.contact_id,
-                channel: Channel::Email.as_str(),
+                channel: channel.as_str(),
                 address: &ready.message.to,
                 reason: &reason,
                 outbox_id: Some(row.id),
@@ -386,7 +444,7 @@ async fn record(db: &Db, owner: &str, ready: &Ready, delivery: Delivery) -> Serv
         }
         Delivery::Refused { code, enhanced, .. } => {
             end(
-                RowState::Failed,
+                OutboxState::Failed,
                 refusal("refused", code, enhanced.as_deref()),
             )
             .await?
@@ -400,7 +458,9 @@ async fn record(db: &Db, owner: &str, ready: &Ready, delivery: Delivery) -> Serv
             let outcome = format!("relay_failed:{}", format!("{stage:?}").to_lowercase());
             not_taken(db, owner, row, &outcome, now).await?
         }
-        Delivery::Unknown => end(RowState::Indeterminate, "no_reply_after_message".into()).await?,
+        Delivery::Unknown => {
+            end(OutboxState::Indeterminate, "no_reply_after_message".into()).await?
+        }
     })
 }
 
@@ -420,11 +480,21 @@ async fn not_taken(
     now: chrono::DateTime<chrono::Utc>,
 ) -> ServiceResult<bool> {
     Ok(if row.attempts >= MAX_ATTEMPTS {
-        outbox::end(db, row.id, owner, RowState::Failed, outcome, None, now).await?
+        outbox::end(db, row.id, owner, OutboxState::Failed, outcome, None, now).await?
     } else {
         let at = now + backoff(row.attempts);
         outbox::retry_at(db, row.id, owner, at, outcome, now).await?
     })
+}
+
+/// Hands one text message to the SMS outlet.
+async fn deliver_text(mail: &Mail, ready: &Ready) -> Delivery {
+    let message = TextMessage {
+        to: &ready.message.to,
+        body: &ready.message.text,
+        message_id: &ready.row.message_id,
+    };
+    mail.sms_outlet.hand_over(&mail.sms.from, &message).await
 }
 
 /// Composes one email and hands it to the outlet.

@@ -277,7 +277,7 @@ pub async fn opt_out(
         actor: &holder.actor,
         action: Action::Unsubscribed,
         contact_id: holder.contact_id,
-        campaign_id: holder.campaign.id,
+        campaign_id: Some(holder.campaign.id),
         source: source(via),
     };
     let recorded = record(db, &stop, &scopes).await?;
@@ -288,14 +288,83 @@ pub async fn opt_out(
     })
 }
 
+/// What a reply to a text message led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextReply {
+    /// "STOP" (or a synonym): every contact holding the number has opted out of marketing by
+    /// text; `recorded` of them newly (for the others it was in force already).
+    Stopped { contacts: usize, recorded: usize },
+    /// "STOP" from a number no contact holds: nothing to record.
+    NoOneHoldsTheNumber,
+    /// Not a request to stop: nothing is recorded.
+    NotAStop,
+}
+
+/// Takes a reply to a text message, as the SMS gateway forwards it (its signature checked by the
+/// caller): "STOP" and its synonyms from `from` are recorded, durably before this returns, as an
+/// opt-out of all marketing by text for every contact holding that number, with its source (the
+/// reply and the gateway's message id). Taken by the `sms_replies` job on the person's behalf.
+pub async fn text_reply(
+    db: &Db,
+    from: &str,
+    body: &str,
+    gateway_message: Option<&str>,
+) -> ServiceResult<TextReply> {
+    if crate::sms::Reply::of(body) != crate::sms::Reply::Stop {
+        return Ok(TextReply::NotAStop);
+    }
+    let number = assent_shared::domain::PhoneNumber::parse(from)
+        .map_err(|_| ServiceError::BadRequest("The reply's From is not a phone number.".into()))?;
+    let holders = store::contacts::holding_phone(db, number.as_str()).await?;
+    if holders.is_empty() {
+        return Ok(TextReply::NoOneHoldsTheNumber);
+    }
+    let actor = Actor::System(assent_shared::domain::SystemJob::SmsReplies);
+    let reply: String = body
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(20)
+        .collect();
+    let reference = gateway_message
+        .and_then(source_text)
+        .map(|m| format!(" (gateway message {m})"))
+        .unwrap_or_default();
+    let everything = Scope {
+        channel: Channel::Sms,
+        topic: ALL_TOPICS.to_owned(),
+        name: "everything".to_owned(),
+    };
+    let mut recorded = 0;
+    for (contact_id, campaign_id) in &holders {
+        let stop = Stop {
+            actor: &actor,
+            action: Action::Unsubscribed,
+            contact_id: *contact_id,
+            campaign_id: *campaign_id,
+            source: EventSource {
+                recording_reference: source_text(&format!(
+                    "text message reply \u{201c}{reply}\u{201d} from the contact's number{reference}"
+                )),
+                ..EventSource::default()
+            },
+        };
+        recorded += record(db, &stop, std::slice::from_ref(&everything)).await?;
+    }
+    Ok(TextReply::Stopped {
+        contacts: holders.len(),
+        recorded,
+    })
+}
+
 /// Who stops what a message was about, and how it is recorded.
 pub(crate) struct Stop<'a> {
     /// The person (through their token), or the job that took a report on their behalf.
     pub actor: &'a Actor,
     pub action: Action,
     pub contact_id: uuid::Uuid,
-    /// The message's campaign, named by the audit record.
-    pub campaign_id: uuid::Uuid,
+    /// The message's campaign, named by the audit record (none when no message is known).
+    pub campaign_id: Option<uuid::Uuid>,
     pub source: EventSource,
 }
 
@@ -320,11 +389,10 @@ pub(crate) async fn record(db: &Db, stop: &Stop<'_>, scopes: &[Scope]) -> Servic
         return Ok(0);
     }
     let now = clock::now();
-    let record = stop
-        .actor
-        .audit(stop.action)
-        .on(ObjectKind::Contact, id)
-        .on(ObjectKind::Campaign, stop.campaign_id);
+    let mut record = stop.actor.audit(stop.action).on(ObjectKind::Contact, id);
+    if let Some(campaign) = stop.campaign_id {
+        record = record.on(ObjectKind::Campaign, campaign);
+    }
     let mut tx = db.begin().await?;
     let mut ledger = store::ledger::lock(&mut tx, &record, &[id]).await?;
     if !ledger.holds(id) {

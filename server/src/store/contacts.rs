@@ -651,7 +651,10 @@ pub struct Recipient {
     pub email: Option<String>,
     /// Whether any of the contact's email addresses is flagged as bouncing.
     pub email_flagged: bool,
+    /// The first phone number not flagged as unreachable by text.
     pub phone: Option<String>,
+    /// Whether any of the contact's numbers is flagged so.
+    pub phone_flagged: bool,
 }
 
 /// The recipients among `ids`, in id order (ids of no contact are left out).
@@ -665,7 +668,10 @@ pub async fn recipients(db: &Db, ids: &[Uuid]) -> StoreResult<Vec<Recipient>> {
                    (SELECT 1 FROM address_flags f WHERE f.contact_id = c.id AND f.channel = 'email' AND f.address_key = e.email_key) \
                    ORDER BY e.position LIMIT 1) AS email, \
                  EXISTS (SELECT 1 FROM address_flags f WHERE f.contact_id = c.id AND f.channel = 'email') AS email_flagged, \
-                 (SELECT p.phone FROM contact_phones p WHERE p.contact_id = c.id ORDER BY p.position LIMIT 1) AS phone \
+                 (SELECT p.phone FROM contact_phones p WHERE p.contact_id = c.id AND NOT EXISTS \
+                   (SELECT 1 FROM address_flags f WHERE f.contact_id = c.id AND f.channel = 'sms' AND f.address_key = p.phone) \
+                   ORDER BY p.position LIMIT 1) AS phone, \
+                 EXISTS (SELECT 1 FROM address_flags f WHERE f.contact_id = c.id AND f.channel = 'sms') AS phone_flagged \
                  FROM contacts c LEFT JOIN companies co ON co.id = c.company_id WHERE c.id IN (",
             );
             let mut list = query.separated(", ");
@@ -679,6 +685,23 @@ pub async fn recipients(db: &Db, ids: &[Uuid]) -> StoreResult<Vec<Recipient>> {
     }
     found.sort_unstable_by_key(|r| r.id);
     Ok(found)
+}
+
+/// The contacts holding the phone number `phone` (E.164; one indexed read), each with the
+/// campaign of the last text message decided for them, if any.
+pub async fn holding_phone(db: &Db, phone: &str) -> StoreResult<Vec<(Uuid, Option<Uuid>)>> {
+    let mut holders: Vec<(Uuid, Option<Uuid>)> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT p.contact_id, (SELECT w.campaign_id FROM warrants w WHERE w.contact_id = p.contact_id \
+             AND w.channel = 'sms' ORDER BY w.decided_at DESC LIMIT 1) AS campaign_id \
+             FROM contact_phones p WHERE p.phone = $1 ORDER BY p.contact_id",
+        )
+        .bind(phone)
+        .fetch_all(pool)
+        .await?
+    });
+    holders.dedup_by_key(|(contact, _)| *contact);
+    Ok(holders)
 }
 
 /// Flags `address` of `contact_id` on `channel` as bouncing, for `reason` (a flag already there

@@ -138,6 +138,7 @@ pub(crate) mod actor_columns {
             SystemJob::Seed => Uuid::from_u128(2),
             SystemJob::Sender => Uuid::from_u128(3),
             SystemJob::MailReports => Uuid::from_u128(4),
+            SystemJob::SmsReplies => Uuid::from_u128(5),
         }
     }
 

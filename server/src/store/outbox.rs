@@ -1,45 +1,17 @@
 //! The `outbox`, `warrants` and `warrant_heads` tables: what the sender has to send, where each
 //! message stands, and the communication log's warrant for each decision it made.
 
+use std::collections::HashMap;
+
+use assent_shared::api::Communication;
+use assent_shared::domain::OutboxState;
+use assent_shared::ledger::{Message, MessageKind};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{keep_prepared, to_json, Db, StoreError, StoreResult, Tx, WriteTx};
 use crate::chain::{hash_fields, BrokenLink, ChainVerifier, GENESIS_HASH};
 use crate::{on_db, on_tx, on_writer};
-
-/// Where an outbox row stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RowState {
-    Queued,
-    Claimed,
-    Sent,
-    Failed,
-    Indeterminate,
-    NotSent,
-}
-
-impl RowState {
-    pub const ALL: [RowState; 6] = [
-        RowState::Queued,
-        RowState::Claimed,
-        RowState::Sent,
-        RowState::Failed,
-        RowState::Indeterminate,
-        RowState::NotSent,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RowState::Queued => "queued",
-            RowState::Claimed => "claimed",
-            RowState::Sent => "sent",
-            RowState::Failed => "failed",
-            RowState::Indeterminate => "indeterminate",
-            RowState::NotSent => "not_sent",
-        }
-    }
-}
 
 /// One recipient of a campaign, to be made into an outbox row.
 pub struct NewRow {
@@ -71,7 +43,7 @@ pub async fn enqueue(
                     .push_bind(channel)
                     .push_bind(new.message_id.as_str())
                     .push_bind(new.token.as_str())
-                    .push_bind(RowState::Queued.as_str())
+                    .push_bind(OutboxState::Queued.as_str())
                     .push_bind(0_i64)
                     .push_bind(now)
                     .push_bind(now);
@@ -173,7 +145,7 @@ pub async fn end(
     db: &Db,
     id: Uuid,
     owner: &str,
-    state: RowState,
+    state: OutboxState,
     outcome: &str,
     contact_point: Option<&str>,
     now: DateTime<Utc>,
@@ -213,7 +185,7 @@ pub async fn end_bounced(
         sqlx::query(END)
             .bind(id)
             .bind(owner)
-            .bind(RowState::Failed.as_str())
+            .bind(OutboxState::Failed.as_str())
             .bind(flag.reason)
             .bind(flag.address)
             .bind(flag.at)
@@ -292,7 +264,7 @@ pub async fn bounced_later(
 pub async fn end_in(
     tx: &mut WriteTx,
     id: Uuid,
-    state: RowState,
+    state: OutboxState,
     outcome: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
@@ -355,15 +327,25 @@ pub async fn expire_leases(db: &Db, now: DateTime<Utc>) -> StoreResult<u64> {
 }
 
 /// How many rows of a campaign are in each state.
-pub async fn progress(db: &Db, campaign_id: Uuid) -> StoreResult<Vec<(String, i64)>> {
-    Ok(on_db!(db, pool => {
+pub async fn progress(db: &Db, campaign_id: Uuid) -> StoreResult<Vec<(OutboxState, i64)>> {
+    let counts: Vec<(String, i64)> = on_db!(db, pool => {
         sqlx::query_as(
             "SELECT state, COUNT(*) FROM outbox WHERE campaign_id = $1 GROUP BY state",
         )
         .bind(campaign_id)
         .fetch_all(pool)
         .await?
-    }))
+    });
+    counts
+        .into_iter()
+        .map(|(state, count)| Ok((state_of(&state, campaign_id)?, count)))
+        .collect()
+}
+
+/// A stored state, read back; `id` names the row (or campaign) in the error.
+fn state_of(text: &str, id: Uuid) -> StoreResult<OutboxState> {
+    text.parse()
+        .map_err(|_| StoreError::corrupt("outbox", id, "an unknown state"))
 }
 
 /// The campaigns in `state`, oldest change first.
@@ -616,6 +598,112 @@ pub async fn verify(db: &Db) -> StoreResult<Result<u64, BrokenWarrants>> {
         }
     }
     Ok(Ok(checked))
+}
+
+#[derive(sqlx::FromRow)]
+struct LogRow {
+    id: Uuid,
+    campaign_id: Uuid,
+    content: String,
+    channel: String,
+    kind: String,
+    topic: String,
+    third_party: Option<String>,
+    contact_point: Option<String>,
+    message_id: String,
+    allowed: bool,
+    basis: Option<String>,
+    reasons: String,
+    evidence_seqs: String,
+    policy_version: i64,
+    author_id: Uuid,
+    approver_id: Option<Uuid>,
+    decided_at: DateTime<Utc>,
+    state: String,
+    outcome: Option<String>,
+    updated_at: DateTime<Utc>,
+}
+
+/// The communication log of `contact_id`: every warrant written for them, oldest decision
+/// first, each with where its message stands now (one indexed read, `warrants_by_contact`).
+pub async fn log_of(tx: &mut Tx, contact_id: Uuid) -> StoreResult<Vec<Communication>> {
+    let rows: Vec<LogRow> = on_tx!(tx, conn => {
+        sqlx::query_as(
+            "SELECT w.id, w.campaign_id, c.content, w.channel, w.kind, w.topic, w.third_party, \
+             w.contact_point, w.message_id, w.allowed, w.basis, w.reasons, \
+             w.evidence_seqs, w.policy_version, w.author_id, w.approver_id, w.decided_at, o.state, o.outcome, o.updated_at \
+             FROM warrants w JOIN outbox o ON o.id = w.outbox_id JOIN campaigns c ON c.id = w.campaign_id \
+             WHERE w.contact_id = $1 ORDER BY w.decided_at, w.seq",
+        )
+        .bind(contact_id)
+        .fetch_all(conn)
+        .await?
+    });
+    /// The one field of a campaign's content the log shows.
+    #[derive(serde::Deserialize)]
+    struct Named {
+        name: String,
+    }
+    let mut names: HashMap<Uuid, String> = HashMap::new();
+    rows.into_iter()
+        .map(|row| {
+            let corrupt = |problem| StoreError::corrupt("warrants", row.id, problem);
+            let campaign_name = match names.entry(row.campaign_id) {
+                std::collections::hash_map::Entry::Occupied(name) => name.get().clone(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    let named: Named = serde_json::from_str(&row.content).map_err(|_| {
+                        StoreError::corrupt(
+                            "campaigns",
+                            row.campaign_id,
+                            "content is not a campaign",
+                        )
+                    })?;
+                    slot.insert(named.name).clone()
+                }
+            };
+            let kind = match row.kind.as_str() {
+                "marketing" => MessageKind::Marketing,
+                "service" => MessageKind::Service,
+                _ => return Err(corrupt("an unknown kind")),
+            };
+            Ok(Communication {
+                warrant_id: row.id,
+                campaign_id: row.campaign_id,
+                campaign_name,
+                message: Message {
+                    kind,
+                    channel: row
+                        .channel
+                        .parse()
+                        .map_err(|_| corrupt("an unknown channel"))?,
+                    topic: row.topic,
+                    third_party: row.third_party,
+                },
+                contact_point: row.contact_point,
+                message_id: row.message_id,
+                allowed: row.allowed,
+                basis: row
+                    .basis
+                    .map(|b| b.parse())
+                    .transpose()
+                    .map_err(|_| corrupt("an unknown basis"))?,
+                reasons: serde_json::from_str(&row.reasons)
+                    .map_err(|_| corrupt("reasons are not a list"))?,
+                evidence_seqs: serde_json::from_str(&row.evidence_seqs)
+                    .map_err(|_| corrupt("evidence is not a list"))?,
+                policy_version: row.policy_version,
+                author_id: row.author_id,
+                approver_id: row.approver_id,
+                decided_at: row.decided_at,
+                delivery: row
+                    .state
+                    .parse()
+                    .map_err(|_| corrupt("an unknown delivery state"))?,
+                outcome: row.outcome,
+                delivery_updated_at: row.updated_at,
+            })
+        })
+        .collect()
 }
 
 /// Ends the queued rows of a cancelled campaign `not_sent` (in the cancelling transaction).
