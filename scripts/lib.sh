@@ -125,6 +125,11 @@ ensure_schemathesis() {
   export PATH="$PWD/.tools/schemathesis/bin:$PATH"
 }
 
+# aiosmtpd, the relay with TLS and AUTH the mail tests send through (server/src/mail/tls_relay.py).
+ensure_aiosmtpd() {
+  ensure_venv smtp "import importlib.metadata as m; assert m.version('aiosmtpd') == '1.4.6'" "aiosmtpd==1.4.6"
+}
+
 # dkimpy, the DKIM verifier the mail tests check Assent's signatures with (server/src/mail/tests.rs).
 ensure_dkimpy() {
   ensure_venv dkim "import importlib.metadata as m; assert m.version('dkimpy') == '1.1.8'; import nacl" \

@@ -5,10 +5,19 @@
 //! runs it; its peak memory (VmHWM) is read from /proc. Run by `scripts/bench-send`, which builds
 //! it; figures in docs/BENCHMARKS.md.
 //!
+//! W5, last on each store: a marketing send like the first, during which 1,000 recipients the
+//! first send allowed click the one-click unsubscribe (RFC 8058's POST, 16 at a time, spread over
+//! the send). It reports their latency, and counts the messages that reached the sink (which keeps
+//! each message in this run) for a person whose decision began after their opt-out's 200: the
+//! target is 0.
+//!
 //! Settings (environment): ASSENT_SERVER_BIN (the release server), ASSENT_BENCH_RECIPIENTS
 //! (100000), ASSENT_BENCH_STORES ("sqlite postgres"), ASSENT_BENCH_PG
-//! (postgres://postgres@127.0.0.1:5432), ASSENT_BENCH_BATCH (500), ASSENT_BENCH_CONNECTIONS (8).
+//! (postgres://postgres@127.0.0.1:5432), ASSENT_BENCH_BATCH (500), ASSENT_BENCH_CONNECTIONS (8),
+//! ASSENT_BENCH_UNSUBSCRIBES (1000; 0 leaves W5 out), ASSENT_BENCH_W3_RUNS (4: how many of the W3
+//! runs, in order; 1 is the marketing send W5 needs first).
 
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -25,11 +34,88 @@ fn setting(name: &str, default: &str) -> String {
 
 /// What one measured send did.
 struct Run {
+    campaign: uuid::Uuid,
     recipients: u64,
     sent: u64,
     not_sent: u64,
     seconds: f64,
     peak_rss_mb: f64,
+    /// W5's figures, when the run had unsubscribes.
+    unsubscribes: Option<Unsubscribes>,
+}
+
+/// W5: the one-click unsubscribes posted during a send.
+struct Unsubscribes {
+    /// Each POST's time to its 200, in milliseconds, sorted.
+    latencies_ms: Vec<f64>,
+    /// Decided (and sent) before their opt-out committed.
+    sent_before: u64,
+    /// Not sent: their decision saw the opt-out.
+    stopped: u64,
+    /// Sent although their decision began after their opt-out's 200: must be 0.
+    sent_after: u64,
+}
+
+/// The store the server runs on, opened by the driver to read what the API does not show (the
+/// recipients' tokens, the warrants' times).
+enum Store {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+macro_rules! on_store {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+impl Store {
+    async fn open(data_dir: &Path, database_url: Option<&str>) -> Store {
+        match database_url {
+            Some(url) => Store::Postgres(sqlx::PgPool::connect(url).await.unwrap()),
+            None => Store::Sqlite(
+                sqlx::sqlite::SqlitePoolOptions::new()
+                    .connect_with(
+                        sqlx::sqlite::SqliteConnectOptions::new()
+                            .filename(data_dir.join("assent.db"))
+                            .read_only(true),
+                    )
+                    .await
+                    .unwrap(),
+            ),
+        }
+    }
+
+    /// The contacts the engine allowed in `campaign`, with when it decided them.
+    async fn allowed(
+        &self,
+        campaign: uuid::Uuid,
+    ) -> HashMap<uuid::Uuid, chrono::DateTime<chrono::Utc>> {
+        let sql = "SELECT contact_id, decided_at FROM warrants WHERE campaign_id = $1 AND allowed";
+        let rows: Vec<(uuid::Uuid, chrono::DateTime<chrono::Utc>)> = on_store!(self, pool => {
+            sqlx::query_as(sql).bind(campaign).fetch_all(pool).await.unwrap()
+        });
+        rows.into_iter().collect()
+    }
+
+    /// The outbox rows of `campaign` (contact, unsubscribe token), in the order they are claimed.
+    async fn tokens(&self, campaign: uuid::Uuid) -> Vec<(uuid::Uuid, String)> {
+        let sql = "SELECT contact_id, token FROM outbox WHERE campaign_id = $1 ORDER BY next_attempt_at, id";
+        on_store!(self, pool => {
+            sqlx::query_as(sql).bind(campaign).fetch_all(pool).await.unwrap()
+        })
+    }
+}
+
+/// What the W5 run is given: the contacts to unsubscribe are drawn from those the engine allowed
+/// in an earlier send of the same campaign to the same ledgers.
+struct W5<'a> {
+    allowed_before: &'a HashSet<uuid::Uuid>,
+    count: usize,
+    database_url: Option<&'a str>,
 }
 
 /// The machine's ceiling: `smtp-source` pushing `messages` of `size` bytes over `sessions`
@@ -86,8 +172,8 @@ fn create_user(bin: &Path, data_dir: &Path, env: &[(String, String)], email: &st
     assert!(child.wait().unwrap().success(), "create-user {email}");
 }
 
-/// Starts the server; it and its staff API's address.
-fn serve(bin: &Path, data_dir: &Path, env: &[(String, String)]) -> (Child, String) {
+/// Starts the server; it, its staff API's address and its public pages' address.
+fn serve(bin: &Path, data_dir: &Path, env: &[(String, String)]) -> (Child, String, String) {
     let mut child = server(bin, data_dir, env)
         .arg("serve")
         .stdout(Stdio::piped())
@@ -100,8 +186,13 @@ fn serve(bin: &Path, data_dir: &Path, env: &[(String, String)]) -> (Child, Strin
         .unwrap()
         .unwrap()
         .replace("Assent is listening on ", "");
+    let public = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .replace("Public pages (unsubscribe links) on ", "");
     std::thread::spawn(move || lines.for_each(drop));
-    (child, address)
+    (child, address, public)
 }
 
 fn peak_rss_mb(pid: u32) -> f64 {
@@ -141,14 +232,16 @@ fn measure(
     env: &[(String, String)],
     message: Value,
     body: &str,
+    w5: Option<W5<'_>>,
 ) -> Run {
-    let sink = SmtpSink::start_with(&[], false, 256);
+    // W5 counts the messages that reached the sink, so its sink keeps them.
+    let sink = SmtpSink::start_with(&[], w5.is_some(), 256);
     let mut env = env.to_vec();
     env.push((
         "ASSENT_MAIL_RELAY".into(),
         format!("127.0.0.1:{}", sink.port),
     ));
-    let (mut child, address) = serve(bin, data_dir, &env);
+    let (mut child, address, public) = serve(bin, data_dir, &env);
     let pid = child.id();
     let pem = std::fs::read(data_dir.join("tls/cert.pem")).unwrap();
     let client = reqwest::Client::builder()
@@ -181,19 +274,35 @@ fn measure(
         let preview = call(&client, Method::GET, url("preview"), Some(&mia), None).await;
         let approved = call(&client, Method::POST, url("approve"), Some(&mia), Some(json!({
             "version": submitted["version"], "content_hash": preview["content_hash"], "audience_hash": preview["audience_hash"]}))).await;
+        let campaign: uuid::Uuid = id.parse().unwrap();
         let started = Instant::now();
         call(&client, Method::POST, url("send"), Some(&ada), Some(json!({"version": approved["version"]}))).await;
+        let store = match &w5 {
+            Some(w5) => Some(Store::open(data_dir, w5.database_url).await),
+            None => None,
+        };
+        let clicks = match (&w5, &store) {
+            (Some(w5), Some(store)) => Some(unsubscribe_during(&client, &public, store, campaign, w5).await),
+            _ => None,
+        };
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
             let progress = call(&client, Method::GET, url("progress"), Some(&ada), None).await;
             if progress["state"] == "sent" {
                 let count = |k: &str| progress[k].as_u64().unwrap_or(0);
+                let seconds = started.elapsed().as_secs_f64();
+                let unsubscribes = match (clicks, &store) {
+                    (Some(clicks), Some(store)) => Some(judge(clicks, store, campaign, &sink).await),
+                    _ => None,
+                };
                 return Run {
+                    campaign,
                     recipients: count("total"),
                     sent: count("sent"),
                     not_sent: count("not_sent"),
-                    seconds: started.elapsed().as_secs_f64(),
+                    seconds,
                     peak_rss_mb: peak_rss_mb(pid),
+                    unsubscribes,
                 };
             }
         }
@@ -204,6 +313,100 @@ fn measure(
     let _ = child.wait();
     drop(sink);
     run
+}
+
+/// A click still running: the contact, and the task that answers with its latency and when its
+/// 200 came.
+type Click = (
+    uuid::Uuid,
+    tokio::task::JoinHandle<(f64, chrono::DateTime<chrono::Utc>)>,
+);
+
+/// Posts the one-click unsubscribe of `w5.count` recipients of `campaign` whom the engine allowed
+/// before, spread over the send in the order their rows are claimed, 16 at a time.
+async fn unsubscribe_during(
+    client: &reqwest::Client,
+    public: &str,
+    store: &Store,
+    campaign: uuid::Uuid,
+    w5: &W5<'_>,
+) -> Vec<Click> {
+    let rows: Vec<(uuid::Uuid, String)> = store
+        .tokens(campaign)
+        .await
+        .into_iter()
+        .filter(|(contact, _)| w5.allowed_before.contains(contact))
+        .collect();
+    let step = (rows.len() / w5.count.max(1)).max(1);
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
+    rows.into_iter()
+        .step_by(step)
+        .take(w5.count)
+        .enumerate()
+        .map(|(i, (contact, token))| {
+            let (client, gate) = (client.clone(), gate.clone());
+            let url = format!("{public}/u/{token}");
+            let task = tokio::spawn(async move {
+                // Spread over the first 40 seconds of the send, in claim order.
+                tokio::time::sleep(Duration::from_millis(40 * i as u64)).await;
+                let _slot = gate.acquire().await.unwrap();
+                let sent = Instant::now();
+                let reply = client
+                    .post(&url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body("List-Unsubscribe=One-Click")
+                    .send()
+                    .await
+                    .expect("the public pages answer");
+                assert!(
+                    reply.status().is_success(),
+                    "one-click unsubscribe: {}",
+                    reply.status()
+                );
+                (sent.elapsed().as_secs_f64() * 1000.0, chrono::Utc::now())
+            });
+            (contact, task)
+        })
+        .collect()
+}
+
+/// Waits for the clicks and judges them against the warrants and the messages the sink kept.
+async fn judge(
+    clicks: Vec<Click>,
+    store: &Store,
+    campaign: uuid::Uuid,
+    sink: &SmtpSink,
+) -> Unsubscribes {
+    let decided = store.allowed(campaign).await;
+    let reached: HashSet<String> = sink
+        .received()
+        .iter()
+        .filter_map(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("Message-ID: <"))
+                .map(|id| id.to_owned())
+        })
+        .collect();
+    let mut latencies_ms = Vec::with_capacity(clicks.len());
+    let (mut sent_before, mut stopped, mut sent_after) = (0, 0, 0);
+    for (contact, task) in clicks {
+        let (latency, answered) = task.await.expect("a click");
+        latencies_ms.push(latency);
+        let message_id = format!("{}.{}@", campaign.simple(), contact.simple());
+        let in_sink = reached.iter().any(|id| id.starts_with(&message_id));
+        match (in_sink, decided.get(&contact)) {
+            (false, _) => stopped += 1,
+            (true, Some(at)) if *at < answered => sent_before += 1,
+            (true, _) => sent_after += 1,
+        }
+    }
+    latencies_ms.sort_by(f64::total_cmp);
+    Unsubscribes {
+        latencies_ms,
+        sent_before,
+        stopped,
+        sent_after,
+    }
 }
 
 fn main() {
@@ -221,6 +424,12 @@ fn main() {
     let pg = setting("ASSENT_BENCH_PG", "postgres://postgres@127.0.0.1:5432");
     let batch = setting("ASSENT_BENCH_BATCH", "500");
     let connections = setting("ASSENT_BENCH_CONNECTIONS", "8");
+    let unsubscribes: usize = setting("ASSENT_BENCH_UNSUBSCRIBES", "1000")
+        .parse()
+        .unwrap();
+    // The first of the four W3 runs is the marketing send W5 draws its recipients from.
+    let w3_runs: usize = setting("ASSENT_BENCH_W3_RUNS", "4").parse().unwrap();
+    let mut w5_lines = Vec::new();
     let key_dir = tempfile::tempdir().unwrap();
     let key_path = key_dir.path().join("dkim.pem");
     let key = assent_server::checkpoint::CheckpointKey::generate();
@@ -252,6 +461,7 @@ fn main() {
             ("ASSENT_SEND_BATCH".into(), batch.clone()),
         ];
         let mut database = None;
+        let mut database_url: Option<String> = None;
         if store == "postgres" {
             let name = format!("assent_bench_send_{}", uuid::Uuid::now_v7().simple());
             let admin = Command::new("psql")
@@ -264,6 +474,7 @@ fn main() {
                 .expect("psql runs");
             assert!(admin.success());
             env.push(("ASSENT_DATABASE_URL".into(), format!("{pg}/{name}")));
+            database_url = Some(format!("{pg}/{name}"));
             database = Some(name);
         }
         create_user(
@@ -301,6 +512,7 @@ fn main() {
         ];
         let with_dkim: Vec<(String, String)> =
             env.iter().cloned().chain(dkim.iter().cloned()).collect();
+        let mut first_marketing = None;
         for (label, message, body, dkim_on) in [
             (
                 "marketing (seeded ledgers)",
@@ -321,14 +533,22 @@ fn main() {
                 marketing_body,
                 true,
             ),
-        ] {
+        ]
+        .into_iter()
+        .take(w3_runs.max(1))
+        {
+            let marketing_run = label.starts_with("marketing");
             let run = measure(
                 &bin,
                 data.path(),
                 if dkim_on { &with_dkim } else { &env },
                 message,
                 body,
+                None,
             );
+            if marketing_run && first_marketing.is_none() {
+                first_marketing = Some(run.campaign);
+            }
             let messages_rate = run.sent as f64 / run.seconds;
             println!(
                 "| {store} | {label} | {} | {} | {} | {} | {:.1} | {:.0} | {:.0} | {:.0}% | {:.0} |",
@@ -338,6 +558,43 @@ fn main() {
                 100.0 * messages_rate / ceiling_rate, run.peak_rss_mb
             );
         }
+        if let (Some(first), true) = (first_marketing, unsubscribes > 0) {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            let allowed_before: HashSet<uuid::Uuid> = runtime.block_on(async {
+                let store = Store::open(data.path(), database_url.as_deref()).await;
+                store.allowed(first).await.into_keys().collect()
+            });
+            drop(runtime);
+            let run = measure(
+                &bin,
+                data.path(),
+                &env,
+                json!({"kind": "marketing", "channel": "email", "topic": "boilers"}),
+                marketing_body,
+                Some(W5 {
+                    allowed_before: &allowed_before,
+                    count: unsubscribes,
+                    database_url: database_url.as_deref(),
+                }),
+            );
+            if let Some(u) = run.unsubscribes {
+                let at = |q: f64| {
+                    u.latencies_ms[((u.latencies_ms.len() as f64 - 1.0) * q).round() as usize]
+                };
+                w5_lines.push(format!(
+                    "| {store} | {} | {:.1} | {:.1} | {:.1} | {} | {} | **{}** | {:.1} | {} |",
+                    u.latencies_ms.len(),
+                    at(0.5),
+                    at(0.99),
+                    at(1.0),
+                    u.sent_before,
+                    u.stopped,
+                    u.sent_after,
+                    run.seconds,
+                    run.sent
+                ));
+            }
+        }
         if let Some(name) = database {
             let _ = Command::new("psql")
                 .args([
@@ -346,6 +603,17 @@ fn main() {
                     &format!("DROP DATABASE {name} WITH (FORCE)"),
                 ])
                 .status();
+        }
+    }
+    if !w5_lines.is_empty() {
+        println!();
+        println!(
+            "W5: one-click unsubscribes during a marketing send (the sink keeps every message)"
+        );
+        println!("| store | unsubscribes | p50 ms | p99 ms | max ms | sent before their opt-out | stopped | sent after their opt-out's 200 | send seconds | sent |");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
+        for line in &w5_lines {
+            println!("{line}");
         }
     }
 }

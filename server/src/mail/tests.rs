@@ -1,6 +1,7 @@
 //! Against a real SMTP server: Postfix's `smtp-sink` (Debian's `postfix`; `scripts/test` installs
 //! it), started on a loopback port of its own for each case, with its fault injection: hard (5xx)
-//! and soft (4xx) refusals of a chosen command, and a disconnect without a reply.
+//! and soft (4xx) refusals of a chosen command, and a disconnect without a reply. TLS (STARTTLS
+//! and from the first byte) and AUTH against aiosmtpd (`tls_relay.py`), which requires both.
 
 use std::time::Duration;
 
@@ -461,4 +462,158 @@ fn an_ed25519_dkim_signature_covers_both_unsubscribe_headers_and_verifies() {
         "harbour-heating.example",
     );
     assert!(verified(&composed.bytes, &other).is_err());
+}
+
+/// aiosmtpd's relay (`tls_relay.py`, in the virtual environment `scripts/test` makes) on a
+/// loopback port with TLS (`starttls` or `tls`) and AUTH required, its certificate made for
+/// `localhost` here; stopped when dropped.
+struct TlsRelay {
+    child: std::process::Child,
+    port: u16,
+    /// The relay's certificate, PEM: the one authority the client trusts.
+    certificate: Vec<u8>,
+    dump: tempfile::TempDir,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TlsRelay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const RELAY_USER: &str = "assent";
+const RELAY_PASSWORD: &str = "harbour-relay-secret";
+
+impl TlsRelay {
+    fn start(mode: &str) -> TlsRelay {
+        use std::io::BufRead;
+        let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/smtp/bin/python");
+        assert!(
+            python.exists(),
+            "aiosmtpd is missing: scripts/test installs it into .tools/smtp"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        crate::tls::load_or_generate(dir.path(), ([127, 0, 0, 1], port).into()).unwrap();
+        let dump = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(python)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/mail/tls_relay.py"))
+            .args(["--mode", mode, "--port", &port.to_string()])
+            .arg("--cert")
+            .arg(dir.path().join("tls/cert.pem"))
+            .arg("--key")
+            .arg(dir.path().join("tls/key.pem"))
+            .args(["--user", RELAY_USER, "--password", RELAY_PASSWORD])
+            .arg("--dump")
+            .arg(dump.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            // aiosmtpd logs each refused handshake with its traceback: the cases expect them.
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python starts");
+        let mut ready = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready.trim(), "ready", "the TLS relay starts");
+        let certificate = std::fs::read(dir.path().join("tls/cert.pem")).unwrap();
+        TlsRelay {
+            child,
+            port,
+            certificate,
+            dump,
+            _dir: dir,
+        }
+    }
+
+    /// The settings that reach it by name, trusting its certificate, logging in with `password`.
+    fn relay(&self, security: Security, password: &str) -> Relay {
+        Relay {
+            host: "localhost".into(),
+            security,
+            credentials: Some((RELAY_USER.into(), Secret::new(password.into()))),
+            authorities: Some(self.certificate.clone()),
+            ..relay(self.port)
+        }
+    }
+
+    fn received(&self) -> Vec<String> {
+        std::fs::read_dir(self.dump.path())
+            .unwrap()
+            .flatten()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn mail_goes_over_starttls_and_tls_with_a_login_and_a_wrong_password_fails_the_relay() {
+    for (mode, security) in [("starttls", Security::StartTls), ("tls", Security::Tls)] {
+        let server = TlsRelay::start(mode);
+        let sender = SmtpSender::new(server.relay(security, RELAY_PASSWORD)).unwrap();
+        let id = format!("{mode}@assent.example.org");
+        assert_eq!(
+            sender.send(&marketing(&id)).await,
+            Delivery::Accepted,
+            "{mode}"
+        );
+        sender.close().await;
+        let kept = server.received();
+        assert_eq!(kept.len(), 1, "{mode}");
+        assert!(kept[0].contains(&format!("Message-ID: <{id}>")), "{mode}");
+
+        let wrong = SmtpSender::new(server.relay(security, "not-the-password")).unwrap();
+        let refused = wrong.send(&marketing("wrong@assent.example.org")).await;
+        assert_eq!(
+            shape(&refused),
+            ("relay failed", Some(Stage::Auth), None),
+            "{mode}: {refused:?}"
+        );
+        assert_eq!(
+            server.received().len(),
+            1,
+            "{mode}: nothing taken without the login"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_relay_whose_certificate_is_not_trusted_or_that_offers_no_starttls_is_not_used() {
+    let server = TlsRelay::start("starttls");
+    let stranger = TlsRelay::start("tls");
+    let mut untrusted = server.relay(Security::StartTls, RELAY_PASSWORD);
+    untrusted.authorities = Some(stranger.certificate.clone());
+    let sender = SmtpSender::new(untrusted).unwrap();
+    let refused = sender
+        .send(&marketing("untrusted@assent.example.org"))
+        .await;
+    assert_eq!(
+        shape(&refused),
+        ("relay failed", Some(Stage::Connect), None),
+        "{refused:?}"
+    );
+    assert!(
+        server.received().is_empty(),
+        "no message to a relay not proved to be ours"
+    );
+    // smtp-sink offers no STARTTLS: a relay configured for it is not used in plain.
+    let sink = SmtpSink::start(&[]);
+    let plain_only = Relay {
+        security: Security::StartTls,
+        authorities: Some(server.certificate.clone()),
+        ..relay(sink.port)
+    };
+    let refused = SmtpSender::new(plain_only)
+        .unwrap()
+        .send(&marketing("plain@assent.example.org"))
+        .await;
+    assert_eq!(
+        shape(&refused),
+        ("relay failed", Some(Stage::Connect), None),
+        "{refused:?}"
+    );
+    assert!(sink.received().is_empty());
 }

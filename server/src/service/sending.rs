@@ -226,6 +226,8 @@ async fn send_batch(
     let empty = CopiedLedger::default();
     let decided_at = clock::now();
     let mut warrants = Vec::with_capacity(claimed.len());
+    // The refused and the unsendable, ended together once the batch is decided.
+    let mut not_sent: Vec<(Uuid, String)> = Vec::new();
     let mut ready = Vec::new();
     for row in claimed {
         let contact = row.contact_id;
@@ -260,7 +262,7 @@ async fn send_batch(
         let Some(kind) = kind else {
             // Deactivated (or gone) since approval: not decided, not sent.
             warrant.reasons = vec![INACTIVE.into()];
-            outbox::end_in(&mut tx, row.id, OutboxState::NotSent, INACTIVE, now).await?;
+            not_sent.push((row.id, INACTIVE.to_owned()));
             warrants.push(warrant);
             continue;
         };
@@ -279,7 +281,7 @@ async fn send_batch(
         warrant.evidence_seqs = ledger.cited(&decision.evidence);
         if !decision.allowed {
             let outcome = warrant.reasons.first().cloned().unwrap_or_default();
-            outbox::end_in(&mut tx, row.id, OutboxState::NotSent, &outcome, now).await?;
+            not_sent.push((row.id, outcome));
             warrants.push(warrant);
             continue;
         }
@@ -306,14 +308,15 @@ async fn send_batch(
                     Some(field) => format!("{}:{field}", why.reason),
                     None => why.reason.clone(),
                 };
-                outbox::end_in(&mut tx, row.id, OutboxState::NotSent, &outcome, now).await?;
+                not_sent.push((row.id, outcome));
             }
             None => {
-                outbox::end_in(&mut tx, row.id, OutboxState::NotSent, INACTIVE, now).await?;
+                not_sent.push((row.id, INACTIVE.to_owned()));
             }
         }
         warrants.push(warrant);
     }
+    outbox::end_not_sent(&mut tx, &not_sent, now).await?;
     outbox::append_warrants(&mut tx, campaign_id, &warrants).await?;
     // The ledgers read to decide are reads of personal data by the sender: one record a batch.
     let record = actor
@@ -378,34 +381,93 @@ async fn hand_over(
     };
     let marketing = campaign.content.message.kind == MessageKind::Marketing;
     let identity = &mail.settings.identity;
-    let mut results = futures_util::stream::iter(ready.into_iter().map(|ready| async move {
-        if let Some(pace) = pace {
-            pace.wait().await;
+    // The hand-overs run while their ends are written: each reply goes to the recorder, which
+    // writes the accepted ones that have come since its last write in one statement (on
+    // PostgreSQL a commit per message would bound the send), and every other end on its own.
+    let (replies, mut to_record) = tokio::sync::mpsc::unbounded_channel::<(Ready, Delivery)>();
+    let sending = async move {
+        let mut results = futures_util::stream::iter(ready.into_iter().map(|ready| async move {
+            if let Some(pace) = pace {
+                pace.wait().await;
+            }
+            let delivery = match channel {
+                Channel::Sms => deliver_text(mail, &ready).await,
+                _ => deliver(mail, identity, marketing, &ready).await,
+            };
+            (ready, delivery)
+        }))
+        .buffer_unordered(at_once);
+        while let Some(reply) = results.next().await {
+            // The recorder ends only when this sender is dropped, so it is still receiving.
+            let _ = replies.send(reply);
         }
-        let delivery = match channel {
-            Channel::Sms => deliver_text(mail, &ready).await,
-            _ => deliver(mail, identity, marketing, &ready).await,
-        };
-        (ready, delivery)
-    }))
-    .buffer_unordered(at_once);
-    while let Some((ready, delivery)) = results.next().await {
-        // A row whose end cannot be written stays claimed and becomes indeterminate: the rest
-        // of the batch is still recorded.
-        match record(db, &worker.name, channel, &ready, delivery).await {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!(
-                row = %ready.row.id,
-                "an outbox row was no longer this worker's when its result came (its lease ran out)"
-            ),
-            Err(e) => tracing::error!(
-                row = %ready.row.id,
-                error = %e,
-                "the result of a message cannot be written: its row will be indeterminate"
-            ),
+    };
+    let recording = async {
+        while let Some(first) = to_record.recv().await {
+            let mut accepted = Vec::new();
+            let mut others = Vec::new();
+            let mut next = Some(first);
+            while let Some((ready, delivery)) = next.take() {
+                if delivery == Delivery::Accepted {
+                    accepted.push(ready);
+                } else {
+                    others.push((ready, delivery));
+                }
+                if accepted.len() + others.len() < ACCEPTED_AT_ONCE {
+                    next = to_record.try_recv().ok();
+                }
+            }
+            record_accepted(db, &worker.name, &accepted).await;
+            for (ready, delivery) in others {
+                // A row whose end cannot be written stays claimed and becomes indeterminate:
+                // the rest of the batch is still recorded.
+                match record(db, &worker.name, channel, &ready, delivery).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(
+                        row = %ready.row.id,
+                        "an outbox row was no longer this worker's when its result came (its lease ran out)"
+                    ),
+                    Err(e) => tracing::error!(
+                        row = %ready.row.id,
+                        error = %e,
+                        "the result of a message cannot be written: its row will be indeterminate"
+                    ),
+                }
+            }
         }
-    }
+    };
+    tokio::join!(sending, recording);
     Ok(())
+}
+
+/// The outcome of a message the relay or the gateway took.
+pub const ACCEPTED: &str = "accepted";
+
+/// The most accepted messages whose ends are written in one statement.
+const ACCEPTED_AT_ONCE: usize = 200;
+
+/// Writes the ends of messages the relay (or gateway) took: `sent`, with the address or number
+/// used. A row whose end cannot be written stays claimed and becomes indeterminate.
+async fn record_accepted(db: &Db, owner: &str, accepted: &[Ready]) {
+    if accepted.is_empty() {
+        return;
+    }
+    let rows: Vec<(Uuid, &str)> = accepted
+        .iter()
+        .map(|r| (r.row.id, r.message.to.as_str()))
+        .collect();
+    match outbox::end_sent(db, owner, &rows, clock::now()).await {
+        Ok(written) if written == rows.len() as u64 => {}
+        Ok(written) => tracing::warn!(
+            rows = rows.len() as u64 - written,
+            "outbox rows were no longer this worker's when their results came (their lease ran out)"
+        ),
+        Err(e) => tracing::error!(
+            rows = rows.len(),
+            error = %e,
+            "the results of messages cannot be written: their rows will be indeterminate"
+        ),
+    }
 }
 
 /// Writes the end of one handed-over row from where its conversation with the relay (or the SMS
@@ -424,7 +486,7 @@ async fn record(
         outbox::end(db, row.id, owner, state, &outcome, to, now).await
     };
     Ok(match delivery {
-        Delivery::Accepted => end(OutboxState::Sent, "accepted".into()).await?,
+        Delivery::Accepted => end(OutboxState::Sent, ACCEPTED.into()).await?,
         // The mailbox (or the number) refused for good: it is flagged on the contact in the same
         // transaction, so that the next campaign uses the next one or leaves them out.
         Delivery::HardBounce { code, enhanced, .. } => {

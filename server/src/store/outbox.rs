@@ -168,6 +168,40 @@ pub async fn end(
 const END: &str = "UPDATE outbox SET state = $3, outcome = $4, contact_point = COALESCE($5, contact_point), \
                    lease_owner = NULL, lease_until = NULL, updated_at = $6 WHERE id = $1 AND lease_owner = $2";
 
+/// Ends claimed rows `sent` (`accepted`), each with the address or number it went to, in one
+/// statement per 500 rows; only rows whose lease `owner` still holds are written. How many were.
+pub async fn end_sent(
+    db: &Db,
+    owner: &str,
+    rows: &[(Uuid, &str)],
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
+    let mut written = 0;
+    for chunk in rows.chunks(500) {
+        let persistent = keep_prepared(chunk.len());
+        written += on_writer!(db, pool => {
+            let mut query = sqlx::QueryBuilder::new("UPDATE outbox SET state = ");
+            query.push_bind(OutboxState::Sent.as_str());
+            query.push(", outcome = ").push_bind(crate::service::sending::ACCEPTED);
+            query.push(", contact_point = CASE id");
+            for (id, point) in chunk {
+                query.push(" WHEN ").push_bind(*id).push(" THEN ").push_bind(*point);
+            }
+            query.push(" END, lease_owner = NULL, lease_until = NULL, updated_at = ");
+            query.push_bind(now);
+            query.push(" WHERE lease_owner = ").push_bind(owner);
+            query.push(" AND id IN (");
+            let mut ids = query.separated(", ");
+            for (id, _) in chunk {
+                ids.push_bind(*id);
+            }
+            query.push(")");
+            query.build().persistent(persistent).execute(pool).await?.rows_affected()
+        });
+    }
+    Ok(written)
+}
+
 /// Ends a claimed row `failed` for a hard bounce and, in the same transaction, flags the address
 /// on its contact (with `record`, the audit record of that change), as [`end`] does for the
 /// lease's owner only.
@@ -260,26 +294,34 @@ pub async fn bounced_later(
     Ok(())
 }
 
-/// Ends rows inside the claiming transaction (those the engine refused, or that cannot be sent).
-pub async fn end_in(
+/// Ends rows `not_sent` inside the claiming transaction (those the engine refused, or that cannot
+/// be sent), each with its outcome: one statement per 500 rows, so that a campaign most of whose
+/// audience is refused costs no round trip per refusal.
+pub async fn end_not_sent(
     tx: &mut WriteTx,
-    id: Uuid,
-    state: OutboxState,
-    outcome: &str,
+    rows: &[(Uuid, String)],
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    on_tx!(tx, conn => {
-        sqlx::query(
-            "UPDATE outbox SET state = $2, outcome = $3, lease_owner = NULL, lease_until = NULL, updated_at = $4 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(state.as_str())
-        .bind(outcome)
-        .bind(now)
-        .execute(conn)
-        .await
-        .map(|_| ())?
-    });
+    for chunk in rows.chunks(500) {
+        let persistent = keep_prepared(chunk.len());
+        on_tx!(tx, conn => {
+            let mut query = sqlx::QueryBuilder::new("UPDATE outbox SET state = ");
+            query.push_bind(OutboxState::NotSent.as_str());
+            query.push(", outcome = CASE id");
+            for (id, outcome) in chunk {
+                query.push(" WHEN ").push_bind(*id).push(" THEN ").push_bind(outcome.as_str());
+            }
+            query.push(" END, lease_owner = NULL, lease_until = NULL, updated_at = ");
+            query.push_bind(now);
+            query.push(" WHERE id IN (");
+            let mut ids = query.separated(", ");
+            for (id, _) in chunk {
+                ids.push_bind(*id);
+            }
+            query.push(")");
+            query.build().persistent(persistent).execute(conn).await.map(|_| ())?
+        });
+    }
     Ok(())
 }
 
