@@ -92,6 +92,8 @@ audit_names! {
         CampaignSent => "campaign_sent",
         /// A contact's communication log (their warrants) read.
         CommunicationsRead => "communications_read",
+        /// A call, letter or fax staff made, logged on the contact with its warrant.
+        CommunicationLogged => "communication_logged",
         /// A person stopped messages through their unsubscribe link or mailbox.
         Unsubscribed => "unsubscribed",
         /// An address of a contact was found to bounce and is no longer used.

@@ -750,6 +750,8 @@ pub struct RenderedMessage {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Communication {
     pub warrant_id: Uuid,
+    pub contact_id: Uuid,
+    /// The campaign or one-off message; a logged call or letter is a one-off message of its own.
     pub campaign_id: Uuid,
     /// What staff call the campaign.
     pub campaign_name: String,
@@ -776,6 +778,28 @@ pub struct Communication {
     pub outcome: Option<String>,
     /// When the delivery last changed.
     pub delivery_updated_at: DateTime<Utc>,
+}
+
+/// A call, letter or fax logged on a contact by staff: marketing is decided first, like a message
+/// the sender sends, and gets its warrant; one the engine refused is still recorded, with its
+/// "not allowed" warrant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct NewLoggedCommunication {
+    /// Marketing or service; the channel (`phone`, `automated_call`, `post` or `fax`: email and
+    /// SMS are sent as campaigns); the topic (required for marketing) and any third party.
+    pub message: crate::ledger::Message,
+    /// When it happened; now when left out. Not in the future.
+    pub at: Option<DateTime<Utc>>,
+    /// The number called or the address written to; for a call or fax, the contact's first
+    /// number when left out.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::OptionalName>))]
+    pub contact_point: Option<String>,
+    /// What was said or sent, in a few words, for the record (never shown to the person).
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Notes))]
+    pub summary: String,
 }
 
 // ---- the topic catalogue --------------------------------------------------------------------

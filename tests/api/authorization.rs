@@ -72,6 +72,8 @@ store_test! {
             case(Method::GET, c.clone(), None, "other_sales", "admin"),
             case(Method::GET, format!("{c}/history"), None, "dpo", "admin"),
             case(Method::GET, format!("{c}/communications"), None, "dpo", "admin"),
+            case(Method::POST, format!("{c}/communications"), Some(json!({"message": {"kind": "service", "channel": "post"}, "summary": "Sent the warranty papers."})), "other_sales", "admin"),
+            case(Method::GET, "/api/v1/communications/logged-refusals".into(), None, "manager", "sales"),
             case(Method::PUT, c.clone(), Some(edit_contact.clone()), "sales", "other_sales"),
             case(Method::PUT, c.clone(), Some(json!({"last_name": "Doe", "version": 2})), "manager", "admin"),
             case(Method::POST, format!("{c}/deactivate"), Some(json!({"version": 3})), "dpo", "other_sales"),

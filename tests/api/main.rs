@@ -7,6 +7,7 @@ mod audit;
 mod authorization;
 mod bounces;
 mod campaigns;
+mod communications;
 mod companies;
 mod concurrency;
 mod contacts;

@@ -116,6 +116,9 @@ struct W5<'a> {
     allowed_before: &'a HashSet<uuid::Uuid>,
     count: usize,
     database_url: Option<&'a str>,
+    /// How long the clicks are spread over: most of the earlier send's duration, so that they
+    /// fall while it runs, some before and some after their recipient is decided.
+    spread: Duration,
 }
 
 /// The machine's ceiling: `smtp-source` pushing `messages` of `size` bytes over `sessions`
@@ -338,6 +341,7 @@ async fn unsubscribe_during(
         .filter(|(contact, _)| w5.allowed_before.contains(contact))
         .collect();
     let step = (rows.len() / w5.count.max(1)).max(1);
+    let gap = w5.spread / w5.count.max(1) as u32;
     let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
     rows.into_iter()
         .step_by(step)
@@ -347,8 +351,8 @@ async fn unsubscribe_during(
             let (client, gate) = (client.clone(), gate.clone());
             let url = format!("{public}/u/{token}");
             let task = tokio::spawn(async move {
-                // Spread over the first 40 seconds of the send, in claim order.
-                tokio::time::sleep(Duration::from_millis(40 * i as u64)).await;
+                // Spread over the send, in the order the rows are claimed.
+                tokio::time::sleep(gap * i as u32).await;
                 let _slot = gate.acquire().await.unwrap();
                 let sent = Instant::now();
                 let reply = client
@@ -547,7 +551,7 @@ fn main() {
                 None,
             );
             if marketing_run && first_marketing.is_none() {
-                first_marketing = Some(run.campaign);
+                first_marketing = Some((run.campaign, run.seconds));
             }
             let messages_rate = run.sent as f64 / run.seconds;
             println!(
@@ -558,7 +562,7 @@ fn main() {
                 100.0 * messages_rate / ceiling_rate, run.peak_rss_mb
             );
         }
-        if let (Some(first), true) = (first_marketing, unsubscribes > 0) {
+        if let (Some((first, seconds)), true) = (first_marketing, unsubscribes > 0) {
             let runtime = tokio::runtime::Runtime::new().unwrap();
             let allowed_before: HashSet<uuid::Uuid> = runtime.block_on(async {
                 let store = Store::open(data.path(), database_url.as_deref()).await;
@@ -575,6 +579,7 @@ fn main() {
                     allowed_before: &allowed_before,
                     count: unsubscribes,
                     database_url: database_url.as_deref(),
+                    spread: Duration::from_secs_f64(seconds * 0.8),
                 }),
             );
             if let Some(u) = run.unsubscribes {

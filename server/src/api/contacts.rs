@@ -1,9 +1,7 @@
 //! `/contacts`: the people in the CRM. The rules are the contact service's
 //! (`service::contacts`); these handlers extract, call and map.
 
-use assent_shared::api::{
-    ApiError, Communication, Contact, ContactInput, ContactPage, FieldChange, VersionOnly,
-};
+use assent_shared::api::{ApiError, Contact, ContactInput, ContactPage, FieldChange, VersionOnly};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json as Reply;
@@ -17,7 +15,6 @@ use super::caller::Caller;
 use super::error::ApiResult;
 use super::extract::{Json, Path, Query};
 use super::AppState;
-use crate::service::communications;
 use crate::service::contacts::{self, ContactSearch};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -26,7 +23,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_contact, update_contact))
         .routes(routes!(deactivate_contact))
         .routes(routes!(contact_history))
-        .routes(routes!(contact_communications))
 }
 
 /// Paging and search parameters of a list.
@@ -143,19 +139,4 @@ async fn contact_history(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Reply<Vec<FieldChange>>> {
     Ok(Reply(contacts::history(&state.db, &actor, id).await?))
-}
-
-/// The contact's communication log: every message decided for them, oldest first, each with
-/// its warrant (the decision at send time, its basis or reasons, the ledger events it rests on,
-/// the policy version, author and approver) and where the message stands.
-#[utoipa::path(get, path = "/contacts/{id}/communications", tag = "contacts", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The contact")),
-    responses((status = 200, body = Vec<Communication>), (status = 401, body = ApiError), (status = 403, body = ApiError),
-              (status = 404, body = ApiError)))]
-async fn contact_communications(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Path(id): Path<Uuid>,
-) -> ApiResult<Reply<Vec<Communication>>> {
-    Ok(Reply(communications::log(&state.db, &actor, id).await?))
 }

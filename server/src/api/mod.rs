@@ -7,6 +7,7 @@
 pub mod body;
 pub mod caller;
 pub mod campaigns;
+pub mod communications;
 pub mod companies;
 pub mod contacts;
 pub mod decisions;
@@ -106,7 +107,8 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
                 .merge(filters::routes())
                 .merge(policy::routes())
                 .merge(topics::routes())
-                .merge(campaigns::routes()),
+                .merge(campaigns::routes())
+                .merge(communications::routes()),
         )
 }
 

@@ -741,12 +741,37 @@ fn back_to_draft(campaign: &mut Campaign) {
     campaign.audience_hash = None;
 }
 
+/// The topic of a marketing `message`, one the catalogue offers today (a refusal is added to
+/// `errors` as `message.topic`); none for a service message.
+pub(super) async fn checked_topic(
+    db: &Db,
+    message: &Message,
+    errors: &mut FieldErrors,
+) -> ServiceResult<String> {
+    if message.kind != MessageKind::Marketing {
+        return Ok(String::new());
+    }
+    let catalogue = store::topics::in_force(db).await?;
+    match catalogue.topics.iter().find(|t| t.key == message.topic) {
+        Some(entry) if entry.retired => errors.add(
+            "message.topic",
+            "is retired in the topic catalogue: choose a current topic",
+        ),
+        Some(entry) => return Ok(entry.key.clone()),
+        None if message.topic.is_empty() => errors.add(
+            "message.topic",
+            "is required for marketing: choose a topic of the catalogue",
+        ),
+        None => errors.add("message.topic", "is not a topic of the catalogue"),
+    }
+    Ok(String::new())
+}
+
 /// The content as saved: text trimmed, templates parsed, the topic one the catalogue offers.
 async fn checked_content(db: &Db, input: &CampaignInput) -> ServiceResult<CampaignInput> {
     let mut errors = FieldErrors::default();
     let name = errors.check("name", parse_text(&input.name, NAME_MAX));
     let message = &input.message;
-    let mut topic = String::new();
     match message.channel {
         Channel::Email | Channel::Sms => {}
         Channel::Any => errors.add(
@@ -758,21 +783,7 @@ async fn checked_content(db: &Db, input: &CampaignInput) -> ServiceResult<Campai
             "phone, post and fax are logged on the contact, not sent: a campaign is email or sms",
         ),
     }
-    if message.kind == MessageKind::Marketing {
-        let catalogue = store::topics::in_force(db).await?;
-        match catalogue.topics.iter().find(|t| t.key == message.topic) {
-            Some(entry) if entry.retired => errors.add(
-                "message.topic",
-                "is retired in the topic catalogue: choose a current topic",
-            ),
-            Some(entry) => topic = entry.key.clone(),
-            None if message.topic.is_empty() => errors.add(
-                "message.topic",
-                "is required for marketing: choose a topic of the catalogue",
-            ),
-            None => errors.add("message.topic", "is not a topic of the catalogue"),
-        }
-    }
+    let topic = checked_topic(db, message, &mut errors).await?;
     let third_party = errors
         .check(
             "message.third_party",
@@ -928,7 +939,7 @@ fn contains_phrase(text: &str, phrase: &str) -> bool {
 }
 
 /// SHA-256 of the content as saved, hex.
-fn content_hash(content: &CampaignInput) -> ServiceResult<String> {
+pub(super) fn content_hash(content: &CampaignInput) -> ServiceResult<String> {
     let bytes = serde_json::to_vec(content)
         .map_err(|_| ServiceError::Store(store::StoreError::Encode("a campaign's content")))?;
     Ok(hex::encode(Sha256::digest(bytes)))

@@ -29,7 +29,7 @@ const CLOCK_SKEW: Duration = Duration::minutes(5);
 /// The most errors an import reports; past them, the answer says how many more there were.
 const IMPORT_ERRORS_SHOWN: usize = 100;
 
-fn check_time(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), String> {
+pub(super) fn check_time(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), String> {
     if at > now + CLOCK_SKEW {
         Err("is in the future: record what has happened".into())
     } else {

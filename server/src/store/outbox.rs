@@ -243,6 +243,41 @@ pub enum MessageRef<'a> {
     MessageId(&'a str),
 }
 
+/// Writes the outbox row of a message staff logged (a call, a letter): it happened, so it is
+/// `sent` at `at`, with `outcome` and the contact point used.
+pub async fn insert_logged(
+    tx: &mut WriteTx,
+    row: &NewRow,
+    campaign_id: Uuid,
+    channel: &str,
+    contact_point: Option<&str>,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO outbox (id, campaign_id, contact_id, channel, message_id, token, state, attempts, \
+             next_attempt_at, updated_at, outcome, contact_point) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8, $9, $10)",
+        )
+        .bind(row.id)
+        .bind(campaign_id)
+        .bind(row.contact_id)
+        .bind(channel)
+        .bind(row.message_id.as_str())
+        .bind(row.token.as_str())
+        .bind(OutboxState::Sent.as_str())
+        .bind(at)
+        .bind(LOGGED)
+        .bind(contact_point)
+        .execute(conn)
+        .await
+        .map(|_| ())?
+    });
+    Ok(())
+}
+
+/// The outcome of a message staff logged rather than sent.
+pub const LOGGED: &str = "logged";
+
 /// A message the sender made, as a report finds it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Made {
@@ -646,6 +681,7 @@ pub async fn verify(db: &Db) -> StoreResult<Result<u64, BrokenWarrants>> {
 struct LogRow {
     id: Uuid,
     campaign_id: Uuid,
+    contact_id: Uuid,
     content: String,
     channel: String,
     kind: String,
@@ -666,21 +702,44 @@ struct LogRow {
     updated_at: DateTime<Utc>,
 }
 
+/// The columns of a communication log entry: a warrant, its campaign, and its outbox row.
+const LOG_SELECT: &str = "SELECT w.id, w.campaign_id, w.contact_id, c.content, w.channel, w.kind, w.topic, w.third_party, \
+     w.contact_point, w.message_id, w.allowed, w.basis, w.reasons, \
+     w.evidence_seqs, w.policy_version, w.author_id, w.approver_id, w.decided_at, o.state, o.outcome, o.updated_at \
+     FROM warrants w JOIN outbox o ON o.id = w.outbox_id JOIN campaigns c ON c.id = w.campaign_id";
+
 /// The communication log of `contact_id`: every warrant written for them, oldest decision
 /// first, each with where its message stands now (one indexed read, `warrants_by_contact`).
 pub async fn log_of(tx: &mut Tx, contact_id: Uuid) -> StoreResult<Vec<Communication>> {
+    let sql = format!("{LOG_SELECT} WHERE w.contact_id = $1 ORDER BY w.decided_at, w.seq");
     let rows: Vec<LogRow> = on_tx!(tx, conn => {
-        sqlx::query_as(
-            "SELECT w.id, w.campaign_id, c.content, w.channel, w.kind, w.topic, w.third_party, \
-             w.contact_point, w.message_id, w.allowed, w.basis, w.reasons, \
-             w.evidence_seqs, w.policy_version, w.author_id, w.approver_id, w.decided_at, o.state, o.outcome, o.updated_at \
-             FROM warrants w JOIN outbox o ON o.id = w.outbox_id JOIN campaigns c ON c.id = w.campaign_id \
-             WHERE w.contact_id = $1 ORDER BY w.decided_at, w.seq",
-        )
-        .bind(contact_id)
-        .fetch_all(conn)
-        .await?
+        sqlx::query_as(&sql).bind(contact_id).fetch_all(conn).await?
     });
+    communications(rows)
+}
+
+/// The messages staff logged (calls, letters, faxes: the `channels`) that the engine did not
+/// allow, newest first, at most `limit`: what the data protection lead looks into.
+pub async fn logged_refusals(
+    tx: &mut Tx,
+    channels: &[&str],
+    limit: i64,
+) -> StoreResult<Vec<Communication>> {
+    let rows: Vec<LogRow> = on_tx!(tx, conn => {
+        let mut query = sqlx::QueryBuilder::new(LOG_SELECT);
+        query.push(" WHERE NOT w.allowed AND w.channel IN (");
+        let mut list = query.separated(", ");
+        for channel in channels {
+            list.push_bind(*channel);
+        }
+        query.push(") ORDER BY w.decided_at DESC, w.id DESC LIMIT ").push_bind(limit);
+        query.build_query_as().fetch_all(conn).await?
+    });
+    communications(rows)
+}
+
+/// Log rows as the API shows them.
+fn communications(rows: Vec<LogRow>) -> StoreResult<Vec<Communication>> {
     /// The one field of a campaign's content the log shows.
     #[derive(serde::Deserialize)]
     struct Named {
@@ -710,6 +769,7 @@ pub async fn log_of(tx: &mut Tx, contact_id: Uuid) -> StoreResult<Vec<Communicat
             };
             Ok(Communication {
                 warrant_id: row.id,
+                contact_id: row.contact_id,
                 campaign_id: row.campaign_id,
                 campaign_name,
                 message: Message {
