@@ -401,7 +401,10 @@ async fn judge(
         match (in_sink, decided.get(&contact)) {
             (false, _) => stopped += 1,
             (true, Some(at)) if *at < answered => sent_before += 1,
-            (true, _) => sent_after += 1,
+            (true, decided_at) => {
+                eprintln!("W5: sent after the opt-out: contact {contact}, decided {decided_at:?}, opt-out answered {answered}");
+                sent_after += 1
+            }
         }
     }
     latencies_ms.sort_by(f64::total_cmp);

@@ -210,6 +210,9 @@ async fn send_batch(
         finish_if_done(db, &actor, &campaign).await?;
         return Ok(0);
     }
+    // The decision begins here, before the ledgers are read: an opt-out committed before this
+    // moment is in what is read. The warrant says so.
+    let decided_at = clock::now();
     let ids: Vec<Uuid> = claimed.iter().map(|r| r.contact_id).collect();
     let listed = store::contacts::audience_by_ids(db, &ids).await?;
     let recipients = store::contacts::recipients(db, &ids).await?;
@@ -224,7 +227,6 @@ async fn send_batch(
     let templates = Templates::parse(&campaign.content)?;
     let message = &campaign.content.message;
     let empty = CopiedLedger::default();
-    let decided_at = clock::now();
     let mut warrants = Vec::with_capacity(claimed.len());
     // The refused and the unsendable, ended together once the batch is decided.
     let mut not_sent: Vec<(Uuid, String)> = Vec::new();
