@@ -575,8 +575,8 @@ impl Config {
                     crate::outbound::read_authorities(&path).map_err(|e| bad(e.to_string()))?;
                     sms.authorities = Some(path);
                 }
-                "sms_timeout_seconds" => sms.timeout = bounded(raw, 1, 600).map_err(bad)?,
-                "sms_connections" => sms.connections = bounded(raw, 1, 100).map_err(bad)?,
+                "sms_timeout_seconds" => sms.timeout = Some(bounded(raw, 1, 600).map_err(bad)?),
+                "sms_connections" => sms.connections = Some(bounded(raw, 1, 100).map_err(bad)?),
                 "sms_from" => sms.from = Some(crate::sms::SenderId::parse(raw).map_err(bad)?),
                 "sms_per_second" => {
                     sms.per_second = Some(bounded(raw, 1, 100_000).map_err(bad)? as u32)
@@ -670,6 +670,27 @@ impl Config {
         };
         config.mail = mail.settings()?;
         config.sms = sms.settings()?;
+        // A rate limit stretches a batch's hand-over: it must fit well inside the lease, or
+        // another worker would take the rows still waiting for their slot as indeterminate.
+        for (key, per_second) in [
+            ("mail_per_second", config.mail.per_second),
+            ("sms_per_second", config.sms.per_second),
+        ] {
+            if let Some(per_second) = per_second {
+                let batch_seconds = config.send_batch as f64 / f64::from(per_second);
+                if batch_seconds > config.send_lease.as_secs_f64() / 2.0 {
+                    return Err(ConfigError::BadValue {
+                        key,
+                        origin: "the configuration".into(),
+                        problem: format!(
+                            "is {per_second}: a batch of send_batch = {} would take {batch_seconds:.0} s to hand over, more than half of send_lease_seconds = {}; lower send_batch or raise send_lease_seconds",
+                            config.send_batch,
+                            config.send_lease.as_secs()
+                        ),
+                    });
+                }
+            }
+        }
         config.sessions = SessionPolicy {
             idle: Duration::minutes(idle_minutes),
             absolute: Duration::hours(absolute_hours),
@@ -821,30 +842,16 @@ impl MailKeys {
 }
 
 /// The SMS keys as read, before they are checked together.
+#[derive(Default)]
 struct SmsKeys {
     url: Option<reqwest::Url>,
     account: Option<String>,
     auth_token: Option<Secret>,
     authorities: Option<PathBuf>,
-    timeout: i64,
-    connections: i64,
+    timeout: Option<i64>,
+    connections: Option<i64>,
     from: Option<crate::sms::SenderId>,
     per_second: Option<u32>,
-}
-
-impl Default for SmsKeys {
-    fn default() -> Self {
-        SmsKeys {
-            url: None,
-            account: None,
-            auth_token: None,
-            authorities: None,
-            timeout: 10,
-            connections: 4,
-            from: None,
-            per_second: None,
-        }
-    }
 }
 
 impl SmsKeys {
@@ -859,8 +866,8 @@ impl SmsKeys {
                     account,
                     auth_token,
                     authorities: self.authorities,
-                    timeout: std::time::Duration::from_secs(self.timeout as u64),
-                    connections: self.connections as usize,
+                    timeout: std::time::Duration::from_secs(self.timeout.unwrap_or(10) as u64),
+                    connections: self.connections.unwrap_or(4) as usize,
                 })
             }
             (Some(_), None, _) => return Err(missing_pair("sms_account", "sms_gateway_url")),
@@ -870,6 +877,8 @@ impl SmsKeys {
                     ("sms_account", account.is_some()),
                     ("sms_auth_token", token.is_some()),
                     ("sms_gateway_ca", self.authorities.is_some()),
+                    ("sms_timeout_seconds", self.timeout.is_some()),
+                    ("sms_connections", self.connections.is_some()),
                 ] {
                     if given {
                         return Err(missing_pair("sms_gateway_url", key));
@@ -1356,6 +1365,32 @@ mod tests {
             Config::load(Some(&example), &HashMap::new()).unwrap(),
             Config::default()
         );
+    }
+
+    #[test]
+    fn a_rate_limit_must_let_a_batch_be_handed_over_well_inside_its_lease() {
+        // 50 a batch at 1 a second is 50 s: more than half of a 60 s lease.
+        let slow = env(&[
+            ("ASSENT_SMS_PER_SECOND", "1"),
+            ("ASSENT_SEND_LEASE_SECONDS", "60"),
+        ]);
+        let error = Config::load(None, &slow).unwrap_err().to_string();
+        assert!(
+            error.contains("`sms_per_second`") && error.contains("50 s"),
+            "{error}"
+        );
+        let fits = env(&[
+            ("ASSENT_SMS_PER_SECOND", "1"),
+            ("ASSENT_SEND_BATCH", "20"),
+            ("ASSENT_SEND_LEASE_SECONDS", "60"),
+        ]);
+        assert_eq!(Config::load(None, &fits).unwrap().sms.per_second, Some(1));
+        // Gateway settings without a gateway are refused, not ignored.
+        let stray = env(&[("ASSENT_SMS_CONNECTIONS", "8")]);
+        assert!(Config::load(None, &stray)
+            .unwrap_err()
+            .to_string()
+            .contains("`sms_gateway_url`"));
     }
 
     #[test]

@@ -198,7 +198,7 @@ fn delivery(state: OutboxState) -> &'static str {
     match state {
         OutboxState::Queued => "waiting to be sent",
         OutboxState::Claimed => "being sent",
-        OutboxState::Sent => "sent: the mail relay took it",
+        OutboxState::Sent => "sent",
         OutboxState::Failed => "failed: not delivered",
         OutboxState::Indeterminate => {
             "unknown: the sender stopped while handing it over, so it may have been sent"

@@ -118,6 +118,11 @@ pub struct TextMessage<'a> {
 /// The gateway's error codes that say the number cannot be reached by text: a hard bounce.
 const UNREACHABLE_NUMBER: &[i64] = &[21211, 21612, 21614];
 
+/// The gateway's error codes that blame the account or the configuration, not the message: the
+/// sender id is not one of the account's (21606), an unverified number on a trial account
+/// (21608), the account suspended (20003, 20005).
+const ACCOUNT_AT_FAULT: &[i64] = &[20003, 20005, 21606, 21608];
+
 /// A gateway client.
 pub struct GatewaySender {
     gateway: Gateway,
@@ -194,6 +199,16 @@ fn classify(status: u16, code: Option<i64>) -> Delivery {
         401 | 403 => Delivery::RelayFailed {
             stage: Stage::Auth,
             problem: format!("the SMS gateway refused the account's credentials ({status})"),
+        },
+        // Not the gateway's Messages endpoint (a wrong URL or account), a redirect (not
+        // followed), or the account at fault: no message was made, and no number is to blame.
+        300..=399 | 404 | 405 => Delivery::RelayFailed {
+            stage: Stage::Connect,
+            problem: format!("the SMS gateway's address answered {status}: check sms_gateway_url and sms_account"),
+        },
+        400..=499 if code.is_some_and(|c| ACCOUNT_AT_FAULT.contains(&c)) => Delivery::RelayFailed {
+            stage: Stage::Auth,
+            problem: format!("the SMS gateway refused the account or its sender id ({status}, code {})", code.unwrap_or_default()),
         },
         // Too many requests, or the gateway unavailable for now: it did not take it.
         429 | 502..=504 => Delivery::Deferred {
@@ -459,5 +474,17 @@ mod tests {
             Delivery::Deferred { code: 503, .. }
         ));
         assert_eq!(classify(500, None), Delivery::Unknown);
+        assert!(
+            matches!(classify(404, None), Delivery::RelayFailed { .. }),
+            "a wrong URL is ours"
+        );
+        assert!(matches!(classify(302, None), Delivery::RelayFailed { .. }));
+        assert!(matches!(
+            classify(400, Some(21606)),
+            Delivery::RelayFailed {
+                stage: Stage::Auth,
+                ..
+            }
+        ));
     }
 }

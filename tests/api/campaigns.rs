@@ -428,7 +428,7 @@ store_test! {
         let janes = pack(&jane).await;
         for shown in ["Communication log (1 warrant)", "Winter boiler check", "allowed, on the basis of consent",
                       "ledger events 1", "<dt>Written by</dt><dd>sam.sales@example.org",
-                      "<dt>Approved by</dt><dd>mia.manager@example.org", "sent: the mail relay took it (accepted)",
+                      "<dt>Approved by</dt><dd>mia.manager@example.org", "<dt>Delivery</dt><dd>sent (accepted)",
                       &message_id, "jane.doe@example.org"] {
             assert!(janes.contains(shown), "Jane's pack shows {shown}: {janes}");
         }

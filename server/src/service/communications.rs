@@ -59,8 +59,8 @@ const REFUSALS_ROLES: &[Role] = &[Role::Dpo, Role::Manager];
 /// The longest postal address a letter is logged with.
 const ADDRESS_MAX: usize = 500;
 
-/// Logs a call, letter or fax staff made to contact `id`: decided now by the engine (the ledger
-/// and the policy in force), recorded as a one-off message that was sent (it happened) with its
+/// Logs a call, letter or fax staff made to contact `id`: decided by the engine for the moment it
+/// happened (on the whole ledger, under the policy then in force), recorded as a one-off message that was sent (it happened) with its
 /// warrant, allowed or not, in one transaction with its audit record. Returns its log entry.
 pub async fn log_one(
     db: &Db,
@@ -129,18 +129,20 @@ pub async fn log_one(
         Channel::Post => None,
         _ => contact.phones.first().cloned(),
     });
-    let policy = store::policies::in_force(db, None).await?;
+    let policy = store::policies::in_force(db, Some(at)).await?;
     let ledger = store::ledger::for_engine(&recorded, None);
     let subject = Subject {
         kind: contact.subscriber_kind,
         named_person: true,
     };
+    // Decided for the moment it happened, on everything the ledger holds (an opt-out recorded
+    // later but made before the call counts against it), under the policy then in force.
     let decision = decide(
         &CompiledPolicy::new(policy.policy),
         &subject,
         &ledger,
         &message,
-        now,
+        at,
     );
     let evidence_seqs: Vec<i64> = decision
         .evidence
@@ -204,7 +206,8 @@ pub async fn log_one(
         policy_version: policy.version,
         author_id: staff.user.id,
         approver_id: None,
-        decided_at: now,
+        // The moment the decision is for: when it happened.
+        decided_at: at,
     };
     let record = actor
         .audit(Action::CommunicationLogged)
@@ -245,7 +248,7 @@ pub async fn log_one(
         policy_version: policy.version,
         author_id: staff.user.id,
         approver_id: None,
-        decided_at: now,
+        decided_at: at,
         delivery: assent_shared::domain::OutboxState::Sent,
         outcome: Some(outbox::LOGGED.to_owned()),
         delivery_updated_at: at,

@@ -69,8 +69,14 @@ pub async fn pack(
         },
     };
     let communications = store::outbox::log_of(&mut tx, id).await?;
-    // The versions in force from the first recorded event on (the current one at least).
-    let since = ledger.iter().map(|e| e.recorded_at).min().unwrap_or(now);
+    // The versions in force from the first recorded event or warrant on (the current one at
+    // least).
+    let since = ledger
+        .iter()
+        .map(|e| e.recorded_at)
+        .chain(communications.iter().map(|c| c.decided_at))
+        .min()
+        .unwrap_or(now);
     let start = history
         .iter()
         .position(|p| p.changed_at <= since)

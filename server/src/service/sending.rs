@@ -159,7 +159,7 @@ pub async fn work_once(
             break;
         }
         // One campaign's failure (its claim rolled back) holds up no other.
-        match send_batch(db, mail, &rules, worker, campaign_id).await {
+        match send_batch(db, mail, &rules, worker, stop, campaign_id).await {
             Ok(rows) => worked += rows,
             Err(e) => {
                 tracing::error!(campaign = %campaign_id, error = %e, "a batch of the campaign failed; it will be tried again")
@@ -185,6 +185,7 @@ async fn send_batch(
     mail: &Mail,
     rules: &Rules<'_>,
     worker: &Worker,
+    stop: &tokio::sync::watch::Receiver<bool>,
     campaign_id: Uuid,
 ) -> ServiceResult<usize> {
     let Some(campaign) = store::campaigns::get(db, campaign_id).await? else {
@@ -211,7 +212,8 @@ async fn send_batch(
         return Ok(0);
     }
     // The decision begins here, before the ledgers are read: an opt-out committed before this
-    // moment is in what is read. The warrant says so.
+    // moment is in what is read. The warrant names this moment; the engine weighs everything
+    // read (it decides as of the end of the reading, below).
     let decided_at = clock::now();
     let ids: Vec<Uuid> = claimed.iter().map(|r| r.contact_id).collect();
     let listed = store::contacts::audience_by_ids(db, &ids).await?;
@@ -224,6 +226,7 @@ async fn send_batch(
         Ok(())
     })
     .await?;
+    let read_at = clock::now();
     let templates = Templates::parse(&campaign.content)?;
     let message = &campaign.content.message;
     let empty = CopiedLedger::default();
@@ -272,7 +275,7 @@ async fn send_batch(
             kind,
             named_person: true,
         };
-        let decision = decide(&compiled, &subject, &ledger.events, message, decided_at);
+        let decision = decide(&compiled, &subject, &ledger.events, message, read_at);
         warrant.allowed = decision.allowed;
         warrant.basis = decision.basis.map(|b| b.as_str().to_owned());
         warrant.reasons = decision
@@ -331,7 +334,7 @@ async fn send_batch(
     store::audit::append(&mut tx, &record).await?;
     tx.commit().await?;
     let handled = warrants.len();
-    hand_over(db, mail, worker, &campaign, ready).await?;
+    hand_over(db, mail, worker, stop, &campaign, ready).await?;
     Ok(handled)
 }
 
@@ -367,6 +370,7 @@ async fn hand_over(
     db: &Db,
     mail: &Mail,
     worker: &Worker,
+    stop: &tokio::sync::watch::Receiver<bool>,
     campaign: &Campaign,
     ready: Vec<Ready>,
 ) -> ServiceResult<()> {
@@ -392,16 +396,30 @@ async fn hand_over(
             if let Some(pace) = pace {
                 pace.wait().await;
             }
+            // Stopping: what has not been handed over yet goes back to the queue untouched
+            // (a rate limit can stretch a batch well past the grace a stop gives).
+            if *stop.borrow() {
+                return (ready, None);
+            }
             let delivery = match channel {
                 Channel::Sms => deliver_text(mail, &ready).await,
                 _ => deliver(mail, identity, marketing, &ready).await,
             };
-            (ready, delivery)
+            (ready, Some(delivery))
         }))
         .buffer_unordered(at_once);
-        while let Some(reply) = results.next().await {
-            // The recorder ends only when this sender is dropped, so it is still receiving.
-            let _ = replies.send(reply);
+        while let Some((ready, delivery)) = results.next().await {
+            match delivery {
+                // The recorder ends only when this sender is dropped, so it is still receiving.
+                Some(delivery) => {
+                    let _ = replies.send((ready, delivery));
+                }
+                None => {
+                    if let Err(e) = outbox::release(db, ready.row.id, &worker.name).await {
+                        tracing::error!(row = %ready.row.id, error = %e, "a row not handed over cannot be put back: it will be indeterminate");
+                    }
+                }
+            }
         }
     };
     let recording = async {
@@ -442,9 +460,6 @@ async fn hand_over(
     Ok(())
 }
 
-/// The outcome of a message the relay or the gateway took.
-pub const ACCEPTED: &str = "accepted";
-
 /// The most accepted messages whose ends are written in one statement.
 const ACCEPTED_AT_ONCE: usize = 200;
 
@@ -458,7 +473,15 @@ async fn record_accepted(db: &Db, owner: &str, accepted: &[Ready]) {
         .iter()
         .map(|r| (r.row.id, r.message.to.as_str()))
         .collect();
-    match outbox::end_sent(db, owner, &rows, clock::now()).await {
+    // Tried twice: up to ACCEPTED_AT_ONCE rows ride on this write.
+    let written = match outbox::end_sent(db, owner, &rows, clock::now()).await {
+        Err(e) => {
+            tracing::warn!(error = %e, "writing the ends of sent messages failed; trying once more");
+            outbox::end_sent(db, owner, &rows, clock::now()).await
+        }
+        done => done,
+    };
+    match written {
         Ok(written) if written == rows.len() as u64 => {}
         Ok(written) => tracing::warn!(
             rows = rows.len() as u64 - written,
@@ -488,7 +511,7 @@ async fn record(
         outbox::end(db, row.id, owner, state, &outcome, to, now).await
     };
     Ok(match delivery {
-        Delivery::Accepted => end(OutboxState::Sent, ACCEPTED.into()).await?,
+        Delivery::Accepted => end(OutboxState::Sent, outbox::ACCEPTED.into()).await?,
         // The mailbox (or the number) refused for good: it is flagged on the contact in the same
         // transaction, so that the next campaign uses the next one or leaves them out.
         Delivery::HardBounce { code, enhanced, .. } => {

@@ -8,7 +8,6 @@
 use assent_shared::api::{EventSource, TopicEntry};
 use assent_shared::ledger::{Channel, EventKind, MessageKind, ALL_TOPICS};
 use assent_shared::validate::LEDGER_TEXT_MAX;
-use chrono::{DateTime, Utc};
 
 use super::{Actor, DataSubject, ServiceError, ServiceResult};
 use crate::audit::{Action, ObjectKind};
@@ -337,7 +336,12 @@ pub async fn text_reply(
                 ..EventSource::default()
             },
         };
-        recorded += record(db, &stop, std::slice::from_ref(&everything)).await?;
+        match record(db, &stop, std::slice::from_ref(&everything)).await {
+            Ok(n) => recorded += n,
+            // Gone since it was found (erased, merged): the others still stop.
+            Err(ServiceError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(TextReply::Stopped {
         contacts: holders.len(),
@@ -376,7 +380,6 @@ pub(crate) async fn record(db: &Db, stop: &Stop<'_>, scopes: &[Scope]) -> Servic
     if kinds.is_empty() {
         return Ok(0);
     }
-    let now = clock::now();
     let mut record = stop.actor.audit(stop.action).on(ObjectKind::Contact, id);
     if let Some(campaign) = stop.campaign_id {
         record = record.on(ObjectKind::Campaign, campaign);
@@ -386,6 +389,9 @@ pub(crate) async fn record(db: &Db, stop: &Stop<'_>, scopes: &[Scope]) -> Servic
     if !ledger.holds(id) {
         return Err(ServiceError::NotFound("contact"));
     }
+    // Stamped once the ledger is held, just before the commit: the opt-out's time is not earlier
+    // than a decision that could not yet see it.
+    let now = clock::now();
     for kind in &kinds {
         let entry = NewEntry {
             contact_id: id,
@@ -407,6 +413,7 @@ mod tests {
     use super::*;
     use assent_shared::api::{RecordedEvent, RecordedVia};
     use assent_shared::ledger::ConsentMethod;
+    use chrono::DateTime;
     use uuid::Uuid;
 
     fn event(minutes: i64, kind: EventKind) -> RecordedEvent {

@@ -182,7 +182,7 @@ pub async fn end_sent(
         written += on_writer!(db, pool => {
             let mut query = sqlx::QueryBuilder::new("UPDATE outbox SET state = ");
             query.push_bind(OutboxState::Sent.as_str());
-            query.push(", outcome = ").push_bind(crate::service::sending::ACCEPTED);
+            query.push(", outcome = ").push_bind(ACCEPTED);
             query.push(", contact_point = CASE id");
             for (id, point) in chunk {
                 query.push(" WHEN ").push_bind(*id).push(" THEN ").push_bind(*point);
@@ -275,6 +275,9 @@ pub async fn insert_logged(
     Ok(())
 }
 
+/// The outcome of a message the relay or the gateway took.
+pub const ACCEPTED: &str = "accepted";
+
 /// The outcome of a message staff logged rather than sent.
 pub const LOGGED: &str = "logged";
 
@@ -358,6 +361,23 @@ pub async fn end_not_sent(
         });
     }
     Ok(())
+}
+
+/// Puts a claimed row that was never handed over back in the queue as it was (its claim not
+/// counted as an attempt); only the lease's owner does.
+pub async fn release(db: &Db, id: Uuid, owner: &str) -> StoreResult<bool> {
+    let written = on_writer!(db, pool => {
+        sqlx::query(
+            "UPDATE outbox SET state = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_until = NULL \
+             WHERE id = $1 AND lease_owner = $2 AND state = 'claimed'",
+        )
+        .bind(id)
+        .bind(owner)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    Ok(written == 1)
 }
 
 /// Puts a claimed row back in the queue, due at `at` (the relay did not take it for now).
