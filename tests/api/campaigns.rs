@@ -479,3 +479,105 @@ store_test! {
         assert_eq!(maildir(&app).len() as u64, done["sent"].as_u64().unwrap());
     }
 }
+
+/// The outbox rows of `campaign` in each state, read through a connection of the test's own (the
+/// server closes its pools when it stops).
+async fn states_of(app: &TestApp, campaign: Uuid) -> std::collections::HashMap<String, i64> {
+    let sql = "SELECT state, COUNT(*) FROM outbox WHERE campaign_id = $1 GROUP BY state";
+    let rows: Vec<(String, i64)> = match app.pg_url() {
+        Some(url) => {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            let rows = sqlx::query_as(sql)
+                .bind(campaign)
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            rows
+        }
+        None => {
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(app.data_dir().join("assent.db"))
+                .read_only(true);
+            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+            let rows = sqlx::query_as(sql)
+                .bind(campaign)
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            rows
+        }
+    };
+    rows.into_iter().collect()
+}
+
+async fn a_stop_puts_back_what_a_rate_limit_held(backend: crate::helpers::Backend) {
+    let settings = [("ASSENT_MAIL_PER_SECOND", "2"), ("ASSENT_SEND_BATCH", "10")];
+    crate::helpers::run_with(backend, &settings, |app| async move {
+        catalogue(&app).await;
+        let (_, sales) = app
+            .user_with_token("sam.sales@example.org", &[Role::Sales])
+            .await;
+        let (_, manager) = app
+            .user_with_token("mia.manager@example.org", &[Role::Manager])
+            .await;
+        let mut members = Vec::new();
+        for n in 0..10 {
+            let c = contact(
+                &app,
+                &sales,
+                json!({"first_name": format!("Ana {n}"), "last_name": "Silva",
+                "emails": [format!("ana.silva.{n}@example.org")]}),
+            )
+            .await;
+            consent(&app, &sales, &c).await;
+            members.push(c.id);
+        }
+        let (approved, _) = approved_offer(&app, &sales, &manager, &members).await;
+        let (status, body) = step(&app, &sales, &approved, "send", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // Two a second: the batch of ten takes five seconds. Stop the server a second in.
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        app.stop();
+        // The server closes its store once its worker has finished (10 s of grace at most).
+        for _ in 0..300 {
+            let closed = match app.db.pool() {
+                assent_server::store::Pool::Sqlite(pool) => pool.is_closed(),
+                assent_server::store::Pool::Postgres(pool) => pool.is_closed(),
+            };
+            if closed {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let states = states_of(&app, approved.id).await;
+        let count = |state: &str| states.get(state).copied().unwrap_or(0);
+        let (sent, queued) = (count("sent"), count("queued"));
+        assert!(
+            sent >= 1 && queued >= 1,
+            "some went, some were held back: {states:?}"
+        );
+        assert_eq!(
+            sent + queued,
+            10,
+            "every row sent or back in the queue, none claimed or indeterminate: {states:?}"
+        );
+        assert_eq!(
+            maildir(&app).len() as i64,
+            sent,
+            "exactly the sent ones were handed over"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_puts_back_what_a_rate_limit_held_on_sqlite() {
+    a_stop_puts_back_what_a_rate_limit_held(crate::helpers::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_puts_back_what_a_rate_limit_held_on_postgres() {
+    a_stop_puts_back_what_a_rate_limit_held(crate::helpers::Backend::Postgres).await;
+}

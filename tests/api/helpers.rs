@@ -266,6 +266,11 @@ impl TestApp {
             .map(|name| pg_url_for(&pg_base_url(), name))
     }
 
+    /// Stops the server gracefully, as SIGTERM does (its store stays open for the test).
+    pub fn stop(&self) {
+        self.handle.shutdown();
+    }
+
     /// The server's data directory (its maildir is `mail/` in it).
     pub fn data_dir(&self) -> &std::path::Path {
         self.data_dir.path()
