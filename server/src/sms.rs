@@ -115,6 +115,10 @@ pub struct TextMessage<'a> {
     pub message_id: &'a str,
 }
 
+/// The gateway's error code for a number that has stopped texts from this sender (it replied
+/// STOP to the gateway or its carrier): recorded as the person's opt-out.
+pub const STOPPED_AT_GATEWAY: &str = "21610";
+
 /// The gateway's error codes that say the number cannot be reached by text: a hard bounce.
 const UNREACHABLE_NUMBER: &[i64] = &[21211, 21612, 21614];
 

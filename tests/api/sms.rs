@@ -16,6 +16,7 @@ use crate::helpers::{run_with, Backend, TestApp};
 const JANE: &str = "+447400123456";
 const BOB: &str = "+447400123457";
 const RAVI: &str = "+447400123458";
+const MIA: &str = "+447400123459";
 
 async fn sms_consent(app: &TestApp, token: &str, contact: &Contact) {
     let reply = app
@@ -92,6 +93,7 @@ async fn decision(app: &TestApp, token: &str, contact: &Contact) -> Value {
 async fn through_the_gateway_and_stop_replies(backend: Backend) {
     let gateway = std::sync::Arc::new(GatewayDouble::start().await);
     gateway.fail(RAVI, Fault::Status(400, Some(21211)));
+    gateway.fail(MIA, Fault::Status(400, Some(21610)));
     let (url, ca) = (gateway.messages_url(), gateway.ca.display().to_string());
     let (account, token) = (gateway.account.clone(), gateway.token.clone());
     let settings = [
@@ -117,6 +119,13 @@ async fn through_the_gateway_and_stop_replies(backend: Backend) {
         )
         .await;
         sms_consent(&app, &sales, &ravi).await;
+        let mia = contact(
+            &app,
+            &sales,
+            json!({"first_name": "Mia", "last_name": "Wong", "phones": [MIA]}),
+        )
+        .await;
+        sms_consent(&app, &sales, &mia).await;
 
         let body =
             "Hi {{first_name}}, boiler checks are half price this month. Reply STOP to opt out";
@@ -124,7 +133,7 @@ async fn through_the_gateway_and_stop_replies(backend: Backend) {
             &app,
             &sales,
             &manager,
-            text_offer(&[jane.id, bob.id, ravi.id], body),
+            text_offer(&[jane.id, bob.id, ravi.id, mia.id], body),
         )
         .await;
         let (status, reply) = step(&app, &sales, &campaign, "send", json!({})).await;
@@ -136,8 +145,8 @@ async fn through_the_gateway_and_stop_replies(backend: Backend) {
                 progress["failed"].clone(),
                 progress["not_sent"].clone()
             ),
-            (json!(1), json!(1), json!(1)),
-            "Jane sent, Ravi's number unreachable, Bob never consented: {progress}"
+            (json!(1), json!(2), json!(1)),
+            "Jane sent, Ravi's number unreachable and Mia stopped at the gateway, Bob never consented: {progress}"
         );
         let received = double.received();
         assert_eq!(received.len(), 1, "{received:?}");
@@ -169,6 +178,10 @@ async fn through_the_gateway_and_stop_replies(backend: Backend) {
             .await
             .body;
         assert_eq!(ravis[0]["outcome"], "hard_bounce:400:21211", "{ravis}");
+
+        // Mia had stopped texts at the gateway (21610): that is her opt-out now.
+        let mias = decision(&app, &sales, &mia).await;
+        assert_eq!((mias["allowed"].clone(), mias["reasons"].clone()), (json!(false), json!(["opted_out"])), "{mias}");
 
         // Ravi's only number is flagged: the next campaign leaves him out, and says why.
         let created: Campaign = app

@@ -175,6 +175,8 @@ const INACTIVE: &str = "contact_inactive";
 /// A claimed row the engine allowed, ready to hand over.
 struct Ready {
     row: Claimed,
+    /// The campaign the message belongs to.
+    message_campaign: Uuid,
     message: RenderedMessage,
     /// The recipient's one-click unsubscribe URL for this message.
     unsubscribe: String,
@@ -303,6 +305,7 @@ async fn send_batch(
             Some(Ok(rendered)) => {
                 warrant.contact_point = Some(rendered.to.clone());
                 ready.push(Ready {
+                    message_campaign: campaign_id,
                     row,
                     message: rendered,
                     unsubscribe: link,
@@ -530,11 +533,17 @@ async fn record(
             outbox::end_bounced(db, owner, &flag, &record).await?
         }
         Delivery::Refused { code, enhanced, .. } => {
-            end(
+            let ended = end(
                 OutboxState::Failed,
                 refusal("refused", code, enhanced.as_deref()),
             )
-            .await?
+            .await?;
+            if channel == Channel::Sms
+                && enhanced.as_deref() == Some(crate::sms::STOPPED_AT_GATEWAY)
+            {
+                stopped_at_gateway(db, ready).await?;
+            }
+            ended
         }
         Delivery::Deferred { code, .. } => {
             not_taken(db, owner, row, &format!("deferred:{code}"), now).await?
@@ -549,6 +558,34 @@ async fn record(
             end(OutboxState::Indeterminate, "no_reply_after_message".into()).await?
         }
     })
+}
+
+/// The gateway says the number has stopped texts from this sender (its STOP, taken by the
+/// gateway or the carrier, may never have reached Assent): recorded as the person's opt-out of
+/// marketing by text, by the `sms_replies` job, so that no later campaign tries them again.
+async fn stopped_at_gateway(db: &Db, ready: &Ready) -> ServiceResult<()> {
+    let actor = Actor::System(SystemJob::SmsReplies);
+    let stop = super::unsubscribe::Stop {
+        actor: &actor,
+        action: Action::Unsubscribed,
+        contact_id: ready.row.contact_id,
+        campaign_id: Some(ready.message_campaign),
+        source: assent_shared::api::EventSource {
+            recording_reference: Some(format!(
+                "the SMS gateway refused message <{}>: the number has stopped texts from this sender (code {})",
+                ready.row.message_id,
+                crate::sms::STOPPED_AT_GATEWAY
+            )),
+            ..Default::default()
+        },
+    };
+    let everything = super::unsubscribe::Scope {
+        channel: Channel::Sms,
+        topic: assent_shared::ledger::ALL_TOPICS.to_owned(),
+        name: "everything".to_owned(),
+    };
+    super::unsubscribe::record(db, &stop, std::slice::from_ref(&everything)).await?;
+    Ok(())
 }
 
 fn refusal(what: &str, code: u16, enhanced: Option<&str>) -> String {
