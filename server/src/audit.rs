@@ -82,6 +82,8 @@ audit_names! {
         CampaignUpdated => "campaign_updated",
         CampaignSubmitted => "campaign_submitted",
         CampaignApproved => "campaign_approved",
+        /// A service message approved as its author submitted it, as the policy allows.
+        CampaignApprovedByPolicy => "campaign_approved_by_policy",
         CampaignRejected => "campaign_rejected",
         CampaignCancelled => "campaign_cancelled",
         CampaignSendStarted => "campaign_send_started",
@@ -90,6 +92,12 @@ audit_names! {
         /// The send worker decided recipients again and wrote their warrants (one record a batch).
         RecipientsDecided => "recipients_decided",
         CampaignSent => "campaign_sent",
+        /// A campaign sent as one of its recipients would get it to its author's own address.
+        CampaignTestSent => "campaign_test_sent",
+        /// The list of a campaign's indeterminate recipients read (names and addresses).
+        IndeterminateRead => "indeterminate_read",
+        /// The explicit choice to send indeterminate recipients their message again.
+        IndeterminateResent => "indeterminate_resent",
         /// A contact's communication log (their warrants) read.
         CommunicationsRead => "communications_read",
         /// A call, letter or fax staff made, logged on the contact with its warrant.

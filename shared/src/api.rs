@@ -697,6 +697,67 @@ pub struct CampaignProgress {
     pub not_sent: u64,
 }
 
+/// A recipient whose message may or may not have gone out: the worker stopped (or the relay fell
+/// silent) after the hand-over began. Never sent again on its own; the author or a manager may
+/// choose to send it again (`POST /campaigns/{id}/indeterminate/resend`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct IndeterminateRecipient {
+    pub contact_id: Uuid,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// The address or number the message was handed over to, when the sender got that far.
+    pub contact_point: Option<String>,
+    /// The Message-ID it carried: what to look for at the relay or in the recipient's mailbox.
+    pub message_id: String,
+    /// Why it is not known: `lease_expired` (the worker stopped holding it) or the relay's
+    /// silence after the message (`unknown`).
+    pub outcome: Option<String>,
+    /// Since when.
+    pub since: DateTime<Utc>,
+}
+
+/// The indeterminate recipients of a campaign: how many, and the first 1,000 by contact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct IndeterminateRecipients {
+    pub total: u64,
+    pub items: Vec<IndeterminateRecipient>,
+}
+
+/// The explicit choice to send indeterminate recipients their message again: each is named, and
+/// each is decided again before it goes (a person who opted out meanwhile gets nothing). The
+/// message keeps its Message-ID, so a copy that did arrive the first time is recognisable.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct IndeterminateResend {
+    #[serde(deserialize_with = "crate::whole::i64")]
+    pub version: i64,
+    /// The recipients to send again (1 to 1,000), each an indeterminate one of this campaign.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1000))]
+    pub contact_ids: Vec<Uuid>,
+}
+
+/// A test send: the campaign as its first sendable recipient would get it (their merge values,
+/// links that reach no one), sent to the address of the member of staff who asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CampaignTestSend {
+    /// The staff member's own address.
+    pub to: String,
+    /// The test's own Message-ID (never one a recipient's message carries).
+    pub message_id: String,
+    /// Whether the relay (or the maildir) took it.
+    pub delivered: bool,
+    /// `accepted`, or what the relay answered, in words.
+    pub outcome: String,
+}
+
 /// What the author and the approver see before approval: the audience through the engine now,
 /// the recipients who cannot be sent it (a missing merge field, no address on the channel), and
 /// one message rendered for the first member who would get it.

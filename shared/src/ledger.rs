@@ -254,6 +254,13 @@ pub struct Policy {
     pub similar_topics: Vec<Vec<String>>,
     /// The sender is a charity (the charitable-purpose soft opt-in, PECR reg 22(3A)).
     pub charity: bool,
+    /// Service messages go out without a manager's approval: submitted, they are approved at
+    /// once, their audience frozen then. One whose text reads like marketing (the organisation's
+    /// list of marketing phrases) still waits for a manager. Marketing always does.
+    pub service_messages_skip_approval: bool,
+    /// Service emails end with a neutral link to the reader's contact preferences (seed 001); off,
+    /// they carry none (the sender's name and address stay).
+    pub service_preferences_link: bool,
 }
 
 impl Default for Policy {
@@ -269,6 +276,8 @@ impl Default for Policy {
             tps_check_max_age_days: Some(28),
             similar_topics: Vec::new(),
             charity: false,
+            service_messages_skip_approval: false,
+            service_preferences_link: true,
         }
     }
 }

@@ -545,7 +545,7 @@ store_test! {
 }
 
 /// How many records of `action` name `actor` as who acted (and `object`, when given).
-async fn records_of(
+pub async fn records_of(
     app: &TestApp,
     action: &str,
     actor: uuid::Uuid,

@@ -581,3 +581,182 @@ async fn a_stop_puts_back_what_a_rate_limit_held_on_sqlite() {
 async fn a_stop_puts_back_what_a_rate_limit_held_on_postgres() {
     a_stop_puts_back_what_a_rate_limit_held(crate::helpers::Backend::Postgres).await;
 }
+
+store_test! {
+    async fn indeterminate_recipients_are_listed_and_sent_again_only_when_chosen(app: TestApp) {
+        catalogue(&app).await;
+        let (author, sales) = app.user_with_token("sam.sales@example.org", &[Role::Sales]).await;
+        let (_, other_sales) = app.user_with_token("ola.sales@example.org", &[Role::Sales]).await;
+        let (_, manager) = app.user_with_token("mia.manager@example.org", &[Role::Manager]).await;
+        let jane = contact(&app, &sales, json!({"first_name": "Jane", "last_name": "Doe", "emails": ["jane.doe@example.org"]})).await;
+        consent(&app, &sales, &jane).await;
+        let ravi = contact(&app, &sales, json!({"first_name": "Ravi", "last_name": "Patel", "emails": ["ravi.patel@example.org"]})).await;
+        consent(&app, &sales, &ravi).await;
+        let (approved, _) = approved_offer(&app, &sales, &manager, &[jane.id, ravi.id]).await;
+        let (status, body) = step(&app, &sales, &approved, "send", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        progress_when_done(&app, &sales, approved.id).await;
+        let listed = format!("/api/v1/campaigns/{}/indeterminate", approved.id);
+        assert_eq!(app.get(&listed, &sales).await.body, json!({"total": 0, "items": []}));
+
+        // Jane's worker stopped after the hand-over began: whether she got it is not known.
+        let jane_is = match app.backend {
+            crate::helpers::Backend::Sqlite => format!("hex(contact_id) = upper('{}')", jane.id.simple()),
+            crate::helpers::Backend::Postgres => format!("contact_id = '{}'", jane.id),
+        };
+        let lost = format!("UPDATE outbox SET state = 'indeterminate', outcome = 'lease_expired' WHERE {jane_is}");
+        assert_eq!(app.raw_sql(&lost).await.unwrap(), 1);
+        let shown = app.get(&listed, &manager).await;
+        assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+        assert_eq!(shown.body["total"], 1);
+        let item = &shown.body["items"][0];
+        assert_eq!(item["contact_id"], jane.id.to_string());
+        assert_eq!(item["first_name"], "Jane");
+        assert_eq!(item["contact_point"], "jane.doe@example.org");
+        assert_eq!(item["outcome"], "lease_expired");
+        assert_eq!(item["message_id"], format!("{}.{}@localhost", approved.id.simple(), jane.id.simple()));
+        assert_eq!(app.get(&format!("/api/v1/campaigns/{}/indeterminate", Uuid::now_v7()), &sales).await.status, StatusCode::NOT_FOUND);
+
+        // Nothing goes again on its own, and a wrong choice changes nothing.
+        let campaign: Campaign = app.get(&format!("/api/v1/campaigns/{}", approved.id), &sales).await.json();
+        assert_eq!(campaign.state, CampaignState::Sent);
+        let path = format!("/api/v1/campaigns/{}/indeterminate/resend", approved.id);
+        let refused = [
+            (&sales, json!({"version": campaign.version, "contact_ids": []}), StatusCode::UNPROCESSABLE_ENTITY, "1 to 1000"),
+            (&sales, json!({"version": campaign.version, "contact_ids": [jane.id, jane.id]}), StatusCode::UNPROCESSABLE_ENTITY, "twice"),
+            (&sales, json!({"version": campaign.version, "contact_ids": [jane.id, ravi.id]}), StatusCode::UNPROCESSABLE_ENTITY, "not indeterminate"),
+            (&sales, json!({"version": campaign.version - 1, "contact_ids": [jane.id]}), StatusCode::CONFLICT, "version"),
+            (&other_sales, json!({"version": campaign.version, "contact_ids": [jane.id]}), StatusCode::FORBIDDEN, "author or a manager"),
+        ];
+        for (token, body, status, says) in refused {
+            let reply = app.post(&path, token, body.clone()).await;
+            assert_eq!(reply.status, status, "{body}: {}", reply.body);
+            assert!(reply.body.to_string().contains(says), "{body}: {}", reply.body);
+        }
+        assert_eq!(app.get(&listed, &sales).await.body["total"], 1, "still indeterminate");
+        assert_eq!(maildir(&app).len(), 2);
+
+        // The author chooses to send it again: decided again, with the same Message-ID.
+        let reply = app.post(&path, &sales, json!({"version": campaign.version, "contact_ids": [jane.id]})).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert_eq!(reply.body["state"], "sending");
+        let progress = progress_when_done(&app, &sales, approved.id).await;
+        assert_eq!(progress["sent"], 2, "{progress}");
+        assert_eq!(progress["indeterminate"], 0, "{progress}");
+        let to_jane: Vec<String> = maildir(&app).into_iter().filter(|m| m.contains("To: jane.doe@example.org")).collect();
+        assert_eq!(to_jane.len(), 2, "the first copy had arrived; the second carries the same Message-ID");
+        let id_line = format!("Message-ID: <{}.{}@localhost>", approved.id.simple(), jane.id.simple());
+        assert!(to_jane.iter().all(|m| m.contains(&id_line)));
+        assert_eq!(crate::audit::records_of(&app, "indeterminate_resent", author.id, Some(jane.id)).await, 1);
+        // Reading the list while she was on it is recorded as a read of her (once: the author's
+        // first read listed nobody).
+        assert_eq!(crate::audit::records_of(&app, "indeterminate_read", author.id, Some(jane.id)).await, 1);
+        let verified = assent_server::service::audit::verify(&app.db).await.unwrap();
+        assert_eq!(verified.warrants, Ok(3), "Jane's second decision has a warrant of its own");
+    }
+}
+
+store_test! {
+    async fn a_test_send_goes_to_its_author_as_the_first_recipient_would_get_it(app: TestApp) {
+        catalogue(&app).await;
+        let (author, sales) = app.user_with_token("sam.sales@example.org", &[Role::Sales]).await;
+        let (_, other_sales) = app.user_with_token("ola.sales@example.org", &[Role::Sales]).await;
+        let (_, manager) = app.user_with_token("mia.manager@example.org", &[Role::Manager]).await;
+        let bob = contact(&app, &sales, json!({"first_name": "Bob", "last_name": "Roe", "emails": ["bob.roe@example.org"]})).await;
+        let jane = contact(&app, &sales, json!({"first_name": "Jane", "last_name": "Doe", "emails": ["jane.doe@example.org"]})).await;
+        consent(&app, &sales, &jane).await;
+        let draft: Campaign = app.post("/api/v1/campaigns", &sales, boiler_offer(&[bob.id, jane.id], BODY)).await.json();
+        let path = format!("/api/v1/campaigns/{}/test-send", draft.id);
+
+        assert_eq!(app.post(&path, &other_sales, json!({})).await.status, StatusCode::FORBIDDEN);
+        assert!(maildir(&app).is_empty());
+        let reply = app.post(&path, &sales, json!({})).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert_eq!(reply.body["to"], "sam.sales@example.org");
+        assert_eq!(reply.body["delivered"], true);
+        assert_eq!(reply.body["outcome"], "accepted");
+        let messages = maildir(&app);
+        assert_eq!(messages.len(), 1);
+        let test = &messages[0];
+        assert!(test.contains("To: sam.sales@example.org"), "{test}");
+        // Jane is the one the engine allows: the message is hers, its links reach no one.
+        assert!(test.contains("Subject: [Test] Jane, your boiler before winter"), "{test}");
+        assert!(test.contains("Dear Jane"), "{test}");
+        assert!(test.contains("List-Unsubscribe: <https://assent.invalid/"), "{test}");
+        assert!(!test.contains("/u/"), "no recipient's unsubscribe link: {test}");
+        assert!(!test.contains("bob.roe@") && !test.contains("jane.doe@"), "{test}");
+        assert!(test.contains(&format!("Message-ID: <test.{}.", draft.id.simple())), "{test}");
+        assert_eq!(crate::audit::records_of(&app, "campaign_test_sent", author.id, Some(jane.id)).await, 1);
+        let outbox = app.raw_sql("UPDATE outbox SET attempts = attempts").await.unwrap();
+        assert_eq!(outbox, 0, "nothing in the outbox");
+
+        // Once it sends, a test is too late.
+        let (approved, _) = approved_offer(&app, &sales, &manager, &[jane.id]).await;
+        let (status, body) = step(&app, &sales, &approved, "send", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let late = app.post(&format!("/api/v1/campaigns/{}/test-send", approved.id), &sales, json!({})).await;
+        assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
+        assert_eq!(app.post(&format!("/api/v1/campaigns/{}/test-send", Uuid::now_v7()), &sales, json!({})).await.status, StatusCode::NOT_FOUND);
+    }
+}
+
+store_test! {
+    async fn a_service_message_skips_approval_only_where_the_policy_says_so_and_never_when_it_reads_like_marketing(app: TestApp) {
+        let (author, sales) = app.user_with_token("sam.sales@example.org", &[Role::Sales]).await;
+        let (_, dpo) = app.user_with_token("dora.dpo@example.org", &[Role::Dpo]).await;
+        let jane = contact(&app, &sales, json!({"first_name": "Jane", "last_name": "Doe", "emails": ["jane.doe@example.org"]})).await;
+        let notice = |name: &str, body: &str| json!({
+            "name": name, "message": {"kind": "service", "channel": "email", "topic": ""},
+            "subject": "Your boiler service is due", "body": body, "audience": {"contact_ids": [jane.id]}
+        });
+        let submitted = |content: Value| {
+            let app = &app;
+            let sales = sales.clone();
+            async move {
+                let created: Campaign = app.post("/api/v1/campaigns", &sales, content).await.json();
+                let (status, body) = step(app, &sales, &created, "submit", json!({})).await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+                serde_json::from_value::<Campaign>(body).unwrap()
+            }
+        };
+        let plain = "Dear {{first_name}}, your annual boiler service is due in January.";
+
+        // By default a service message waits for a manager like marketing.
+        let waits = submitted(notice("Service due (default)", plain)).await;
+        assert_eq!(waits.state, CampaignState::Submitted);
+        // And a service email ends with the neutral link to the reader's preferences.
+        let preview = app.get(&format!("/api/v1/campaigns/{}/preview", waits.id), &sales).await;
+        assert!(preview.body["sample"]["text"].as_str().unwrap().contains("Your contact preferences"), "{}", preview.body);
+
+        let mut policy = app.get("/api/v1/policy", &dpo).await.body["policy"].clone();
+        policy["service_messages_skip_approval"] = json!(true);
+        policy["service_preferences_link"] = json!(false);
+        let changed = app.put("/api/v1/policy", &dpo, json!({"policy": policy, "note": "Service notices need no approval"})).await;
+        assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+
+        // Now it is approved as submitted, with no approver, its audience frozen.
+        let goes = submitted(notice("Service due", plain)).await;
+        assert_eq!(goes.state, CampaignState::Approved);
+        assert_eq!(goes.decided_by, None);
+        assert_eq!(goes.frozen_members, Some(1));
+        assert_eq!(crate::audit::records_of(&app, "campaign_approved_by_policy", author.id, Some(goes.id)).await, 1);
+        // One that reads like marketing still waits for a manager.
+        let flagged = submitted(notice("Service due, with an offer", "Dear {{first_name}}, your service is due. 10% off radiators!")).await;
+        assert_eq!(flagged.state, CampaignState::Submitted);
+        assert_eq!(flagged.flags, ["% off"]);
+
+        // Sent as approved; its warrant names no approver, and the policy left out the
+        // preferences link (the sender's identity stays).
+        let (status, body) = step(&app, &sales, &goes, "send", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        progress_when_done(&app, &sales, goes.id).await;
+        let messages = maildir(&app);
+        assert_eq!(messages.len(), 1);
+        assert!(messages[0].contains("Dear Jane"), "{}", messages[0]);
+        assert!(!messages[0].contains("Your contact preferences"), "{}", messages[0]);
+        assert!(messages[0].contains("Harbour Heating Ltd"), "{}", messages[0]);
+        let log = app.get(&format!("/api/v1/contacts/{}/communications", jane.id), &sales).await;
+        assert_eq!(log.body[0]["approver_id"], Value::Null, "{}", log.body);
+        assert_eq!(log.body[0]["allowed"], true, "{}", log.body);
+    }
+}

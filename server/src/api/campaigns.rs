@@ -4,7 +4,8 @@
 
 use assent_shared::api::{
     ApiError, Campaign, CampaignApproval, CampaignEdit, CampaignInput, CampaignPage,
-    CampaignPreview, CampaignProgress, CampaignRejection, VersionOnly,
+    CampaignPreview, CampaignProgress, CampaignRejection, CampaignTestSend,
+    IndeterminateRecipients, IndeterminateResend, VersionOnly,
 };
 use assent_shared::domain::CampaignState;
 use axum::extract::State;
@@ -27,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_campaigns, create_campaign))
         .routes(routes!(get_campaign, edit_campaign))
         .routes(routes!(preview_campaign))
+        .routes(routes!(test_send_campaign))
         .routes(routes!(submit_campaign))
         .routes(routes!(approve_campaign))
         .routes(routes!(reject_campaign))
@@ -35,6 +37,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(pause_campaign))
         .routes(routes!(resume_campaign))
         .routes(routes!(campaign_progress))
+        .routes(routes!(indeterminate_recipients))
+        .routes(routes!(resend_indeterminate))
 }
 
 fn rules(state: &AppState) -> Rules<'_> {
@@ -258,4 +262,58 @@ async fn campaign_progress(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Reply<CampaignProgress>> {
     Ok(Reply(campaigns::progress(&state.db, &actor, id).await?))
+}
+
+/// The recipients whose message may or may not have gone (the worker stopped while it held
+/// them): how many, and the first 1,000 with their names, addresses and Message-IDs.
+#[utoipa::path(get, path = "/campaigns/{id}/indeterminate", tag = "campaigns", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The campaign")),
+    responses((status = 200, body = IndeterminateRecipients), (status = 400, body = ApiError), (status = 401, body = ApiError),
+              (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+async fn indeterminate_recipients(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Reply<IndeterminateRecipients>> {
+    Ok(Reply(
+        campaigns::indeterminate(&state.db, &actor, id).await?,
+    ))
+}
+
+/// Sends the named indeterminate recipients their message again (the author or a manager): an
+/// explicit, audited choice. Each is decided again first; the message keeps its Message-ID.
+#[utoipa::path(post, path = "/campaigns/{id}/indeterminate/resend", tag = "campaigns", security(("bearer" = [])),
+    request_body = IndeterminateResend,
+    params(("id" = Uuid, Path, description = "The campaign")),
+    responses((status = 200, body = Campaign), (status = 400, body = ApiError), (status = 401, body = ApiError),
+              (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError),
+              (status = 413, body = ApiError), (status = 422, body = ApiError)))]
+async fn resend_indeterminate(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<Uuid>,
+    Json(body): Json<IndeterminateResend>,
+) -> ApiResult<Reply<Campaign>> {
+    Ok(Reply(
+        campaigns::resend_indeterminate(&state.db, &actor, id, &body).await?,
+    ))
+}
+
+/// Sends the campaign, as its first sendable recipient would get it (their merge values, links
+/// that reach no one), to the caller's own address: the author or a manager, email only, before
+/// it sends. `delivered` and `outcome` say what the relay answered.
+#[utoipa::path(post, path = "/campaigns/{id}/test-send", tag = "campaigns", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The campaign")),
+    responses((status = 200, body = CampaignTestSend), (status = 400, body = ApiError), (status = 401, body = ApiError),
+              (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError),
+              (status = 422, body = ApiError)))]
+async fn test_send_campaign(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Reply<CampaignTestSend>> {
+    Ok(Reply(
+        crate::service::sending::test_send(&state.db, &actor, &rules(&state), &state.mail, id)
+            .await?,
+    ))
 }

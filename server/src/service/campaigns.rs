@@ -8,13 +8,18 @@
 //!   approves their own;
 //! - the author or a manager cancels one.
 //!
+//! A service message may skip approval where the policy says so
+//! (`service_messages_skip_approval`), unless its text reads like marketing; it is then approved
+//! at submission with no approver, audited as `campaign_approved_by_policy`.
+//!
 //! An approval names the content hash the approver read and the audience hash of the preview
 //! they saw; the audience is found again at approval and must be the one previewed, and then it is
 //! frozen. Any edit after submission returns the campaign to draft (and drops its approval).
 
 use assent_shared::api::{
     AudienceDecisionRequest, Campaign, CampaignApproval, CampaignEdit, CampaignInput, CampaignPage,
-    CampaignPreview, CampaignRejection, RenderedMessage, Unsendable,
+    CampaignPreview, CampaignRejection, IndeterminateRecipients, IndeterminateResend,
+    RenderedMessage, Unsendable,
 };
 use assent_shared::domain::{
     parse_notes, parse_optional_text, parse_text, CampaignState, OutboxState, Role,
@@ -150,7 +155,8 @@ pub async fn edit(
     .await
 }
 
-/// Submits a draft (or a rejected campaign) for approval, after the checks that block.
+/// Submits a draft (or a rejected campaign) for approval, after the checks that block; a service
+/// message the policy lets skip approval is approved as it is submitted (no approver).
 pub async fn submit(
     db: &Db,
     actor: &Actor,
@@ -159,36 +165,63 @@ pub async fn submit(
     version: i64,
 ) -> ServiceResult<Campaign> {
     access::require_any(db, actor, AUTHOR_ROLES, Some((ObjectKind::Campaign, id))).await?;
-    transition(
-        db,
-        actor,
-        id,
-        version,
-        Action::CampaignSubmitted,
-        |campaign, who| {
-            if !who.is_author {
-                return Err(Refusal::Forbidden(
-                    "Only the campaign's author may submit it.".into(),
-                ));
+    let read = store::campaigns::get(db, id)
+        .await?
+        .ok_or(ServiceError::NotFound("campaign"))?;
+    // A service message the policy lets go without a manager, and whose text does not read like
+    // marketing, is approved as it is submitted: its audience found now (before the row is
+    // locked) and frozen. The version check below sees any change since this read.
+    let policy = store::policies::in_force(db, None).await?.policy;
+    let skips_approval = |campaign: &Campaign| {
+        policy.service_messages_skip_approval
+            && campaign.content.message.kind == MessageKind::Service
+            && campaign.flags.is_empty()
+    };
+    let frozen = if skips_approval(&read) {
+        let (members, _) = decisions::members(db, &read.content.audience).await?;
+        Some(members.iter().map(|(id, _)| *id).collect::<Vec<Uuid>>())
+    } else {
+        None
+    };
+    let action = if frozen.is_some() {
+        Action::CampaignApprovedByPolicy
+    } else {
+        Action::CampaignSubmitted
+    };
+    transition(db, actor, id, version, action, |campaign, who| {
+        if !who.is_author {
+            return Err(Refusal::Forbidden(
+                "Only the campaign's author may submit it.".into(),
+            ));
+        }
+        if !matches!(
+            campaign.state,
+            CampaignState::Draft | CampaignState::Rejected
+        ) {
+            return Err(Refusal::State(format!(
+                "The campaign is {}: only a draft or a rejected campaign is submitted.",
+                campaign.state
+            )));
+        }
+        blocking_checks(&campaign.content, rules).map_err(Refusal::Invalid)?;
+        campaign.submitted_at = Some(who.at);
+        campaign.decided_by = None;
+        campaign.rejection_reason = None;
+        match frozen {
+            Some(ids) if skips_approval(campaign) => {
+                campaign.state = CampaignState::Approved;
+                campaign.decided_at = Some(who.at);
+                campaign.frozen_members = Some(ids.len() as i64);
+                campaign.audience_hash = Some(audience_hash(&ids));
+                Ok(Freeze::Members(ids))
             }
-            if !matches!(
-                campaign.state,
-                CampaignState::Draft | CampaignState::Rejected
-            ) {
-                return Err(Refusal::State(format!(
-                    "The campaign is {}: only a draft or a rejected campaign is submitted.",
-                    campaign.state
-                )));
+            _ => {
+                campaign.state = CampaignState::Submitted;
+                campaign.decided_at = None;
+                Ok(Freeze::Keep)
             }
-            blocking_checks(&campaign.content, rules).map_err(Refusal::Invalid)?;
-            campaign.state = CampaignState::Submitted;
-            campaign.submitted_at = Some(who.at);
-            campaign.decided_by = None;
-            campaign.decided_at = None;
-            campaign.rejection_reason = None;
-            Ok(Freeze::Keep)
-        },
-    )
+        }
+    })
     .await
 }
 
@@ -449,6 +482,82 @@ pub async fn progress(
     Ok(progress)
 }
 
+/// The most indeterminate recipients one answer lists, and one resend names.
+pub const INDETERMINATE_MAX: usize = 1000;
+
+/// The indeterminate recipients of a campaign (names and addresses: the read is audited, naming
+/// each contact listed).
+pub async fn indeterminate(
+    db: &Db,
+    actor: &Actor,
+    id: Uuid,
+) -> ServiceResult<IndeterminateRecipients> {
+    get(db, actor, id).await?;
+    let mut tx = db.begin_read().await?;
+    let (total, items) =
+        store::outbox::indeterminate(&mut tx, id, INDETERMINATE_MAX as i64).await?;
+    tx.commit().await?;
+    let record = actor
+        .audit(Action::IndeterminateRead)
+        .on(ObjectKind::Campaign, id)
+        .on_each(ObjectKind::Contact, items.iter().map(|r| r.contact_id));
+    store::audit::record_read(db, record).await?;
+    Ok(IndeterminateRecipients {
+        total: total as u64,
+        items,
+    })
+}
+
+/// The explicit, audited choice (the author's or a manager's) to send the named indeterminate
+/// recipients their message again: their rows are queued once more and each is decided again
+/// before it goes, with the same Message-ID. A campaign that had finished sends again.
+pub async fn resend_indeterminate(
+    db: &Db,
+    actor: &Actor,
+    id: Uuid,
+    input: &IndeterminateResend,
+) -> ServiceResult<Campaign> {
+    access::require_any(db, actor, AUTHOR_ROLES, Some((ObjectKind::Campaign, id))).await?;
+    let mut errors = FieldErrors::default();
+    let mut seen = std::collections::HashSet::new();
+    if input.contact_ids.is_empty() || input.contact_ids.len() > INDETERMINATE_MAX {
+        errors.add(
+            "contact_ids",
+            format!("must name 1 to {INDETERMINATE_MAX} recipients"),
+        );
+    } else if let Some(twice) = input.contact_ids.iter().find(|id| !seen.insert(**id)) {
+        errors.add("contact_ids", format!("names {twice} twice"));
+    }
+    errors.into_result(|| ())?;
+    let manager = actor.has(Role::Manager);
+    transition(
+        db,
+        actor,
+        id,
+        input.version,
+        Action::IndeterminateResent,
+        |campaign, who| {
+            if !who.is_author && !manager {
+                return Err(Refusal::Forbidden(
+                    "Only the campaign's author or a manager may send its indeterminate recipients again."
+                        .into(),
+                ));
+            }
+            match campaign.state {
+                CampaignState::Sent => campaign.state = CampaignState::Sending,
+                CampaignState::Sending | CampaignState::Paused => {}
+                other => {
+                    return Err(Refusal::State(format!(
+                        "The campaign is {other}: only a campaign that is sending, paused or sent has indeterminate recipients to send again."
+                    )))
+                }
+            }
+            Ok(Freeze::Requeue(input.contact_ids.clone()))
+        },
+    )
+    .await
+}
+
 /// The audience through the engine now, with its hash (what an approval names), the allowed
 /// members of the first page who still cannot be sent it, and one message rendered for the
 /// first who can.
@@ -484,6 +593,7 @@ pub async fn preview(
     let links = Links {
         unsubscribe: PREVIEW_LINK,
         preferences: PREVIEW_LINK,
+        preferences_footer: decided_policy(db, &decided).await?.service_preferences_link,
     };
     let mut unsendable = Vec::new();
     let mut sample = None;
@@ -509,11 +619,24 @@ pub async fn preview(
     })
 }
 
+/// The policy the audience's decisions were made under.
+async fn decided_policy(
+    db: &Db,
+    decided: &assent_shared::api::AudienceDecisionResponse,
+) -> ServiceResult<assent_shared::ledger::Policy> {
+    Ok(store::policies::in_force(db, Some(decided.decided_for))
+        .await?
+        .policy)
+}
+
 /// The links a message carries for its recipient.
 #[derive(Debug, Clone, Copy)]
 pub struct Links<'a> {
     pub unsubscribe: &'a str,
     pub preferences: &'a str,
+    /// A service email ends with the link to the reader's preferences (the policy's
+    /// `service_preferences_link`).
+    pub preferences_footer: bool,
 }
 
 /// A campaign's subject and body, parsed once for all its recipients.
@@ -633,7 +756,7 @@ fn footer(kind: MessageKind, identity: &SenderIdentity, links: Links<'_>) -> Str
         footer.push_str(&who.join(", "));
         footer.push_str("\n\n");
     }
-    if kind == MessageKind::Service {
+    if kind == MessageKind::Service && links.preferences_footer {
         footer.push_str(&format!(
             "[Your contact preferences]({})\n",
             links.preferences
@@ -665,6 +788,8 @@ enum Freeze {
     Enqueue(Vec<store::outbox::NewRow>),
     /// The rows still queued end `not_sent` (the campaign is cancelled).
     CancelQueued,
+    /// The indeterminate rows of these contacts are queued again (each must be indeterminate).
+    Requeue(Vec<Uuid>),
 }
 
 /// Loads the campaign for update in one transaction, checks its version, lets `change` move it
@@ -710,6 +835,7 @@ async fn transition(
     campaign.version = current + 1;
     campaign.updated_by = who.user_id;
     campaign.updated_at = who.at;
+    let mut named = Vec::new();
     match freeze {
         Freeze::Keep => {}
         Freeze::Drop => store::campaigns::freeze_members(&mut tx, id, &[]).await?,
@@ -719,13 +845,33 @@ async fn transition(
             store::outbox::enqueue(&mut tx, id, channel, &rows, who.at).await?
         }
         Freeze::CancelQueued => store::outbox::cancel_queued(&mut tx, id, who.at).await?,
+        Freeze::Requeue(contacts) => {
+            let requeued =
+                store::outbox::requeue_indeterminate(&mut tx, id, &contacts, who.at).await?;
+            if requeued.len() != contacts.len() {
+                let mut errors = FieldErrors::default();
+                errors.add(
+                    "contact_ids",
+                    format!(
+                        "names {} recipients who are not indeterminate in this campaign: nothing was sent again",
+                        contacts.len() - requeued.len()
+                    ),
+                );
+                return Err(errors.into());
+            }
+            named = contacts;
+        }
     }
     if !store::campaigns::save(&mut tx, &campaign, current).await? {
         return Err(ServiceError::Conflict(
             "Someone else changed this campaign at the same moment, so nothing was saved. Try again.",
         ));
     }
-    store::audit::append(&mut tx, &actor.audit(action).on(ObjectKind::Campaign, id)).await?;
+    let record = actor
+        .audit(action)
+        .on(ObjectKind::Campaign, id)
+        .on_each(ObjectKind::Contact, named);
+    store::audit::append(&mut tx, &record).await?;
     tx.commit().await?;
     Ok(campaign)
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use assent_engine::compact::CopiedLedger;
 use assent_engine::{decide, CompiledPolicy};
-use assent_shared::api::{Campaign, RenderedMessage};
+use assent_shared::api::{Campaign, CampaignTestSend, RenderedMessage};
 use assent_shared::domain::{CampaignState, OutboxState, SystemJob};
 use assent_shared::ledger::{Channel, MessageKind, Subject};
 use futures_util::StreamExt;
@@ -221,6 +221,7 @@ async fn send_batch(
     let listed = store::contacts::audience_by_ids(db, &ids).await?;
     let recipients = store::contacts::recipients(db, &ids).await?;
     let policy = store::policies::in_force(db, None).await?;
+    let preferences_footer = policy.policy.service_preferences_link;
     let compiled = CompiledPolicy::new(policy.policy);
     let mut ledgers: Vec<(Uuid, CopiedLedger)> = Vec::with_capacity(ids.len());
     store::ledger::visit(db, Ledgers::Of(&ids), None, |contact_id, ledger| {
@@ -296,6 +297,7 @@ async fn send_batch(
         let links = Links {
             unsubscribe: &link,
             preferences: &link,
+            preferences_footer,
         };
         let rendered = recipients
             .binary_search_by_key(&contact, |r| r.id)
@@ -633,15 +635,9 @@ async fn deliver(
         problem,
     };
     let message = &ready.message;
-    let from = match identity.from.parse::<lettre::Address>() {
-        Ok(address) => lettre::message::Mailbox::new(identity.organisation.clone(), address),
-        Err(_) => return failed("the configured From address is not an address".into()),
+    let Some((from, reply_to)) = sender_mailboxes(identity) else {
+        return failed("the configured From address is not an address".into());
     };
-    let reply_to = identity
-        .reply_to
-        .as_deref()
-        .and_then(|r| r.parse::<lettre::Address>().ok())
-        .map(|a| lettre::message::Mailbox::new(None, a));
     let Ok(to) = message.to.parse::<lettre::Address>() else {
         // A stored address that is not one: a refusal of that address, never a relay failure.
         return Delivery::Refused {
@@ -687,5 +683,148 @@ async fn deliver(
     match compose(&email) {
         Ok(composed) => mail.outlet.hand_over(&composed).await,
         Err(e) => failed(e.to_string()),
+    }
+}
+
+/// The `From:` and `Reply-To:` of every email, from the sender's identity; none when the
+/// configured From address is not an address.
+fn sender_mailboxes(
+    identity: &crate::config::SenderIdentity,
+) -> Option<(lettre::message::Mailbox, Option<lettre::message::Mailbox>)> {
+    let from = identity.from.parse::<lettre::Address>().ok()?;
+    let reply_to = identity
+        .reply_to
+        .as_deref()
+        .and_then(|r| r.parse::<lettre::Address>().ok())
+        .map(|a| lettre::message::Mailbox::new(None, a));
+    Some((
+        lettre::message::Mailbox::new(identity.organisation.clone(), from),
+        reply_to,
+    ))
+}
+
+/// Sends the campaign, as its first sendable recipient would get it (the preview's sample: their
+/// merge values, links that reach no one), to the actor's own address, through the same outlet
+/// and signing as the send: the exact message, before anyone else gets it. Email only, before
+/// the campaign sends (the author or a manager). Nothing is written to the outbox or the
+/// communication log; the test is audited, naming the contact whose values it carried.
+pub async fn test_send(
+    db: &Db,
+    actor: &Actor,
+    rules: &Rules<'_>,
+    mail: &Mail,
+    id: Uuid,
+) -> ServiceResult<CampaignTestSend> {
+    let object = Some((ObjectKind::Campaign, id));
+    super::access::require_any(db, actor, super::campaigns::AUTHOR_ROLES, object).await?;
+    let staff = super::access::staff(db, actor, "sends a test").await?;
+    let campaign = store::campaigns::get(db, id)
+        .await?
+        .ok_or(super::ServiceError::NotFound("campaign"))?;
+    if campaign.author_id != staff.user.id && !actor.has(assent_shared::domain::Role::Manager) {
+        let message = "Only the campaign's author or a manager may send it a test.".to_owned();
+        return Err(super::access::refuse(db, actor, object, message).await);
+    }
+    if !matches!(
+        campaign.state,
+        CampaignState::Draft
+            | CampaignState::Submitted
+            | CampaignState::Approved
+            | CampaignState::Rejected
+    ) {
+        return Err(super::ServiceError::WrongState(format!(
+            "The campaign is {}: a test is sent before the campaign is.",
+            campaign.state
+        )));
+    }
+    if campaign.content.message.channel != Channel::Email {
+        return Err(super::ServiceError::field(
+            "message.channel",
+            "a test is sent by email only: the preview shows the text message as it goes",
+        ));
+    }
+    let preview = super::campaigns::preview(db, actor, rules, id).await?;
+    let Some(sample) = preview.sample else {
+        return Err(super::ServiceError::field(
+            "audience",
+            "nobody in the audience can be sent it now, so there is no message to test",
+        ));
+    };
+    let Some((from, reply_to)) = sender_mailboxes(rules.identity) else {
+        return Err(super::ServiceError::BadRequest(
+            "the configured From address (mail_from) is not an address".into(),
+        ));
+    };
+    let to = staff.user.email.parse::<lettre::Address>().map_err(|_| {
+        super::ServiceError::field(
+            "to",
+            "your own address cannot take mail; ask an administrator to correct it",
+        )
+    })?;
+    let domain = rules
+        .identity
+        .from
+        .rsplit_once('@')
+        .map_or("localhost", |(_, d)| d);
+    let message_id = format!("test.{}.{}@{domain}", id.simple(), Uuid::now_v7().simple());
+    let subject = format!("[Test] {}", sample.subject.as_deref().unwrap_or_default());
+    let marketing = campaign.content.message.kind == MessageKind::Marketing;
+    let email = Email {
+        message_id: &message_id,
+        from,
+        reply_to,
+        to: lettre::message::Mailbox::new(None, to),
+        return_path: None,
+        subject: &subject,
+        text: &sample.text,
+        html: sample.html.as_deref().unwrap_or_default(),
+        unsubscribe: marketing.then_some(Unsubscribe {
+            https: super::campaigns::PREVIEW_LINK,
+            mailto: None,
+        }),
+        dkim: mail.settings.dkim.as_ref(),
+    };
+    let delivery = match compose(&email) {
+        Ok(composed) => mail.outlet.hand_over(&composed).await,
+        Err(e) => return Err(super::ServiceError::BadRequest(e.to_string())),
+    };
+    let record = actor
+        .audit(Action::CampaignTestSent)
+        .on(ObjectKind::Campaign, id)
+        .on(ObjectKind::Contact, sample.contact_id);
+    let mut tx = db.begin().await?;
+    store::audit::append(&mut tx, &record).await?;
+    tx.commit().await?;
+    Ok(CampaignTestSend {
+        to: staff.user.email.clone(),
+        message_id,
+        delivered: matches!(delivery, Delivery::Accepted),
+        outcome: in_words(&delivery),
+    })
+}
+
+/// What the relay answered, for a person.
+fn in_words(delivery: &Delivery) -> String {
+    let code = |code: &u16, enhanced: &Option<String>| match enhanced {
+        Some(enhanced) => format!("{code} {enhanced}"),
+        None => code.to_string(),
+    };
+    match delivery {
+        Delivery::Accepted => outbox::ACCEPTED.into(),
+        Delivery::HardBounce {
+            code: c, enhanced, ..
+        } => {
+            format!("your mailbox was refused ({})", code(c, enhanced))
+        }
+        Delivery::Refused {
+            code: c, enhanced, ..
+        } => {
+            format!("the relay refused the message ({})", code(c, enhanced))
+        }
+        Delivery::Deferred { code, .. } => format!("the relay deferred it ({code}); try again"),
+        Delivery::RelayFailed { stage, problem } => {
+            format!("the relay failed ({stage:?}): {problem}")
+        }
+        Delivery::Unknown => "the relay did not answer after the message".into(),
     }
 }

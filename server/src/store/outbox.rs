@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use assent_shared::api::Communication;
+use assent_shared::api::{Communication, IndeterminateRecipient};
 use assent_shared::domain::OutboxState;
 use assent_shared::ledger::{Message, MessageKind};
 use chrono::{DateTime, Utc};
@@ -437,6 +437,93 @@ pub async fn progress(db: &Db, campaign_id: Uuid) -> StoreResult<Vec<(OutboxStat
         .into_iter()
         .map(|(state, count)| Ok((state_of(&state, campaign_id)?, count)))
         .collect()
+}
+
+/// The indeterminate rows of a campaign: how many, and the first `limit` in contact order with
+/// the contact's name (one read, inside `tx`).
+pub async fn indeterminate(
+    tx: &mut Tx,
+    campaign_id: Uuid,
+    limit: i64,
+) -> StoreResult<(i64, Vec<IndeterminateRecipient>)> {
+    let total: i64 = on_tx!(tx, conn => {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE campaign_id = $1 AND state = 'indeterminate'",
+        )
+        .bind(campaign_id)
+        .fetch_one(&mut *conn)
+        .await?
+    });
+    let rows: Vec<IndeterminateRow> = on_tx!(tx, conn => {
+        sqlx::query_as(
+            "SELECT o.contact_id, c.first_name, c.last_name, o.contact_point, o.message_id, o.outcome, o.updated_at \
+             FROM outbox o JOIN contacts c ON c.id = o.contact_id \
+             WHERE o.campaign_id = $1 AND o.state = 'indeterminate' ORDER BY o.contact_id LIMIT $2",
+        )
+        .bind(campaign_id)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?
+    });
+    let items = rows
+        .into_iter()
+        .map(|row| IndeterminateRecipient {
+            contact_id: row.contact_id,
+            first_name: row.first_name,
+            last_name: row.last_name,
+            contact_point: row.contact_point,
+            message_id: row.message_id,
+            outcome: row.outcome,
+            since: row.updated_at,
+        })
+        .collect();
+    Ok((total, items))
+}
+
+#[derive(sqlx::FromRow)]
+struct IndeterminateRow {
+    contact_id: Uuid,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    contact_point: Option<String>,
+    message_id: String,
+    outcome: Option<String>,
+    updated_at: DateTime<Utc>,
+}
+
+/// Queues the indeterminate rows of `campaign_id` for `contact_ids` again, due at `now`, with a
+/// fresh allowance of attempts; returns the contacts whose rows were queued (a contact whose row
+/// is not indeterminate is left out).
+pub async fn requeue_indeterminate(
+    tx: &mut WriteTx,
+    campaign_id: Uuid,
+    contact_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Uuid>> {
+    let mut requeued = Vec::with_capacity(contact_ids.len());
+    for chunk in contact_ids.chunks(500) {
+        let ids: Vec<Uuid> = on_tx!(tx, conn => {
+            let mut query = sqlx::QueryBuilder::new(
+                "UPDATE outbox SET state = 'queued', attempts = 0, lease_owner = NULL, lease_until = NULL, \
+                 outcome = NULL, next_attempt_at = ",
+            );
+            query
+                .push_bind(now)
+                .push(", updated_at = ")
+                .push_bind(now)
+                .push(" WHERE campaign_id = ")
+                .push_bind(campaign_id)
+                .push(" AND state = 'indeterminate' AND contact_id IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            query.push(") RETURNING contact_id");
+            query.build_query_scalar().fetch_all(conn).await?
+        });
+        requeued.extend(ids);
+    }
+    Ok(requeued)
 }
 
 /// A stored state, read back; `id` names the row (or campaign) in the error.

@@ -36,4 +36,15 @@ similar_topics: Array<Array<string>>,
 /**
  * The sender is a charity (the charitable-purpose soft opt-in, PECR reg 22(3A)).
  */
-charity: boolean, };
+charity: boolean, 
+/**
+ * Service messages go out without a manager's approval: submitted, they are approved at
+ * once, their audience frozen then. One whose text reads like marketing (the organisation's
+ * list of marketing phrases) still waits for a manager. Marketing always does.
+ */
+service_messages_skip_approval: boolean, 
+/**
+ * Service emails end with a neutral link to the reader's contact preferences (seed 001); off,
+ * they carry none (the sender's name and address stay).
+ */
+service_preferences_link: boolean, };
