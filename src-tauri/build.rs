@@ -31,6 +31,22 @@ const COMMANDS: &[&str] = &[
     "policy_history",
     "update_policy",
     "open_evidence_pack",
+    "contact_communications",
+    "log_communication",
+    "list_topics",
+    "list_filters",
+    "list_campaigns",
+    "get_campaign",
+    "create_campaign",
+    "edit_campaign",
+    "preview_campaign",
+    "test_send_campaign",
+    "campaign_step",
+    "approve_campaign",
+    "reject_campaign",
+    "campaign_progress",
+    "indeterminate_recipients",
+    "resend_indeterminate",
 ];
 
 /// The capability file for `COMMANDS`, rewritten only when it changes (Tauri's build step reads

@@ -144,6 +144,13 @@ pub struct SenderIdentity {
     pub reply_to: Option<String>,
 }
 
+impl SenderIdentity {
+    /// The domain of the `From:` address, which every Message-ID Assent makes ends with.
+    pub fn message_id_domain(&self) -> &str {
+        self.from.rsplit_once('@').map_or("localhost", |(_, d)| d)
+    }
+}
+
 impl Default for MailSettings {
     fn default() -> Self {
         MailSettings {

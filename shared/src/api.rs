@@ -711,8 +711,8 @@ pub struct IndeterminateRecipient {
     pub contact_point: Option<String>,
     /// The Message-ID it carried: what to look for at the relay or in the recipient's mailbox.
     pub message_id: String,
-    /// Why it is not known: `lease_expired` (the worker stopped holding it) or the relay's
-    /// silence after the message (`unknown`).
+    /// Why it is not known: `lease_expired` (the worker stopped while it held it) or
+    /// `no_reply_after_message` (the relay fell silent after the message).
     pub outcome: Option<String>,
     /// Since when.
     pub since: DateTime<Utc>,

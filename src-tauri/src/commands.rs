@@ -2,10 +2,14 @@
 //! [`Desktop`]; the paths and query strings of the API are built here, from typed arguments.
 
 use assent_shared::api::{
-    Company, CompanyInput, CompanyPage, ConsentWordingPage, Contact, ContactInput, ContactPage,
-    DecisionRequest, DecisionResponse, FieldChange, NewLedgerEvent, NewUser, PolicyChange,
-    PolicyVersion, RecordedEvent, RevokeSessions, RevokedCount, SessionInfo, User, UserUpdate,
+    Campaign, CampaignApproval, CampaignEdit, CampaignInput, CampaignPage, CampaignPreview,
+    CampaignProgress, CampaignRejection, CampaignTestSend, Communication, Company, CompanyInput,
+    CompanyPage, ConsentWordingPage, Contact, ContactInput, ContactPage, DecisionRequest,
+    DecisionResponse, FieldChange, IndeterminateRecipients, IndeterminateResend, NewLedgerEvent,
+    NewLoggedCommunication, NewUser, PolicyChange, PolicyVersion, RecordedEvent, RevokeSessions,
+    RevokedCount, SavedFilter, SessionInfo, TopicCatalogue, User, UserUpdate, VersionOnly,
 };
+use assent_shared::domain::CampaignState;
 use reqwest::Method;
 use tauri::State;
 use uuid::Uuid;
@@ -337,6 +341,228 @@ pub async fn update_policy(
 ) -> DesktopResult<PolicyVersion> {
     desktop
         .call(Method::PUT, "/api/v1/policy", Some(&change))
+        .await
+}
+
+/// A contact's communication log: every message decided for them, with its warrant.
+#[tauri::command]
+pub async fn contact_communications(
+    desktop: Desk<'_>,
+    id: Uuid,
+) -> DesktopResult<Vec<Communication>> {
+    desktop
+        .call(
+            Method::GET,
+            &format!("/api/v1/contacts/{id}/communications"),
+            None::<&()>,
+        )
+        .await
+}
+
+/// Logs a call, letter or fax made to a contact (decided first when it is marketing).
+#[tauri::command]
+pub async fn log_communication(
+    desktop: Desk<'_>,
+    id: Uuid,
+    communication: NewLoggedCommunication,
+) -> DesktopResult<Communication> {
+    desktop
+        .call(
+            Method::POST,
+            &format!("/api/v1/contacts/{id}/communications"),
+            Some(&communication),
+        )
+        .await
+}
+
+#[tauri::command]
+pub async fn list_topics(desktop: Desk<'_>) -> DesktopResult<TopicCatalogue> {
+    desktop
+        .call(Method::GET, "/api/v1/topics", None::<&()>)
+        .await
+}
+
+#[tauri::command]
+pub async fn list_filters(desktop: Desk<'_>) -> DesktopResult<Vec<SavedFilter>> {
+    desktop
+        .call(Method::GET, "/api/v1/filters", None::<&()>)
+        .await
+}
+
+/// Campaigns newest first, of one state (`submitted`: waiting for approval) or any.
+#[tauri::command]
+pub async fn list_campaigns(
+    desktop: Desk<'_>,
+    state: Option<CampaignState>,
+) -> DesktopResult<CampaignPage> {
+    let query = query_string([("state", state.map(|s| s.as_str().to_owned()))]);
+    desktop
+        .call(
+            Method::GET,
+            &format!("/api/v1/campaigns{query}"),
+            None::<&()>,
+        )
+        .await
+}
+
+#[tauri::command]
+pub async fn get_campaign(desktop: Desk<'_>, id: Uuid) -> DesktopResult<Campaign> {
+    desktop
+        .call(Method::GET, &format!("/api/v1/campaigns/{id}"), None::<&()>)
+        .await
+}
+
+#[tauri::command]
+pub async fn create_campaign(
+    desktop: Desk<'_>,
+    campaign: CampaignInput,
+) -> DesktopResult<Campaign> {
+    desktop
+        .call(Method::POST, "/api/v1/campaigns", Some(&campaign))
+        .await
+}
+
+#[tauri::command]
+pub async fn edit_campaign(
+    desktop: Desk<'_>,
+    id: Uuid,
+    edit: CampaignEdit,
+) -> DesktopResult<Campaign> {
+    desktop
+        .call(Method::PUT, &format!("/api/v1/campaigns/{id}"), Some(&edit))
+        .await
+}
+
+#[tauri::command]
+pub async fn preview_campaign(desktop: Desk<'_>, id: Uuid) -> DesktopResult<CampaignPreview> {
+    desktop
+        .call(
+            Method::GET,
+            &format!("/api/v1/campaigns/{id}/preview"),
+            None::<&()>,
+        )
+        .await
+}
+
+/// Sends the campaign, as its first sendable recipient would get it, to the user's own address.
+#[tauri::command]
+pub async fn test_send_campaign(desktop: Desk<'_>, id: Uuid) -> DesktopResult<CampaignTestSend> {
+    desktop
+        .call(
+            Method::POST,
+            &format!("/api/v1/campaigns/{id}/test-send"),
+            None::<&()>,
+        )
+        .await
+}
+
+/// A step of a campaign's workflow that takes only the version it was made against.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignStep {
+    Submit,
+    Send,
+    Pause,
+    Resume,
+    Cancel,
+}
+
+impl CampaignStep {
+    fn path(self) -> &'static str {
+        match self {
+            CampaignStep::Submit => "submit",
+            CampaignStep::Send => "send",
+            CampaignStep::Pause => "pause",
+            CampaignStep::Resume => "resume",
+            CampaignStep::Cancel => "cancel",
+        }
+    }
+}
+
+#[tauri::command]
+pub async fn campaign_step(
+    desktop: Desk<'_>,
+    id: Uuid,
+    step: CampaignStep,
+    version: i64,
+) -> DesktopResult<Campaign> {
+    desktop
+        .call(
+            Method::POST,
+            &format!("/api/v1/campaigns/{id}/{}", step.path()),
+            Some(&VersionOnly { version }),
+        )
+        .await
+}
+
+#[tauri::command]
+pub async fn approve_campaign(
+    desktop: Desk<'_>,
+    id: Uuid,
+    approval: CampaignApproval,
+) -> DesktopResult<Campaign> {
+    desktop
+        .call(
+            Method::POST,
+            &format!("/api/v1/campaigns/{id}/approve"),
+            Some(&approval),
+        )
+        .await
+}
+
+#[tauri::command]
+pub async fn reject_campaign(
+    desktop: Desk<'_>,
+    id: Uuid,
+    rejection: CampaignRejection,
+) -> DesktopResult<Campaign> {
+    desktop
+        .call(
+            Method::POST,
+            &format!("/api/v1/campaigns/{id}/reject"),
+            Some(&rejection),
+        )
+        .await
+}
+
+#[tauri::command]
+pub async fn campaign_progress(desktop: Desk<'_>, id: Uuid) -> DesktopResult<CampaignProgress> {
+    desktop
+        .call(
+            Method::GET,
+            &format!("/api/v1/campaigns/{id}/progress"),
+            None::<&()>,
+        )
+        .await
+}
+
+#[tauri::command]
+pub async fn indeterminate_recipients(
+    desktop: Desk<'_>,
+    id: Uuid,
+) -> DesktopResult<IndeterminateRecipients> {
+    desktop
+        .call(
+            Method::GET,
+            &format!("/api/v1/campaigns/{id}/indeterminate"),
+            None::<&()>,
+        )
+        .await
+}
+
+/// The explicit choice to send the named indeterminate recipients their message again.
+#[tauri::command]
+pub async fn resend_indeterminate(
+    desktop: Desk<'_>,
+    id: Uuid,
+    resend: IndeterminateResend,
+) -> DesktopResult<Campaign> {
+    desktop
+        .call(
+            Method::POST,
+            &format!("/api/v1/campaigns/{id}/indeterminate/resend"),
+            Some(&resend),
+        )
         .await
 }
 

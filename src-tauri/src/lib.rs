@@ -132,6 +132,22 @@ pub fn run() {
             commands::policy_history,
             commands::update_policy,
             commands::open_evidence_pack,
+            commands::contact_communications,
+            commands::log_communication,
+            commands::list_topics,
+            commands::list_filters,
+            commands::list_campaigns,
+            commands::get_campaign,
+            commands::create_campaign,
+            commands::edit_campaign,
+            commands::preview_campaign,
+            commands::test_send_campaign,
+            commands::campaign_step,
+            commands::approve_campaign,
+            commands::reject_campaign,
+            commands::campaign_progress,
+            commands::indeterminate_recipients,
+            commands::resend_indeterminate,
         ])
         .setup(move |app| {
             exit_on_signals(app.handle().clone());

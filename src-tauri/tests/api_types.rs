@@ -58,6 +58,21 @@ fn export_all(dir: &Path) {
         api::NewUser,
         api::UserUpdate,
         api::RevokedCount,
+        api::Campaign,
+        api::CampaignInput,
+        api::CampaignEdit,
+        api::CampaignApproval,
+        api::CampaignRejection,
+        api::CampaignPage,
+        api::CampaignPreview,
+        api::CampaignProgress,
+        api::CampaignTestSend,
+        api::IndeterminateRecipients,
+        api::IndeterminateResend,
+        api::Communication,
+        api::NewLoggedCommunication,
+        api::TopicCatalogue,
+        api::SavedFilter,
     );
 }
 

@@ -599,20 +599,24 @@ store_test! {
         let listed = format!("/api/v1/campaigns/{}/indeterminate", approved.id);
         assert_eq!(app.get(&listed, &sales).await.body, json!({"total": 0, "items": []}));
 
-        // Jane's worker stopped after the hand-over began: whether she got it is not known.
-        let jane_is = match app.backend {
-            crate::helpers::Backend::Sqlite => format!("hex(contact_id) = upper('{}')", jane.id.simple()),
-            crate::helpers::Backend::Postgres => format!("contact_id = '{}'", jane.id),
+        // Jane's worker died while it held her row, after handing the message over (it did
+        // arrive): her row is claimed, with no end written, and its lease runs out.
+        let past = chrono::Utc::now() - chrono::Duration::minutes(5);
+        let died = "UPDATE outbox SET state = 'claimed', contact_point = NULL, outcome = NULL, \
+                    lease_owner = 'a worker that died', lease_until = $1 WHERE contact_id = $2";
+        let held = match app.db.pool() {
+            assent_server::store::Pool::Sqlite(pool) => sqlx::query(died).bind(past).bind(jane.id).execute(pool).await.unwrap().rows_affected(),
+            assent_server::store::Pool::Postgres(pool) => sqlx::query(died).bind(past).bind(jane.id).execute(pool).await.unwrap().rows_affected(),
         };
-        let lost = format!("UPDATE outbox SET state = 'indeterminate', outcome = 'lease_expired' WHERE {jane_is}");
-        assert_eq!(app.raw_sql(&lost).await.unwrap(), 1);
+        assert_eq!(held, 1);
+        assent_server::store::outbox::expire_leases(&app.db, chrono::Utc::now()).await.unwrap();
         let shown = app.get(&listed, &manager).await;
         assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
         assert_eq!(shown.body["total"], 1);
         let item = &shown.body["items"][0];
         assert_eq!(item["contact_id"], jane.id.to_string());
         assert_eq!(item["first_name"], "Jane");
-        assert_eq!(item["contact_point"], "jane.doe@example.org");
+        assert_eq!(item["contact_point"], "jane.doe@example.org", "the address her warrant names");
         assert_eq!(item["outcome"], "lease_expired");
         assert_eq!(item["message_id"], format!("{}.{}@localhost", approved.id.simple(), jane.id.simple()));
         assert_eq!(app.get(&format!("/api/v1/campaigns/{}/indeterminate", Uuid::now_v7()), &sales).await.status, StatusCode::NOT_FOUND);
@@ -640,6 +644,11 @@ store_test! {
         let reply = app.post(&path, &sales, json!({"version": campaign.version, "contact_ids": [jane.id]})).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         assert_eq!(reply.body["state"], "sending");
+        // A worker that looked before the resend (and found nothing open) cannot mark it sent.
+        let mut tx = app.db.begin().await.unwrap();
+        let stale = assent_server::store::campaigns::mark_sent(&mut tx, approved.id, campaign.version, chrono::Utc::now()).await.unwrap();
+        assert!(!stale, "marked sent over the rows queued again");
+        drop(tx);
         let progress = progress_when_done(&app, &sales, approved.id).await;
         assert_eq!(progress["sent"], 2, "{progress}");
         assert_eq!(progress["indeterminate"], 0, "{progress}");

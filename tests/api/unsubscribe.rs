@@ -303,3 +303,97 @@ async fn behind_a_trusted_proxy_the_client_address_is_the_one_it_forwarded() {
     })
     .await;
 }
+
+/// The unsubscribe page in a real browser, headless Chromium, as a person opens the link from
+/// their mail: styled under its Content-Security-Policy with no script, it changes nothing when
+/// opened, and its button (a plain form POST, which `form-action 'self'` must let through)
+/// records the opt-out. On SQLite only: the browser's part does not depend on the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unsubscribe_page_works_in_a_real_browser() {
+    run_with(Backend::Sqlite, &[], |app| async move {
+        let (sales, _, jane, token) = jane_sent_the_offer(&app).await;
+        let before = ledger(&app, &sales, &jane).await.len();
+        let chromium = assent_tests::Chromium::start();
+        let browser = chromium.session().await;
+        browser
+            .goto(&app.public_url(&format!("/u/{token}")))
+            .await
+            .expect("the page opens");
+        let heading = browser
+            .find(fantoccini::Locator::Css("h1"))
+            .await
+            .expect("a heading")
+            .text()
+            .await
+            .unwrap();
+        assert!(heading.contains("Unsubscribe"), "{heading}");
+        // The stylesheet's hash is the one the policy names, so the browser applied it.
+        let width = browser
+            .execute(
+                "return getComputedStyle(document.querySelector('main')).maxWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            width,
+            json!("576px"),
+            "the page's style was applied under its CSP"
+        );
+        assert_eq!(
+            ledger(&app, &sales, &jane).await.len(),
+            before,
+            "opening it records nothing"
+        );
+        screenshot(&browser, "unsubscribe-page").await;
+
+        browser
+            .find(fantoccini::Locator::XPath(
+                "//button[starts-with(normalize-space(.), 'Unsubscribe from')]",
+            ))
+            .await
+            .expect("the one button for the message's topic")
+            .click()
+            .await
+            .unwrap();
+        let done = browser
+            .wait()
+            .for_element(fantoccini::Locator::Css(".done"))
+            .await
+            .expect("the answer")
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            done.contains("no more marketing about Boilers by email"),
+            "{done}"
+        );
+        screenshot(&browser, "unsubscribe-done").await;
+        let after = ledger(&app, &sales, &jane).await;
+        assert_eq!(after.len(), before + 1);
+        let recorded = after.last().unwrap();
+        assert_eq!(recorded.event.type_name(), "opt_out");
+        assert_eq!(recorded.recorded_via.as_str(), "data_subject");
+        let agent = recorded
+            .source
+            .as_ref()
+            .and_then(|s| s.user_agent.clone())
+            .unwrap_or_default();
+        assert!(
+            agent.contains("HeadlessChrome"),
+            "recorded from the browser: {agent}"
+        );
+        browser.close().await.ok();
+    })
+    .await;
+}
+
+/// Saves what the browser shows as `name.png` in `ASSENT_E2E_SCREENSHOTS`, when it is set
+/// (`ASSENT_E2E_SCREENSHOTS=docs/screenshots scripts/test` refreshes the README's).
+async fn screenshot(browser: &fantoccini::Client, name: &str) {
+    let Some(dir) = std::env::var_os("ASSENT_E2E_SCREENSHOTS") else {
+        return;
+    };
+    let png = browser.screenshot().await.expect("a screenshot");
+    std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+}

@@ -18,9 +18,11 @@ use std::time::{Duration, Instant};
 
 use assent_shared::api::{CompanyInput, ContactInput, PostalAddress};
 use assent_shared::domain::{Role, SubscriberKind};
-use assent_tests::webdriver::{click_button, fill, wait_for_count, wait_for_script, wait_for_text};
+use assent_tests::webdriver::{
+    click, click_button, fill, wait_for_count, wait_for_script, wait_for_text,
+};
 use assent_tests::{
-    create_named_user, seed_companies, seed_contacts, start_server, Driver, PASSWORD,
+    create_named_user, seed_companies, seed_contacts, seed_topics, start_server, Driver, PASSWORD,
 };
 use fantoccini::Locator;
 use uuid::Uuid;
@@ -63,6 +65,10 @@ impl Markers {
 /// The sales user the app logs in as, and the administrator and data protection lead.
 const SALES: (&str, &str) = ("sam.patel@northfield-heating.example", "Sam Patel");
 const ADMIN: (&str, &str) = ("alex.morgan@northfield-heating.example", "Alex Morgan");
+const MANAGER: (&str, &str) = ("mia.thornton@northfield-heating.example", "Mia Thornton");
+
+/// The campaign the sales user writes and the manager approves.
+const CAMPAIGN: &str = "Winter boiler check";
 
 /// The companies the app will show: (name, company number, town, postcode).
 const COMPANIES: [(&str, &str, &str, &str); 4] = [
@@ -152,17 +158,62 @@ fn required_path(variable: &str) -> PathBuf {
     path
 }
 
+/// Finds the marked contact by searching the contacts list for their last name, and opens them.
+async fn open_contact(client: &fantoccini::Client, markers: &Markers) {
+    fill(client, "input[type=search]", &markers.last_name).await;
+    wait_for_count(client, "table.list tbody tr", 1).await;
+    wait_for_text(client, "table.list tbody", &markers.last_name).await;
+    click_button(client, &markers.first_name).await;
+    wait_for_text(client, "#contact-name", &markers.last_name).await;
+}
+
 /// Clicks the navigation bar's button labelled exactly `label`.
 async fn click_nav(client: &fantoccini::Client, label: &str) {
+    click_labelled(client, "//nav", label).await;
+}
+
+/// Clicks the button labelled exactly `label` (where another's label contains it).
+async fn click_exact(client: &fantoccini::Client, label: &str) {
+    click_labelled(client, "", label).await;
+}
+
+/// Clicks the button labelled exactly `label` under the elements `within` (XPath) finds.
+async fn click_labelled(client: &fantoccini::Client, within: &str, label: &str) {
+    let xpath = format!("{within}//button[normalize-space(.)='{label}']");
+    click(client, Locator::XPath(&xpath)).await;
+}
+
+/// The text of the element at `css`, once there is one.
+async fn text_of(client: &fantoccini::Client, css: &str) -> String {
     client
-        .find(Locator::XPath(&format!(
-            "//nav//button[normalize-space(.)='{label}']"
-        )))
+        .wait()
+        .for_element(Locator::Css(css))
         .await
-        .unwrap_or_else(|e| panic!("no {label} in the navigation: {e}"))
-        .click()
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
         .await
-        .unwrap();
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// Picks `value` in the list at `css`. Set through the page rather than clicked: WebKitGTK opens
+/// a native pop-up for a list, which WebDriver cannot reach and which then holds the input.
+async fn select(client: &fantoccini::Client, css: &str, value: &str) {
+    let picked = client
+        .execute(
+            "const list = document.querySelector(arguments[0]); list.value = arguments[1]; \
+             list.dispatchEvent(new Event('change', { bubbles: true })); return list.value;",
+            vec![css.into(), value.into()],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    assert_eq!(picked, serde_json::json!(value), "{css} offers {value}");
+}
+
+/// Clicks the element at `css` (a radio button, a check box), as a person picks it.
+async fn choose(client: &fantoccini::Client, css: &str) {
+    click(client, Locator::Css(css)).await;
 }
 
 /// Polls until the app has exactly `count` windows; returns them.
@@ -270,9 +321,33 @@ async fn end_to_end() {
     std::fs::write(&canary, utf16).unwrap();
 
     let server_a = workspace.path().join("server-a").display().to_string();
-    let server = start_server(&[("ASSENT_DATA_DIR", &server_a)]).await;
+    // The sender's identity, which marketing must carry; mail goes to the catch-all maildir.
+    let server = start_server(&[
+        ("ASSENT_DATA_DIR", &server_a),
+        ("ASSENT_ORGANISATION_NAME", "Northfield Heating Ltd"),
+        (
+            "ASSENT_ORGANISATION_POSTAL_ADDRESS",
+            "14 Mill Lane, Leeds LS2 7EW",
+        ),
+        ("ASSENT_MAIL_FROM", "hello@northfield-heating.example"),
+    ])
+    .await;
     let sales = create_named_user(&server.db, SALES.0, SALES.1, &[Role::Sales]).await;
     let admin = create_named_user(&server.db, ADMIN.0, ADMIN.1, &[Role::Admin, Role::Dpo]).await;
+    create_named_user(&server.db, MANAGER.0, MANAGER.1, &[Role::Manager]).await;
+    seed_topics(
+        &server.db,
+        &admin,
+        &[
+            ("boilers", "Boilers", "New boilers, fitted and serviced."),
+            (
+                "heat-pumps",
+                "Heat pumps",
+                "Air and ground source heat pumps.",
+            ),
+        ],
+    )
+    .await;
     let companies = seed_companies(&server.db, &sales, &company_inputs()).await;
     seed_contacts(&server.db, &sales, &seed_inputs(&markers, &companies)).await;
 
@@ -310,11 +385,7 @@ async fn end_to_end() {
     // Search, and open the contact.
     click_nav(&client, "Contacts").await;
     wait_for_text(&client, "table.list tbody", "Bennett").await;
-    fill(&client, "input[type=search]", &markers.last_name).await;
-    wait_for_count(&client, "table.list tbody tr", 1).await;
-    wait_for_text(&client, "table.list tbody", &markers.last_name).await;
-    click_button(&client, &markers.first_name).await;
-    wait_for_text(&client, "#contact-name", &markers.last_name).await;
+    open_contact(&client, &markers).await;
 
     // Edit: a bad phone number is refused beside its field and nothing is saved; a good change
     // is saved and shows in the contact's history.
@@ -375,6 +446,65 @@ async fn end_to_end() {
         .unwrap();
     assert_eq!(client.windows().await.unwrap(), vec![main_window.clone()]);
     client.switch_to_window(main_window.clone()).await.unwrap();
+    // A marketing email to the contacts a search finds: the preview names who is left out and
+    // why, and its author submits it for a manager's approval.
+    click_nav(&client, "Campaigns").await;
+    wait_for_text(&client, "#campaigns-heading", "Campaigns").await;
+    click_button(&client, "New campaign").await;
+    fill(&client, "#campaign-name", CAMPAIGN).await;
+    select(&client, "#campaign-topic", "boilers").await;
+    fill(
+        &client,
+        "#campaign-subject",
+        "{{first_name|Hello}}, is your boiler ready for winter?",
+    )
+    .await;
+    fill(
+        &client,
+        "#campaign-body",
+        "Dear {{first_name|customer}},\u{e007}\u{e007}Book your **annual boiler check** before the cold sets in.\u{e007}\u{e007}[Unsubscribe]({{unsubscribe_url}})",
+    )
+    .await;
+    choose(&client, "input[name=audience][value=search]").await;
+    fill(&client, "#campaign-search", "example").await;
+    click_button(&client, "Save draft").await;
+    // Rhys consented to nothing and is no business contact: left out, by name, with the reason.
+    wait_for_text(&client, "[data-testid=preview]", "Rhys Morgan").await;
+    wait_for_text(&client, "[data-testid=preview]", "no consent").await;
+    wait_for_text(&client, "[data-testid=sample]", "Dear ").await;
+    let would_get_it: usize = text_of(&client, "[data-testid=would-get-it]")
+        .await
+        .parse()
+        .expect("a count");
+    assert!(
+        (1..13).contains(&would_get_it),
+        "Imogen (who consented) would get it, Rhys would not: {would_get_it} of 13"
+    );
+    screenshot(&screenshots, "campaign-preview").await;
+    // The exact message, to the author's own address first.
+    click_button(&client, "Send me a test").await;
+    wait_for_text(
+        &client,
+        "[data-testid=test-send]",
+        &format!("A test went to {}", SALES.0),
+    )
+    .await;
+    click_button(&client, "Submit for approval").await;
+    wait_for_text(
+        &client,
+        "[data-testid=campaign-state]",
+        "Waiting for approval",
+    )
+    .await;
+    // Its author is offered no approval.
+    assert!(client
+        .find(Locator::XPath("//button[normalize-space(.)='Approve']"))
+        .await
+        .is_err());
+
+    // Back to the contact, whose evidence pack opens again.
+    click_nav(&client, "Contacts").await;
+    open_contact(&client, &markers).await;
     // Opened again and left open: the end of the session below must close it.
     click_button(&client, "Evidence pack").await;
     wait_for_windows(&client, 2).await;
@@ -409,6 +539,80 @@ async fn end_to_end() {
         "the evidence viewer closed when the session ended"
     );
     screenshot(&screenshots, "session-revoked").await;
+
+    // A manager sees what waits for their approval first; approves it against the preview they
+    // were shown, sends it, and watches it go.
+    fill(&client, "#email", MANAGER.0).await;
+    fill(&client, "#password", PASSWORD).await;
+    fill(&client, "#device", "Manager desk").await;
+    click_button(&client, "Log in").await;
+    wait_for_text(&client, "#campaigns-heading", "Waiting for your approval").await;
+    wait_for_text(&client, "table.list tbody", CAMPAIGN).await;
+    screenshot(&screenshots, "approvals").await;
+    click_button(&client, CAMPAIGN).await;
+    wait_for_text(&client, "[data-testid=preview]", "would get it").await;
+    click_exact(&client, "Approve").await;
+    wait_for_text(&client, "[data-testid=campaign-state]", "Approved").await;
+    click_button(&client, "Send now").await;
+    wait_for_text(&client, "[data-testid=campaign-state]", "Sent").await;
+    // Each member decided again at send: the ledgers have not changed since the preview.
+    assert_eq!(text_of(&client, "[data-testid=total]").await, "13");
+    assert_eq!(
+        text_of(&client, "[data-testid=sent]").await,
+        would_get_it.to_string()
+    );
+    assert_eq!(
+        text_of(&client, "[data-testid=not-sent]").await,
+        (13 - would_get_it).to_string()
+    );
+    client
+        .execute("window.scrollTo(0, 0); return true;", vec![])
+        .await
+        .unwrap();
+    screenshot(&screenshots, "campaign-progress").await;
+    let delivered = std::fs::read_dir(Path::new(&server_a).join("mail/new"))
+        .expect("the catch-all maildir")
+        .count();
+    assert_eq!(
+        delivered,
+        would_get_it + 1,
+        "the author's test and exactly the allowed recipients' messages went out"
+    );
+
+    // The contact's communication log: the warrant of that message, and a call logged on it.
+    click_nav(&client, "Contacts").await;
+    open_contact(&client, &markers).await;
+    let log = wait_for_text(&client, "[data-testid=communications]", CAMPAIGN).await;
+    assert!(log.contains("Allowed (basis: consent)"), "{log}");
+    assert!(log.contains(&format!("Sent to {}", markers.email)), "{log}");
+    fill(&client, "#log-contact-point", "0117 496 0123").await;
+    fill(
+        &client,
+        "#log-summary",
+        "Booked the boiler check for 14 January",
+    )
+    .await;
+    click_button(&client, "Log it").await;
+    wait_for_text(
+        &client,
+        "[data-testid=communications]",
+        "Phone call (logged)",
+    )
+    .await;
+    client
+        .execute(
+            "document.getElementById('communications-heading').scrollIntoView(); return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    screenshot(&screenshots, "contact-communications").await;
+    click_button(&client, "Log out").await;
+    client
+        .wait()
+        .for_element(Locator::Css("#password"))
+        .await
+        .expect("back at the login screen");
 
     // The administrator and data protection lead's screens, in the same app.
     fill(&client, "#email", ADMIN.0).await;

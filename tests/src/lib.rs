@@ -131,6 +131,32 @@ pub async fn seed_contacts(db: &Db, owner: &User, inputs: &[ContactInput]) -> Ve
     new.iter().map(|n| n.id).collect()
 }
 
+/// Writes the topic catalogue (`(key, name, description)` each) as `admin`, directly through the
+/// service (acting in a session no request used).
+pub async fn seed_topics(db: &Db, admin: &User, topics: &[(&str, &str, &str)]) {
+    let actor = Actor::Staff(assent_server::service::Staff {
+        user: admin.clone(),
+        session_id: Uuid::now_v7(),
+        device_name: "seed".into(),
+    });
+    let change = assent_shared::api::TopicCatalogueChange {
+        topics: topics
+            .iter()
+            .map(|(key, name, description)| assent_shared::api::TopicEntry {
+                key: (*key).into(),
+                name: (*name).into(),
+                description: (*description).into(),
+                retired: false,
+            })
+            .collect(),
+        similar: Vec::new(),
+        note: None,
+    };
+    assent_server::service::topics::change(db, &actor, &change)
+        .await
+        .expect("the topic catalogue is written");
+}
+
 /// A port on 127.0.0.1 that nothing listens on (bound, then freed).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -149,23 +175,18 @@ pub struct Driver {
 impl Driver {
     pub fn start() -> Driver {
         let port = free_port();
-        let mut child = Command::new("tauri-driver")
-            .args(["--port", &port.to_string(), "--native-port", &free_port().to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tauri-driver is on the PATH (cargo install tauri-driver --locked; scripts/test does)");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("tauri-driver ended before it listened: {status}");
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "tauri-driver did not start listening"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut command = Command::new("tauri-driver");
+        command.args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &free_port().to_string(),
+        ]);
+        let child = spawn_listening(
+            command,
+            port,
+            "tauri-driver is on the PATH (cargo install tauri-driver --locked; scripts/test does)",
+        );
         Driver { child, port }
     }
 
@@ -182,6 +203,96 @@ impl Driver {
             .connect(&format!("http://127.0.0.1:{}", self.port))
             .await
             .expect("a WebDriver session with the app")
+    }
+}
+
+/// Starts `command`, a server that is to listen on `port` of 127.0.0.1, and waits until it does;
+/// `missing` says how to install it when it cannot be started.
+fn spawn_listening(mut command: Command, port: u16, missing: &str) -> Child {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} does not start ({e}): {missing}"));
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{program} ended before it listened: {status}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{program} did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// Headless Chromium through chromedriver (Debian's `chromium` and `chromium-driver`), as a
+/// person's browser opens the public pages; a profile of its own, removed with it.
+pub struct Chromium {
+    child: Child,
+    port: u16,
+    profile: tempfile::TempDir,
+}
+
+impl Chromium {
+    pub fn start() -> Chromium {
+        let port = free_port();
+        let mut command = Command::new("chromedriver");
+        command.arg(format!("--port={port}"));
+        // A group of its own, so that the browsers it starts end with it, even after a panic.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = spawn_listening(
+            command,
+            port,
+            "chromedriver is on the PATH (Debian's chromium-driver; scripts/test installs it)",
+        );
+        let profile = tempfile::Builder::new()
+            .prefix("assent-chromium-")
+            .tempdir()
+            .expect("a profile directory");
+        Chromium {
+            child,
+            port,
+            profile,
+        }
+    }
+
+    /// A browser session. The servers' certificates are self-signed: accepted, as a person who
+    /// trusted them would.
+    pub async fn session(&self) -> fantoccini::Client {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("acceptInsecureCerts".into(), true.into());
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--window-size=900,760",
+                    format!("--user-data-dir={}", self.profile.path().display()),
+                ],
+            }),
+        );
+        fantoccini::ClientBuilder::rustls()
+            .expect("a WebDriver client")
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("a WebDriver session with Chromium")
+    }
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
     }
 }
 
@@ -295,13 +406,25 @@ pub mod webdriver {
 
     pub async fn click_button(client: &Client, label: &str) {
         let xpath = format!("//button[contains(normalize-space(.), '{label}')]");
-        client
+        click(client, Locator::XPath(&xpath)).await;
+    }
+
+    /// Waits for the element `locator` finds, brings it to the middle of the window and clicks
+    /// it. A click at the window's very edge can miss it: the window may reach past the screen.
+    pub async fn click(client: &Client, locator: Locator<'_>) {
+        let element = client
             .wait()
-            .for_element(Locator::XPath(&xpath))
+            .for_element(locator)
             .await
-            .unwrap_or_else(|e| panic!("button {label:?}: {e}"))
-            .click()
+            .unwrap_or_else(|e| panic!("{locator:?}: {e}"));
+        let reference = serde_json::to_value(&element).expect("an element reference");
+        client
+            .execute(
+                "arguments[0].scrollIntoView({ block: 'center' }); return true;",
+                vec![reference],
+            )
             .await
             .unwrap();
+        element.click().await.unwrap();
     }
 }

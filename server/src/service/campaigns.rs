@@ -172,10 +172,14 @@ pub async fn submit(
     // marketing, is approved as it is submitted: its audience found now (before the row is
     // locked) and frozen. The version check below sees any change since this read.
     let policy = store::policies::in_force(db, None).await?.policy;
+    // The phrases as configured now, not as they were at the last edit; and the campaign as read
+    // here, whose audience is the one found.
+    let read_version = read.version;
     let skips_approval = |campaign: &Campaign| {
         policy.service_messages_skip_approval
+            && campaign.version == read_version
             && campaign.content.message.kind == MessageKind::Service
-            && campaign.flags.is_empty()
+            && flags(&campaign.content, rules).is_empty()
     };
     let frozen = if skips_approval(&read) {
         let (members, _) = decisions::members(db, &read.content.audience).await?;
@@ -364,12 +368,7 @@ pub async fn start(
     // Read before the row is locked; a change of the frozen audience needs a new approval, which
     // the version check below would see.
     let members = store::campaigns::members(db, id).await?;
-    let domain = rules
-        .identity
-        .from
-        .rsplit_once('@')
-        .map_or("localhost", |(_, d)| d)
-        .to_owned();
+    let domain = rules.identity.message_id_domain().to_owned();
     transition(
         db,
         actor,

@@ -355,7 +355,7 @@ async fn finish_if_done(db: &Db, actor: &Actor, campaign: &Campaign) -> ServiceR
         return Ok(());
     }
     let mut tx = db.begin().await?;
-    if store::campaigns::mark_sent(&mut tx, campaign.id, clock::now()).await? {
+    if store::campaigns::mark_sent(&mut tx, campaign.id, campaign.version, clock::now()).await? {
         store::audit::append(
             &mut tx,
             &actor
@@ -761,12 +761,12 @@ pub async fn test_send(
             "your own address cannot take mail; ask an administrator to correct it",
         )
     })?;
-    let domain = rules
-        .identity
-        .from
-        .rsplit_once('@')
-        .map_or("localhost", |(_, d)| d);
-    let message_id = format!("test.{}.{}@{domain}", id.simple(), Uuid::now_v7().simple());
+    let message_id = format!(
+        "test.{}.{}@{}",
+        id.simple(),
+        Uuid::now_v7().simple(),
+        rules.identity.message_id_domain()
+    );
     let subject = format!("[Test] {}", sample.subject.as_deref().unwrap_or_default());
     let marketing = campaign.content.message.kind == MessageKind::Marketing;
     let email = Email {
@@ -784,10 +784,8 @@ pub async fn test_send(
         }),
         dkim: mail.settings.dkim.as_ref(),
     };
-    let delivery = match compose(&email) {
-        Ok(composed) => mail.outlet.hand_over(&composed).await,
-        Err(e) => return Err(super::ServiceError::BadRequest(e.to_string())),
-    };
+    let composed = compose(&email).map_err(|e| super::ServiceError::BadRequest(e.to_string()))?;
+    // Recorded before it goes: a test that went out is never missing from the trail.
     let record = actor
         .audit(Action::CampaignTestSent)
         .on(ObjectKind::Campaign, id)
@@ -795,6 +793,7 @@ pub async fn test_send(
     let mut tx = db.begin().await?;
     store::audit::append(&mut tx, &record).await?;
     tx.commit().await?;
+    let delivery = mail.outlet.hand_over(&composed).await;
     Ok(CampaignTestSend {
         to: staff.user.email.clone(),
         message_id,

@@ -137,15 +137,22 @@ pub async fn save(
 }
 
 /// Marks a campaign that is sending as sent (the worker found nothing left); false when it was
-/// not sending (paused or cancelled meanwhile).
-pub async fn mark_sent(tx: &mut WriteTx, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+/// not sending (paused or cancelled meanwhile) or changed since the worker read it at `version`
+/// (recipients sent again by choice: their rows may be queued after the worker looked).
+pub async fn mark_sent(
+    tx: &mut WriteTx,
+    id: Uuid,
+    version: i64,
+    at: DateTime<Utc>,
+) -> StoreResult<bool> {
     let written = on_tx!(tx, conn => {
         sqlx::query(
             "UPDATE campaigns SET state = 'sent', version = version + 1, updated_at = $2 \
-             WHERE id = $1 AND state = 'sending'",
+             WHERE id = $1 AND state = 'sending' AND version = $3",
         )
         .bind(id)
         .bind(at)
+        .bind(version)
         .execute(conn)
         .await?
         .rows_affected()

@@ -456,7 +456,12 @@ pub async fn indeterminate(
     });
     let rows: Vec<IndeterminateRow> = on_tx!(tx, conn => {
         sqlx::query_as(
-            "SELECT o.contact_id, c.first_name, c.last_name, o.contact_point, o.message_id, o.outcome, o.updated_at \
+            // A row is given its contact point when it ends; one that never ended has it in the
+            // warrant written when it was claimed (found through the contact's warrants).
+            "SELECT o.contact_id, c.first_name, c.last_name, \
+             COALESCE(o.contact_point, (SELECT w.contact_point FROM warrants w \
+               WHERE w.contact_id = o.contact_id AND w.outbox_id = o.id ORDER BY w.seq DESC LIMIT 1)) AS contact_point, \
+             o.message_id, o.outcome, o.updated_at \
              FROM outbox o JOIN contacts c ON c.id = o.contact_id \
              WHERE o.campaign_id = $1 AND o.state = 'indeterminate' ORDER BY o.contact_id LIMIT $2",
         )

@@ -2,6 +2,14 @@
 import { invoke } from '@tauri-apps/api/core';
 import { asCommandError } from './errors';
 import { sessionEnded } from './session.svelte';
+import type { Campaign } from './api-types/Campaign';
+import type { CampaignInput } from './api-types/CampaignInput';
+import type { CampaignPage } from './api-types/CampaignPage';
+import type { CampaignPreview } from './api-types/CampaignPreview';
+import type { CampaignProgress } from './api-types/CampaignProgress';
+import type { CampaignState } from './api-types/CampaignState';
+import type { CampaignTestSend } from './api-types/CampaignTestSend';
+import type { Communication } from './api-types/Communication';
 import type { Company } from './api-types/Company';
 import type { CompanyInput } from './api-types/CompanyInput';
 import type { CompanyPage } from './api-types/CompanyPage';
@@ -12,6 +20,10 @@ import type { ContactPage } from './api-types/ContactPage';
 import type { DecisionRequest } from './api-types/DecisionRequest';
 import type { DecisionResponse } from './api-types/DecisionResponse';
 import type { FieldChange } from './api-types/FieldChange';
+import type { IndeterminateRecipients } from './api-types/IndeterminateRecipients';
+import type { NewLoggedCommunication } from './api-types/NewLoggedCommunication';
+import type { SavedFilter } from './api-types/SavedFilter';
+import type { TopicCatalogue } from './api-types/TopicCatalogue';
 import type { NewLedgerEvent } from './api-types/NewLedgerEvent';
 import type { RecordedEvent } from './api-types/RecordedEvent';
 import type { NewUser } from './api-types/NewUser';
@@ -21,6 +33,9 @@ import type { RevokedCount } from './api-types/RevokedCount';
 import type { SessionInfo } from './api-types/SessionInfo';
 import type { User } from './api-types/User';
 import type { UserUpdate } from './api-types/UserUpdate';
+
+/** The steps of a campaign's workflow that take only the version they were made against. */
+export type CampaignStep = 'submit' | 'send' | 'pause' | 'resume' | 'cancel';
 
 export type Connection =
   | { status: 'unknown'; server: string; fingerprint: string }
@@ -70,4 +85,29 @@ export const api = {
   policyHistory: () => call<PolicyVersion[]>('policy_history'),
   updatePolicy: (change: PolicyChange) => call<PolicyVersion>('update_policy', { change }),
   openEvidencePack: (id: string) => call<void>('open_evidence_pack', { id }),
+  contactCommunications: (id: string) => call<Communication[]>('contact_communications', { id }),
+  logCommunication: (id: string, communication: NewLoggedCommunication) =>
+    call<Communication>('log_communication', { id, communication }),
+  listTopics: () => call<TopicCatalogue>('list_topics'),
+  listFilters: () => call<SavedFilter[]>('list_filters'),
+  listCampaigns: (state: CampaignState | null) => call<CampaignPage>('list_campaigns', { state }),
+  getCampaign: (id: string) => call<Campaign>('get_campaign', { id }),
+  createCampaign: (campaign: CampaignInput) => call<Campaign>('create_campaign', { campaign }),
+  editCampaign: (id: string, content: CampaignInput, version: number) =>
+    call<Campaign>('edit_campaign', { id, edit: { content, version } }),
+  previewCampaign: (id: string) => call<CampaignPreview>('preview_campaign', { id }),
+  testSendCampaign: (id: string) => call<CampaignTestSend>('test_send_campaign', { id }),
+  campaignStep: (id: string, step: CampaignStep, version: number) =>
+    call<Campaign>('campaign_step', { id, step, version }),
+  approveCampaign: (id: string, version: number, contentHash: string, audienceHash: string) =>
+    call<Campaign>('approve_campaign', {
+      id,
+      approval: { version, content_hash: contentHash, audience_hash: audienceHash },
+    }),
+  rejectCampaign: (id: string, version: number, reason: string) =>
+    call<Campaign>('reject_campaign', { id, rejection: { version, reason } }),
+  campaignProgress: (id: string) => call<CampaignProgress>('campaign_progress', { id }),
+  indeterminateRecipients: (id: string) => call<IndeterminateRecipients>('indeterminate_recipients', { id }),
+  resendIndeterminate: (id: string, version: number, contactIds: string[]) =>
+    call<Campaign>('resend_indeterminate', { id, resend: { version, contact_ids: contactIds } }),
 };
