@@ -661,23 +661,26 @@ impl Templates {
         })
     }
 
-    /// The message `recipient` gets, or why they cannot be sent it.
-    pub fn render(
+    /// Where `recipient`'s message goes, or why it cannot be sent to them: everything
+    /// [`Self::render`] would refuse (no address, every address bouncing, a merge field without a
+    /// value), found without rendering anything.
+    pub fn address(
         &self,
         content: &CampaignInput,
-        rules: &Rules<'_>,
         recipient: &Recipient,
-        links: Links<'_>,
-    ) -> Result<RenderedMessage, Unsendable> {
-        let values = Values {
-            first_name: recipient.first_name.as_deref(),
-            last_name: recipient.last_name.as_deref(),
-            company: recipient.company.as_deref(),
-            unsubscribe_url: links.unsubscribe,
-            preferences_url: links.preferences,
-        };
-        let channel = content.message.channel;
-        let (to, flagged) = match channel {
+    ) -> Result<String, Unsendable> {
+        // The links are always there: they never make a field missing.
+        let values = values_of(recipient, PREVIEW_LINK, PREVIEW_LINK);
+        self.checked_address(content, recipient, &values)
+    }
+
+    fn checked_address(
+        &self,
+        content: &CampaignInput,
+        recipient: &Recipient,
+        values: &Values<'_>,
+    ) -> Result<String, Unsendable> {
+        let (to, flagged) = match content.message.channel {
             Channel::Email => (recipient.email.clone(), recipient.email_flagged),
             _ => (recipient.phone.clone(), recipient.phone_flagged),
         };
@@ -695,19 +698,29 @@ impl Templates {
                 field: None,
             });
         };
-        let missing = |field: MergeField| Unsendable {
-            contact_id: recipient.id,
-            reason: "missing_merge_field".into(),
-            field: Some(field.name().into()),
-        };
-        let mut absent = self.body.missing(&values);
+        let mut absent = self.body.missing(values);
         if let Some(subject) = &self.subject {
-            absent.extend(subject.missing(&values));
+            absent.extend(subject.missing(values));
         }
         absent.sort();
-        if let Some(first) = absent.first() {
-            return Err(missing(*first));
+        match absent.first() {
+            Some(first) => Err(missing_field(recipient, *first)),
+            None => Ok(to),
         }
+    }
+
+    /// The message `recipient` gets, or why they cannot be sent it.
+    pub fn render(
+        &self,
+        content: &CampaignInput,
+        rules: &Rules<'_>,
+        recipient: &Recipient,
+        links: Links<'_>,
+    ) -> Result<RenderedMessage, Unsendable> {
+        let values = values_of(recipient, links.unsubscribe, links.preferences);
+        let to = self.checked_address(content, recipient, &values)?;
+        let channel = content.message.channel;
+        let missing = |field: MergeField| missing_field(recipient, field);
         let subject = self.subject.as_ref().and_then(|s| s.fill(&values));
         if channel != Channel::Email {
             let text = self
@@ -735,6 +748,30 @@ impl Templates {
             text,
             html: Some(html),
         })
+    }
+}
+
+/// The merge values of `recipient`'s message.
+fn values_of<'a>(
+    recipient: &'a Recipient,
+    unsubscribe: &'a str,
+    preferences: &'a str,
+) -> Values<'a> {
+    Values {
+        first_name: recipient.first_name.as_deref(),
+        last_name: recipient.last_name.as_deref(),
+        company: recipient.company.as_deref(),
+        unsubscribe_url: unsubscribe,
+        preferences_url: preferences,
+    }
+}
+
+/// `recipient` has no value for `field`, which the message uses without a default.
+fn missing_field(recipient: &Recipient, field: MergeField) -> Unsendable {
+    Unsendable {
+        contact_id: recipient.id,
+        reason: "missing_merge_field".into(),
+        field: Some(field.name().into()),
     }
 }
 

@@ -236,7 +236,8 @@ async fn send_batch(
     let mut warrants = Vec::with_capacity(claimed.len());
     // The refused and the unsendable, ended together once the batch is decided.
     let mut not_sent: Vec<(Uuid, String)> = Vec::new();
-    let mut ready = Vec::new();
+    // The allowed rows, each with the index of its recipient.
+    let mut allowed: Vec<(Claimed, usize)> = Vec::new();
     for row in claimed {
         let contact = row.contact_id;
         let kind = listed
@@ -293,36 +294,19 @@ async fn send_batch(
             warrants.push(warrant);
             continue;
         }
-        let link = format!("{}/u/{}", worker.public_url, row.token);
-        let links = Links {
-            unsubscribe: &link,
-            preferences: &link,
-            preferences_footer,
-        };
-        let rendered = recipients
+        // Only where it goes is settled here: the message is rendered once the transaction has
+        // committed, so that SQLite's one writer is not held while CommonMark is turned to HTML.
+        let addressed = recipients
             .binary_search_by_key(&contact, |r| r.id)
             .ok()
-            .map(|i| templates.render(&campaign.content, rules, &recipients[i], links));
-        match rendered {
-            Some(Ok(rendered)) => {
-                warrant.contact_point = Some(rendered.to.clone());
-                ready.push(Ready {
-                    message_campaign: campaign_id,
-                    row,
-                    message: rendered,
-                    unsubscribe: link,
-                });
+            .map(|i| (i, templates.address(&campaign.content, &recipients[i])));
+        match addressed {
+            Some((i, Ok(to))) => {
+                warrant.contact_point = Some(to);
+                allowed.push((row, i));
             }
-            Some(Err(why)) => {
-                let outcome = match &why.field {
-                    Some(field) => format!("{}:{field}", why.reason),
-                    None => why.reason.clone(),
-                };
-                not_sent.push((row.id, outcome));
-            }
-            None => {
-                not_sent.push((row.id, INACTIVE.to_owned()));
-            }
+            Some((_, Err(why))) => not_sent.push((row.id, unsendable_outcome(&why))),
+            None => not_sent.push((row.id, INACTIVE.to_owned())),
         }
         warrants.push(warrant);
     }
@@ -339,8 +323,41 @@ async fn send_batch(
     store::audit::append(&mut tx, &record).await?;
     tx.commit().await?;
     let handled = warrants.len();
+    let mut ready = Vec::with_capacity(allowed.len());
+    let mut unrendered = Vec::new();
+    for (row, i) in allowed {
+        let link = format!("{}/u/{}", worker.public_url, row.token);
+        let links = Links {
+            unsubscribe: &link,
+            preferences: &link,
+            preferences_footer,
+        };
+        match templates.render(&campaign.content, rules, &recipients[i], links) {
+            Ok(message) => ready.push(Ready {
+                message_campaign: campaign_id,
+                row,
+                message,
+                unsubscribe: link,
+            }),
+            // `address` found nothing to refuse, so this is not expected; the row still ends.
+            Err(why) => unrendered.push((row.id, unsendable_outcome(&why))),
+        }
+    }
+    if !unrendered.is_empty() {
+        let mut tx = db.begin().await?;
+        outbox::end_not_sent(&mut tx, &unrendered, clock::now()).await?;
+        tx.commit().await?;
+    }
     hand_over(db, mail, worker, stop, &campaign, ready).await?;
     Ok(handled)
+}
+
+/// How a row that cannot be sent ends: the reason, and the merge field when one is missing.
+fn unsendable_outcome(why: &assent_shared::api::Unsendable) -> String {
+    match &why.field {
+        Some(field) => format!("{}:{field}", why.reason),
+        None => why.reason.clone(),
+    }
 }
 
 /// Marks a sending campaign sent once no row is queued or in flight.
