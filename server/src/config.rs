@@ -82,8 +82,8 @@ pub struct Config {
     pub public_bind: SocketAddr,
     /// The proxies whose `X-Forwarded-For` names the client of a public page.
     pub trusted_proxies: crate::public::TrustedProxies,
-    /// The send worker: how many recipients it claims at once (the most that can be in flight,
-    /// and so the most a crash can leave indeterminate).
+    /// The send worker: the most recipients in flight (and so the most a crash can leave
+    /// indeterminate); it claims half of them while it hands the other half over.
     pub send_batch: i64,
     /// How long a claim of the send worker lasts: rows still claimed after it (their worker
     /// stopped) are indeterminate.

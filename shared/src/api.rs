@@ -776,6 +776,20 @@ pub struct CampaignPreview {
     /// `not_sent` with the same reasons).
     pub unsendable_count: u64,
     pub sample: Option<RenderedMessage>,
+    /// The names of the people the preview shows by name: the first 100 the engine leaves out,
+    /// the unsendable listed above and the sample's recipient, in contact id order. The preview
+    /// is recorded as a read of each of them.
+    pub names: Vec<PersonName>,
+}
+
+/// A contact's name, as a list that names people shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct PersonName {
+    pub contact_id: Uuid,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
 }
 
 /// A member who cannot be sent the message, and why.

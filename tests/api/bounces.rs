@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::campaigns::{approved_offer, catalogue, consent, contact, progress_when_done, step};
+use crate::campaigns::{approved_offer, catalogue, consent, contact, sent};
 use crate::helpers::{run_with, Backend, TestApp};
 
 async fn outcomes(app: &TestApp, campaign: Uuid) -> Vec<(Uuid, String, String)> {
@@ -49,9 +49,7 @@ async fn a_hard_bounce_flags_the_address_and_the_next_campaign_uses_the_next_one
 
         // Marketing goes out through the relay, which refuses both mailboxes for good.
         let (first, _) = approved_offer(&app, &sales, &manager, &[jane.id, ravi.id]).await;
-        let (status, body) = step(&app, &sales, &first, "send", json!({})).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let progress = progress_when_done(&app, &sales, first.id).await;
+        let progress = sent(&app, &sales, &first).await;
         assert_eq!(progress["failed"], 2, "{progress}");
         let mut expected = vec![
             (jane.id, "failed".to_owned(), "hard_bounce:550:5.1.1".to_owned()),
@@ -65,9 +63,7 @@ async fn a_hard_bounce_flags_the_address_and_the_next_campaign_uses_the_next_one
         assert_eq!(preview.unsendable.len(), 1, "{:?}", preview.unsendable);
         assert_eq!(preview.unsendable[0].contact_id, ravi.id);
         assert_eq!(preview.unsendable[0].reason, "address_bouncing");
-        let (status, body) = step(&app, &sales, &second, "send", json!({})).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        progress_when_done(&app, &sales, second.id).await;
+        sent(&app, &sales, &second).await;
         let mut expected = vec![
             (jane.id, "failed".to_owned(), "hard_bounce:550:5.1.1".to_owned()),
             (ravi.id, "not_sent".to_owned(), "address_bouncing".to_owned()),
@@ -175,9 +171,7 @@ async fn reports_flag_bounced_addresses_and_record_complaints_as_opt_outs(backen
         let ravi = contact(&app, &sales, json!({"first_name": "Ravi", "last_name": "Patel", "emails": ["ravi.patel@example.org"]})).await;
         consent(&app, &sales, &ravi).await;
         let (first, _) = approved_offer(&app, &sales, &manager, &[jane.id, ravi.id]).await;
-        let (status, body) = step(&app, &sales, &first, "send", json!({})).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        progress_when_done(&app, &sales, first.id).await;
+        sent(&app, &sales, &first).await;
         let (jane_row, jane_message) = made(&app, first.id, jane.id).await;
         let (_, ravi_message) = made(&app, first.id, ravi.id).await;
 

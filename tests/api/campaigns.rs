@@ -16,6 +16,18 @@ pub async fn catalogue(app: &TestApp) {
     assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
 }
 
+/// The topic catalogue, a salesperson and a manager: their tokens.
+pub async fn catalogue_and_staff(app: &TestApp) -> (String, String) {
+    catalogue(app).await;
+    let (_, sales) = app
+        .user_with_token("sam.sales@example.org", &[Role::Sales])
+        .await;
+    let (_, manager) = app
+        .user_with_token("mia.manager@example.org", &[Role::Manager])
+        .await;
+    (sales, manager)
+}
+
 pub async fn contact(app: &TestApp, token: &str, body: Value) -> Contact {
     let reply = app.post("/api/v1/contacts", token, body).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
@@ -151,6 +163,14 @@ store_test! {
         assert!(html.contains("<p>Dear Jane,</p>") && html.contains("<strong>boiler check</strong>"), "{html}");
         assert!(html.contains("Harbour Heating Ltd, 1 Quay Street, Bristol BS1 4DJ"), "the sender's identity: {html}");
         assert!(sample.text.contains("Unsubscribe <https://assent.invalid/"), "{}", sample.text);
+        // Everyone it shows by name is named in it: Bob and the nameless one left out, Jane the
+        // sample.
+        let mut named: Vec<(Uuid, Option<&str>, Option<&str>)> = preview.names.iter()
+            .map(|n| (n.contact_id, n.first_name.as_deref(), n.last_name.as_deref())).collect();
+        named.sort();
+        let mut expected = vec![(jane.id, Some("Jane"), Some("Doe")), (bob.id, Some("Bob"), Some("Roe")), (nameless.id, None, Some("Okafor"))];
+        expected.sort();
+        assert_eq!(named, expected);
 
         // Four eyes: sales cannot approve, nor an administrator who is not a manager.
         let approval = json!({"content_hash": preview.content_hash, "audience_hash": preview.audience_hash});
@@ -275,6 +295,13 @@ pub fn maildir(app: &TestApp) -> Vec<String> {
     messages
 }
 
+/// Sends an approved campaign and waits until it is sent; its progress then.
+pub async fn sent(app: &TestApp, token: &str, approved: &Campaign) -> Value {
+    let (status, body) = step(app, token, approved, "send", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    progress_when_done(app, token, approved.id).await
+}
+
 pub async fn progress_when_done(app: &TestApp, token: &str, id: Uuid) -> Value {
     for _ in 0..200 {
         let progress = app
@@ -383,9 +410,7 @@ store_test! {
         let before = app.get(&format!("/api/v1/contacts/{}/communications", jane.id), &sales).await;
         assert_eq!((before.status, before.body.clone()), (StatusCode::OK, json!([])), "nothing decided yet");
         let (approved, _) = approved_offer(&app, &sales, &manager, &[jane.id, bob.id]).await;
-        let (status, body) = step(&app, &sales, &approved, "send", json!({})).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        progress_when_done(&app, &sales, approved.id).await;
+        sent(&app, &sales, &approved).await;
 
         let log = |c: &Contact| {
             let path = format!("/api/v1/contacts/{}/communications", c.id);
@@ -515,13 +540,7 @@ async fn states_of(app: &TestApp, campaign: Uuid) -> std::collections::HashMap<S
 async fn a_stop_puts_back_what_a_rate_limit_held(backend: crate::helpers::Backend) {
     let settings = [("ASSENT_MAIL_PER_SECOND", "2"), ("ASSENT_SEND_BATCH", "10")];
     crate::helpers::run_with(backend, &settings, |app| async move {
-        catalogue(&app).await;
-        let (_, sales) = app
-            .user_with_token("sam.sales@example.org", &[Role::Sales])
-            .await;
-        let (_, manager) = app
-            .user_with_token("mia.manager@example.org", &[Role::Manager])
-            .await;
+        let (sales, manager) = catalogue_and_staff(&app).await;
         let mut members = Vec::new();
         for n in 0..10 {
             let c = contact(
@@ -593,9 +612,7 @@ store_test! {
         let ravi = contact(&app, &sales, json!({"first_name": "Ravi", "last_name": "Patel", "emails": ["ravi.patel@example.org"]})).await;
         consent(&app, &sales, &ravi).await;
         let (approved, _) = approved_offer(&app, &sales, &manager, &[jane.id, ravi.id]).await;
-        let (status, body) = step(&app, &sales, &approved, "send", json!({})).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        progress_when_done(&app, &sales, approved.id).await;
+        sent(&app, &sales, &approved).await;
         let listed = format!("/api/v1/campaigns/{}/indeterminate", approved.id);
         assert_eq!(app.get(&listed, &sales).await.body, json!({"total": 0, "items": []}));
 
@@ -756,9 +773,7 @@ store_test! {
 
         // Sent as approved; its warrant names no approver, and the policy left out the
         // preferences link (the sender's identity stays).
-        let (status, body) = step(&app, &sales, &goes, "send", json!({})).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        progress_when_done(&app, &sales, goes.id).await;
+        sent(&app, &sales, &goes).await;
         let messages = maildir(&app);
         assert_eq!(messages.len(), 1);
         assert!(messages[0].contains("Dear Jane"), "{}", messages[0]);

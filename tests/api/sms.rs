@@ -6,11 +6,10 @@
 
 use assent_server::sms::double::{Fault, GatewayDouble};
 use assent_shared::api::{Campaign, CampaignPreview, Contact};
-use assent_shared::domain::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::campaigns::{approved, catalogue, contact, progress_when_done, step};
+use crate::campaigns::{approved, catalogue_and_staff, contact, progress_when_done, step};
 use crate::helpers::{run_with, Backend, TestApp};
 
 const JANE: &str = "+447400123456";
@@ -43,13 +42,7 @@ fn text_offer(ids: &[uuid::Uuid], body: &str) -> Value {
 /// The catalogue, a salesperson and a manager (their tokens), and Jane, who agreed to boiler
 /// offers by text.
 async fn sales_manager_and_jane(app: &TestApp) -> (String, String, Contact) {
-    catalogue(app).await;
-    let (_, sales) = app
-        .user_with_token("sam.sales@example.org", &[Role::Sales])
-        .await;
-    let (_, manager) = app
-        .user_with_token("mia.manager@example.org", &[Role::Manager])
-        .await;
+    let (sales, manager) = catalogue_and_staff(app).await;
     let jane = contact(
         app,
         &sales,

@@ -3,14 +3,12 @@
 //! client) would.
 
 use assent_shared::api::{Campaign, CampaignPreview, Contact, RecordedEvent};
-use assent_shared::domain::Role;
 use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::campaigns::{
-    approved_offer, boiler_offer, catalogue, consent, contact, maildir, progress_when_done, step,
-    BODY,
+    approved_offer, boiler_offer, catalogue_and_staff, consent, contact, maildir, sent, BODY,
 };
 use crate::helpers::{run_with, Backend, TestApp};
 use crate::store_test;
@@ -50,9 +48,7 @@ const FORM: &str = "application/x-www-form-urlencoded";
 /// Approves and sends the boiler offer to `members`; returns the campaign.
 async fn send_offer(app: &TestApp, sales: &str, manager: &str, members: &[Uuid]) -> Campaign {
     let (approved, _) = approved_offer(app, sales, manager, members).await;
-    let (status, body) = step(app, sales, &approved, "send", json!({})).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    progress_when_done(app, sales, approved.id).await;
+    sent(app, sales, &approved).await;
     approved
 }
 
@@ -94,13 +90,7 @@ async fn ledger(app: &TestApp, token: &str, contact: &Contact) -> Vec<RecordedEv
 
 /// Jane, with consent for boiler emails, sent the offer: the staff tokens, Jane and her token.
 async fn jane_sent_the_offer(app: &TestApp) -> (String, String, Contact, String) {
-    catalogue(app).await;
-    let (_, sales) = app
-        .user_with_token("sam.sales@example.org", &[Role::Sales])
-        .await;
-    let (_, manager) = app
-        .user_with_token("mia.manager@example.org", &[Role::Manager])
-        .await;
+    let (sales, manager) = catalogue_and_staff(app).await;
     let jane = contact(
         app,
         &sales,

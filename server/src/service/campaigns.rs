@@ -18,7 +18,7 @@
 
 use assent_shared::api::{
     AudienceDecisionRequest, Campaign, CampaignApproval, CampaignEdit, CampaignInput, CampaignPage,
-    CampaignPreview, CampaignRejection, IndeterminateRecipients, IndeterminateResend,
+    CampaignPreview, CampaignRejection, IndeterminateRecipients, IndeterminateResend, PersonName,
     RenderedMessage, Unsendable,
 };
 use assent_shared::domain::{
@@ -86,25 +86,8 @@ pub async fn create(
     access::require_any(db, actor, AUTHOR_ROLES, None).await?;
     let staff = access::staff(db, actor, "writes a campaign").await?;
     let content = checked_content(db, input).await?;
-    let now = clock::now();
-    let campaign = Campaign {
-        id: Uuid::now_v7(),
-        version: 1,
-        content_hash: content_hash(&content)?,
-        flags: flags(&content, rules),
-        content,
-        state: CampaignState::Draft,
-        author_id: staff.user.id,
-        created_at: now,
-        updated_by: staff.user.id,
-        updated_at: now,
-        submitted_at: None,
-        decided_by: None,
-        decided_at: None,
-        rejection_reason: None,
-        frozen_members: None,
-        audience_hash: None,
-    };
+    let flags = flags(&content, rules);
+    let campaign = new_campaign(content, flags, CampaignState::Draft, staff.user.id)?;
     let mut tx = db.begin().await?;
     store::campaigns::insert(&mut tx, &campaign).await?;
     store::audit::append(
@@ -116,6 +99,34 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     Ok(campaign)
+}
+
+/// A campaign as its author first writes it down, in `state`, now: version 1, nothing decided.
+pub(crate) fn new_campaign(
+    content: CampaignInput,
+    flags: Vec<String>,
+    state: CampaignState,
+    author_id: Uuid,
+) -> ServiceResult<Campaign> {
+    let now = clock::now();
+    Ok(Campaign {
+        id: Uuid::now_v7(),
+        version: 1,
+        content_hash: content_hash(&content)?,
+        flags,
+        content,
+        state,
+        author_id,
+        created_at: now,
+        updated_by: author_id,
+        updated_at: now,
+        submitted_at: None,
+        decided_by: None,
+        decided_at: None,
+        rejection_reason: None,
+        frozen_members: None,
+        audience_hash: None,
+    })
 }
 
 /// Replaces the content (the author only). A campaign submitted, approved or rejected returns to
@@ -572,42 +583,57 @@ pub async fn preview(
         .ok_or(ServiceError::NotFound("campaign"))?;
     let (members, left_out) = decisions::members(db, &campaign.content.audience).await?;
     let ids: Vec<Uuid> = members.iter().map(|(id, _)| *id).collect();
-    let request = AudienceDecisionRequest {
-        audience: campaign.content.audience.clone(),
-        message: campaign.content.message.clone(),
-        named_person: None,
-        as_of: None,
-        after: None,
-        limit: Some(decisions::MAX_AUDIENCE_PAGE),
-    };
+    let request = decision_request(&campaign, decisions::MAX_AUDIENCE_PAGE);
     // Audits the decisions shown as reads of those contacts.
     let decided = decisions::decide_members(db, actor, &request, &members, left_out).await?;
-    let allowed: Vec<Uuid> = decided
+    let allowed = allowed_in(&decided);
+    // Named in the preview: the first ones the engine leaves out (the rest are counted).
+    let mut named: Vec<Uuid> = decided
         .decisions
         .iter()
-        .filter(|m| m.allowed)
+        .filter(|m| !m.allowed)
+        .take(NAMED_IN_PREVIEW)
         .map(|m| m.contact_id)
         .collect();
     let template = Templates::parse(&campaign.content)?;
-    let links = Links {
-        unsubscribe: PREVIEW_LINK,
-        preferences: PREVIEW_LINK,
-        preferences_footer: decided_policy(db, &decided).await?.service_preferences_link,
-    };
+    let links = preview_links(db, &decided).await?;
     let mut unsendable = Vec::new();
     let mut sample = None;
-    for recipient in store::contacts::recipients(db, &allowed).await? {
-        match template.render(&campaign.content, rules, &recipient, links) {
+    // Decisions come in contact id order, so `allowed` is sorted.
+    let mut read = allowed.clone();
+    read.extend_from_slice(&named);
+    let recipients = store::contacts::recipients(db, &read).await?;
+    for recipient in recipients
+        .iter()
+        .filter(|r| allowed.binary_search(&r.id).is_ok())
+    {
+        match template.render(&campaign.content, rules, recipient, links) {
             Ok(message) => {
                 if sample.is_none() {
+                    named.push(message.contact_id);
                     sample = Some(message);
                 }
             }
-            Err(why) => unsendable.push(why),
+            Err(why) => {
+                if unsendable.len() < NAMED_IN_PREVIEW {
+                    named.push(why.contact_id);
+                }
+                unsendable.push(why);
+            }
         }
     }
     let unsendable_count = unsendable.len() as u64;
-    unsendable.truncate(100);
+    unsendable.truncate(NAMED_IN_PREVIEW);
+    named.sort_unstable();
+    let names = recipients
+        .iter()
+        .filter(|r| named.binary_search(&r.id).is_ok())
+        .map(|r| PersonName {
+            contact_id: r.id,
+            first_name: r.first_name.clone(),
+            last_name: r.last_name.clone(),
+        })
+        .collect();
     Ok(CampaignPreview {
         content_hash: campaign.content_hash,
         audience_hash: audience_hash(&ids),
@@ -615,17 +641,77 @@ pub async fn preview(
         unsendable,
         unsendable_count,
         sample,
+        names,
     })
 }
 
-/// The policy the audience's decisions were made under.
-async fn decided_policy(
+/// The message as the first member of the campaign's audience who may be sent it now would get
+/// it (the preview's sample), or none when nobody can be. Members are decided in contact id order
+/// a few at a time, stopping at the first whose message renders, so only those decided are
+/// recorded as read.
+pub(crate) async fn first_sendable(
+    db: &Db,
+    actor: &Actor,
+    rules: &Rules<'_>,
+    campaign: &Campaign,
+) -> ServiceResult<Option<RenderedMessage>> {
+    const AT_ONCE: usize = 50;
+    let (members, _) = decisions::members(db, &campaign.content.audience).await?;
+    let template = Templates::parse(&campaign.content)?;
+    for some in members.chunks(AT_ONCE) {
+        let request = decision_request(campaign, some.len() as i64);
+        let decided = decisions::decide_members(db, actor, &request, some, 0).await?;
+        let allowed = allowed_in(&decided);
+        if allowed.is_empty() {
+            continue;
+        }
+        let links = preview_links(db, &decided).await?;
+        for recipient in store::contacts::recipients(db, &allowed).await? {
+            if let Ok(message) = template.render(&campaign.content, rules, &recipient, links) {
+                return Ok(Some(message));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The members a page of decisions allows, in contact id order.
+fn allowed_in(decided: &assent_shared::api::AudienceDecisionResponse) -> Vec<Uuid> {
+    decided
+        .decisions
+        .iter()
+        .filter(|m| m.allowed)
+        .map(|m| m.contact_id)
+        .collect()
+}
+
+/// How many of those left out (by the engine, or as unsendable) a preview names.
+const NAMED_IN_PREVIEW: usize = 100;
+
+/// The request that decides a page of `limit` of the campaign's audience for its message, now.
+fn decision_request(campaign: &Campaign, limit: i64) -> AudienceDecisionRequest {
+    AudienceDecisionRequest {
+        audience: campaign.content.audience.clone(),
+        message: campaign.content.message.clone(),
+        named_person: None,
+        as_of: None,
+        after: None,
+        limit: Some(limit),
+    }
+}
+
+/// The links of a previewed message (they lead nowhere), with the footer the policy the
+/// audience's decisions were made under asks for.
+async fn preview_links(
     db: &Db,
     decided: &assent_shared::api::AudienceDecisionResponse,
-) -> ServiceResult<assent_shared::ledger::Policy> {
-    Ok(store::policies::in_force(db, Some(decided.decided_for))
-        .await?
-        .policy)
+) -> ServiceResult<Links<'static>> {
+    let policy = store::policies::in_force(db, Some(decided.decided_for)).await?;
+    Ok(Links {
+        unsubscribe: PREVIEW_LINK,
+        preferences: PREVIEW_LINK,
+        preferences_footer: policy.policy.service_preferences_link,
+    })
 }
 
 /// The links a message carries for its recipient.

@@ -5,9 +5,7 @@
 //! sends, and one the engine refused is still recorded, and listed for the data protection lead.
 
 use assent_engine::{decide, CompiledPolicy};
-use assent_shared::api::{
-    Audience, Campaign, CampaignInput, Communication, NewLoggedCommunication,
-};
+use assent_shared::api::{Audience, CampaignInput, Communication, NewLoggedCommunication};
 use assent_shared::domain::{parse_notes, parse_optional_text, CampaignState, PhoneNumber, Role};
 use assent_shared::ledger::{Channel, Message, Subject};
 use assent_shared::validate::{FieldErrors, NAME_MAX, NOTES_MAX};
@@ -160,24 +158,8 @@ pub async fn log_one(
         body: summary.unwrap_or_default(),
         audience: Audience::ContactIds(vec![id]),
     };
-    let campaign = Campaign {
-        id: Uuid::now_v7(),
-        version: 1,
-        content_hash: super::campaigns::content_hash(&content)?,
-        content,
-        state: CampaignState::Sent,
-        flags: Vec::new(),
-        author_id: staff.user.id,
-        created_at: now,
-        updated_by: staff.user.id,
-        updated_at: now,
-        submitted_at: None,
-        decided_by: None,
-        decided_at: None,
-        rejection_reason: None,
-        frozen_members: None,
-        audience_hash: None,
-    };
+    let campaign =
+        super::campaigns::new_campaign(content, Vec::new(), CampaignState::Sent, staff.user.id)?;
     let row = outbox::NewRow {
         id: Uuid::now_v7(),
         contact_id: id,

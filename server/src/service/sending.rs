@@ -1,17 +1,18 @@
-//! The send worker: it works through the outbox of every campaign that is sending, a batch at a
-//! time, acting as the system's `sender` job.
+//! The send worker: it works through the outbox of every campaign that is sending, a step (half
+//! of `send_batch`) at a time, acting as the system's `sender` job.
 //!
-//! For each batch, in one transaction: claim up to `send_batch` due rows under a lease naming this
-//! worker, decide each recipient again (the ledger and the policy as they are now), write each
-//! decision's warrant to the campaign's chain in the communication log, and end the refused and
-//! the unsendable rows as `not_sent`. Then, outside any transaction, hand each allowed message to
+//! For each step, in one transaction: pick the due rows, decide each recipient again (the ledger
+//! and the policy as they are now), write each decision's warrant to the campaign's chain in the
+//! communication log, end the refused and the unsendable rows as `not_sent` and claim the rest
+//! under a lease naming this worker. Then, outside any transaction, hand each allowed message to
 //! the outlet and write that row's end as soon as the relay has answered: a row's state is its
-//! checkpoint, written after the reply. A worker killed in between leaves rows `claimed`; when
-//! their lease runs out they become `indeterminate` (they may have been sent) and are never sent
-//! again on their own. So a crash duplicates nothing and loses nothing, and leaves at most one
-//! batch indeterminate.
+//! checkpoint, written after the reply. The next step is prepared while one is handed over. A
+//! worker killed in between leaves rows `claimed`; when their lease runs out they become
+//! `indeterminate` (they may have been sent) and are never sent again on their own. So a crash
+//! duplicates nothing and loses nothing, and leaves at most `send_batch` rows (two steps)
+//! indeterminate.
 //!
-//! An opt-out that commits before a batch's decision began stops that person's message: the
+//! An opt-out that commits before a step's decision began stops that person's message: the
 //! decision is made just before the hand-over, never at approval.
 
 use std::sync::Arc;
@@ -41,7 +42,8 @@ use crate::store::{self, ledger::Ledgers, Db};
 pub struct Worker {
     /// Names the worker in its leases: unique per process.
     pub name: String,
-    /// Recipients claimed at once: the most in flight.
+    /// The most recipients in flight: claimed in steps of half, one prepared while the one
+    /// before it is handed over.
     pub batch: i64,
     /// How long a claim lasts before its rows count as indeterminate.
     pub lease: chrono::Duration,
@@ -91,9 +93,14 @@ fn backoff(attempts: i64) -> chrono::Duration {
     chrono::Duration::minutes(minutes[(attempts.max(1) as usize - 1).min(minutes.len() - 1)])
 }
 
-/// Runs until `stop` turns true: marks expired leases indeterminate, then works every sending
-/// campaign a batch at a time, waiting `idle` when there is nothing to do. A failure is logged and
-/// the loop goes on. A batch being handed over when `stop` turns is finished first.
+/// Runs until `stop` turns true: marks expired leases indeterminate, then works the sending
+/// campaigns in turn, a step at a time, waiting `idle` when there is nothing to do. A failure is
+/// logged and the loop goes on.
+///
+/// A step is half of `send_batch`: one step is prepared (picked, decided, warranted, claimed and
+/// rendered) while the one before it is handed over, so the database and the relay work at once
+/// and no more than `send_batch` recipients are ever in flight. When `stop` turns, the step being
+/// handed over is finished and the one prepared goes back to the queue untouched.
 pub async fn run(
     db: Db,
     mail: Arc<Mail>,
@@ -101,24 +108,65 @@ pub async fn run(
     worker: Worker,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let rules = Rules {
+        identity: &mail.settings.identity,
+        marketing_phrases: &phrases,
+        sms_takes_replies: mail.sms.from.takes_replies(),
+    };
+    // A batch of one cannot be halved: its steps take turns instead.
+    let overlap = worker.batch >= 2;
+    let step = (worker.batch / 2).max(1);
     // Expired leases are looked for at most every half lease (not every pass, which would be
     // a write every `idle` on an idle server): a crashed batch is shown indeterminate within
     // one and a half leases.
     let every = worker.lease.to_std().unwrap_or(Duration::from_secs(120)) / 2;
     let mut next_expiry = tokio::time::Instant::now();
-    while !*stop.borrow() {
+    let mut turn = 0;
+    let mut prepared: Option<Prepared> = None;
+    loop {
+        let stopping = *stop.borrow();
+        if stopping && prepared.is_none() {
+            break;
+        }
         let expire = tokio::time::Instant::now() >= next_expiry;
         if expire {
             next_expiry = tokio::time::Instant::now() + every;
         }
-        let worked = match work_once(&db, &mail, &phrases, &worker, &stop, expire).await {
-            Ok(worked) => worked,
-            Err(e) => {
-                tracing::error!(error = %e, "the send worker failed; it will try again");
-                0
+        let handing = prepared.take();
+        let handed = handing.is_some();
+        let hand = async {
+            if let Some(step) = handing {
+                let campaign = step.campaign.id;
+                if let Err(e) =
+                    hand_over(&db, &mail, &worker, &stop, &step.campaign, step.ready).await
+                {
+                    tracing::error!(campaign = %campaign, error = %e, "handing over a step of the campaign failed");
+                }
             }
         };
-        if worked == 0 {
+        let prepare = async {
+            if stopping {
+                return Ok(None);
+            }
+            next_step(&db, &rules, &worker, step, expire, &mut turn).await
+        };
+        let next = if overlap {
+            tokio::join!(hand, prepare).1
+        } else {
+            hand.await;
+            prepare.await
+        };
+        let worked = match next {
+            Ok(next) => {
+                prepared = next;
+                prepared.is_some()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the send worker failed; it will try again");
+                false
+            }
+        };
+        if !worked && !handed && !stopping {
             tokio::select! {
                 _ = tokio::time::sleep(worker.idle) => {}
                 _ = stop.changed() => {}
@@ -127,15 +175,16 @@ pub async fn run(
     }
 }
 
-/// One pass: expired leases, then one batch of each sending campaign. Returns the rows handled.
-pub async fn work_once(
+/// Expired leases (when `expire`), then the next step of the sending campaigns, taken in turn
+/// (`turn` counts the steps prepared): the first campaign from there with rows to send.
+async fn next_step(
     db: &Db,
-    mail: &Mail,
-    phrases: &[String],
+    rules: &Rules<'_>,
     worker: &Worker,
-    stop: &tokio::sync::watch::Receiver<bool>,
+    step: i64,
     expire: bool,
-) -> ServiceResult<usize> {
+    turn: &mut usize,
+) -> ServiceResult<Option<Prepared>> {
     let expired = if expire {
         outbox::expire_leases(db, clock::now()).await?
     } else {
@@ -147,26 +196,28 @@ pub async fn work_once(
             "outbox rows were claimed by a worker that stopped before it finished them: they are indeterminate and will not be sent again on their own"
         );
     }
-    let rules = Rules {
-        identity: &mail.settings.identity,
-        marketing_phrases: phrases,
-        sms_takes_replies: mail.sms.from.takes_replies(),
-    };
-    let mut worked = 0;
-    for campaign_id in outbox::campaigns_in(db, CampaignState::Sending.as_str()).await? {
-        // Each campaign's batch is finished before a stop is looked at again.
-        if *stop.borrow() {
-            break;
-        }
+    let sending = outbox::campaigns_in(db, CampaignState::Sending.as_str()).await?;
+    for i in 0..sending.len() {
+        let campaign_id = sending[(*turn + i) % sending.len()];
         // One campaign's failure (its claim rolled back) holds up no other.
-        match send_batch(db, mail, &rules, worker, stop, campaign_id).await {
-            Ok(rows) => worked += rows,
+        match prepare(db, rules, worker, step, campaign_id).await {
+            Ok(Some(prepared)) => {
+                *turn = (*turn + i + 1) % sending.len();
+                return Ok(Some(prepared));
+            }
+            Ok(None) => {}
             Err(e) => {
-                tracing::error!(campaign = %campaign_id, error = %e, "a batch of the campaign failed; it will be tried again")
+                tracing::error!(campaign = %campaign_id, error = %e, "a step of the campaign failed; it will be tried again")
             }
         }
     }
-    Ok(worked)
+    Ok(None)
+}
+
+/// A step decided and committed: its allowed messages, rendered, to hand over.
+struct Prepared {
+    campaign: Campaign,
+    ready: Vec<Ready>,
 }
 
 /// Why a member deactivated (or gone) since approval is not sent: not decided, not sent.
@@ -182,53 +233,53 @@ struct Ready {
     unsubscribe: String,
 }
 
-async fn send_batch(
+/// Picks up to `limit` due rows of the campaign, decides each recipient again, writes the
+/// warrants, ends the refused and claims the rest in one transaction, then renders the allowed
+/// messages. None when the campaign has nothing due (it is marked sent when nothing is left).
+async fn prepare(
     db: &Db,
-    mail: &Mail,
     rules: &Rules<'_>,
     worker: &Worker,
-    stop: &tokio::sync::watch::Receiver<bool>,
+    limit: i64,
     campaign_id: Uuid,
-) -> ServiceResult<usize> {
+) -> ServiceResult<Option<Prepared>> {
     let Some(campaign) = store::campaigns::get(db, campaign_id).await? else {
-        return Ok(0);
+        return Ok(None);
     };
     if campaign.state != CampaignState::Sending {
-        return Ok(0);
+        return Ok(None);
     }
     let actor = Actor::System(SystemJob::Sender);
     let now = clock::now();
     let mut tx = db.begin().await?;
-    let claimed = outbox::claim(
-        &mut tx,
-        campaign_id,
-        &worker.name,
-        now + worker.lease,
-        now,
-        worker.batch,
-    )
-    .await?;
+    let claimed = outbox::pick(&mut tx, campaign_id, now, limit).await?;
     if claimed.is_empty() {
         drop(tx);
         finish_if_done(db, &actor, &campaign).await?;
-        return Ok(0);
+        return Ok(None);
     }
     // The decision begins here, before the ledgers are read: an opt-out committed before this
     // moment is in what is read. The warrant names this moment; the engine weighs everything
     // read (it decides as of the end of the reading, below).
     let decided_at = clock::now();
     let ids: Vec<Uuid> = claimed.iter().map(|r| r.contact_id).collect();
-    let listed = store::contacts::audience_by_ids(db, &ids).await?;
-    let recipients = store::contacts::recipients(db, &ids).await?;
-    let policy = store::policies::in_force(db, None).await?;
+    // Three reads, at once (on PostgreSQL each on a connection of its own).
+    let read_ledgers = async {
+        let mut ledgers: Vec<(Uuid, CopiedLedger)> = Vec::with_capacity(ids.len());
+        store::ledger::visit(db, Ledgers::Of(&ids), None, |contact_id, ledger| {
+            ledgers.push((contact_id, ledger()?));
+            Ok(())
+        })
+        .await?;
+        Ok::<_, store::StoreError>(ledgers)
+    };
+    let (listed, policy, ledgers) = futures_util::try_join!(
+        store::contacts::audience_by_ids(db, &ids),
+        store::policies::in_force(db, None),
+        read_ledgers
+    )?;
     let preferences_footer = policy.policy.service_preferences_link;
     let compiled = CompiledPolicy::new(policy.policy);
-    let mut ledgers: Vec<(Uuid, CopiedLedger)> = Vec::with_capacity(ids.len());
-    store::ledger::visit(db, Ledgers::Of(&ids), None, |contact_id, ledger| {
-        ledgers.push((contact_id, ledger()?));
-        Ok(())
-    })
-    .await?;
     let read_at = clock::now();
     let templates = Templates::parse(&campaign.content)?;
     let message = &campaign.content.message;
@@ -236,7 +287,7 @@ async fn send_batch(
     let mut warrants = Vec::with_capacity(claimed.len());
     // The refused and the unsendable, ended together once the batch is decided.
     let mut not_sent: Vec<(Uuid, String)> = Vec::new();
-    // The allowed rows, each with the index of its recipient.
+    // The allowed rows, each with the index of its warrant.
     let mut allowed: Vec<(Claimed, usize)> = Vec::new();
     for row in claimed {
         let contact = row.contact_id;
@@ -294,23 +345,32 @@ async fn send_batch(
             warrants.push(warrant);
             continue;
         }
-        // Only where it goes is settled here: the message is rendered once the transaction has
-        // committed, so that SQLite's one writer is not held while CommonMark is turned to HTML.
-        let addressed = recipients
-            .binary_search_by_key(&contact, |r| r.id)
-            .ok()
-            .map(|i| (i, templates.address(&campaign.content, &recipients[i])));
-        match addressed {
+        allowed.push((row, warrants.len()));
+        warrants.push(warrant);
+    }
+    // Where each allowed message goes is settled here, from the recipients read now; the message
+    // is rendered once the transaction has committed, so that SQLite's one writer is not held
+    // while CommonMark is turned to HTML.
+    let allowed_ids: Vec<Uuid> = allowed.iter().map(|(row, _)| row.contact_id).collect();
+    let recipients = store::contacts::recipients(db, &allowed_ids).await?;
+    let mut addressed: Vec<(Claimed, usize)> = Vec::with_capacity(allowed.len());
+    for (row, w) in allowed {
+        let found = recipients
+            .binary_search_by_key(&row.contact_id, |r| r.id)
+            .ok();
+        match found.map(|i| (i, templates.address(&campaign.content, &recipients[i]))) {
             Some((i, Ok(to))) => {
-                warrant.contact_point = Some(to);
-                allowed.push((row, i));
+                warrants[w].contact_point = Some(to);
+                addressed.push((row, i));
             }
             Some((_, Err(why))) => not_sent.push((row.id, unsendable_outcome(&why))),
             None => not_sent.push((row.id, INACTIVE.to_owned())),
         }
-        warrants.push(warrant);
     }
+    // Each row picked is written once: the refused and the unsendable ended, the rest claimed.
     outbox::end_not_sent(&mut tx, &not_sent, now).await?;
+    let claim: Vec<Uuid> = addressed.iter().map(|(row, _)| row.id).collect();
+    outbox::claim(&mut tx, &claim, &worker.name, now + worker.lease, now).await?;
     outbox::append_warrants(&mut tx, campaign_id, &warrants).await?;
     // The ledgers read to decide are reads of personal data by the sender: one record a batch.
     let record = actor
@@ -322,10 +382,9 @@ async fn send_batch(
         .on(ObjectKind::Campaign, campaign_id);
     store::audit::append(&mut tx, &record).await?;
     tx.commit().await?;
-    let handled = warrants.len();
-    let mut ready = Vec::with_capacity(allowed.len());
+    let mut ready = Vec::with_capacity(addressed.len());
     let mut unrendered = Vec::new();
-    for (row, i) in allowed {
+    for (row, i) in addressed {
         let link = format!("{}/u/{}", worker.public_url, row.token);
         let links = Links {
             unsubscribe: &link,
@@ -348,8 +407,7 @@ async fn send_batch(
         outbox::end_not_sent(&mut tx, &unrendered, clock::now()).await?;
         tx.commit().await?;
     }
-    hand_over(db, mail, worker, stop, &campaign, ready).await?;
-    Ok(handled)
+    Ok(Some(Prepared { campaign, ready }))
 }
 
 /// How a row that cannot be sent ends: the reason, and the merge field when one is missing.
@@ -760,8 +818,7 @@ pub async fn test_send(
             "a test is sent by email only: the preview shows the text message as it goes",
         ));
     }
-    let preview = super::campaigns::preview(db, actor, rules, id).await?;
-    let Some(sample) = preview.sample else {
+    let Some(sample) = super::campaigns::first_sendable(db, actor, rules, &campaign).await? else {
         return Err(super::ServiceError::field(
             "audience",
             "nobody in the audience can be sent it now, so there is no message to test",

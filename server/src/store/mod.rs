@@ -624,10 +624,17 @@ async fn open_sqlite(path: &Path, sync: SqliteSync) -> StoreResult<(SqlitePool, 
         .max_connections(1)
         .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(10))
-        .connect_with(sqlite_options(path).synchronous(match sync {
-            SqliteSync::Normal => SqliteSynchronous::Normal,
-            SqliteSync::Full => SqliteSynchronous::Full,
-        }))
+        .connect_with(
+            sqlite_options(path)
+                .synchronous(match sync {
+                    SqliteSync::Normal => SqliteSynchronous::Normal,
+                    SqliteSync::Full => SqliteSynchronous::Full,
+                })
+                // The writer touches the indexes of the outbox, the warrants and the audit trail
+                // in every batch: a page cache of 16 MiB (SQLite's default is 2 MiB) keeps them
+                // instead of reading them again from the operating system's.
+                .pragma("cache_size", "-16384"),
+        )
         .await?;
     Ok((readers, writer))
 }

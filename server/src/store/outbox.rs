@@ -55,48 +55,35 @@ pub async fn enqueue(
     Ok(())
 }
 
-/// A row the worker has claimed.
+/// A due queued row the worker holds in its claiming transaction; once decided, it is either
+/// claimed (the allowed) or ended `not_sent` (the refused), in that same transaction.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claimed {
     pub id: Uuid,
     pub contact_id: Uuid,
     pub message_id: String,
     pub token: String,
+    /// Attempts counted with this one once it is claimed.
     pub attempts: i64,
 }
 
-/// Claims up to `limit` due queued rows of `campaign_id` for `owner` until `lease_until`, if the
-/// campaign is still sending. On
-/// PostgreSQL rows other workers hold are skipped, not waited for (`SKIP LOCKED`); a SQLite write
-/// transaction holds the database.
-pub async fn claim(
+/// Picks up to `limit` due queued rows of `campaign_id`, in contact id order, if the campaign is
+/// still sending; nothing is written. On PostgreSQL the rows are locked until the transaction
+/// ends (`FOR UPDATE`) and rows other workers hold are skipped, not waited for (`SKIP LOCKED`);
+/// a SQLite write transaction holds the database. Each row picked is then claimed ([`claim`])
+/// or ended ([`end_not_sent`]) in the same transaction, so that a refused row is written once.
+pub async fn pick(
     tx: &mut WriteTx,
     campaign_id: Uuid,
-    owner: &str,
-    lease_until: DateTime<Utc>,
     now: DateTime<Utc>,
     limit: i64,
 ) -> StoreResult<Vec<Claimed>> {
     // The campaign must still be sending, read in this transaction: a pause or cancel that
     // committed first stops the claim. On PostgreSQL the row is held (FOR SHARE) until the claim
     // commits, so a pause waits for it and then no later batch is claimed.
-    let (share, sql) = match super::AsTx::as_tx(tx) {
-        Tx::Postgres(_) => (
-            " FOR SHARE",
-            // MATERIALIZED: the rows picked once, at most `limit`, skipping those other workers hold.
-            "WITH picked AS MATERIALIZED (SELECT id FROM outbox WHERE campaign_id = $1 AND state = 'queued' \
-             AND next_attempt_at <= $4 ORDER BY next_attempt_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
-             UPDATE outbox SET state = 'claimed', lease_owner = $2, lease_until = $3, attempts = attempts + 1, updated_at = $4 \
-             FROM picked WHERE outbox.id = picked.id AND outbox.state = 'queued' \
-             RETURNING outbox.id, outbox.contact_id, outbox.message_id, outbox.token, outbox.attempts",
-        ),
-        Tx::Sqlite(_) => (
-            "",
-            "UPDATE outbox SET state = 'claimed', lease_owner = $2, lease_until = $3, attempts = attempts + 1, updated_at = $4 \
-             WHERE id IN (SELECT id FROM outbox WHERE campaign_id = $1 AND state = 'queued' AND next_attempt_at <= $4 \
-             ORDER BY next_attempt_at, id LIMIT $5) \
-             RETURNING id, contact_id, message_id, token, attempts",
-        ),
+    let (share, lock) = match super::AsTx::as_tx(tx) {
+        Tx::Postgres(_) => (" FOR SHARE", " FOR UPDATE SKIP LOCKED"),
+        Tx::Sqlite(_) => ("", ""),
     };
     let check = format!("SELECT state FROM campaigns WHERE id = $1{share}");
     let state: Option<String> = on_tx!(tx, conn => {
@@ -105,11 +92,15 @@ pub async fn claim(
     if state.as_deref() != Some("sending") {
         return Ok(Vec::new());
     }
+    // The first due rows by (next_attempt_at, id), as the index outbox_due orders them.
+    let sql = format!(
+        "SELECT id, contact_id, message_id, token, attempts + 1 AS attempts FROM outbox \
+         WHERE campaign_id = $1 AND state = 'queued' AND next_attempt_at <= $2 \
+         ORDER BY next_attempt_at, id LIMIT $3{lock}"
+    );
     let mut rows: Vec<Claimed> = on_tx!(tx, conn => {
-        sqlx::query_as(sql)
+        sqlx::query_as(&sql)
             .bind(campaign_id)
-            .bind(owner)
-            .bind(lease_until)
             .bind(now)
             .bind(limit)
             .fetch_all(conn)
@@ -117,6 +108,34 @@ pub async fn claim(
     });
     rows.sort_unstable_by_key(|r| r.contact_id);
     Ok(rows)
+}
+
+/// Claims rows picked in this transaction for `owner` until `lease_until`, counting the attempt:
+/// from here a crash leaves them to become indeterminate.
+pub async fn claim(
+    tx: &mut WriteTx,
+    rows: &[Uuid],
+    owner: &str,
+    lease_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    for chunk in rows.chunks(500) {
+        let persistent = keep_prepared(chunk.len());
+        on_tx!(tx, conn => {
+            let mut query = sqlx::QueryBuilder::new("UPDATE outbox SET state = 'claimed', lease_owner = ");
+            query.push_bind(owner);
+            query.push(", lease_until = ").push_bind(lease_until);
+            query.push(", attempts = attempts + 1, updated_at = ").push_bind(now);
+            query.push(" WHERE state = 'queued' AND id IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            query.push(")");
+            query.build().persistent(persistent).execute(conn).await.map(|_| ())?
+        });
+    }
+    Ok(())
 }
 
 /// The message an unsubscribe token was made for.
@@ -333,32 +352,36 @@ pub async fn bounced_later(
 }
 
 /// Ends rows `not_sent` inside the claiming transaction (those the engine refused, or that cannot
-/// be sent), each with its outcome: one statement per 500 rows, so that a campaign most of whose
-/// audience is refused costs no round trip per refusal.
+/// be sent), each with its outcome: one statement per outcome and 500 rows (a batch holds a few
+/// outcomes: the engine's reasons), so that a campaign most of whose audience is refused costs no
+/// round trip per refusal.
 pub async fn end_not_sent(
     tx: &mut WriteTx,
     rows: &[(Uuid, String)],
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    for chunk in rows.chunks(500) {
-        let persistent = keep_prepared(chunk.len());
-        on_tx!(tx, conn => {
-            let mut query = sqlx::QueryBuilder::new("UPDATE outbox SET state = ");
-            query.push_bind(OutboxState::NotSent.as_str());
-            query.push(", outcome = CASE id");
-            for (id, outcome) in chunk {
-                query.push(" WHEN ").push_bind(*id).push(" THEN ").push_bind(outcome.as_str());
-            }
-            query.push(" END, lease_owner = NULL, lease_until = NULL, updated_at = ");
-            query.push_bind(now);
-            query.push(" WHERE id IN (");
-            let mut ids = query.separated(", ");
-            for (id, _) in chunk {
-                ids.push_bind(*id);
-            }
-            query.push(")");
-            query.build().persistent(persistent).execute(conn).await.map(|_| ())?
-        });
+    let mut by_outcome: std::collections::BTreeMap<&str, Vec<Uuid>> = Default::default();
+    for (id, outcome) in rows {
+        by_outcome.entry(outcome.as_str()).or_default().push(*id);
+    }
+    for (outcome, ids) in by_outcome {
+        for chunk in ids.chunks(500) {
+            let persistent = keep_prepared(chunk.len());
+            on_tx!(tx, conn => {
+                let mut query = sqlx::QueryBuilder::new("UPDATE outbox SET state = ");
+                query.push_bind(OutboxState::NotSent.as_str());
+                query.push(", outcome = ").push_bind(outcome);
+                query.push(", lease_owner = NULL, lease_until = NULL, updated_at = ");
+                query.push_bind(now);
+                query.push(" WHERE id IN (");
+                let mut list = query.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                query.push(")");
+                query.build().persistent(persistent).execute(conn).await.map(|_| ())?
+            });
+        }
     }
     Ok(())
 }

@@ -60,11 +60,11 @@ const PREVIEW = {
   unsendable: [{ contact_id: 'k2', reason: 'missing_merge_field', field: 'first_name' }],
   unsendable_count: 1,
   sample: { contact_id: 'k1', to: 'grace.li@example.com', subject: 'Grace, your boiler before winter', text: 'Dear Grace, ...', html: '<p>Dear Grace</p>' },
-};
-
-const NAMES: Record<string, { first_name: string; last_name: string }> = {
-  k2: { first_name: 'Daniel', last_name: 'Hughes' },
-  k3: { first_name: 'Rhys', last_name: 'Morgan' },
+  names: [
+    { contact_id: 'k1', first_name: 'Grace', last_name: 'Li' },
+    { contact_id: 'k2', first_name: 'Daniel', last_name: 'Hughes' },
+    { contact_id: 'k3', first_name: 'Rhys', last_name: 'Morgan' },
+  ],
 };
 
 describe('a campaign', () => {
@@ -84,8 +84,6 @@ describe('a campaign', () => {
           return campaign('submitted');
         case 'preview_campaign':
           return PREVIEW;
-        case 'get_contact':
-          return { id: (args as { id: string }).id, ...NAMES[(args as { id: string }).id] };
         case 'approve_campaign':
           return { ...campaign('approved', 4), decided_by: MIA, decided_at: '2026-12-01T10:01:00Z', frozen_members: 3 };
       }
@@ -101,6 +99,9 @@ describe('a campaign', () => {
     expect(preview.textContent).toContain('no value for {{first_name}}');
     expect(screen.getByTestId('would-get-it').textContent).toBe('1');
     expect(screen.getByTestId('sample').textContent).toContain('Dear Grace');
+    expect(preview.textContent).toContain('As Grace Li would get it');
+    // The names come with the preview: no contact is read one by one.
+    expect(calls.some((c) => c.cmd === 'get_contact')).toBe(false);
 
     await fireEvent.click(screen.getByRole('button', { name: 'Approve' }));
     await waitFor(() => expect(screen.getByTestId('campaign-state').textContent).toBe('Approved'));
@@ -112,10 +113,9 @@ describe('a campaign', () => {
 
   it('offers its author no approval, only edit while it waits', async () => {
     session.user = user(SAM, ['sales', 'manager']) as never;
-    mockIPC((cmd, args) => {
+    mockIPC((cmd) => {
       if (cmd === 'get_campaign') return campaign('submitted');
       if (cmd === 'preview_campaign') return PREVIEW;
-      if (cmd === 'get_contact') return { id: (args as { id: string }).id, ...NAMES[(args as { id: string }).id] };
       throw new Error(`unexpected command ${cmd}`);
     });
     render(CampaignView, { id: 'c1', back: () => {}, openContact: () => {} });
