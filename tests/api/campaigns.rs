@@ -784,3 +784,53 @@ store_test! {
         assert_eq!(log.body[0]["allowed"], true, "{}", log.body);
     }
 }
+
+/// Runs `sql`, which binds one id, inside `tx`.
+async fn run_in(tx: &mut assent_server::store::WriteTx, sql: &str, id: Uuid) {
+    use assent_server::store::Tx;
+    match &mut **tx {
+        Tx::Sqlite(t) => sqlx::query(sql)
+            .bind(id)
+            .execute(&mut **t)
+            .await
+            .map(|_| ()),
+        Tx::Postgres(t) => sqlx::query(sql)
+            .bind(id)
+            .execute(&mut **t)
+            .await
+            .map(|_| ()),
+    }
+    .unwrap();
+}
+
+store_test! {
+    async fn a_claim_fails_whole_when_a_row_it_picked_is_no_longer_queued(app: TestApp) {
+        use assent_server::store::outbox;
+        let (sales, _) = catalogue_and_staff(&app).await;
+        let jane = contact(&app, &sales, json!({"first_name": "Jane", "last_name": "Doe", "emails": ["jane.doe@example.org"]})).await;
+        let ravi = contact(&app, &sales, json!({"first_name": "Ravi", "last_name": "Patel", "emails": ["ravi.patel@example.org"]})).await;
+        let draft = app.post("/api/v1/campaigns", &sales, boiler_offer(&[jane.id, ravi.id], BODY)).await;
+        assert_eq!(draft.status, StatusCode::CREATED, "{}", draft.body);
+        let draft: Campaign = draft.json();
+        // Nothing here commits, so the worker never sees the campaign sending.
+        let mut tx = app.db.begin().await.unwrap();
+        let now = chrono::Utc::now();
+        run_in(&mut tx, "UPDATE campaigns SET state = 'sending' WHERE id = $1", draft.id).await;
+        let rows: Vec<outbox::NewRow> = [jane.id, ravi.id].iter().map(|contact| outbox::NewRow {
+            id: Uuid::now_v7(),
+            contact_id: *contact,
+            message_id: format!("{}.{}@localhost", draft.id.simple(), contact.simple()),
+            token: Uuid::now_v7().simple().to_string(),
+        }).collect();
+        outbox::enqueue(&mut tx, draft.id, "email", &rows, now).await.unwrap();
+        let picked = outbox::pick(&mut tx, draft.id, now, 10).await.unwrap();
+        assert_eq!(picked.len(), 2);
+        // A row the pick holds can change under no one else; were it to, the claim (and with it
+        // the step's warrants) fails rather than a row going out unclaimed.
+        run_in(&mut tx, "UPDATE outbox SET state = 'not_sent' WHERE id = $1", picked[0].id).await;
+        let ids: Vec<Uuid> = picked.iter().map(|r| r.id).collect();
+        let claimed = outbox::claim(&mut tx, &ids, "a worker", now + chrono::Duration::minutes(2), now).await;
+        let err = claimed.expect_err("a row no longer queued is not claimed quietly");
+        assert!(err.to_string().contains("no longer queued"), "{err}");
+    }
+}

@@ -646,9 +646,9 @@ pub async fn preview(
 }
 
 /// The message as the first member of the campaign's audience who may be sent it now would get
-/// it (the preview's sample), or none when nobody can be. Members are decided in contact id order
-/// a few at a time, stopping at the first whose message renders, so only those decided are
-/// recorded as read.
+/// it (the preview's sample), or none when nobody among the preview's first 1,000 can be.
+/// Members are decided in contact id order a few at a time, stopping at the first whose message
+/// renders, so only those decided are recorded as read.
 pub(crate) async fn first_sendable(
     db: &Db,
     actor: &Actor,
@@ -658,7 +658,9 @@ pub(crate) async fn first_sendable(
     const AT_ONCE: usize = 50;
     let (members, _) = decisions::members(db, &campaign.content.audience).await?;
     let template = Templates::parse(&campaign.content)?;
-    for some in members.chunks(AT_ONCE) {
+    // Among the members the preview decides (the first page), so the test is its sample.
+    let first_page = members.len().min(decisions::MAX_AUDIENCE_PAGE as usize);
+    for some in members[..first_page].chunks(AT_ONCE) {
         let request = decision_request(campaign, some.len() as i64);
         let decided = decisions::decide_members(db, actor, &request, some, 0).await?;
         let allowed = allowed_in(&decided);

@@ -403,9 +403,16 @@ async fn prepare(
         }
     }
     if !unrendered.is_empty() {
-        let mut tx = db.begin().await?;
-        outbox::end_not_sent(&mut tx, &unrendered, clock::now()).await?;
-        tx.commit().await?;
+        // The step is claimed: its messages go on even if these ends cannot be written (those
+        // rows then stay claimed and become indeterminate, as a crash would leave them).
+        let ended = async {
+            let mut tx = db.begin().await?;
+            outbox::end_not_sent(&mut tx, &unrendered, clock::now()).await?;
+            tx.commit().await
+        };
+        if let Err(e) = ended.await {
+            tracing::error!(campaign = %campaign_id, error = %e, "rows that could not be rendered cannot be ended: they will be indeterminate");
+        }
     }
     Ok(Some(Prepared { campaign, ready }))
 }
@@ -473,11 +480,16 @@ async fn hand_over(
     let (replies, mut to_record) = tokio::sync::mpsc::unbounded_channel::<(Ready, Delivery)>();
     let sending = async move {
         let mut results = futures_util::stream::iter(ready.into_iter().map(|ready| async move {
+            // Stopping: what has not been handed over yet goes back to the queue untouched
+            // (a rate limit can stretch a step well past the grace a stop gives), looked at
+            // before and after waiting for the slot, so that a step prepared when the stop came
+            // is put back at once.
+            if *stop.borrow() {
+                return (ready, None);
+            }
             if let Some(pace) = pace {
                 pace.wait().await;
             }
-            // Stopping: what has not been handed over yet goes back to the queue untouched
-            // (a rate limit can stretch a batch well past the grace a stop gives).
             if *stop.borrow() {
                 return (ready, None);
             }

@@ -111,7 +111,10 @@ pub async fn pick(
 }
 
 /// Claims rows picked in this transaction for `owner` until `lease_until`, counting the attempt:
-/// from here a crash leaves them to become indeterminate.
+/// from here a crash leaves them to become indeterminate. Every row must still be queued (the
+/// pick holds them: `FOR UPDATE` on PostgreSQL, the one writer on SQLite); if one is not, the
+/// claim fails, so that the transaction with its warrants rolls back rather than a row being
+/// handed over that is not claimed.
 pub async fn claim(
     tx: &mut WriteTx,
     rows: &[Uuid],
@@ -132,7 +135,14 @@ pub async fn claim(
                 list.push_bind(*id);
             }
             query.push(")");
-            query.build().persistent(persistent).execute(conn).await.map(|_| ())?
+            let claimed = query.build().persistent(persistent).execute(conn).await?.rows_affected();
+            if claimed != chunk.len() as u64 {
+                return Err(StoreError::corrupt(
+                    "outbox",
+                    chunk[0],
+                    "a row picked to be claimed was no longer queued",
+                ));
+            }
         });
     }
     Ok(())
