@@ -803,28 +803,107 @@ async fn run_in(tx: &mut assent_server::store::WriteTx, sql: &str, id: Uuid) {
     .unwrap();
 }
 
-store_test! {
-    async fn a_claim_fails_whole_when_a_row_it_picked_is_no_longer_queued(app: TestApp) {
-        use assent_server::store::outbox;
-        let (sales, _) = catalogue_and_staff(&app).await;
-        let jane = contact(&app, &sales, json!({"first_name": "Jane", "last_name": "Doe", "emails": ["jane.doe@example.org"]})).await;
-        let ravi = contact(&app, &sales, json!({"first_name": "Ravi", "last_name": "Patel", "emails": ["ravi.patel@example.org"]})).await;
-        let draft = app.post("/api/v1/campaigns", &sales, boiler_offer(&[jane.id, ravi.id], BODY)).await;
-        assert_eq!(draft.status, StatusCode::CREATED, "{}", draft.body);
-        let draft: Campaign = draft.json();
-        // Nothing here commits, so the worker never sees the campaign sending.
-        let mut tx = app.db.begin().await.unwrap();
-        let now = chrono::Utc::now();
-        run_in(&mut tx, "UPDATE campaigns SET state = 'sending' WHERE id = $1", draft.id).await;
-        let rows: Vec<outbox::NewRow> = [jane.id, ravi.id].iter().map(|contact| outbox::NewRow {
+/// A draft to Jane and Ravi.
+async fn draft_to_two(app: &TestApp) -> Campaign {
+    let (sales, _) = catalogue_and_staff(app).await;
+    let jane = contact(
+        app,
+        &sales,
+        json!({"first_name": "Jane", "last_name": "Doe", "emails": ["jane.doe@example.org"]}),
+    )
+    .await;
+    let ravi = contact(
+        app,
+        &sales,
+        json!({"first_name": "Ravi", "last_name": "Patel", "emails": ["ravi.patel@example.org"]}),
+    )
+    .await;
+    let draft = app
+        .post(
+            "/api/v1/campaigns",
+            &sales,
+            boiler_offer(&[jane.id, ravi.id], BODY),
+        )
+        .await;
+    assert_eq!(draft.status, StatusCode::CREATED, "{}", draft.body);
+    draft.json()
+}
+
+/// `draft` (of [`draft_to_two`]) put to sending inside `tx` (the caller decides whether the
+/// worker ever sees it), with its two outbox rows queued and picked.
+async fn picked_in(
+    tx: &mut assent_server::store::WriteTx,
+    draft: &Campaign,
+) -> Vec<assent_server::store::outbox::Claimed> {
+    use assent_server::store::outbox;
+    let now = chrono::Utc::now();
+    run_in(
+        tx,
+        "UPDATE campaigns SET state = 'sending' WHERE id = $1",
+        draft.id,
+    )
+    .await;
+    let assent_shared::api::Audience::ContactIds(members) = &draft.content.audience else {
+        panic!("the draft names its members");
+    };
+    let rows: Vec<outbox::NewRow> = members
+        .iter()
+        .map(|contact| outbox::NewRow {
             id: Uuid::now_v7(),
             contact_id: *contact,
             message_id: format!("{}.{}@localhost", draft.id.simple(), contact.simple()),
             token: Uuid::now_v7().simple().to_string(),
-        }).collect();
-        outbox::enqueue(&mut tx, draft.id, "email", &rows, now).await.unwrap();
-        let picked = outbox::pick(&mut tx, draft.id, now, 10).await.unwrap();
-        assert_eq!(picked.len(), 2);
+        })
+        .collect();
+    outbox::enqueue(tx, draft.id, "email", &rows, now)
+        .await
+        .unwrap();
+    let picked = outbox::pick(tx, draft.id, now, 10).await.unwrap();
+    assert_eq!(picked.len(), 2);
+    picked
+}
+
+store_test! {
+    async fn a_lease_is_renewed_only_for_the_rows_the_worker_still_holds(app: TestApp) {
+        use assent_server::store::outbox;
+        let draft = draft_to_two(&app).await;
+        let mut tx = app.db.begin().await.unwrap();
+        let picked = picked_in(&mut tx, &draft).await;
+        let now = chrono::Utc::now();
+        let ids: Vec<Uuid> = picked.iter().map(|r| r.id).collect();
+        outbox::claim(&mut tx, &ids, "a worker", now + chrono::Duration::minutes(2), now).await.unwrap();
+        // Back to a draft before it commits, so the worker never takes the campaign's rows.
+        run_in(&mut tx, "UPDATE campaigns SET state = 'draft' WHERE id = $1", draft.id).await;
+        // The first row's lease ran out: it was marked indeterminate.
+        run_in(&mut tx, "UPDATE outbox SET state = 'indeterminate', outcome = 'lease_expired' WHERE id = $1", ids[0]).await;
+        tx.commit().await.unwrap();
+
+        let until = now + chrono::Duration::minutes(10);
+        assert!(outbox::renew(&app.db, &ids, "another worker", until).await.unwrap().is_empty(), "a lease is its owner's to renew");
+        let renewed = outbox::renew(&app.db, &ids, "a worker", until).await.unwrap();
+        assert_eq!(renewed, vec![ids[1]], "only the row still claimed is renewed");
+        let sql = "SELECT id, state, lease_until FROM outbox WHERE campaign_id = $1";
+        let rows: Vec<(Uuid, String, Option<chrono::DateTime<chrono::Utc>>)> = match app.db.pool() {
+            assent_server::store::Pool::Sqlite(pool) => sqlx::query_as(sql).bind(draft.id).fetch_all(pool).await.unwrap(),
+            assent_server::store::Pool::Postgres(pool) => sqlx::query_as(sql).bind(draft.id).fetch_all(pool).await.unwrap(),
+        };
+        let row = |id: Uuid| rows.iter().find(|r| r.0 == id).cloned().unwrap();
+        assert_eq!(row(ids[0]).1, "indeterminate");
+        let lease = |id| row(id).2.expect("a claimed row has a lease") - now;
+        assert!(lease(ids[0]) <= chrono::Duration::minutes(2), "the row no longer held keeps its lease as it was");
+        assert_eq!(row(ids[1]).1, "claimed");
+        assert!(lease(ids[1]) > chrono::Duration::minutes(9), "the row still held is renewed to the new end");
+    }
+}
+
+store_test! {
+    async fn a_claim_fails_whole_when_a_row_it_picked_is_no_longer_queued(app: TestApp) {
+        use assent_server::store::outbox;
+        // Nothing here commits, so the worker never sees the campaign sending.
+        let draft = draft_to_two(&app).await;
+        let mut tx = app.db.begin().await.unwrap();
+        let picked = picked_in(&mut tx, &draft).await;
+        let now = chrono::Utc::now();
         // A row the pick holds can change under no one else; were it to, the claim (and with it
         // the step's warrants) fails rather than a row going out unclaimed.
         run_in(&mut tx, "UPDATE outbox SET state = 'not_sent' WHERE id = $1", picked[0].id).await;

@@ -132,15 +132,22 @@ pub async fn run(
         if expire {
             next_expiry = tokio::time::Instant::now() + every;
         }
-        let handing = prepared.take();
-        let handed = handing.is_some();
-        let hand = async {
-            if let Some(step) = handing {
+        // The step prepared last time is handed over by a task of its own, so that composing
+        // and signing its messages and preparing the next step use a core each.
+        let hand = prepared.take().map(|step| {
+            let (db, mail, worker, stop) = (db.clone(), mail.clone(), worker.clone(), stop.clone());
+            tokio::spawn(async move {
                 let campaign = step.campaign.id;
-                if let Err(e) =
-                    hand_over(&db, &mail, &worker, &stop, &step.campaign, step.ready).await
-                {
+                if let Err(e) = hand_over(&db, &mail, &worker, &stop, step).await {
                     tracing::error!(campaign = %campaign, error = %e, "handing over a step of the campaign failed");
+                }
+            })
+        });
+        let handed = hand.is_some();
+        let handed_over = |hand: Option<tokio::task::JoinHandle<()>>| async move {
+            if let Some(hand) = hand {
+                if let Err(e) = hand.await {
+                    tracing::error!(error = %e, "handing over a step stopped short: its rows not yet ended will be indeterminate");
                 }
             }
         };
@@ -151,9 +158,11 @@ pub async fn run(
             next_step(&db, &rules, &worker, step, expire, &mut turn).await
         };
         let next = if overlap {
-            tokio::join!(hand, prepare).1
+            let next = prepare.await;
+            handed_over(hand).await;
+            next
         } else {
-            hand.await;
+            handed_over(hand).await;
             prepare.await
         };
         let worked = match next {
@@ -217,6 +226,8 @@ async fn next_step(
 /// A step decided and committed: its allowed messages, rendered, to hand over.
 struct Prepared {
     campaign: Campaign,
+    /// When its rows were claimed, under a lease of `Worker::lease` from then.
+    claimed_at: chrono::DateTime<chrono::Utc>,
     ready: Vec<Ready>,
 }
 
@@ -414,7 +425,11 @@ async fn prepare(
             tracing::error!(campaign = %campaign_id, error = %e, "rows that could not be rendered cannot be ended: they will be indeterminate");
         }
     }
-    Ok(Some(Prepared { campaign, ready }))
+    Ok(Some(Prepared {
+        campaign,
+        claimed_at: now,
+        ready,
+    }))
 }
 
 /// How a row that cannot be sent ends: the reason, and the merge field when one is missing.
@@ -458,9 +473,10 @@ async fn hand_over(
     mail: &Mail,
     worker: &Worker,
     stop: &tokio::sync::watch::Receiver<bool>,
-    campaign: &Campaign,
-    ready: Vec<Ready>,
+    step: Prepared,
 ) -> ServiceResult<()> {
+    let campaign = &step.campaign;
+    let ready = renewed(db, worker, step.claimed_at, step.ready).await?;
     let channel = campaign.content.message.channel;
     let (at_once, pace) = match channel {
         Channel::Sms => (mail.sms_outlet.connections(), worker.sms_pace.as_deref()),
@@ -550,6 +566,33 @@ async fn hand_over(
     };
     tokio::join!(sending, recording);
     Ok(())
+}
+
+/// The rows of a step still this worker's to hand over. A step waits for the one before it to be
+/// handed over; if a slow relay made it wait a quarter of its lease, the lease is renewed first,
+/// and a row whose lease ran out meanwhile (it is indeterminate now) is not handed over.
+async fn renewed(
+    db: &Db,
+    worker: &Worker,
+    claimed_at: chrono::DateTime<chrono::Utc>,
+    ready: Vec<Ready>,
+) -> ServiceResult<Vec<Ready>> {
+    let now = clock::now();
+    if ready.is_empty() || now - claimed_at < worker.lease / 4 {
+        return Ok(ready);
+    }
+    let ids: Vec<Uuid> = ready.iter().map(|r| r.row.id).collect();
+    let held = outbox::renew(db, &ids, &worker.name, now + worker.lease).await?;
+    let (kept, lost): (Vec<Ready>, Vec<Ready>) = ready
+        .into_iter()
+        .partition(|r| held.binary_search(&r.row.id).is_ok());
+    if !lost.is_empty() {
+        tracing::warn!(
+            rows = lost.len(),
+            "rows of a step waiting to be handed over were no longer this worker's (their lease ran out): they are indeterminate and were not sent"
+        );
+    }
+    Ok(kept)
 }
 
 /// The most accepted messages whose ends are written in one statement.

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::history::{self, ChangeSet, RecordKind};
 use super::{
-    actor_columns, cursor, keep_prepared, like_pattern, to_json, Db, StoreError, StoreResult, Tx,
-    Updated, WriteTx, MAX_BINDS,
+    actor_columns, cursor, keep_prepared, like_pattern, to_json, Db, IdList, StoreError,
+    StoreResult, Tx, Updated, WriteTx, MAX_BINDS,
 };
 use crate::{on_db, on_tx};
 
@@ -606,13 +606,10 @@ pub async fn audience_by_ids(db: &Db, ids: &[Uuid]) -> StoreResult<ListedAudienc
     let mut found: Vec<(Uuid, SubscriberKind, bool)> = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
         let rows: Vec<(Uuid, String, bool)> = on_db!(db, pool => {
-            let mut query = sqlx::QueryBuilder::new("SELECT id, subscriber_kind, active FROM contacts WHERE id IN (");
-            let mut list = query.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            query.push(")");
-            query.build_query_as().persistent(keep_prepared(chunk.len())).fetch_all(pool).await?
+            let mut query = sqlx::QueryBuilder::new("SELECT id, subscriber_kind, active FROM contacts WHERE id");
+            query.push_ids(chunk);
+            let persistent = query.keeps_prepared(chunk.len());
+            query.build_query_as().persistent(persistent).fetch_all(pool).await?
         });
         for (id, kind, active) in rows {
             found.push((id, parse_kind(id, &kind)?, active));
@@ -672,14 +669,11 @@ pub async fn recipients(db: &Db, ids: &[Uuid]) -> StoreResult<Vec<Recipient>> {
                    (SELECT 1 FROM address_flags f WHERE f.contact_id = c.id AND f.channel = 'sms' AND f.address_key = p.phone) \
                    ORDER BY p.position LIMIT 1) AS phone, \
                  EXISTS (SELECT 1 FROM address_flags f WHERE f.contact_id = c.id AND f.channel = 'sms') AS phone_flagged \
-                 FROM contacts c LEFT JOIN companies co ON co.id = c.company_id WHERE c.id IN (",
+                 FROM contacts c LEFT JOIN companies co ON co.id = c.company_id WHERE c.id",
             );
-            let mut list = query.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            query.push(")");
-            query.build_query_as().persistent(keep_prepared(chunk.len())).fetch_all(pool).await?
+            query.push_ids(chunk);
+            let persistent = query.keeps_prepared(chunk.len());
+            query.build_query_as().persistent(persistent).fetch_all(pool).await?
         });
         found.extend(rows);
     }

@@ -15,8 +15,8 @@ use uuid::Uuid;
 use std::collections::HashMap;
 
 use super::{
-    actor_columns, keep_prepared, lock_sequence, to_json, Db, Sequence, StoreError, StoreResult,
-    Tx, WriteTx, MAX_BINDS,
+    actor_columns, keep_prepared, lock_sequence, to_json, Db, IdList, Sequence, StoreError,
+    StoreResult, Tx, WriteTx, MAX_BINDS,
 };
 use crate::audit::AuditRecord;
 use crate::chain::{hash_fields, BrokenLink, ChainVerifier, GENESIS_HASH};
@@ -899,16 +899,13 @@ pub async fn visit(
             for chunk in ids.chunks(1000) {
                 on_db!(db, pool => {
                     let mut query = sqlx::QueryBuilder::new(
-                        "SELECT contact_id, decision_copy FROM ledger_heads WHERE contact_id IN (",
+                        "SELECT contact_id, decision_copy FROM ledger_heads WHERE contact_id",
                     );
-                    let mut list = query.separated(", ");
-                    for id in chunk {
-                        list.push_bind(*id);
-                    }
-                    query.push(") ORDER BY contact_id");
+                    query.push_ids(chunk).push(" ORDER BY contact_id");
+                    let persistent = query.keeps_prepared(chunk.len());
                     let rows: Vec<(Uuid, Option<Vec<u8>>)> = query
                         .build_query_as()
-                        .persistent(keep_prepared(chunk.len()))
+                        .persistent(persistent)
                         .fetch_all(pool)
                         .await?;
                     for (contact_id, copy) in rows {

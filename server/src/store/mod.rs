@@ -32,6 +32,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use uuid::Uuid;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -317,6 +318,42 @@ pub(crate) async fn lock_sequence(tx: &mut WriteTx, sequence: Sequence) -> Store
             .await?;
     }
     Ok(())
+}
+
+/// A list of ids a statement tests a column against, as each backend takes it best: on
+/// PostgreSQL one array bound to `= ANY($n)`, so that the statement's text is the same whatever
+/// the list's length (parsed and planned once, kept prepared); on SQLite, which has no arrays, a
+/// bind per id in `IN (...)`.
+pub(crate) trait IdList {
+    /// Pushes ` = ANY($n)` or ` IN ($n, ...)` for `ids`, after the column it tests.
+    fn push_ids(&mut self, ids: &[Uuid]) -> &mut Self;
+    /// Whether the statement, whose lists hold `rows` ids, is worth keeping prepared.
+    fn keeps_prepared(&self, rows: usize) -> bool;
+}
+
+impl IdList for sqlx::QueryBuilder<'_, Postgres> {
+    fn push_ids(&mut self, ids: &[Uuid]) -> &mut Self {
+        self.push(" = ANY(").push_bind(ids.to_vec()).push(")")
+    }
+
+    fn keeps_prepared(&self, _rows: usize) -> bool {
+        true
+    }
+}
+
+impl IdList for sqlx::QueryBuilder<'_, Sqlite> {
+    fn push_ids(&mut self, ids: &[Uuid]) -> &mut Self {
+        self.push(" IN (");
+        let mut list = self.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        self.push(")")
+    }
+
+    fn keeps_prepared(&self, rows: usize) -> bool {
+        keep_prepared(rows)
+    }
 }
 
 /// Whether a multi-row statement of `rows` rows is worth keeping prepared: only with one row,

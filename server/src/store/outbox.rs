@@ -9,7 +9,7 @@ use assent_shared::ledger::{Message, MessageKind};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{keep_prepared, to_json, Db, StoreError, StoreResult, Tx, WriteTx};
+use super::{keep_prepared, to_json, Db, IdList, Pool, StoreError, StoreResult, Tx, WriteTx};
 use crate::chain::{hash_fields, BrokenLink, ChainVerifier, GENESIS_HASH};
 use crate::{on_db, on_tx, on_writer};
 
@@ -123,18 +123,14 @@ pub async fn claim(
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     for chunk in rows.chunks(500) {
-        let persistent = keep_prepared(chunk.len());
         on_tx!(tx, conn => {
             let mut query = sqlx::QueryBuilder::new("UPDATE outbox SET state = 'claimed', lease_owner = ");
             query.push_bind(owner);
             query.push(", lease_until = ").push_bind(lease_until);
             query.push(", attempts = attempts + 1, updated_at = ").push_bind(now);
-            query.push(" WHERE state = 'queued' AND id IN (");
-            let mut list = query.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            query.push(")");
+            query.push(" WHERE state = 'queued' AND id");
+            query.push_ids(chunk);
+            let persistent = query.keeps_prepared(chunk.len());
             let claimed = query.build().persistent(persistent).execute(conn).await?.rows_affected();
             if claimed != chunk.len() as u64 {
                 return Err(StoreError::corrupt(
@@ -205,6 +201,25 @@ pub async fn end_sent(
     rows: &[(Uuid, &str)],
     now: DateTime<Utc>,
 ) -> StoreResult<u64> {
+    if let Pool::Postgres(pool) = db.write_pool() {
+        // One text whatever the number of rows: the rows are two arrays, joined by position.
+        let (ids, points): (Vec<Uuid>, Vec<&str>) = rows.iter().copied().unzip();
+        let written = sqlx::query(
+            "UPDATE outbox o SET state = $1, outcome = $2, contact_point = v.point, lease_owner = NULL, \
+             lease_until = NULL, updated_at = $3 FROM UNNEST($4::uuid[], $5::text[]) AS v(id, point) \
+             WHERE o.id = v.id AND o.lease_owner = $6",
+        )
+        .bind(OutboxState::Sent.as_str())
+        .bind(ACCEPTED)
+        .bind(now)
+        .bind(ids)
+        .bind(points)
+        .bind(owner)
+        .execute(&pool)
+        .await?
+        .rows_affected();
+        return Ok(written);
+    }
     let mut written = 0;
     for chunk in rows.chunks(500) {
         let persistent = keep_prepared(chunk.len());
@@ -376,24 +391,47 @@ pub async fn end_not_sent(
     }
     for (outcome, ids) in by_outcome {
         for chunk in ids.chunks(500) {
-            let persistent = keep_prepared(chunk.len());
             on_tx!(tx, conn => {
                 let mut query = sqlx::QueryBuilder::new("UPDATE outbox SET state = ");
                 query.push_bind(OutboxState::NotSent.as_str());
                 query.push(", outcome = ").push_bind(outcome);
                 query.push(", lease_owner = NULL, lease_until = NULL, updated_at = ");
                 query.push_bind(now);
-                query.push(" WHERE id IN (");
-                let mut list = query.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                query.push(")");
+                query.push(" WHERE id");
+                query.push_ids(chunk);
+                let persistent = query.keeps_prepared(chunk.len());
                 query.build().persistent(persistent).execute(conn).await.map(|_| ())?
             });
         }
     }
     Ok(())
+}
+
+/// Extends the lease of the rows among `ids` that `owner` still holds claimed to `until`; the ids
+/// of those, sorted. A row missing from the answer is no longer the owner's to send: its lease
+/// ran out and it is indeterminate (or it has ended).
+pub async fn renew(
+    db: &Db,
+    ids: &[Uuid],
+    owner: &str,
+    until: DateTime<Utc>,
+) -> StoreResult<Vec<Uuid>> {
+    let mut renewed = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let rows: Vec<Uuid> = on_writer!(db, pool => {
+            let mut query = sqlx::QueryBuilder::new("UPDATE outbox SET lease_until = ");
+            query.push_bind(until);
+            query.push(" WHERE lease_owner = ").push_bind(owner);
+            query.push(" AND state = 'claimed' AND id");
+            query.push_ids(chunk);
+            query.push(" RETURNING id");
+            let persistent = query.keeps_prepared(chunk.len());
+            query.build_query_scalar().persistent(persistent).fetch_all(pool).await?
+        });
+        renewed.extend(rows);
+    }
+    renewed.sort_unstable();
+    Ok(renewed)
 }
 
 /// Puts a claimed row that was never handed over back in the queue as it was (its claim not
@@ -613,34 +651,163 @@ pub async fn append_warrants(
     if warrants.is_empty() {
         return Ok(());
     }
-    let lock = match super::AsTx::as_tx(tx) {
-        Tx::Postgres(_) => " FOR UPDATE",
-        Tx::Sqlite(_) => "",
-    };
-    on_tx!(tx, conn => {
-        sqlx::query(
+    // The chain's head, created at the genesis on its first warrant; the upsert holds the row
+    // (on PostgreSQL) until the transaction ends, so chains do not fork.
+    let (mut seq, mut hash): (i64, String) = on_tx!(tx, conn => {
+        sqlx::query_as(
             "INSERT INTO warrant_heads (campaign_id, last_seq, last_hash) VALUES ($1, 0, $2) \
-             ON CONFLICT (campaign_id) DO NOTHING",
+             ON CONFLICT (campaign_id) DO UPDATE SET campaign_id = excluded.campaign_id \
+             RETURNING last_seq, last_hash",
         )
         .bind(campaign_id)
         .bind(GENESIS_HASH)
-        .execute(conn)
-        .await
-        .map(|_| ())?
+        .fetch_one(conn)
+        .await?
     });
-    let sql = format!("SELECT last_seq, last_hash FROM warrant_heads WHERE campaign_id = $1{lock}");
-    let (mut seq, mut hash): (i64, String) = on_tx!(tx, conn => {
-        sqlx::query_as(&sql).bind(campaign_id).fetch_one(conn).await?
-    });
-    for chunk in warrants.chunks(500) {
-        let mut rows = Vec::with_capacity(chunk.len());
-        for w in chunk {
+    if let Tx::Postgres(conn) = super::AsTx::as_tx(tx) {
+        let mut columns = WarrantColumns::default();
+        for w in warrants {
             seq += 1;
             let reasons = to_json(&w.reasons, "a warrant's reasons")?;
             let evidence = to_json(&w.evidence_seqs, "a warrant's evidence")?;
             let next = warrant_hash(w, seq, &hash, &reasons, &evidence);
-            rows.push((w, seq, hash.clone(), next.clone(), reasons, evidence));
-            hash = next;
+            columns.push(
+                w,
+                seq,
+                std::mem::replace(&mut hash, next.clone()),
+                next,
+                reasons,
+                evidence,
+            );
+        }
+        columns.insert(conn).await?;
+    } else {
+        insert_warrant_rows(tx, warrants, &mut seq, &mut hash).await?;
+    }
+    on_tx!(tx, conn => {
+        sqlx::query("UPDATE warrant_heads SET last_seq = $2, last_hash = $3 WHERE campaign_id = $1")
+            .bind(campaign_id)
+            .bind(seq)
+            .bind(&hash)
+            .execute(conn)
+            .await
+            .map(|_| ())?
+    });
+    Ok(())
+}
+
+/// Warrants as columns, for PostgreSQL: one array a column, inserted by one statement whose text
+/// is the same for any number of rows (parsed and planned once, kept prepared).
+#[derive(Default)]
+struct WarrantColumns {
+    id: Vec<Uuid>,
+    outbox_id: Vec<Uuid>,
+    campaign_id: Vec<Uuid>,
+    contact_id: Vec<Uuid>,
+    seq: Vec<i64>,
+    channel: Vec<String>,
+    kind: Vec<String>,
+    topic: Vec<String>,
+    third_party: Vec<Option<String>>,
+    contact_point: Vec<Option<String>>,
+    message_id: Vec<String>,
+    allowed: Vec<bool>,
+    basis: Vec<Option<String>>,
+    reasons: Vec<String>,
+    evidence_seqs: Vec<String>,
+    policy_version: Vec<i64>,
+    author_id: Vec<Uuid>,
+    approver_id: Vec<Option<Uuid>>,
+    decided_at: Vec<DateTime<Utc>>,
+    prev_hash: Vec<String>,
+    hash: Vec<String>,
+}
+
+impl WarrantColumns {
+    fn push(
+        &mut self,
+        w: &Warrant,
+        seq: i64,
+        prev: String,
+        hash: String,
+        reasons: String,
+        evidence: String,
+    ) {
+        self.id.push(w.id);
+        self.outbox_id.push(w.outbox_id);
+        self.campaign_id.push(w.campaign_id);
+        self.contact_id.push(w.contact_id);
+        self.seq.push(seq);
+        self.channel.push(w.channel.clone());
+        self.kind.push(w.kind.clone());
+        self.topic.push(w.topic.clone());
+        self.third_party.push(w.third_party.clone());
+        self.contact_point.push(w.contact_point.clone());
+        self.message_id.push(w.message_id.clone());
+        self.allowed.push(w.allowed);
+        self.basis.push(w.basis.clone());
+        self.reasons.push(reasons);
+        self.evidence_seqs.push(evidence);
+        self.policy_version.push(w.policy_version);
+        self.author_id.push(w.author_id);
+        self.approver_id.push(w.approver_id);
+        self.decided_at.push(w.decided_at);
+        self.prev_hash.push(prev);
+        self.hash.push(hash);
+    }
+
+    async fn insert(self, conn: &mut sqlx::PgConnection) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO warrants (id, outbox_id, campaign_id, contact_id, seq, channel, kind, topic, third_party, \
+             contact_point, message_id, allowed, basis, reasons, evidence_seqs, policy_version, author_id, approver_id, \
+             decided_at, prev_hash, hash) \
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::bigint[], $6::text[], \
+             $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::boolean[], $13::text[], $14::text[], \
+             $15::text[], $16::bigint[], $17::uuid[], $18::uuid[], $19::timestamptz[], $20::text[], $21::text[])",
+        )
+        .bind(self.id)
+        .bind(self.outbox_id)
+        .bind(self.campaign_id)
+        .bind(self.contact_id)
+        .bind(self.seq)
+        .bind(self.channel)
+        .bind(self.kind)
+        .bind(self.topic)
+        .bind(self.third_party)
+        .bind(self.contact_point)
+        .bind(self.message_id)
+        .bind(self.allowed)
+        .bind(self.basis)
+        .bind(self.reasons)
+        .bind(self.evidence_seqs)
+        .bind(self.policy_version)
+        .bind(self.author_id)
+        .bind(self.approver_id)
+        .bind(self.decided_at)
+        .bind(self.prev_hash)
+        .bind(self.hash)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// SQLite: warrants as multi-row INSERTs of 500 rows, `seq` and `hash` moved along the chain.
+async fn insert_warrant_rows(
+    tx: &mut WriteTx,
+    warrants: &[Warrant],
+    seq: &mut i64,
+    hash: &mut String,
+) -> StoreResult<()> {
+    for chunk in warrants.chunks(500) {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for w in chunk {
+            *seq += 1;
+            let reasons = to_json(&w.reasons, "a warrant's reasons")?;
+            let evidence = to_json(&w.evidence_seqs, "a warrant's evidence")?;
+            let next = warrant_hash(w, *seq, hash, &reasons, &evidence);
+            rows.push((w, *seq, hash.clone(), next.clone(), reasons, evidence));
+            *hash = next;
         }
         let persistent = keep_prepared(chunk.len());
         on_tx!(tx, conn => {
@@ -675,15 +842,6 @@ pub async fn append_warrants(
             query.build().persistent(persistent).execute(conn).await.map(|_| ())?
         });
     }
-    on_tx!(tx, conn => {
-        sqlx::query("UPDATE warrant_heads SET last_seq = $2, last_hash = $3 WHERE campaign_id = $1")
-            .bind(campaign_id)
-            .bind(seq)
-            .bind(&hash)
-            .execute(conn)
-            .await
-            .map(|_| ())?
-    });
     Ok(())
 }
 
