@@ -104,6 +104,8 @@ audit_names! {
         CommunicationLogged => "communication_logged",
         /// A person stopped messages through their unsubscribe link or mailbox.
         Unsubscribed => "unsubscribed",
+        /// A person changed their choices in the preference centre.
+        PreferencesChanged => "preferences_changed",
         /// An address of a contact was found to bounce and is no longer used.
         AddressFlagged => "address_flagged",
         /// A complaint about a message (a feedback report) recorded as the person's opt-out.

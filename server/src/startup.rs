@@ -112,6 +112,14 @@ impl Application {
             sms_auth_token: config.sms.gateway.as_ref().map(|g| g.auth_token.clone()),
             proxies: Arc::new(config.trusted_proxies.clone()),
             bad_tokens: Arc::new(crate::public::bad_token_throttle()),
+            forms: Arc::new(crate::public::forms::FormKey::new(
+                crate::store::keys::get_or_make(
+                    &state.db,
+                    crate::public::forms::KEY_NAME,
+                    crate::clock::now(),
+                )
+                .await?,
+            )),
         };
         let worker = crate::service::sending::Worker {
             name: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple()),

@@ -17,6 +17,7 @@ mod input;
 mod journey;
 mod ledger;
 mod openapi;
+mod preferences;
 mod sessions;
 mod sms;
 mod store;

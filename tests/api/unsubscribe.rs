@@ -14,13 +14,13 @@ use crate::helpers::{run_with, Backend, TestApp};
 use crate::store_test;
 
 /// A page of the public listener: status, headers and HTML.
-struct Answer {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    html: String,
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub html: String,
 }
 
-async fn answer(request: reqwest::RequestBuilder) -> Answer {
+pub(crate) async fn answer(request: reqwest::RequestBuilder) -> Answer {
     let response = request.send().await.expect("the public listener answers");
     Answer {
         status: response.status(),
@@ -29,11 +29,16 @@ async fn answer(request: reqwest::RequestBuilder) -> Answer {
     }
 }
 
-async fn public_get(app: &TestApp, path: &str) -> Answer {
+pub(crate) async fn public_get(app: &TestApp, path: &str) -> Answer {
     answer(app.client.get(app.public_url(path))).await
 }
 
-async fn public_post(app: &TestApp, path: &str, content_type: &str, body: &str) -> Answer {
+pub(crate) async fn public_post(
+    app: &TestApp,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> Answer {
     answer(
         app.client
             .post(app.public_url(path))
@@ -43,7 +48,7 @@ async fn public_post(app: &TestApp, path: &str, content_type: &str, body: &str) 
     .await
 }
 
-const FORM: &str = "application/x-www-form-urlencoded";
+pub(crate) const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Approves and sends the boiler offer to `members`; returns the campaign.
 async fn send_offer(app: &TestApp, sales: &str, manager: &str, members: &[Uuid]) -> Campaign {
@@ -53,7 +58,7 @@ async fn send_offer(app: &TestApp, sales: &str, manager: &str, members: &[Uuid])
 }
 
 /// The unsubscribe token in the `List-Unsubscribe` header of the message to `address`.
-fn token_for(app: &TestApp, address: &str) -> String {
+pub(crate) fn token_for(app: &TestApp, address: &str) -> String {
     let messages = maildir(app);
     let message = messages
         .iter()
@@ -80,7 +85,7 @@ fn token_for(app: &TestApp, address: &str) -> String {
     token
 }
 
-async fn ledger(app: &TestApp, token: &str, contact: &Contact) -> Vec<RecordedEvent> {
+pub(crate) async fn ledger(app: &TestApp, token: &str, contact: &Contact) -> Vec<RecordedEvent> {
     let reply = app
         .get(&format!("/api/v1/contacts/{}/ledger", contact.id), token)
         .await;
@@ -89,7 +94,7 @@ async fn ledger(app: &TestApp, token: &str, contact: &Contact) -> Vec<RecordedEv
 }
 
 /// Jane, with consent for boiler emails, sent the offer: the staff tokens, Jane and her token.
-async fn jane_sent_the_offer(app: &TestApp) -> (String, String, Contact, String) {
+pub(crate) async fn jane_sent_the_offer(app: &TestApp) -> (String, String, Contact, String) {
     let (sales, manager) = catalogue_and_staff(app).await;
     let jane = contact(
         app,

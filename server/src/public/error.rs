@@ -24,6 +24,10 @@ pub enum PageError {
     Unauthorised,
     #[error("this method is not allowed here")]
     MethodNotAllowed,
+    /// A form that did not come from its page (its CSRF token is missing or wrong); the reason,
+    /// in words for the person.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("the request is too large")]
     TooLarge,
     /// Too many bad links from this address: try again after this long.
@@ -72,6 +76,11 @@ impl IntoResponse for PageError {
                 StatusCode::UNAUTHORIZED,
                 "Not authorised",
                 "This address takes requests only from the organisation's own systems.".to_owned(),
+            ),
+            PageError::Forbidden(reason) => (
+                StatusCode::FORBIDDEN,
+                "Nothing was changed",
+                format!("{reason} Nothing was recorded."),
             ),
             PageError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,

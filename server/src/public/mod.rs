@@ -1,5 +1,5 @@
-//! The public pages: what the people in the CRM reach through links in messages (today the
-//! unsubscribe page and its one-click POST), what the organisation's mail system forwards
+//! The public pages: what the people in the CRM reach through links in messages (the
+//! unsubscribe page and its one-click POST, the preference centre), what the organisation's mail system forwards
 //! (requests to the unsubscribe mailbox, bounce and complaint reports) and the replies the SMS
 //! gateway forwards. They are served on a listener of their own
 //! (`public_bind`), which serves nothing else, so that the staff API can stay on the office
@@ -16,7 +16,9 @@
 
 pub mod client;
 pub mod error;
+pub mod forms;
 pub mod page;
+pub mod preferences;
 pub mod reports;
 pub mod sms;
 pub mod unsubscribe;
@@ -63,6 +65,8 @@ pub struct PublicState {
     pub proxies: Arc<TrustedProxies>,
     /// Bad tokens per client address (an IPv6 client by its /64).
     pub bad_tokens: Arc<LoginThrottle>,
+    /// The key of the CSRF tokens of the forms these pages serve.
+    pub forms: Arc<forms::FormKey>,
 }
 
 /// Bad tokens taken from one client address in [`BAD_TOKEN_WINDOW`] before it must wait.
@@ -111,6 +115,10 @@ pub fn app(state: PublicState) -> Router {
         .route(
             "/u/{token}",
             axum::routing::get(unsubscribe::page).post(unsubscribe::submit),
+        )
+        .route(
+            "/p/{token}",
+            axum::routing::get(preferences::page).post(preferences::submit),
         )
         .route(
             "/unsubscribe/mail",

@@ -23,6 +23,8 @@ button{font:inherit;font-weight:600;padding:.65rem 1.2rem;border-radius:8px;bord
 background:#1f5fd1;color:#fff;cursor:pointer}button.quiet{background:#e8ebf0;color:#1d2330}\
 fieldset{border:1px solid #d7dbe2;border-radius:8px;padding:.75rem 1rem;margin:.5rem 0 1rem}\
 label{display:block;margin:.4rem 0}label small{display:block;color:#5a6270;margin-left:1.6rem}\
+legend{font-weight:600;padding:0 .3rem}.hint{color:#5a6270;font-size:.9rem;margin:.1rem 0 .4rem}\
+.off{color:#5a6270;margin:.4rem 0}a{color:#1f5fd1}\
 .done{border-left:4px solid #1f8a4c;padding-left:1rem}.problem{border-left:4px solid #b3261e;\
 padding-left:1rem}footer{color:#5a6270;font-size:.8rem;margin-top:2rem}";
 

@@ -23,7 +23,7 @@ use crate::html::escape;
 use crate::service::unsubscribe::{self, Choice, Offer, Unsubscribed, Via, MAIL_SUBJECT};
 use crate::service::ServiceError;
 
-fn token(path: Result<Path<String>, PathRejection>) -> Result<String, PageError> {
+pub(super) fn token(path: Result<Path<String>, PathRejection>) -> Result<String, PageError> {
     path.map(|Path(token)| token)
         .map_err(|_| PageError::NotFound)
 }
@@ -41,7 +41,7 @@ pub(super) fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, PageErr
 
 /// A service's answer, with a bad token counted against the client: a client over the limit
 /// waits (429), but only after its token was found bad, so a valid token is never refused.
-fn counted<T>(
+pub(super) fn counted<T>(
     state: &PublicState,
     client: &Client,
     result: Result<T, ServiceError>,
@@ -64,7 +64,7 @@ pub(super) fn bad_token(state: &PublicState, client: &Client, refusal: PageError
 }
 
 /// "by email", "by text message".
-fn by(channel: Channel) -> &'static str {
+pub(super) fn by(channel: Channel) -> &'static str {
     match channel {
         Channel::Email => "by email",
         Channel::Sms => "by text message",
@@ -76,7 +76,7 @@ fn by(channel: Channel) -> &'static str {
     }
 }
 
-fn organisation(state: &PublicState) -> &str {
+pub(super) fn organisation(state: &PublicState) -> &str {
     state.organisation.as_deref().unwrap_or("The sender")
 }
 
@@ -88,10 +88,10 @@ pub async fn page(
     let token = token(path)?;
     let offer = unsubscribe::offer(&state.db, state.organisation.as_deref(), &token).await;
     let offer = counted(&state, &client, offer)?;
-    Ok(offer_page(&state, &offer))
+    Ok(offer_page(&state, &token, &offer))
 }
 
-fn offer_page(state: &PublicState, offer: &Offer) -> Page {
+fn offer_page(state: &PublicState, token: &str, offer: &Offer) -> Page {
     let from = escape(organisation(state));
     let by = by(offer.channel);
     let mut html = String::new();
@@ -145,13 +145,25 @@ fn offer_page(state: &PublicState, offer: &Offer) -> Page {
         html,
         "<h2>Or stop everything</h2>\n<form method=\"post\">\n\
          <input type=\"hidden\" name=\"choice\" value=\"everything\">\n\
-         <button type=\"submit\" class=\"quiet\">Stop all marketing from {from}, by every channel</button>\n</form>"
+         <button type=\"submit\" class=\"quiet\">Stop all marketing from {from}, by every channel</button>\n</form>\n\
+         <p><a href=\"/p/{}\">See and change all your preferences</a></p>",
+        escape(token)
     );
     Page::new("Unsubscribe", state.organisation.as_deref()).html(&html)
 }
 
+/// The `Content-Type` of a request, when it is text.
+pub(super) fn content_type(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+}
+
 /// The fields of a form body: URL-encoded, or `multipart/form-data` (RFC 8058 allows both).
-fn fields(content_type: Option<&str>, body: &[u8]) -> Result<Vec<(String, String)>, PageError> {
+pub(super) fn fields(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, PageError> {
     let multipart = content_type.and_then(|t| {
         let (kind, parameters) = t.split_once(';')?;
         if !kind.trim().eq_ignore_ascii_case("multipart/form-data") {
@@ -239,10 +251,7 @@ pub async fn submit(
 ) -> Result<Page, PageError> {
     let token = token(path)?;
     let body = self::body(body)?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let choice = choice(content_type, &body)?;
+    let choice = choice(content_type(&headers), &body)?;
     let via = Via::Link {
         page: format!("{}/u", state.public_url),
         ip: Some(client.ip),

@@ -863,9 +863,10 @@ fn missing_field(recipient: &Recipient, field: MergeField) -> Unsendable {
     }
 }
 
-/// The footer of every email: who sends it (name and postal address), and for a service email a
-/// neutral link to the reader's preferences (nothing that asks them to opt in: such an email is
-/// itself marketing). Marketing emails carry their own unsubscribe link in the body.
+/// The footer of every email: who sends it (name and postal address), and a neutral link to the
+/// reader's preference centre: always in marketing (whose unsubscribe link is in the body), and in
+/// a service email when the policy says so (`service_preferences_link`; nothing there asks them to
+/// opt in: such an email would itself be marketing).
 fn footer(kind: MessageKind, identity: &SenderIdentity, links: Links<'_>) -> String {
     let mut footer = String::from("\n\n----\n\n");
     let who: Vec<String> = [
@@ -880,7 +881,7 @@ fn footer(kind: MessageKind, identity: &SenderIdentity, links: Links<'_>) -> Str
         footer.push_str(&who.join(", "));
         footer.push_str("\n\n");
     }
-    if kind == MessageKind::Service && links.preferences_footer {
+    if kind == MessageKind::Marketing || links.preferences_footer {
         footer.push_str(&format!(
             "[Your contact preferences]({})\n",
             links.preferences

@@ -21,6 +21,7 @@ pub mod filters;
 pub mod ledger;
 pub mod names;
 pub mod policy;
+pub mod preferences;
 pub mod reports;
 pub mod seed;
 pub mod sending;

@@ -397,9 +397,10 @@ async fn prepare(
     let mut unrendered = Vec::new();
     for (row, i) in addressed {
         let link = format!("{}/u/{}", worker.public_url, row.token);
+        let preferences = format!("{}/p/{}", worker.public_url, row.token);
         let links = Links {
             unsubscribe: &link,
-            preferences: &link,
+            preferences: &preferences,
             preferences_footer,
         };
         match templates.render(&campaign.content, rules, &recipients[i], links) {

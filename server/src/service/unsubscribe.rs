@@ -79,15 +79,15 @@ pub struct Unsubscribed {
 }
 
 /// The message a token was made for, and the person's actor.
-struct Holder {
-    actor: Actor,
-    contact_id: uuid::Uuid,
-    campaign: assent_shared::api::Campaign,
+pub(super) struct Holder {
+    pub actor: Actor,
+    pub contact_id: uuid::Uuid,
+    pub campaign: assent_shared::api::Campaign,
 }
 
 /// The message of `token`: an unknown token is `NotFound`, the same whether it never existed or
 /// is malformed, so that the answer tells a guesser nothing.
-async fn holder(db: &Db, token: &str) -> ServiceResult<Holder> {
+pub(super) async fn holder(db: &Db, token: &str) -> ServiceResult<Holder> {
     let not_found = || ServiceError::NotFound("unsubscribe link");
     if !crate::auth::looks_like_token(token) {
         return Err(not_found());
@@ -197,7 +197,7 @@ fn scopes(offer: &Offer, choice: &Choice) -> ServiceResult<Vec<Scope>> {
 /// the scope. Then a second one-click POST (mail clients send it twice) records nothing more.
 /// Anything after an opt-out that the engine may weigh (a consent, a sale, a preference) makes
 /// the scope recorded again: a duplicate opt-out never allows more, a missing one might.
-fn already_stopped(ledger: &[assent_shared::api::RecordedEvent], scope: &Scope) -> bool {
+pub(super) fn already_stopped(ledger: &[assent_shared::api::RecordedEvent], scope: &Scope) -> bool {
     let covers = |channel: Channel, topic: &str| {
         channel.covers(scope.channel)
             && (topic == ALL_TOPICS || (scope.topic != ALL_TOPICS && topic == scope.topic))
@@ -225,7 +225,7 @@ fn source_text(text: &str) -> Option<String> {
     (!kept.is_empty()).then(|| kept.to_owned())
 }
 
-fn source(via: &Via) -> EventSource {
+pub(super) fn source(via: &Via) -> EventSource {
     match via {
         Via::Link {
             page,
@@ -365,18 +365,36 @@ pub(crate) struct Stop<'a> {
 /// many were recorded. Two requests at the same moment may each find a scope new and both
 /// record it: a second opt-out of the same scope changes no decision.
 pub(crate) async fn record(db: &Db, stop: &Stop<'_>, scopes: &[Scope]) -> ServiceResult<usize> {
-    let id = stop.contact_id;
     let mut read = db.begin_read().await?;
-    let ledger = store::ledger::for_contact(&mut read, id).await?;
+    let ledger = store::ledger::for_contact(&mut read, stop.contact_id).await?;
     read.commit().await?;
-    let kinds: Vec<EventKind> = scopes
+    let kinds = opt_outs(&ledger, scopes);
+    record_events(db, stop, &kinds).await
+}
+
+/// The opt-outs of `scopes` not already in force in `ledger`.
+pub(super) fn opt_outs(
+    ledger: &[assent_shared::api::RecordedEvent],
+    scopes: &[Scope],
+) -> Vec<EventKind> {
+    scopes
         .iter()
-        .filter(|s| !already_stopped(&ledger, s))
+        .filter(|s| !already_stopped(ledger, s))
         .map(|s| EventKind::OptOut {
             channel: s.channel,
             topic: s.topic.clone().into(),
         })
-        .collect();
+        .collect()
+}
+
+/// Records `kinds` in the contact's ledger, by `stop.actor` with `stop.source`, with the audit
+/// record of `stop.action`, in one transaction that commits before it returns; how many.
+pub(super) async fn record_events(
+    db: &Db,
+    stop: &Stop<'_>,
+    kinds: &[EventKind],
+) -> ServiceResult<usize> {
+    let id = stop.contact_id;
     if kinds.is_empty() {
         return Ok(0);
     }
@@ -392,7 +410,7 @@ pub(crate) async fn record(db: &Db, stop: &Stop<'_>, scopes: &[Scope]) -> Servic
     // Stamped once the ledger is held, just before the commit: the opt-out's time is not earlier
     // than a decision that could not yet see it.
     let now = clock::now();
-    for kind in &kinds {
+    for kind in kinds {
         let entry = NewEntry {
             contact_id: id,
             at: now,

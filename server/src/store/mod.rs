@@ -15,6 +15,7 @@ pub mod companies;
 pub mod contacts;
 pub mod filters;
 pub mod history;
+pub mod keys;
 pub mod ledger;
 pub mod outbox;
 pub mod policies;

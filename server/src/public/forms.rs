@@ -1,0 +1,68 @@
+//! CSRF tokens of the forms the public pages serve. A form's token is an HMAC, under a key kept
+//! in the database (`store::keys`, the same for every server on it), of the form's name and the
+//! link's token: a page elsewhere cannot make one without both, and the link's token is a secret
+//! the person holds. Nothing is stored per form and no cookie is set.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// The name of the key in `public_keys`.
+pub const KEY_NAME: &str = "forms";
+
+/// The key CSRF tokens are made with.
+pub struct FormKey([u8; 32]);
+
+impl std::fmt::Debug for FormKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FormKey(..)")
+    }
+}
+
+impl FormKey {
+    pub fn new(key: [u8; 32]) -> Self {
+        FormKey(key)
+    }
+
+    fn mac(&self, form: &str, link_token: &str) -> Hmac<Sha256> {
+        // Any length of key is taken: this cannot fail.
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
+        mac.update(form.as_bytes());
+        mac.update(&[0]);
+        mac.update(link_token.as_bytes());
+        mac
+    }
+
+    /// The CSRF token of `form` on the page of `link_token`.
+    pub fn token(&self, form: &str, link_token: &str) -> String {
+        hex::encode(self.mac(form, link_token).finalize().into_bytes())
+    }
+
+    /// Whether `given` is that token (compared in constant time).
+    pub fn check(&self, form: &str, link_token: &str, given: &str) -> bool {
+        match hex::decode(given) {
+            Ok(bytes) => self.mac(form, link_token).verify_slice(&bytes).is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_good_for_its_own_form_and_link_only() {
+        let key = FormKey::new([7; 32]);
+        let token = key.token("preferences", "abc");
+        assert!(key.check("preferences", "abc", &token));
+        assert!(!key.check("preferences", "abd", &token), "another link");
+        assert!(!key.check("signup", "abc", &token), "another form");
+        assert!(
+            !FormKey::new([8; 32]).check("preferences", "abc", &token),
+            "another key"
+        );
+        assert!(!key.check("preferences", "abc", "not hex"));
+        assert!(!key.check("preferences", "abc", ""));
+    }
+}
