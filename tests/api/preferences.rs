@@ -123,3 +123,95 @@ store_test! {
         assert_eq!(serde_json::to_value(&last.last().unwrap().event).unwrap(), json!({"type": "opt_out", "channel": "any", "topic": "*"}));
     }
 }
+
+/// The preference centre in headless Chromium, reached as a person reaches it: from the
+/// unsubscribe page's link. The real form carries its CSRF token; unticking a box and choosing a
+/// preferred method records both, from the browser. On SQLite only: the browser's part does not
+/// depend on the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preference_centre_works_in_a_real_browser() {
+    use fantoccini::Locator;
+    crate::helpers::run_with(crate::helpers::Backend::Sqlite, &[], |app| async move {
+        let (sales, _, jane, token) = jane_sent_the_offer(&app).await;
+        let before = ledger(&app, &sales, &jane).await.len();
+        let chromium = assent_tests::Chromium::start();
+        let browser = chromium.session().await;
+        browser
+            .goto(&app.public_url(&format!("/u/{token}")))
+            .await
+            .expect("the unsubscribe page opens");
+        browser
+            .find(Locator::LinkText("See and change all your preferences"))
+            .await
+            .expect("the link to the preference centre")
+            .click()
+            .await
+            .unwrap();
+        let heading = browser
+            .wait()
+            .for_element(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(heading, "Your preferences");
+        assert_eq!(
+            ledger(&app, &sales, &jane).await.len(),
+            before,
+            "opening it records nothing"
+        );
+        crate::unsubscribe::screenshot(&browser, "preference-centre").await;
+
+        browser
+            .find(Locator::Css("input[name=keep][value='email:boilers']"))
+            .await
+            .expect("boilers by email, ticked")
+            .click()
+            .await
+            .unwrap();
+        browser
+            .find(Locator::Css("input[name=preferred][value=post]"))
+            .await
+            .expect("post as the preferred method")
+            .click()
+            .await
+            .unwrap();
+        browser
+            .find(Locator::XPath(
+                "//button[normalize-space(.)='Save my choices']",
+            ))
+            .await
+            .expect("the save button")
+            .click()
+            .await
+            .unwrap();
+        let done = browser
+            .wait()
+            .for_element(Locator::Css(".done"))
+            .await
+            .expect("the answer")
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            done.contains("No more marketing about Boilers by email."),
+            "{done}"
+        );
+        assert!(done.contains("Preferred contact: Post."), "{done}");
+        crate::unsubscribe::screenshot(&browser, "preference-centre-saved").await;
+        let after = ledger(&app, &sales, &jane).await;
+        assert_eq!(after.len(), before + 2, "{after:?}");
+        let agent = after
+            .last()
+            .and_then(|e| e.source.as_ref())
+            .and_then(|s| s.user_agent.clone())
+            .unwrap_or_default();
+        assert!(
+            agent.contains("HeadlessChrome"),
+            "recorded from the browser: {agent}"
+        );
+        browser.close().await.ok();
+    })
+    .await;
+}

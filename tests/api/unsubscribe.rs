@@ -385,7 +385,7 @@ async fn the_unsubscribe_page_works_in_a_real_browser() {
 
 /// Saves what the browser shows as `name.png` in `ASSENT_E2E_SCREENSHOTS`, when it is set
 /// (`ASSENT_E2E_SCREENSHOTS=docs/screenshots scripts/test` refreshes the README's).
-async fn screenshot(browser: &fantoccini::Client, name: &str) {
+pub(crate) async fn screenshot(browser: &fantoccini::Client, name: &str) {
     let Some(dir) = std::env::var_os("ASSENT_E2E_SCREENSHOTS") else {
         return;
     };

@@ -25,7 +25,7 @@ fieldset{border:1px solid #d7dbe2;border-radius:8px;padding:.75rem 1rem;margin:.
 label{display:block;margin:.4rem 0}label small{display:block;color:#5a6270;margin-left:1.6rem}\
 legend{font-weight:600;padding:0 .3rem}.hint{color:#5a6270;font-size:.9rem;margin:.1rem 0 .4rem}\
 .off{color:#5a6270;margin:.4rem 0}a{color:#1f5fd1}\
-.done{border-left:4px solid #1f8a4c;padding-left:1rem}.problem{border-left:4px solid #b3261e;\
+.done{border-left:4px solid #1f8a4c;padding-left:1rem;margin:0 0 1.25rem}.problem{border-left:4px solid #b3261e;\
 padding-left:1rem}footer{color:#5a6270;font-size:.8rem;margin-top:2rem}";
 
 /// The Content-Security-Policy of every public answer.
