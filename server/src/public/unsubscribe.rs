@@ -266,10 +266,10 @@ pub async fn submit(
     )
     .await;
     let done = counted(&state, &client, done)?;
-    Ok(done_page(&state, &done))
+    Ok(done_page(&state, &token, &done))
 }
 
-fn done_page(state: &PublicState, done: &Unsubscribed) -> Page {
+fn done_page(state: &PublicState, token: &str, done: &Unsubscribed) -> Page {
     let from = escape(organisation(state));
     let mut html = String::new();
     for scope in &done.scopes {
@@ -290,7 +290,9 @@ fn done_page(state: &PublicState, done: &Unsubscribed) -> Page {
     let _ = writeln!(
         html,
         "<p>Messages about your account or a service you use are not marketing and may still reach you. \
-         If you change your mind, tell {from}.</p>"
+         If you change your mind, tell {from}.</p>\n\
+         <p><a href=\"/p/{}\">See and change all your preferences</a></p>",
+        escape(token)
     );
     let title = if done.recorded == 0 {
         "You were already unsubscribed"
@@ -349,7 +351,7 @@ pub async fn forwarded_mail(
     )
     .await;
     let done = counted(&state, &client, done)?;
-    Ok(done_page(&state, &done))
+    Ok(done_page(&state, &token, &done))
 }
 
 #[cfg(test)]
