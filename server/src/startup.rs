@@ -222,6 +222,8 @@ impl Application {
                 "the send worker did not finish its batch in time: its rows will be indeterminate"
             );
             sender.abort();
+            // Cancelled, it drops the step it was handing over, which aborts that task too.
+            let _ = sender.await;
         }
         self.state.mail.outlet.close().await;
         self.state.db.close().await;

@@ -879,8 +879,10 @@ store_test! {
         tx.commit().await.unwrap();
 
         let until = now + chrono::Duration::minutes(10);
-        assert!(outbox::renew(&app.db, &ids, "another worker", until).await.unwrap().is_empty(), "a lease is its owner's to renew");
-        let renewed = outbox::renew(&app.db, &ids, "a worker", until).await.unwrap();
+        assert!(outbox::renew(&app.db, &ids, "another worker", now, until).await.unwrap().is_empty(), "a lease is its owner's to renew");
+        let later = now + chrono::Duration::minutes(3);
+        assert!(outbox::renew(&app.db, &ids, "a worker", later, until).await.unwrap().is_empty(), "a lease that ran out is not renewed, marked or not");
+        let renewed = outbox::renew(&app.db, &ids, "a worker", now, until).await.unwrap();
         assert_eq!(renewed, vec![ids[1]], "only the row still claimed is renewed");
         let sql = "SELECT id, state, lease_until FROM outbox WHERE campaign_id = $1";
         let rows: Vec<(Uuid, String, Option<chrono::DateTime<chrono::Utc>>)> = match app.db.pool() {

@@ -40,7 +40,7 @@ store_test! {
         let message = crate::campaigns::maildir(&app).concat().replace("=\r\n", "").replace("=\n", "");
         assert!(message.contains(&format!("Your contact preferences <https://localhost:8444{path}>")), "{message}");
         let unsubscribe = public_get(&app, &format!("/u/{token}")).await;
-        assert!(unsubscribe.html.contains(&format!("<a href=\"{path}\">")), "{}", unsubscribe.html);
+        assert!(unsubscribe.html.contains(&format!("<a href=\"..{path}\">")), "relative, as public_url may have a path: {}", unsubscribe.html);
 
         // A GET (a link scanner's too) shows and changes nothing.
         let page = public_get(&app, &path).await;
@@ -66,16 +66,29 @@ store_test! {
         assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.html);
         let nonsense = public_post(&app, &path, FORM, &format!("csrf={csrf}&keep=pigeon:boilers")).await;
         assert_eq!(nonsense.status, StatusCode::BAD_REQUEST, "{}", nonsense.html);
+        // Posted from another site's page (a browser says so), even with the right token.
+        let cross_site = crate::unsubscribe::answer(app.client.post(app.public_url(&path))
+            .header("content-type", FORM)
+            .header("sec-fetch-site", "cross-site")
+            .body(format!("csrf={csrf}&preferred=none"))).await;
+        assert_eq!(cross_site.status, StatusCode::FORBIDDEN, "{}", cross_site.html);
+        // A box the page did not show is not stopped, ticked or not: a consent recorded after the
+        // page was drawn is not stopped unseen.
+        let unseen = public_post(&app, &path, FORM, &format!("csrf={csrf}")).await;
+        assert_eq!(unseen.status, StatusCode::OK, "{}", unseen.html);
+        assert!(unseen.html.contains("nothing needed to change"), "{}", unseen.html);
         assert_eq!(ledger(&app, &sales, &jane).await.len(), before.len());
 
         // Boilers by email unticked (the rest left ticked: post reaches her on every topic
         // without consent), post preferred: two events, by her, with their source.
+        let shown: String = ticked(&page.html).iter().map(|v| format!("&shown={v}")).collect();
         let kept: String = ticked(&page.html)
             .iter()
             .filter(|v| *v != "email:boilers")
             .map(|v| format!("&keep={v}"))
             .collect();
         assert!(kept.contains("post:boilers"), "{kept}");
+        let kept = format!("{shown}{kept}");
         let saved = crate::unsubscribe::answer(app.client.post(app.public_url(&path))
             .header("content-type", FORM)
             .header("user-agent", "Mozilla/5.0 (preferences)")
@@ -115,12 +128,14 @@ store_test! {
         assert!(!decision.allowed);
         assert!(decision.reasons.contains(&Reason::OptedOut), "{:?}", decision.reasons);
 
-        // Everything: one opt-out of all marketing by every channel.
-        let everything = public_post(&app, &path, FORM, &format!("csrf={csrf}&everything=1")).await;
-        assert_eq!(everything.status, StatusCode::OK, "{}", everything.html);
-        assert!(everything.html.contains("no more marketing of any kind, by any channel"), "{}", everything.html);
+        // "None" as the preferred method stops everything, whatever the policy says of it: an
+        // opt-out of all marketing by every channel, beside the preference.
+        let none = public_post(&app, &path, FORM, &format!("csrf={csrf}&preferred=none{kept}")).await;
+        assert_eq!(none.status, StatusCode::OK, "{}", none.html);
+        assert!(none.html.contains("no more marketing of any kind, by any channel"), "{}", none.html);
         let last = ledger(&app, &sales, &jane).await;
-        assert_eq!(serde_json::to_value(&last.last().unwrap().event).unwrap(), json!({"type": "opt_out", "channel": "any", "topic": "*"}));
+        let events: Vec<serde_json::Value> = last[after.len()..].iter().map(|e| serde_json::to_value(&e.event).unwrap()).collect();
+        assert_eq!(events, [json!({"type": "opt_out", "channel": "any", "topic": "*"}), json!({"type": "preference_set", "preferred_channel": "none"})]);
     }
 }
 

@@ -163,7 +163,7 @@ store_test! {
         assert!(done.headers.get("location").is_none(), "no redirect");
         assert!(done.html.contains("You are unsubscribed"), "{}", done.html);
         assert!(done.html.contains("no more marketing about <strong>Boilers</strong> by email"), "{}", done.html);
-        assert!(done.html.contains(&format!("<a href=\"/p/{token}\">")), "the way on to the preference centre: {}", done.html);
+        assert!(done.html.contains(&format!("<a href=\"../p/{token}\">")), "the way on to the preference centre: {}", done.html);
         let after = ledger(&app, &sales, &jane).await;
         assert_eq!(after.len(), before.len() + 1);
         let recorded = after.iter().find(|e| e.event.type_name() == "opt_out").expect("the opt-out");

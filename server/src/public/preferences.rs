@@ -59,16 +59,22 @@ pub async fn submit(
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     };
-    if !state
-        .forms
-        .check(FORM, &token, value("csrf").unwrap_or_default())
+    // A browser says where a form was posted from: another site's page is refused.
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| site != "same-origin" && site != "none");
+    if cross_site
+        || !state
+            .forms
+            .check(FORM, &token, value("csrf").unwrap_or_default())
     {
         // A wrong link is answered (and counted) as one; a right link with a form that did not
         // come from its page is refused.
         let known = preferences::centre(&state.db, &token).await;
         counted(&state, &client, known)?;
         return Err(PageError::Forbidden(
-            "This form did not come from your preferences page, or the page is out of date: open the link in your message again."
+            "This form did not come from your preferences page: open the link in your message again."
                 .into(),
         ));
     }
@@ -85,19 +91,21 @@ pub async fn submit(
     Ok(centre_page(&state, &token, &centre, Some(&changed)))
 }
 
-/// What the form asks for: the ticked `keep` boxes (`channel:topic`), the `preferred` method, or
-/// `everything`.
+/// What the form asks for: the boxes it `shown` and those ticked to `keep` (`channel:topic`),
+/// the `preferred` method, or `everything`.
 fn changes(fields: &[(String, String)]) -> Result<Changes, PageError> {
     let not_offered =
         || PageError::BadRequest("One of the choices sent is not one this page offers.".into());
+    let pair = |value: &str| {
+        let (channel, topic) = value.split_once(':').ok_or_else(not_offered)?;
+        let channel: Channel = channel.parse().map_err(|_| not_offered())?;
+        Ok::<_, PageError>((channel, topic.to_owned()))
+    };
     let mut changes = Changes::default();
     for (name, value) in fields {
         match name.as_str() {
-            "keep" => {
-                let (channel, topic) = value.split_once(':').ok_or_else(not_offered)?;
-                let channel: Channel = channel.parse().map_err(|_| not_offered())?;
-                changes.keep.push((channel, topic.to_owned()));
-            }
+            "shown" => changes.shown.push(pair(value)?),
+            "keep" => changes.keep.push(pair(value)?),
             "preferred" if value.is_empty() => {}
             "preferred" => {
                 changes.preferred = Some(value.parse().map_err(|_| not_offered())?);
@@ -143,9 +151,9 @@ fn centre_page(state: &PublicState, token: &str, centre: &Centre, done: Option<&
             let _ = match standing {
                 Standing::Receiving => writeln!(
                     html,
-                    "<label><input type=\"checkbox\" name=\"keep\" value=\"{}:{}\" checked> {by}</label>",
-                    channel.as_str(),
-                    escape(&row.topic.key)
+                    "<input type=\"hidden\" name=\"shown\" value=\"{pair}\">\n\
+                     <label><input type=\"checkbox\" name=\"keep\" value=\"{pair}\" checked> {by}</label>",
+                    pair = format_args!("{}:{}", channel.as_str(), escape(&row.topic.key)),
                 ),
                 Standing::Stopped => writeln!(html, "<p class=\"off\">Stopped {by}</p>"),
                 Standing::NotAskedFor => {
@@ -231,6 +239,7 @@ mod tests {
     fn the_form_is_read_into_changes_and_a_choice_it_never_offered_is_refused() {
         let read = changes(&form(&[
             ("csrf", "x"),
+            ("shown", "email:boilers"),
             ("keep", "email:boilers"),
             ("keep", "sms:insurance"),
             ("preferred", "post"),
@@ -243,6 +252,7 @@ mod tests {
                 (Channel::Sms, "insurance".to_owned())
             ]
         );
+        assert_eq!(read.shown, vec![(Channel::Email, "boilers".to_owned())]);
         assert_eq!(read.preferred, Some(PreferredChannel::Post));
         assert!(!read.everything);
         assert!(changes(&form(&[("everything", "1")])).unwrap().everything);
@@ -252,6 +262,7 @@ mod tests {
         );
         assert!(changes(&form(&[("keep", "pigeon:boilers")])).is_err());
         assert!(changes(&form(&[("keep", "boilers")])).is_err());
+        assert!(changes(&form(&[("shown", "pigeon:boilers")])).is_err());
         assert!(changes(&form(&[("preferred", "carrier pigeon")])).is_err());
     }
 }

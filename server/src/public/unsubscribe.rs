@@ -146,7 +146,7 @@ fn offer_page(state: &PublicState, token: &str, offer: &Offer) -> Page {
         "<h2>Or stop everything</h2>\n<form method=\"post\">\n\
          <input type=\"hidden\" name=\"choice\" value=\"everything\">\n\
          <button type=\"submit\" class=\"quiet\">Stop all marketing from {from}, by every channel</button>\n</form>\n\
-         <p><a href=\"/p/{}\">See and change all your preferences</a></p>",
+         <p><a href=\"../p/{}\">See and change all your preferences</a></p>",
         escape(token)
     );
     Page::new("Unsubscribe", state.organisation.as_deref()).html(&html)
@@ -291,7 +291,7 @@ fn done_page(state: &PublicState, token: &str, done: &Unsubscribed) -> Page {
         html,
         "<p>Messages about your account or a service you use are not marketing and may still reach you. \
          If you change your mind, tell {from}.</p>\n\
-         <p><a href=\"/p/{}\">See and change all your preferences</a></p>",
+         <p><a href=\"../p/{}\">See and change all your preferences</a></p>",
         escape(token)
     );
     let title = if done.recorded == 0 {

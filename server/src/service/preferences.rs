@@ -66,9 +66,13 @@ impl Centre {
 /// What the person asked for on the form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
-    /// The (channel, topic) pairs left ticked: every other one that reaches them is stopped.
+    /// The (channel, topic) pairs the page showed as reaching them: only these can be stopped,
+    /// so a consent recorded (or a topic added) after the page was drawn is not stopped unseen.
+    pub shown: Vec<(Channel, String)>,
+    /// The (channel, topic) pairs left ticked: every other one shown that still reaches them is
+    /// stopped.
     pub keep: Vec<(Channel, String)>,
-    /// Their preferred contact method, when they chose one.
+    /// Their preferred contact method, when they chose one. `none` stops all marketing too.
     pub preferred: Option<PreferredChannel>,
     /// Stop all marketing, by every channel.
     pub everything: bool,
@@ -159,43 +163,40 @@ async fn read(
 }
 
 /// Records what the person holding `token` changed, durably, before returning: an opt-out for
-/// each (channel, topic) that reached them and is no longer ticked (or one of everything), and
-/// their preferred method when it changed. A choice the page did not offer is refused whole.
+/// each (channel, topic) the page showed as reaching them that still does and is no longer
+/// ticked (or one of everything, which "none" as the preferred method also records, so that
+/// "none" stops marketing whatever the policy, and choosing a method again later does not start
+/// it without a new sign-up), and their preferred method when it changed. A pair the page showed
+/// for a topic retired since is passed over.
 pub async fn change(db: &Db, token: &str, changes: &Changes, via: &Via) -> ServiceResult<Changed> {
     let holder = unsubscribe::holder(db, token).await?;
     let (centre, ledger) = read(db, holder.contact_id).await?;
-    for (channel, topic) in &changes.keep {
-        let offered =
-            centre.topics.iter().any(|row| &row.topic.key == topic) && CHANNELS.contains(channel);
-        if !offered {
-            return Err(ServiceError::BadRequest(
-                "One of the choices sent is not one this page offers.".into(),
-            ));
-        }
-    }
-    let scopes: Vec<Scope> = if changes.everything {
+    let everything = changes.everything || changes.preferred == Some(PreferredChannel::None);
+    let scopes: Vec<Scope> = if everything {
         vec![Scope {
             channel: Channel::Any,
             topic: ALL_TOPICS.to_owned(),
             name: "everything".to_owned(),
         }]
     } else {
-        CHANNELS
-            .iter()
-            .flat_map(|channel| centre.topics.iter().map(move |row| (*channel, row)))
-            .filter(|(channel, row)| centre.receiving(*channel, &row.topic.key).is_some())
-            .filter(|(channel, row)| {
-                !changes
-                    .keep
-                    .iter()
-                    .any(|(c, t)| c == channel && *t == row.topic.key)
-            })
-            .map(|(channel, row)| Scope {
-                channel,
-                topic: row.topic.key.clone(),
-                name: row.topic.name.clone(),
-            })
-            .collect()
+        let mut scopes: Vec<Scope> = Vec::new();
+        for (channel, topic) in &changes.shown {
+            let kept = changes.keep.iter().any(|(c, t)| c == channel && t == topic);
+            let duplicate = scopes
+                .iter()
+                .any(|s| s.channel == *channel && &s.topic == topic);
+            if kept || duplicate {
+                continue;
+            }
+            if let Some(row) = centre.receiving(*channel, topic) {
+                scopes.push(Scope {
+                    channel: *channel,
+                    topic: row.topic.key.clone(),
+                    name: row.topic.name.clone(),
+                });
+            }
+        }
+        scopes
     };
     let mut kinds = unsubscribe::opt_outs(&ledger, &scopes);
     let preferred = changes.preferred.filter(|p| Some(*p) != centre.preferred);

@@ -133,20 +133,21 @@ pub async fn run(
             next_expiry = tokio::time::Instant::now() + every;
         }
         // The step prepared last time is handed over by a task of its own, so that composing
-        // and signing its messages and preparing the next step use a core each.
+        // and signing its messages and preparing the next step use a core each. The task is
+        // this loop's: if the worker is stopped short (aborted), so is the task.
         let hand = prepared.take().map(|step| {
             let (db, mail, worker, stop) = (db.clone(), mail.clone(), worker.clone(), stop.clone());
-            tokio::spawn(async move {
+            HandOver(tokio::spawn(async move {
                 let campaign = step.campaign.id;
                 if let Err(e) = hand_over(&db, &mail, &worker, &stop, step).await {
                     tracing::error!(campaign = %campaign, error = %e, "handing over a step of the campaign failed");
                 }
-            })
+            }))
         });
         let handed = hand.is_some();
-        let handed_over = |hand: Option<tokio::task::JoinHandle<()>>| async move {
-            if let Some(hand) = hand {
-                if let Err(e) = hand.await {
+        let handed_over = |hand: Option<HandOver>| async move {
+            if let Some(mut hand) = hand {
+                if let Err(e) = (&mut hand.0).await {
                     tracing::error!(error = %e, "handing over a step stopped short: its rows not yet ended will be indeterminate");
                 }
             }
@@ -181,6 +182,16 @@ pub async fn run(
                 _ = stop.changed() => {}
             }
         }
+    }
+}
+
+/// The task handing a step over, aborted when dropped: the worker that started it owns it.
+struct HandOver(tokio::task::JoinHandle<()>);
+
+impl Drop for HandOver {
+    fn drop(&mut self) {
+        // A task that has finished is not affected.
+        self.0.abort();
     }
 }
 
@@ -477,7 +488,9 @@ async fn hand_over(
     step: Prepared,
 ) -> ServiceResult<()> {
     let campaign = &step.campaign;
-    let ready = renewed(db, worker, step.claimed_at, step.ready).await?;
+    let Some(ready) = renewed(db, worker, step.claimed_at, step.ready).await else {
+        return Ok(());
+    };
     let channel = campaign.content.message.channel;
     let (at_once, pace) = match channel {
         Channel::Sms => (mail.sms_outlet.connections(), worker.sms_pace.as_deref()),
@@ -571,19 +584,47 @@ async fn hand_over(
 
 /// The rows of a step still this worker's to hand over. A step waits for the one before it to be
 /// handed over; if a slow relay made it wait a quarter of its lease, the lease is renewed first,
-/// and a row whose lease ran out meanwhile (it is indeterminate now) is not handed over.
+/// and a row whose lease ran out meanwhile is not handed over (it is, or is about to be,
+/// indeterminate). None when the lease cannot be renewed: the rows are put back in the queue
+/// (those that cannot be will be indeterminate), never handed over on a lease that may be gone.
 async fn renewed(
     db: &Db,
     worker: &Worker,
     claimed_at: chrono::DateTime<chrono::Utc>,
     ready: Vec<Ready>,
-) -> ServiceResult<Vec<Ready>> {
+) -> Option<Vec<Ready>> {
     let now = clock::now();
     if ready.is_empty() || now - claimed_at < worker.lease / 4 {
-        return Ok(ready);
+        return Some(ready);
     }
     let ids: Vec<Uuid> = ready.iter().map(|r| r.row.id).collect();
-    let held = outbox::renew(db, &ids, &worker.name, now + worker.lease).await?;
+    // Tried twice: on SQLite the writer may be held by the next step's preparation.
+    let renewal = match outbox::renew(db, &ids, &worker.name, now, now + worker.lease).await {
+        Err(e) => {
+            tracing::warn!(error = %e, "renewing the lease of a step failed; trying once more");
+            outbox::renew(
+                db,
+                &ids,
+                &worker.name,
+                clock::now(),
+                clock::now() + worker.lease,
+            )
+            .await
+        }
+        renewed => renewed,
+    };
+    let held = match renewal {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::error!(error = %e, rows = ids.len(), "the lease of a step cannot be renewed: its rows go back to the queue unsent");
+            for id in ids {
+                if let Err(e) = outbox::release(db, id, &worker.name).await {
+                    tracing::error!(row = %id, error = %e, "a row not handed over cannot be put back: it will be indeterminate");
+                }
+            }
+            return None;
+        }
+    };
     let (kept, lost): (Vec<Ready>, Vec<Ready>) = ready
         .into_iter()
         .partition(|r| held.binary_search(&r.row.id).is_ok());
@@ -593,7 +634,7 @@ async fn renewed(
             "rows of a step waiting to be handed over were no longer this worker's (their lease ran out): they are indeterminate and were not sent"
         );
     }
-    Ok(kept)
+    Some(kept)
 }
 
 /// The most accepted messages whose ends are written in one statement.

@@ -407,13 +407,15 @@ pub async fn end_not_sent(
     Ok(())
 }
 
-/// Extends the lease of the rows among `ids` that `owner` still holds claimed to `until`; the ids
-/// of those, sorted. A row missing from the answer is no longer the owner's to send: its lease
-/// ran out and it is indeterminate (or it has ended).
+/// Extends to `until` the lease of the rows among `ids` that `owner` still holds claimed, on a
+/// lease that has not run out by `now`; the ids of those, sorted. A row missing from the answer
+/// is no longer the owner's to send: its lease ran out (it is, or is about to be marked,
+/// indeterminate) or it has ended.
 pub async fn renew(
     db: &Db,
     ids: &[Uuid],
     owner: &str,
+    now: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> StoreResult<Vec<Uuid>> {
     let mut renewed = Vec::with_capacity(ids.len());
@@ -422,6 +424,7 @@ pub async fn renew(
             let mut query = sqlx::QueryBuilder::new("UPDATE outbox SET lease_until = ");
             query.push_bind(until);
             query.push(" WHERE lease_owner = ").push_bind(owner);
+            query.push(" AND lease_until >= ").push_bind(now);
             query.push(" AND state = 'claimed' AND id");
             query.push_ids(chunk);
             query.push(" RETURNING id");
