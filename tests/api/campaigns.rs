@@ -915,3 +915,75 @@ store_test! {
         assert!(err.to_string().contains("no longer queued"), "{err}");
     }
 }
+
+/// Two replicas on one PostgreSQL database send one campaign: both workers take steps of it at
+/// once (`FOR UPDATE SKIP LOCKED`), and each recipient gets one message, with one warrant, in a
+/// chain that stays whole. Rate-limited so that the send outlasts a worker's idle wait and both
+/// take part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_a_campaign_and_send_each_message_once() {
+    let settings = [
+        ("ASSENT_SEND_BATCH", "10"),
+        ("ASSENT_MAIL_PER_SECOND", "50"),
+    ];
+    crate::helpers::run_with(crate::helpers::Backend::Postgres, &settings, |app| async move {
+        let (sales, manager) = catalogue_and_staff(&app).await;
+        let mut members = Vec::new();
+        for i in 0..120 {
+            let reader = contact(&app, &sales, json!({"first_name": format!("Reader {i}"), "last_name": "Doe",
+                "emails": [format!("reader.{i}@example.org")]})).await;
+            members.push(reader.id);
+        }
+        let other_dir = tempfile::tempdir().unwrap();
+        let other_dir_text = other_dir.path().display().to_string();
+        let pg_url = app.pg_url().expect("a PostgreSQL test");
+        // Starting (its migrations) is not a Send future: run here, off the async context.
+        let other = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(assent_tests::start_server(&[
+                ("ASSENT_DATA_DIR", other_dir_text.as_str()),
+                ("ASSENT_DATABASE_URL", pg_url.as_str()),
+                ("ASSENT_ORGANISATION_NAME", "Harbour Heating Ltd"),
+                ("ASSENT_ORGANISATION_POSTAL_ADDRESS", "1 Quay Street, Bristol BS1 4DJ"),
+                ("ASSENT_SEND_BATCH", "10"),
+                ("ASSENT_MAIL_PER_SECOND", "50"),
+            ]))
+        });
+        let notice = json!({
+            "name": "Boiler service due",
+            "message": {"kind": "service", "channel": "email"},
+            "subject": "Your boiler service is due",
+            "body": "Dear {{first_name}}, your boiler's yearly service is due. Reply to book a visit.",
+            "audience": {"contact_ids": members}
+        });
+        let (approved, _) = approved(&app, &sales, &manager, notice).await;
+        let progress = sent(&app, &sales, &approved).await;
+        assert_eq!(progress["sent"], 120, "{progress}");
+
+        let mut others: Vec<String> = std::fs::read_dir(other_dir.path().join("mail/new"))
+            .map(|entries| entries.flatten().map(|e| std::fs::read_to_string(e.path()).unwrap()).collect())
+            .unwrap_or_default();
+        let ours = maildir(&app);
+        assert!(!ours.is_empty() && !others.is_empty(), "both replicas sent some: {} and {}", ours.len(), others.len());
+        others.extend(ours);
+        let mut message_ids: Vec<String> = others
+            .iter()
+            .map(|m| m.lines().find(|l| l.starts_with("Message-ID: ")).expect("a Message-ID").to_owned())
+            .collect();
+        message_ids.sort();
+        message_ids.dedup();
+        assert_eq!(message_ids.len(), 120, "each recipient once, between the two");
+        assert_eq!(others.len(), 120, "no message twice");
+
+        type Row = (i64, i64);
+        let sql = "SELECT COUNT(*), COUNT(DISTINCT contact_id) FROM warrants";
+        let warrants: Row = match app.db.pool() {
+            assent_server::store::Pool::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+            assent_server::store::Pool::Sqlite(_) => unreachable!("a PostgreSQL test"),
+        };
+        assert_eq!(warrants, (120, 120), "one warrant a recipient");
+        assert!(assent_server::store::outbox::verify(&app.db).await.unwrap().is_ok(), "the chain of warrants is whole");
+        other.handle.shutdown();
+        other.db.close().await;
+    })
+    .await;
+}
