@@ -177,6 +177,22 @@ async fn the_preference_centre_works_in_a_real_browser() {
             "opening it records nothing"
         );
         crate::unsubscribe::screenshot(&browser, "preference-centre").await;
+        // On a phone's screen nothing runs off the side.
+        let (width, height) = browser.get_window_size().await.unwrap();
+        browser.set_window_size(390, 844).await.unwrap();
+        let overflow = browser
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(overflow, json!(0), "no sideways scrolling at 390 px");
+        crate::unsubscribe::screenshot(&browser, "preference-centre-phone").await;
+        browser
+            .set_window_size(width as u32, height as u32)
+            .await
+            .unwrap();
 
         browser
             .find(Locator::Css("input[name=keep][value='email:boilers']"))

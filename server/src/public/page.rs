@@ -1,5 +1,6 @@
 //! The one layout of every public page: plain HTML that works without JavaScript, in the
-//! organisation's name, styled by one inline stylesheet that the Content-Security-Policy allows
+//! organisation's name, on a desktop or a phone's screen, with a visible focus for keyboards,
+//! styled by one inline stylesheet that the Content-Security-Policy allows
 //! by its hash (and allows nothing else: no script, no image, no frame, forms only to the page's
 //! own origin).
 
@@ -26,7 +27,10 @@ label{display:block;margin:.4rem 0}label small{display:block;color:#5a6270;margi
 legend{font-weight:600;padding:0 .3rem}.hint{color:#5a6270;font-size:.9rem;margin:.1rem 0 .4rem}\
 .off{color:#5a6270;margin:.4rem 0}a{color:#1f5fd1}\
 .done{border-left:4px solid #1f8a4c;padding-left:1rem;margin:0 0 1.25rem}.problem{border-left:4px solid #b3261e;\
-padding-left:1rem}footer{color:#5a6270;font-size:.8rem;margin-top:2rem}";
+padding-left:1rem}footer{color:#5a6270;font-size:.8rem;margin-top:2rem}\
+:focus-visible{outline:3px solid #1f5fd1;outline-offset:2px}\
+input[type=checkbox],input[type=radio]{width:1.15rem;height:1.15rem;margin:0 .5rem 0 0;vertical-align:-.2rem}\
+@media (max-width:40rem){main{margin:0;border-radius:0;box-shadow:none;padding:1.25rem}}";
 
 /// The Content-Security-Policy of every public answer.
 pub fn content_security_policy() -> HeaderValue {
