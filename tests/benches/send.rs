@@ -14,7 +14,9 @@
 //! Settings (environment): ASSENT_SERVER_BIN (the release server), ASSENT_BENCH_RECIPIENTS
 //! (100000), ASSENT_BENCH_STORES ("sqlite postgres"), ASSENT_BENCH_PG
 //! (postgres://postgres@127.0.0.1:5432), ASSENT_BENCH_BATCH (500), ASSENT_BENCH_CONNECTIONS (8),
-//! ASSENT_BENCH_UNSUBSCRIBES (1000; 0 leaves W5 out), ASSENT_BENCH_W3_RUNS ("1 2 3 4": which of
+//! ASSENT_BENCH_UNSUBSCRIBES (1000; 0 leaves W5 out), ASSENT_BENCH_FLOOD (0: bad-token requests a
+//! second against the public listener during W5, issue 12's flood figure),
+//! ASSENT_BENCH_FLOOD_NEW_CONNECTIONS (1: a new TLS connection per flood request), ASSENT_BENCH_W3_RUNS ("1 2 3 4": which of
 //! the W3 runs, by number: marketing, service, service with DKIM, marketing with DKIM; W5 takes
 //! its recipients from the first marketing run, so it needs 1 or 4).
 
@@ -43,6 +45,8 @@ struct Run {
     peak_rss_mb: f64,
     /// W5's figures, when the run had unsubscribes.
     unsubscribes: Option<Unsubscribes>,
+    /// The flood of bad tokens beside them, when there was one.
+    flood: Option<Flood>,
 }
 
 /// W5: the one-click unsubscribes posted during a send.
@@ -120,6 +124,89 @@ struct W5<'a> {
     /// How long the clicks are spread over: most of the earlier send's duration, so that they
     /// fall while it runs, some before and some after their recipient is decided.
     spread: Duration,
+    /// Bad-token requests a second to flood the public listener with meanwhile (0: none).
+    flood: u32,
+    /// Whether each flood request makes a new connection (a TLS handshake each), rather than
+    /// reusing kept-alive ones.
+    flood_new_connections: bool,
+}
+
+/// What a flood of bad tokens did: requests answered, by status, over how long.
+#[derive(Default)]
+struct Flood {
+    answered: u64,
+    not_found: u64,
+    throttled: u64,
+    other: u64,
+    seconds: f64,
+}
+
+/// Floods `public` with GETs of unsubscribe links whose tokens look right but are no one's, at
+/// `rate` a second (a bounded generator: 64 workers, each on its own slots, a slot missed is
+/// skipped), until `stop` turns.
+async fn flood(
+    public: String,
+    pem: Vec<u8>,
+    rate: u32,
+    new_connections: bool,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Flood {
+    const WORKERS: u32 = 64;
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+    if new_connections {
+        builder = builder.pool_max_idle_per_host(0);
+    }
+    let client = builder.build().unwrap();
+    let started = Instant::now();
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|w| {
+            let (client, public, stop) = (client.clone(), public.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut tally = Flood::default();
+                let every = Duration::from_secs_f64(f64::from(WORKERS) / f64::from(rate.max(1)));
+                let mut slots = tokio::time::interval_at(
+                    tokio::time::Instant::now() + every * w / WORKERS,
+                    every,
+                );
+                slots.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                while !*stop.borrow() {
+                    slots.tick().await;
+                    // 43 characters of the token alphabet: looked up, found to be no one's.
+                    let token = format!(
+                        "{}{}",
+                        uuid::Uuid::new_v4().simple(),
+                        &uuid::Uuid::new_v4().simple().to_string()[..11]
+                    );
+                    match client.get(format!("{public}/u/{token}")).send().await {
+                        Ok(reply) => {
+                            tally.answered += 1;
+                            match reply.status().as_u16() {
+                                404 => tally.not_found += 1,
+                                429 => tally.throttled += 1,
+                                _ => tally.other += 1,
+                            }
+                            let _ = reply.bytes().await;
+                        }
+                        Err(_) => tally.other += 1,
+                    }
+                }
+                tally
+            })
+        })
+        .collect();
+    let mut total = Flood::default();
+    for worker in workers {
+        let tally = worker.await.unwrap();
+        total.answered += tally.answered;
+        total.not_found += tally.not_found;
+        total.throttled += tally.throttled;
+        total.other += tally.other;
+    }
+    total.seconds = started.elapsed().as_secs_f64();
+    total
 }
 
 /// The machine's ceiling: `smtp-source` pushing `messages` of `size` bytes over `sessions`
@@ -285,6 +372,11 @@ fn measure(
             Some(w5) => Some(Store::open(data_dir, w5.database_url).await),
             None => None,
         };
+        let (stop_flood, flood_stops) = tokio::sync::watch::channel(false);
+        let flooding = match &w5 {
+            Some(w5) if w5.flood > 0 => Some(tokio::spawn(flood(public.clone(), pem.clone(), w5.flood, w5.flood_new_connections, flood_stops))),
+            _ => None,
+        };
         let clicks = match (&w5, &store) {
             (Some(w5), Some(store)) => Some(unsubscribe_during(&client, &public, store, campaign, w5).await),
             _ => None,
@@ -299,6 +391,11 @@ fn measure(
                     (Some(clicks), Some(store)) => Some(judge(clicks, store, campaign, &sink).await),
                     _ => None,
                 };
+                let _ = stop_flood.send(true);
+                let flood = match flooding {
+                    Some(task) => Some(task.await.unwrap()),
+                    None => None,
+                };
                 return Run {
                     campaign,
                     recipients: count("total"),
@@ -307,6 +404,7 @@ fn measure(
                     seconds,
                     peak_rss_mb: peak_rss_mb(pid),
                     unsubscribes,
+                    flood,
                 };
             }
         }
@@ -435,6 +533,9 @@ fn main() {
     let unsubscribes: usize = setting("ASSENT_BENCH_UNSUBSCRIBES", "1000")
         .parse()
         .unwrap();
+    let flood_rate: u32 = setting("ASSENT_BENCH_FLOOD", "0").parse().unwrap();
+    let flood_new_connections = setting("ASSENT_BENCH_FLOOD_NEW_CONNECTIONS", "0") == "1";
+    let mut flood_lines = Vec::new();
     let w3_runs: Vec<usize> = setting("ASSENT_BENCH_W3_RUNS", "1 2 3 4")
         .split_whitespace()
         .map(|n| {
@@ -591,12 +692,28 @@ fn main() {
                     count: unsubscribes,
                     database_url: database_url.as_deref(),
                     spread: Duration::from_secs_f64(seconds * 0.8),
+                    flood: flood_rate,
+                    flood_new_connections,
                 }),
             );
             if let Some(u) = run.unsubscribes {
                 let at = |q: f64| {
                     u.latencies_ms[((u.latencies_ms.len() as f64 - 1.0) * q).round() as usize]
                 };
+                if let Some(f) = &run.flood {
+                    flood_lines.push(format!(
+                        "| {store} | {} | {flood_rate} | {:.0} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {} |",
+                        if flood_new_connections { "a new TLS connection each" } else { "kept alive" },
+                        f.answered as f64 / f.seconds,
+                        f.not_found,
+                        f.throttled,
+                        f.other,
+                        at(0.5),
+                        at(0.99),
+                        at(1.0),
+                        u.latencies_ms.len(),
+                    ));
+                }
                 w5_lines.push(format!(
                     "| {store} | {} | {:.1} | {:.1} | {:.1} | {} | {} | **{}** | {:.1} | {} |",
                     u.latencies_ms.len(),
@@ -629,6 +746,15 @@ fn main() {
         println!("| store | unsubscribes | p50 ms | p99 ms | max ms | sent before their opt-out | stopped | sent after their opt-out's 200 | send seconds | sent |");
         println!("|---|---|---|---|---|---|---|---|---|---|");
         for line in &w5_lines {
+            println!("{line}");
+        }
+    }
+    if !flood_lines.is_empty() {
+        println!();
+        println!("The public listener flooded with bad tokens during W5 (every unsubscribe must still succeed)");
+        println!("| store | connections | flood target/s | answered/s | 404 | 429 | failed | unsubscribe p50 ms | p99 ms | max ms | unsubscribes, all 200 |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|");
+        for line in &flood_lines {
             println!("{line}");
         }
     }
