@@ -221,6 +221,10 @@ pub struct Db {
     /// The group commit of the records of reads ([`audit::GroupCommit`]); absent in its own
     /// workers' handle, which append directly.
     reads: Option<audit::GroupCommit>,
+    /// PostgreSQL: a small pool of its own for looking up the tokens of public links, so that a
+    /// flood of bad tokens from the internet queues there and never takes the connections the
+    /// sender and the staff need. SQLite's readers are shared (a lookup holds no lock).
+    lookups: Option<PgPool>,
 }
 
 /// The connections of whichever backend the database is on.
@@ -283,6 +287,9 @@ macro_rules! on_tx {
         }
     };
 }
+
+/// The connections of PostgreSQL's pool for public links' tokens ([`Db::lookup_pool`]).
+const LOOKUP_CONNECTIONS: u32 = 4;
 
 /// The most values one statement binds: SQLite allows 32,766 and PostgreSQL 65,535, so a
 /// multi-row INSERT of rows with `n` columns takes `MAX_BINDS / n` rows at a time.
@@ -393,10 +400,10 @@ impl Db {
 
     /// [`Db::connect`], with SQLite's commits flushed as `sync` says (PostgreSQL ignores it).
     pub async fn connect_with(location: &DatabaseLocation, sync: SqliteSync) -> StoreResult<Db> {
-        let (pool, writer) = match location {
+        let (pool, writer, lookups) = match location {
             DatabaseLocation::SqliteFile(path) => {
                 let (readers, writer) = open_sqlite(path, sync).await?;
-                (Pool::Sqlite(readers), Some(writer))
+                (Pool::Sqlite(readers), Some(writer), None)
             }
             DatabaseLocation::Postgres(url) => {
                 // The parser's message could quote the URL, password and all.
@@ -426,13 +433,20 @@ impl Db {
                     .connect_with(options)
                     .await?;
                 POSTGRES_MIGRATIONS.run(&pool).await?;
-                (Pool::Postgres(pool), None)
+                let lookups = PgPoolOptions::new()
+                    .max_connections(LOOKUP_CONNECTIONS)
+                    .test_before_acquire(false)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(pool.connect_options().as_ref().clone())
+                    .await?;
+                (Pool::Postgres(pool), None, Some(lookups))
             }
         };
         let mut db = Db {
             pool,
             writer,
             reads: None,
+            lookups,
         };
         ledger::backfill_decision_copies(&db).await?;
         db.reads = Some(audit::GroupCommit::start(db.clone()));
@@ -442,6 +456,15 @@ impl Db {
     /// The pool reads go through (and, on PostgreSQL, writes).
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// The pool the tokens of public links are looked up through: on PostgreSQL a small one of
+    /// their own, on SQLite the readers.
+    pub(crate) fn lookup_pool(&self) -> Pool {
+        match &self.lookups {
+            Some(lookups) => Pool::Postgres(lookups.clone()),
+            None => self.pool.clone(),
+        }
     }
 
     /// Brings the schema up to date, then builds any missing decision copies.
@@ -521,6 +544,9 @@ impl Db {
         on_db!(self, pool => pool.close().await);
         if let Some(writer) = &self.writer {
             writer.close().await;
+        }
+        if let Some(lookups) = &self.lookups {
+            lookups.close().await;
         }
     }
 

@@ -155,12 +155,12 @@ pub struct TokenHolder {
 
 /// The message whose unsubscribe token is `token`, if any (one indexed read: the token is unique).
 pub async fn by_token(db: &Db, token: &str) -> StoreResult<Option<TokenHolder>> {
-    Ok(on_db!(db, pool => {
-        sqlx::query_as("SELECT id, campaign_id, contact_id FROM outbox WHERE token = $1")
-            .bind(token)
-            .fetch_optional(pool)
-            .await?
-    }))
+    let sql = "SELECT id, campaign_id, contact_id FROM outbox WHERE token = $1";
+    // Through the lookups' own pool: a flood of bad tokens queues there.
+    Ok(match db.lookup_pool() {
+        Pool::Sqlite(pool) => sqlx::query_as(sql).bind(token).fetch_optional(&pool).await?,
+        Pool::Postgres(pool) => sqlx::query_as(sql).bind(token).fetch_optional(&pool).await?,
+    })
 }
 
 /// Ends a claimed row: its state, why, and the address or number used. Only the lease's owner
