@@ -158,8 +158,18 @@ pub async fn by_token(db: &Db, token: &str) -> StoreResult<Option<TokenHolder>> 
     let sql = "SELECT id, campaign_id, contact_id FROM outbox WHERE token = $1";
     // Through the lookups' own pool: a flood of bad tokens queues there.
     Ok(match db.lookup_pool() {
-        Pool::Sqlite(pool) => sqlx::query_as(sql).bind(token).fetch_optional(&pool).await?,
-        Pool::Postgres(pool) => sqlx::query_as(sql).bind(token).fetch_optional(&pool).await?,
+        Pool::Sqlite(pool) => {
+            sqlx::query_as(sql)
+                .bind(token)
+                .fetch_optional(&pool)
+                .await?
+        }
+        Pool::Postgres(pool) => {
+            sqlx::query_as(sql)
+                .bind(token)
+                .fetch_optional(&pool)
+                .await?
+        }
     })
 }
 
