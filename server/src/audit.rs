@@ -106,6 +106,15 @@ audit_names! {
         Unsubscribed => "unsubscribed",
         /// A person changed their choices in the preference centre.
         PreferencesChanged => "preferences_changed",
+        /// A sign-up form published, with its standing confirmation campaign.
+        SignupFormPublished => "signup_form_published",
+        SignupFormRetired => "signup_form_retired",
+        /// A person signed up through a form: consents given, a confirmation queued.
+        SignedUp => "signed_up",
+        /// A person pressed the button of their confirmation link.
+        SignupConfirmed => "signup_confirmed",
+        /// A person asked for a fresh confirmation link in place of an expired one.
+        SignupLinkResent => "signup_link_resent",
         /// An address of a contact was found to bounce and is no longer used.
         AddressFlagged => "address_flagged",
         /// A complaint about a message (a feedback report) recorded as the person's opt-out.
@@ -128,6 +137,7 @@ audit_names! {
         Contact => "contact",
         SavedFilter => "saved_filter",
         Campaign => "campaign",
+        SignupForm => "signup_form",
     }
 }
 

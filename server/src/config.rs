@@ -88,6 +88,12 @@ pub struct Config {
     /// How long a claim of the send worker lasts: rows still claimed after it (their worker
     /// stopped) are indeterminate.
     pub send_lease: std::time::Duration,
+    /// How long a sign-up's confirmation link confirms.
+    pub signup_confirm_days: i64,
+    /// An address with an unconfirmed confirmation sent less than this long ago gets no other.
+    pub signup_mail_interval_minutes: i64,
+    /// Sign-ups taken from one client address (an IPv6 client by its /64) in ten minutes.
+    pub signups_per_address: u32,
 }
 
 /// The public pages' address when none is configured.
@@ -212,6 +218,9 @@ impl Default for Config {
             trusted_proxies: crate::public::TrustedProxies::default(),
             send_batch: 50,
             send_lease: std::time::Duration::from_secs(120),
+            signup_confirm_days: 28,
+            signup_mail_interval_minutes: 10,
+            signups_per_address: 30,
         }
     }
 }
@@ -286,6 +295,9 @@ pub const KEYS: &[&str] = &[
     "trusted_proxies",
     "send_batch",
     "send_lease_seconds",
+    "signup_confirm_days",
+    "signup_mail_interval_minutes",
+    "signups_per_address",
 ];
 
 /// The environment variable of a key.
@@ -634,6 +646,15 @@ impl Config {
                 "send_lease_seconds" => {
                     config.send_lease =
                         std::time::Duration::from_secs(bounded(raw, 1, 3600).map_err(bad)? as u64)
+                }
+                "signup_confirm_days" => {
+                    config.signup_confirm_days = bounded(raw, 1, 365).map_err(bad)?
+                }
+                "signup_mail_interval_minutes" => {
+                    config.signup_mail_interval_minutes = bounded(raw, 0, 24 * 60).map_err(bad)?
+                }
+                "signups_per_address" => {
+                    config.signups_per_address = bounded(raw, 1, 1_000_000).map_err(bad)? as u32
                 }
                 _ => unreachable!("every key in KEYS is handled"),
             }

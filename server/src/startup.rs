@@ -101,6 +101,12 @@ impl Application {
                 sms: config.sms.clone(),
             }),
             marketing_phrases: Arc::new(config.marketing_phrases.clone()),
+            signups: Arc::new(crate::service::signups::Settings {
+                confirm_for: chrono::Duration::days(config.signup_confirm_days),
+                mail_interval: chrono::Duration::minutes(config.signup_mail_interval_minutes),
+                message_id_domain: config.mail.identity.message_id_domain().to_owned(),
+                public_url: config.public_url.clone(),
+            }),
         };
         let public = crate::public::PublicState {
             db: state.db.clone(),
@@ -112,6 +118,11 @@ impl Application {
             sms_auth_token: config.sms.gateway.as_ref().map(|g| g.auth_token.clone()),
             proxies: Arc::new(config.trusted_proxies.clone()),
             bad_tokens: Arc::new(crate::public::bad_token_throttle()),
+            signups: state.signups.clone(),
+            signup_throttle: Arc::new(LoginThrottle::per_address(
+                crate::public::SIGNUP_WINDOW,
+                config.signups_per_address,
+            )),
             forms: Arc::new(crate::public::forms::FormKey::new(
                 crate::store::keys::get_or_make(
                     &state.db,

@@ -21,19 +21,21 @@ pub enum MergeField {
     Company,
     /// The recipient's one-click unsubscribe page for this message.
     UnsubscribeUrl,
-    /// The recipient's preferences (until the preference centre exists, the unsubscribe page
-    /// with its per-topic choices).
+    /// The recipient's preference centre.
     PreferencesUrl,
+    /// The page that confirms a sign-up: only in the confirmation a sign-up form sends.
+    ConfirmUrl,
 }
 
 impl MergeField {
-    pub const ALL: [MergeField; 6] = [
+    pub const ALL: [MergeField; 7] = [
         MergeField::FirstName,
         MergeField::LastName,
         MergeField::FullName,
         MergeField::Company,
         MergeField::UnsubscribeUrl,
         MergeField::PreferencesUrl,
+        MergeField::ConfirmUrl,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +46,7 @@ impl MergeField {
             MergeField::Company => "company",
             MergeField::UnsubscribeUrl => "unsubscribe_url",
             MergeField::PreferencesUrl => "preferences_url",
+            MergeField::ConfirmUrl => "confirm_url",
         }
     }
 
@@ -51,7 +54,7 @@ impl MergeField {
     pub fn is_link(self) -> bool {
         matches!(
             self,
-            MergeField::UnsubscribeUrl | MergeField::PreferencesUrl
+            MergeField::UnsubscribeUrl | MergeField::PreferencesUrl | MergeField::ConfirmUrl
         )
     }
 }
@@ -87,6 +90,8 @@ pub struct Values<'a> {
     pub company: Option<&'a str>,
     pub unsubscribe_url: &'a str,
     pub preferences_url: &'a str,
+    /// Only for a sign-up's confirmation: anywhere else the field is missing.
+    pub confirm_url: Option<&'a str>,
 }
 
 impl Values<'_> {
@@ -107,6 +112,7 @@ impl Values<'_> {
             MergeField::Company => present(self.company).map(str::to_owned),
             MergeField::UnsubscribeUrl => Some(self.unsubscribe_url.to_owned()),
             MergeField::PreferencesUrl => Some(self.preferences_url.to_owned()),
+            MergeField::ConfirmUrl => self.confirm_url.map(str::to_owned),
         }
     }
 }
@@ -357,6 +363,7 @@ mod tests {
             company: None,
             unsubscribe_url: "https://assent.example.org/u/t0k3n",
             preferences_url: "https://assent.example.org/u/t0k3n",
+            confirm_url: None,
         }
     }
 

@@ -452,6 +452,11 @@ pub struct EventSource {
     pub paper_reference: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::LedgerText>))]
     pub recording_reference: Option<String>,
+    /// The email address or phone number the event was given for, where it names one (a
+    /// sign-up's consent covers the address that was confirmed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::LedgerText>))]
+    pub contact_point: Option<String>,
 }
 
 /// A ledger event to record, in the vocabulary of the compliance scenarios (`type`, `at` and
@@ -668,6 +673,10 @@ pub struct Campaign {
     /// The audience frozen at approval: how many members, and the hash of their ids.
     pub frozen_members: Option<i64>,
     pub audience_hash: Option<String>,
+    /// A standing campaign sends a sign-up form's confirmations as people sign up: it is always
+    /// sending, and is never edited, paused or finished by hand (retiring the form stops it).
+    #[serde(default)]
+    pub standing: bool,
 }
 
 /// A page of campaigns, newest first.
@@ -1072,4 +1081,50 @@ pub struct NewSavedFilter {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::OptionalName))]
     pub search: String,
+}
+
+// ---- sign-up forms ----------------------------------------------------------------------------
+
+/// A sign-up form to publish: what the organisation pastes into its website.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct SignupFormInput {
+    /// What staff call it (not shown to people).
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Name))]
+    pub name: String,
+    /// The exact words people are shown above the boxes they tick, recorded with each consent
+    /// given through the form ("Email me about ... You can stop at any time.").
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Wording))]
+    pub wording: String,
+    /// The topics offered (keys of the catalogue in force, not retired), one box each.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::schema::TopicKey>, min_items = 1, max_items = 20))]
+    pub topics: Vec<String>,
+    /// The origins of the websites the form is on (`https://www.example.com`): a sign-up posted
+    /// from any other is refused.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::schema::LedgerText>, min_items = 1, max_items = 10))]
+    pub sites: Vec<String>,
+}
+
+/// A published sign-up form, with the HTML to paste.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SignupForm {
+    pub id: Uuid,
+    pub name: String,
+    /// The wording version the form records with each consent, and its text.
+    pub wording_version: i64,
+    pub wording: String,
+    pub topics: Vec<TopicEntry>,
+    pub sites: Vec<String>,
+    /// The standing campaign that sends the form's confirmation emails (their warrants are its).
+    pub campaign_id: Uuid,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// Retired: sign-ups are refused; links already sent still confirm.
+    pub retired_at: Option<DateTime<Utc>>,
+    /// The HTML to paste into the website: a plain form that posts to the public pages.
+    pub snippet: String,
 }

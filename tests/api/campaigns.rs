@@ -855,7 +855,7 @@ async fn picked_in(
             token: Uuid::now_v7().simple().to_string(),
         })
         .collect();
-    outbox::enqueue(tx, draft.id, "email", &rows, now)
+    outbox::enqueue(tx, draft.id, "email", "", &rows, now)
         .await
         .unwrap();
     let picked = outbox::pick(tx, draft.id, now, 10).await.unwrap();

@@ -19,6 +19,7 @@ mod ledger;
 mod openapi;
 mod preferences;
 mod sessions;
+mod signups;
 mod sms;
 mod store;
 mod topics;

@@ -19,6 +19,7 @@ pub mod health;
 pub mod ledger;
 pub mod policy;
 pub mod sessions;
+pub mod signups;
 pub mod topics;
 pub mod users;
 
@@ -50,6 +51,8 @@ pub struct AppState {
     pub mail: Arc<Mail>,
     /// The phrases that flag a service message as promotional.
     pub marketing_phrases: Arc<Vec<String>>,
+    /// How sign-up forms are published and answered.
+    pub signups: Arc<crate::service::signups::Settings>,
 }
 
 /// Where messages go and whom they come from: email, and text messages.
@@ -108,7 +111,8 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
                 .merge(policy::routes())
                 .merge(topics::routes())
                 .merge(campaigns::routes())
-                .merge(communications::routes()),
+                .merge(communications::routes())
+                .merge(signups::routes()),
         )
 }
 

@@ -33,6 +33,9 @@ pub enum PageError {
     /// Too many bad links from this address: try again after this long.
     #[error("too many links that are not valid")]
     Throttled(Duration),
+    /// Too many sign-ups from this address: try again after this long.
+    #[error("too many sign-ups")]
+    TooManySignups(Duration),
 }
 
 impl From<crate::store::StoreError> for PageError {
@@ -61,10 +64,23 @@ impl IntoResponse for PageError {
                 "Nothing was changed",
                 format!("{reason} Nothing was recorded."),
             ),
-            PageError::Service(ServiceError::Invalid(_)) => (
+            PageError::Service(ServiceError::Invalid(errors)) => (
                 StatusCode::BAD_REQUEST,
+                "Please check the form",
+                format!(
+                    "Go back to the form and check: {}. Nothing was recorded.",
+                    errors
+                        .0
+                        .iter()
+                        .map(|e| format!("{} {}", e.field, e.reason))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            ),
+            PageError::Service(ServiceError::Forbidden(reason)) => (
+                StatusCode::FORBIDDEN,
                 "Nothing was changed",
-                "What was sent could not be read. Nothing was recorded.".to_owned(),
+                format!("{reason} Nothing was recorded."),
             ),
             PageError::Service(ServiceError::Conflict(_)) => (
                 StatusCode::CONFLICT,
@@ -100,6 +116,14 @@ impl IntoResponse for PageError {
                     wait.as_secs().div_ceil(60).max(1)
                 ),
             ),
+            PageError::TooManySignups(wait) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Please wait",
+                format!(
+                    "Too many sign-ups came from your network. Try again in {} minutes.",
+                    wait.as_secs().div_ceil(60).max(1)
+                ),
+            ),
             PageError::Service(service) => {
                 let incident = uuid::Uuid::now_v7();
                 // A database or library error, or a store error naming a table, an id and a fixed
@@ -121,7 +145,7 @@ impl IntoResponse for PageError {
                 crate::html::escape(&text)
             ))
             .into_response();
-        if let PageError::Throttled(wait) = self {
+        if let PageError::Throttled(wait) | PageError::TooManySignups(wait) = self {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(wait.as_secs().max(1)),

@@ -47,6 +47,26 @@ impl FormKey {
     }
 }
 
+/// Whether a POST came from the page of `link_token` itself: its `csrf` field is the token of
+/// `form` on that page, and the browser does not say it was posted from another site.
+pub fn from_its_page(
+    key: &FormKey,
+    headers: &axum::http::HeaderMap,
+    form: &str,
+    link_token: &str,
+    fields: &[(String, String)],
+) -> bool {
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| site != "same-origin" && site != "none");
+    let given = fields
+        .iter()
+        .find(|(name, _)| name == "csrf")
+        .map_or("", |(_, value)| value.as_str());
+    !cross_site && key.check(form, link_token, given)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

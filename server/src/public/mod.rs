@@ -20,6 +20,7 @@ pub mod forms;
 pub mod page;
 pub mod preferences;
 pub mod reports;
+pub mod signups;
 pub mod sms;
 pub mod unsubscribe;
 
@@ -67,7 +68,13 @@ pub struct PublicState {
     pub bad_tokens: Arc<LoginThrottle>,
     /// The key of the CSRF tokens of the forms these pages serve.
     pub forms: Arc<forms::FormKey>,
+    pub signups: Arc<crate::service::signups::Settings>,
+    /// Sign-ups per client address (an IPv6 client by its /64) in [`SIGNUP_WINDOW`].
+    pub signup_throttle: Arc<LoginThrottle>,
 }
+
+/// The window of the limit of sign-ups per client address (`signups_per_address`).
+pub const SIGNUP_WINDOW: Duration = Duration::from_secs(10 * 60);
 
 /// Bad tokens taken from one client address in [`BAD_TOKEN_WINDOW`] before it must wait.
 pub const BAD_TOKENS_ALLOWED: u32 = 20;
@@ -119,6 +126,11 @@ pub fn app(state: PublicState) -> Router {
         .route(
             "/p/{token}",
             axum::routing::get(preferences::page).post(preferences::submit),
+        )
+        .route("/s/{form}", axum::routing::post(signups::submit))
+        .route(
+            "/c/{token}",
+            axum::routing::get(signups::page).post(signups::confirm),
         )
         .route(
             "/unsubscribe/mail",

@@ -53,22 +53,7 @@ pub async fn submit(
     let token = token(path)?;
     let sent = body(sent)?;
     let fields = fields(content_type(&headers), &sent)?;
-    let value = |name: &str| {
-        fields
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    };
-    // A browser says where a form was posted from: another site's page is refused.
-    let cross_site = headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|site| site != "same-origin" && site != "none");
-    if cross_site
-        || !state
-            .forms
-            .check(FORM, &token, value("csrf").unwrap_or_default())
-    {
+    if !super::forms::from_its_page(&state.forms, &headers, FORM, &token, &fields) {
         // A wrong link is answered (and counted) as one; a right link with a form that did not
         // come from its page is refused.
         let known = preferences::centre(&state.db, &token).await;

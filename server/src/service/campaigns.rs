@@ -126,6 +126,7 @@ pub(crate) fn new_campaign(
         rejection_reason: None,
         frozen_members: None,
         audience_hash: None,
+        standing: false,
     })
 }
 
@@ -712,6 +713,7 @@ async fn preview_links(
     Ok(Links {
         unsubscribe: PREVIEW_LINK,
         preferences: PREVIEW_LINK,
+        confirm: None,
         preferences_footer: policy.policy.service_preferences_link,
     })
 }
@@ -721,6 +723,8 @@ async fn preview_links(
 pub struct Links<'a> {
     pub unsubscribe: &'a str,
     pub preferences: &'a str,
+    /// The page that confirms the sign-up a standing campaign's message answers.
+    pub confirm: Option<&'a str>,
     /// A service email ends with the link to the reader's preferences (the policy's
     /// `service_preferences_link`).
     pub preferences_footer: bool,
@@ -757,8 +761,15 @@ impl Templates {
         content: &CampaignInput,
         recipient: &Recipient,
     ) -> Result<String, Unsendable> {
-        // The links are always there: they never make a field missing.
-        let values = values_of(recipient, PREVIEW_LINK, PREVIEW_LINK);
+        // The links are always there: they never make a field missing (a confirmation link is
+        // only in a sign-up form's confirmation, whose campaign no one writes by hand).
+        let links = Links {
+            unsubscribe: PREVIEW_LINK,
+            preferences: PREVIEW_LINK,
+            confirm: Some(PREVIEW_LINK),
+            preferences_footer: false,
+        };
+        let values = values_of(recipient, links);
         self.checked_address(content, recipient, &values)
     }
 
@@ -805,7 +816,7 @@ impl Templates {
         recipient: &Recipient,
         links: Links<'_>,
     ) -> Result<RenderedMessage, Unsendable> {
-        let values = values_of(recipient, links.unsubscribe, links.preferences);
+        let values = values_of(recipient, links);
         let to = self.checked_address(content, recipient, &values)?;
         let channel = content.message.channel;
         let missing = |field: MergeField| missing_field(recipient, field);
@@ -840,17 +851,14 @@ impl Templates {
 }
 
 /// The merge values of `recipient`'s message.
-fn values_of<'a>(
-    recipient: &'a Recipient,
-    unsubscribe: &'a str,
-    preferences: &'a str,
-) -> Values<'a> {
+fn values_of<'a>(recipient: &'a Recipient, links: Links<'a>) -> Values<'a> {
     Values {
         first_name: recipient.first_name.as_deref(),
         last_name: recipient.last_name.as_deref(),
         company: recipient.company.as_deref(),
-        unsubscribe_url: unsubscribe,
-        preferences_url: preferences,
+        unsubscribe_url: links.unsubscribe,
+        preferences_url: links.preferences,
+        confirm_url: links.confirm,
     }
 }
 
@@ -933,6 +941,11 @@ async fn transition(
     let mut campaign = store::campaigns::get_for_update(&mut tx, id)
         .await?
         .ok_or(ServiceError::NotFound("campaign"))?;
+    if campaign.standing {
+        return Err(ServiceError::WrongState(
+            "This campaign sends a sign-up form's confirmations as people sign up: it is not changed by hand. Retire the form to stop it.".into(),
+        ));
+    }
     let who = Who {
         user_id: staff.user.id,
         is_author: campaign.author_id == staff.user.id,
@@ -967,7 +980,7 @@ async fn transition(
         Freeze::Members(ids) => store::campaigns::freeze_members(&mut tx, id, &ids).await?,
         Freeze::Enqueue(rows) => {
             let channel = campaign.content.message.channel.as_str();
-            store::outbox::enqueue(&mut tx, id, channel, &rows, who.at).await?
+            store::outbox::enqueue(&mut tx, id, channel, "", &rows, who.at).await?
         }
         Freeze::CancelQueued => store::outbox::cancel_queued(&mut tx, id, who.at).await?,
         Freeze::Requeue(contacts) => {
@@ -1086,8 +1099,13 @@ async fn checked_content(db: &Db, input: &CampaignInput) -> ServiceResult<Campai
     };
     let body = match errors.check("body", parse_notes(Some(&input.body), max)) {
         Some(Some(body)) => {
-            if let Err(e) = Template::parse(&body) {
-                errors.add("body", e.to_string());
+            match Template::parse(&body) {
+                Err(e) => errors.add("body", e.to_string()),
+                Ok(t) if t.uses(MergeField::ConfirmUrl) => errors.add(
+                    "body",
+                    "{{confirm_url}} is only in the confirmation a sign-up form sends",
+                ),
+                Ok(_) => {}
             }
             Some(body)
         }

@@ -26,6 +26,7 @@ pub mod reports;
 pub mod seed;
 pub mod sending;
 pub mod sessions;
+pub mod signups;
 pub mod topics;
 pub mod unsubscribe;
 pub mod users;

@@ -374,12 +374,34 @@ async fn prepare(
     // is rendered once the transaction has committed, so that SQLite's one writer is not held
     // while CommonMark is turned to HTML.
     let allowed_ids: Vec<Uuid> = allowed.iter().map(|(row, _)| row.contact_id).collect();
-    let recipients = store::contacts::recipients(db, &allowed_ids).await?;
+    let mut recipients = store::contacts::recipients(db, &allowed_ids).await?;
+    let listed = recipients.len();
+    // A standing campaign's message goes to the address of the sign-up it answers.
+    let signed_up = if campaign.standing {
+        let rows: Vec<Uuid> = allowed.iter().map(|(row, _)| row.id).collect();
+        store::signups::addresses(db, &rows).await?
+    } else {
+        Vec::new()
+    };
     let mut addressed: Vec<(Claimed, usize)> = Vec::with_capacity(allowed.len());
     for (row, w) in allowed {
-        let found = recipients
+        let found = recipients[..listed]
             .binary_search_by_key(&row.contact_id, |r| r.id)
             .ok();
+        let found = match found {
+            Some(i) if campaign.standing => {
+                match signed_up.binary_search_by_key(&row.id, |(id, _)| *id) {
+                    Ok(a) => {
+                        let mut recipient = recipients[i].clone();
+                        recipient.email = Some(signed_up[a].1.clone());
+                        recipients.push(recipient);
+                        Some(recipients.len() - 1)
+                    }
+                    Err(_) => None,
+                }
+            }
+            found => found,
+        };
         match found.map(|i| (i, templates.address(&campaign.content, &recipients[i]))) {
             Some((i, Ok(to))) => {
                 warrants[w].contact_point = Some(to);
@@ -409,9 +431,13 @@ async fn prepare(
     for (row, i) in addressed {
         let link = format!("{}/u/{}", worker.public_url, row.token);
         let preferences = format!("{}/p/{}", worker.public_url, row.token);
+        let confirm = campaign
+            .standing
+            .then(|| format!("{}/c/{}", worker.public_url, row.token));
         let links = Links {
             unsubscribe: &link,
             preferences: &preferences,
+            confirm: confirm.as_deref(),
             preferences_footer,
         };
         match templates.render(&campaign.content, rules, &recipients[i], links) {
@@ -454,6 +480,10 @@ fn unsendable_outcome(why: &assent_shared::api::Unsendable) -> String {
 
 /// Marks a sending campaign sent once no row is queued or in flight.
 async fn finish_if_done(db: &Db, actor: &Actor, campaign: &Campaign) -> ServiceResult<()> {
+    if campaign.standing {
+        // Never done: the next sign-up brings its next message.
+        return Ok(());
+    }
     let open = outbox::progress(db, campaign.id)
         .await?
         .iter()

@@ -215,7 +215,7 @@ pub(super) fn already_stopped(ledger: &[assent_shared::api::RecordedEvent], scop
 }
 
 /// Text of the client kept as the source: printable, and no longer than the ledger holds.
-fn source_text(text: &str) -> Option<String> {
+pub(super) fn source_text(text: &str) -> Option<String> {
     let kept: String = text
         .chars()
         .filter(|c| !c.is_control())
@@ -237,6 +237,7 @@ pub(super) fn source(via: &Via) -> EventSource {
             user_agent: user_agent.as_deref().and_then(source_text),
             paper_reference: None,
             recording_reference: None,
+            contact_point: None,
         },
         Via::Email { mailbox } => EventSource {
             form_url: mailbox

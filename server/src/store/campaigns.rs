@@ -11,7 +11,7 @@ use crate::{on_db, on_tx};
 
 const COLUMNS: &str = "id, version, content, content_hash, state, flags, author_id, created_at, \
                        updated_by, updated_at, submitted_at, decided_by, decided_at, rejection_reason, \
-                       frozen_members, audience_hash";
+                       frozen_members, audience_hash, standing";
 
 #[derive(sqlx::FromRow)]
 struct CampaignRow {
@@ -31,6 +31,7 @@ struct CampaignRow {
     rejection_reason: Option<String>,
     frozen_members: Option<i64>,
     audience_hash: Option<String>,
+    standing: bool,
 }
 
 impl TryFrom<CampaignRow> for Campaign {
@@ -60,6 +61,7 @@ impl TryFrom<CampaignRow> for Campaign {
             rejection_reason: row.rejection_reason,
             frozen_members: row.frozen_members,
             audience_hash: row.audience_hash,
+            standing: row.standing,
         })
     }
 }
@@ -70,7 +72,7 @@ pub async fn insert(tx: &mut WriteTx, campaign: &Campaign) -> StoreResult<()> {
     let flags = to_json(&campaign.flags, "a campaign's flags")?;
     let sql = format!(
         "INSERT INTO campaigns ({COLUMNS}, kind) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
     );
     on_tx!(tx, conn => {
         sqlx::query(&sql)
@@ -90,6 +92,7 @@ pub async fn insert(tx: &mut WriteTx, campaign: &Campaign) -> StoreResult<()> {
             .bind(&campaign.rejection_reason)
             .bind(campaign.frozen_members)
             .bind(&campaign.audience_hash)
+            .bind(campaign.standing)
             .bind(campaign.content.message.kind.as_str())
             .execute(conn)
             .await

@@ -209,6 +209,20 @@ async fn wording(tx: &mut WriteTx, text: &str, at: DateTime<Utc>) -> StoreResult
     Ok((id, hash))
 }
 
+/// The id and version of the wording `text`, recording it on first use (a sign-up form names
+/// the version it shows before anyone has consented through it).
+pub async fn record_wording(
+    tx: &mut WriteTx,
+    text: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<(Uuid, i64)> {
+    let (id, _) = wording(tx, text, at).await?;
+    let version: i64 = on_tx!(tx, conn => {
+        sqlx::query_scalar("SELECT version FROM consent_wordings WHERE id = $1").bind(id).fetch_one(conn).await?
+    });
+    Ok((id, version))
+}
+
 /// The ledgers of some contacts, their heads locked for the rest of a transaction: the only way
 /// to append to a ledger. Holding the head is what keeps a ledger's numbers free of races (two
 /// writers would otherwise both append event `n + 1`), so no append compiles without it. And no

@@ -20,6 +20,7 @@ pub mod ledger;
 pub mod outbox;
 pub mod policies;
 pub mod sessions;
+pub mod signups;
 pub mod topics;
 pub mod users;
 

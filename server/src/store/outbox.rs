@@ -22,11 +22,13 @@ pub struct NewRow {
 }
 
 /// Makes the outbox rows of a campaign (queued, due at `now`); a row that exists already for a
-/// (campaign, contact, channel) is left as it is.
+/// (campaign, contact, channel, occasion) is left as it is. A campaign's one message per
+/// recipient has no occasion (`""`); a standing campaign's names what it answers (a sign-up).
 pub async fn enqueue(
     tx: &mut WriteTx,
     campaign_id: Uuid,
     channel: &str,
+    occasion: &str,
     rows: &[NewRow],
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
@@ -34,7 +36,7 @@ pub async fn enqueue(
         let persistent = keep_prepared(chunk.len());
         on_tx!(tx, conn => {
             let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO outbox (id, campaign_id, contact_id, channel, message_id, token, state, attempts, next_attempt_at, updated_at) ",
+                "INSERT INTO outbox (id, campaign_id, contact_id, channel, message_id, token, state, attempts, next_attempt_at, updated_at, occasion) ",
             );
             query.push_values(chunk, |mut row, new| {
                 row.push_bind(new.id)
@@ -46,9 +48,10 @@ pub async fn enqueue(
                     .push_bind(OutboxState::Queued.as_str())
                     .push_bind(0_i64)
                     .push_bind(now)
-                    .push_bind(now);
+                    .push_bind(now)
+                    .push_bind(occasion);
             });
-            query.push(" ON CONFLICT (campaign_id, contact_id, channel) DO NOTHING");
+            query.push(" ON CONFLICT (campaign_id, contact_id, channel, occasion) DO NOTHING");
             query.build().persistent(persistent).execute(conn).await.map(|_| ())?
         });
     }

@@ -26,4 +26,9 @@ decided_by: string | null, decided_at: string | null, rejection_reason: string |
 /**
  * The audience frozen at approval: how many members, and the hash of their ids.
  */
-frozen_members: number | null, audience_hash: string | null, };
+frozen_members: number | null, audience_hash: string | null, 
+/**
+ * A standing campaign sends a sign-up form's confirmations as people sign up: it is always
+ * sending, and is never edited, paused or finished by hand (retiring the form stops it).
+ */
+standing: boolean, };

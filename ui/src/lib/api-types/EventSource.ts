@@ -4,4 +4,9 @@
  * Where an event's evidence comes from: the form and connection of a web sign-up, the
  * reference of a paper form, the recording of a call. At most 2000 characters each.
  */
-export type EventSource = { form_url: string | null, ip: string | null, user_agent: string | null, paper_reference: string | null, recording_reference: string | null, };
+export type EventSource = { form_url: string | null, ip: string | null, user_agent: string | null, paper_reference: string | null, recording_reference: string | null, 
+/**
+ * The email address or phone number the event was given for, where it names one (a
+ * sign-up's consent covers the address that was confirmed).
+ */
+contact_point?: string | null, };

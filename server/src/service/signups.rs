@@ -1,0 +1,833 @@
+//! Sign-up forms and their provable double opt-in.
+//!
+//! Staff publish a form ([`create_form`]): one wording version, the topics it offers and the
+//! sites it may be posted from, with a standing campaign of its own that sends its confirmation
+//! emails (a service message: each has an outbox row and a warrant like any other). A person
+//! signs up ([`sign_up`]): the consents they ticked are recorded at once, as given by them
+//! through a web form with the form's wording (never text the browser sent), the page, IP and
+//! user agent, and the address they gave; a confirmation is queued. The link in it opens a page
+//! whose button confirms ([`confirm`]): a GET confirms nothing, so a mail scanner that follows
+//! links confirms no one. Confirming records `consent_confirmed` for each topic, which is what the
+//! engine needs before a web-form consent counts (the policy's `double_opt_in_methods`).
+//!
+//! Subscription bombing (someone signing up other people's addresses) is bounded: a form is
+//! taken only from its own sites (the handler checks the browser's `Origin`), the public pages
+//! limit sign-ups per client address, and an address that has an unconfirmed confirmation sent
+//! in the last [`Settings::mail_interval`] gets no other: the new topics join the pending one.
+
+use std::fmt::Write as _;
+
+use assent_shared::api::{
+    Audience, CampaignInput, ContactInput, EventSource, SignupForm, SignupFormInput, TopicEntry,
+};
+use assent_shared::domain::{parse_notes, parse_text, CampaignState, EmailAddress, Role};
+use assent_shared::ledger::{Channel, ConsentMethod, EventKind, Message, MessageKind};
+use assent_shared::validate::{FieldErrors, NAME_MAX, NOTES_MAX};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::campaigns::new_campaign;
+use super::{access, Actor, DataSubject, ServiceError, ServiceResult};
+use crate::audit::{Action, ObjectKind};
+use crate::clock;
+use crate::html::escape;
+use crate::store::signups::{FormRow, Signup};
+use crate::store::{self, ledger::NewEntry, Db};
+
+/// Who may publish and retire sign-up forms: a form's wording is a consent wording, and its
+/// confirmation is a message sent in the organisation's name.
+pub const FORM_ROLES: &[Role] = &[Role::Manager, Role::Dpo];
+
+/// The most topics a form offers, and sites it may be on.
+pub const FORM_TOPICS_MAX: usize = 20;
+pub const FORM_SITES_MAX: usize = 10;
+
+/// The confirmation email, in English: its first line is the subject, then a line `---`, then
+/// the body (CommonMark with merge fields; `{{confirm_url}}` is the confirmation page).
+const CONFIRMATION: &str = include_str!("../../templates/en/signup-confirmation.md");
+
+/// How sign-ups are handled (from the configuration).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a confirmation link confirms (28 days unless configured).
+    pub confirm_for: chrono::Duration,
+    /// An address with an unconfirmed confirmation sent less than this long ago gets no other.
+    pub mail_interval: chrono::Duration,
+    /// The domain of the confirmations' Message-IDs.
+    pub message_id_domain: String,
+    /// Where the public pages are reached, without a trailing slash.
+    pub public_url: String,
+}
+
+/// Publishes a sign-up form with its standing confirmation campaign.
+pub async fn create_form(
+    db: &Db,
+    actor: &Actor,
+    settings: &Settings,
+    input: &SignupFormInput,
+) -> ServiceResult<SignupForm> {
+    access::require_any(db, actor, FORM_ROLES, None).await?;
+    let staff = access::staff(db, actor, "publishes a sign-up form").await?;
+    let catalogue = store::topics::in_force(db).await?;
+    let mut errors = FieldErrors::default();
+    let name = errors.check("name", parse_text(&input.name, NAME_MAX));
+    let wording = match errors.check("wording", parse_notes(Some(&input.wording), NOTES_MAX)) {
+        Some(Some(wording)) => Some(wording),
+        Some(None) => {
+            errors.add(
+                "wording",
+                "is empty: it is what people are shown and agree to",
+            );
+            None
+        }
+        None => None,
+    };
+    let mut topics: Vec<String> = Vec::new();
+    if input.topics.is_empty() || input.topics.len() > FORM_TOPICS_MAX {
+        errors.add(
+            "topics",
+            format!("must name 1 to {FORM_TOPICS_MAX} topics of the catalogue"),
+        );
+    }
+    for (i, key) in input.topics.iter().enumerate() {
+        match catalogue.topics.iter().find(|t| &t.key == key) {
+            Some(t) if t.retired => errors.add(format!("topics[{i}]"), "is retired"),
+            Some(_) if topics.contains(key) => errors.add(format!("topics[{i}]"), "is named twice"),
+            Some(_) => topics.push(key.clone()),
+            None => errors.add(
+                format!("topics[{i}]"),
+                "is not a topic of the catalogue in force",
+            ),
+        }
+    }
+    let mut sites: Vec<String> = Vec::new();
+    if input.sites.is_empty() || input.sites.len() > FORM_SITES_MAX {
+        errors.add(
+            "sites",
+            format!("must name 1 to {FORM_SITES_MAX} websites the form is on"),
+        );
+    }
+    for (i, site) in input.sites.iter().enumerate() {
+        match origin(site) {
+            Some(o) if !sites.contains(&o) => sites.push(o),
+            Some(_) => {}
+            None => errors.add(
+                format!("sites[{i}]"),
+                "is not a website's origin: give its scheme and host, as https://www.example.com",
+            ),
+        }
+    }
+    let (subject, body) = confirmation_template();
+    if !errors.is_empty() {
+        return Err(errors.into());
+    }
+    let name = name.unwrap_or_default();
+    let content = CampaignInput {
+        name: format!("Sign-up confirmations: {name}"),
+        message: Message {
+            kind: MessageKind::Service,
+            channel: Channel::Email,
+            topic: String::new(),
+            third_party: None,
+        },
+        subject: Some(subject.to_owned()),
+        body: body.to_owned(),
+        // Each sign-up brings its own recipient.
+        audience: Audience::ContactIds(Vec::new()),
+    };
+    let now = clock::now();
+    let mut campaign = new_campaign(content, Vec::new(), CampaignState::Sending, staff.user.id)?;
+    // Published by a manager or the data protection lead, who approve the confirmation with it.
+    campaign.standing = true;
+    campaign.submitted_at = Some(now);
+    campaign.decided_by = Some(staff.user.id);
+    campaign.decided_at = Some(now);
+    campaign.frozen_members = Some(0);
+    let wording = wording.unwrap_or_default();
+    let mut tx = db.begin().await?;
+    let (wording_id, wording_version) =
+        store::ledger::record_wording(&mut tx, &wording, now).await?;
+    let form = FormRow {
+        id: Uuid::now_v7(),
+        name,
+        wording_id,
+        wording_version,
+        wording,
+        topics,
+        sites,
+        campaign_id: campaign.id,
+        created_by: staff.user.id,
+        created_at: now,
+        retired_at: None,
+    };
+    store::campaigns::insert(&mut tx, &campaign).await?;
+    store::signups::insert_form(&mut tx, &form).await?;
+    let record = actor
+        .audit(Action::SignupFormPublished)
+        .on(ObjectKind::SignupForm, form.id)
+        .on(ObjectKind::Campaign, campaign.id);
+    store::audit::append(&mut tx, &record).await?;
+    tx.commit().await?;
+    Ok(to_api(form, &catalogue.topics, settings))
+}
+
+/// Every sign-up form, newest first.
+pub async fn forms(db: &Db, actor: &Actor, settings: &Settings) -> ServiceResult<Vec<SignupForm>> {
+    access::require_any(db, actor, FORM_ROLES, None).await?;
+    let (forms, catalogue) =
+        futures_util::try_join!(store::signups::forms(db), store::topics::in_force(db))?;
+    Ok(forms
+        .into_iter()
+        .map(|f| to_api(f, &catalogue.topics, settings))
+        .collect())
+}
+
+/// One sign-up form, with its snippet.
+pub async fn form(
+    db: &Db,
+    actor: &Actor,
+    settings: &Settings,
+    id: Uuid,
+) -> ServiceResult<SignupForm> {
+    access::require_any(db, actor, FORM_ROLES, None).await?;
+    let (form, catalogue) =
+        futures_util::try_join!(store::signups::form(db, id), store::topics::in_force(db))?;
+    let form = form.ok_or(ServiceError::NotFound("sign-up form"))?;
+    Ok(to_api(form, &catalogue.topics, settings))
+}
+
+/// Retires a form: sign-ups through it are refused from now on, links already sent still confirm,
+/// and its standing campaign sends what is queued.
+pub async fn retire_form(
+    db: &Db,
+    actor: &Actor,
+    settings: &Settings,
+    id: Uuid,
+) -> ServiceResult<SignupForm> {
+    access::require_any(db, actor, FORM_ROLES, None).await?;
+    let mut tx = db.begin().await?;
+    if !store::signups::retire(&mut tx, id, clock::now()).await? {
+        drop(tx);
+        return match store::signups::form(db, id).await? {
+            Some(_) => Err(ServiceError::WrongState(
+                "The form is retired already.".into(),
+            )),
+            None => Err(ServiceError::NotFound("sign-up form")),
+        };
+    }
+    store::audit::append(
+        &mut tx,
+        &actor
+            .audit(Action::SignupFormRetired)
+            .on(ObjectKind::SignupForm, id),
+    )
+    .await?;
+    tx.commit().await?;
+    form(db, actor, settings, id).await
+}
+
+/// The subject and body of the confirmation email.
+fn confirmation_template() -> (&'static str, &'static str) {
+    match CONFIRMATION.split_once("\n---\n") {
+        Some((subject, body)) => (subject.trim(), body.trim()),
+        // The file is part of the build; a test reads it.
+        None => ("Please confirm your sign-up", CONFIRMATION.trim()),
+    }
+}
+
+/// A website's origin as a browser sends it (`scheme://host[:port]`, lower case, no path), or
+/// `None` when `site` is not one.
+pub fn origin(site: &str) -> Option<String> {
+    let site = site.trim().trim_end_matches('/').to_ascii_lowercase();
+    let (scheme, rest) = site.split_once("://")?;
+    if scheme != "https" && scheme != "http" {
+        return None;
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) => {
+            if port.is_empty() || port.len() > 5 || !port.chars().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            (host, Some(port))
+        }
+        None => (rest, None),
+    };
+    // A host name or an IPv4 address (an IPv6 literal is not taken).
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if !host_ok {
+        return None;
+    }
+    Some(match port {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
+    })
+}
+
+fn to_api(form: FormRow, catalogue: &[TopicEntry], settings: &Settings) -> SignupForm {
+    let topics: Vec<TopicEntry> = form
+        .topics
+        .iter()
+        .map(|key| named(catalogue, key))
+        .collect();
+    let snippet = snippet(&form, &topics, &settings.public_url);
+    SignupForm {
+        id: form.id,
+        name: form.name,
+        wording_version: form.wording_version,
+        wording: form.wording,
+        topics,
+        sites: form.sites,
+        campaign_id: form.campaign_id,
+        created_by: form.created_by,
+        created_at: form.created_at,
+        retired_at: form.retired_at,
+        snippet,
+    }
+}
+
+/// A topic of the catalogue by key, in words (its key when the catalogue no longer has it).
+fn named(catalogue: &[TopicEntry], key: &str) -> TopicEntry {
+    catalogue
+        .iter()
+        .find(|t| t.key == key)
+        .cloned()
+        .unwrap_or_else(|| TopicEntry {
+            key: key.to_owned(),
+            name: key.to_owned(),
+            description: String::new(),
+            retired: false,
+        })
+}
+
+/// The name of the field a bot fills in and a person never sees.
+pub const HONEYPOT: &str = "website";
+
+/// The HTML the organisation pastes into its website: a plain form (no script) that posts to the
+/// public pages, with the wording version it shows, one unticked box per topic, and a field
+/// hidden from people that only bots fill in.
+fn snippet(form: &FormRow, topics: &[TopicEntry], public_url: &str) -> String {
+    let mut html = String::new();
+    let _ = writeln!(
+        html,
+        "<form method=\"post\" action=\"{}/s/{}\" accept-charset=\"utf-8\" class=\"assent-signup\">",
+        escape(public_url),
+        form.id
+    );
+    let _ = writeln!(
+        html,
+        "  <input type=\"hidden\" name=\"wording\" value=\"{}\">",
+        form.wording_version
+    );
+    let wording = escape(&form.wording).replace('\n', "<br>\n  ");
+    let _ = writeln!(html, "  <p>{wording}</p>");
+    let _ = writeln!(
+        html,
+        "  <fieldset>\n    <legend>What would you like to hear about?</legend>"
+    );
+    for topic in topics {
+        let _ = writeln!(
+            html,
+            "    <label><input type=\"checkbox\" name=\"topic\" value=\"{}\"> {}</label><br>",
+            escape(&topic.key),
+            escape(&topic.name)
+        );
+    }
+    let _ = writeln!(html, "  </fieldset>");
+    let _ = writeln!(
+        html,
+        "  <label>First name <input name=\"first_name\" autocomplete=\"given-name\" maxlength=\"{NAME_MAX}\" required></label><br>\n  \
+         <label>Last name <input name=\"last_name\" autocomplete=\"family-name\" maxlength=\"{NAME_MAX}\"></label><br>\n  \
+         <label>Email address <input type=\"email\" name=\"email\" autocomplete=\"email\" maxlength=\"254\" required></label><br>"
+    );
+    let _ = writeln!(
+        html,
+        "  <div style=\"position:absolute;left:-10000px\" aria-hidden=\"true\"><label>Leave this empty <input name=\"{HONEYPOT}\" tabindex=\"-1\" autocomplete=\"off\"></label></div>"
+    );
+    let _ = writeln!(html, "  <button type=\"submit\">Sign up</button>\n</form>");
+    html
+}
+
+/// A sign-up as a browser posted it.
+#[derive(Debug, Clone, Default)]
+pub struct SignUp {
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// The topics ticked (keys).
+    pub topics: Vec<String>,
+    /// The wording version the snippet carried.
+    pub wording_version: Option<i64>,
+    /// The page it was posted from (`Referer`), if the browser said.
+    pub page: Option<String>,
+    /// The browser's `Origin`.
+    pub origin: Option<String>,
+    pub ip: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// What a sign-up did.
+#[derive(Debug, Clone)]
+pub struct SignedUp {
+    /// The topics now waiting for the person's confirmation, in words.
+    pub topics: Vec<TopicEntry>,
+    /// Whether a confirmation email was queued now (not when one sent a moment ago is pending).
+    pub mailed: bool,
+}
+
+/// Records a sign-up through the form `form_id`: the consents ticked (given, not yet confirmed),
+/// a contact made or matched by the address, and a confirmation queued. All in one transaction
+/// that commits before it returns.
+pub async fn sign_up(
+    db: &Db,
+    settings: &Settings,
+    form_id: Uuid,
+    input: &SignUp,
+) -> ServiceResult<SignedUp> {
+    let form = store::signups::form(db, form_id)
+        .await?
+        .ok_or(ServiceError::NotFound("sign-up form"))?;
+    if form.retired_at.is_some() {
+        return Err(ServiceError::WrongState(
+            "This sign-up form is no longer in use: the website it is on may have a newer one."
+                .into(),
+        ));
+    }
+    let from_its_site = input
+        .origin
+        .as_deref()
+        .and_then(origin)
+        .is_some_and(|o| form.sites.contains(&o));
+    if !from_its_site {
+        return Err(ServiceError::Forbidden(
+            "This form can only be used on the organisation's own website.".into(),
+        ));
+    }
+    if input
+        .wording_version
+        .is_some_and(|v| v != form.wording_version)
+    {
+        return Err(ServiceError::WrongState(
+            "This form has changed since the page was opened: reload the page and sign up again."
+                .into(),
+        ));
+    }
+    let mut errors = FieldErrors::default();
+    let email = errors.check("Email address", EmailAddress::parse(&input.email));
+    let contact_input = ContactInput {
+        first_name: input.first_name.clone(),
+        last_name: input.last_name.clone(),
+        emails: email.iter().map(|e| e.as_str().to_owned()).collect(),
+        phones: Vec::new(),
+        address: None,
+        company_id: None,
+        subscriber_kind: None,
+        job_title: None,
+        notes: None,
+        owner_id: None,
+        version: None,
+    };
+    let contact = match contact_input.validate() {
+        Ok(contact) => Some(contact),
+        Err(invalid) => {
+            for e in invalid.0 {
+                let field = match e.field.as_str() {
+                    "first_name" => "First name",
+                    "last_name" => "Last name",
+                    f if f.starts_with("emails") => continue,
+                    _ => "Your name",
+                };
+                errors.add(field, e.reason);
+            }
+            None
+        }
+    };
+    let mut topics: Vec<String> = Vec::new();
+    for key in &input.topics {
+        if !form.topics.contains(key) {
+            return Err(ServiceError::BadRequest(
+                "One of the choices sent is not one this form offers.".into(),
+            ));
+        }
+        if !topics.contains(key) {
+            topics.push(key.clone());
+        }
+    }
+    if topics.is_empty() {
+        errors.add("What would you like to hear about", "tick at least one box");
+    }
+    if !errors.is_empty() {
+        return Err(errors.into());
+    }
+    let (Some(email), Some(contact)) = (email, contact) else {
+        // Both are Some once no field is in error.
+        return Err(ServiceError::BadRequest(
+            "The form could not be read.".into(),
+        ));
+    };
+    let address = email.as_str().to_owned();
+    let address_key = store::users::email_key(&address);
+    let signup_id = Uuid::now_v7();
+    let now = clock::now();
+    let source = EventSource {
+        form_url: input
+            .page
+            .as_deref()
+            .or(input.origin.as_deref())
+            .and_then(super::unsubscribe::source_text),
+        ip: input.ip.map(|ip| ip.to_string()),
+        user_agent: input
+            .user_agent
+            .as_deref()
+            .and_then(super::unsubscribe::source_text),
+        paper_reference: None,
+        recording_reference: Some(format!(
+            "sign-up form \u{201c}{}\u{201d}, wording version {}",
+            form.name, form.wording_version
+        )),
+        contact_point: Some(address.clone()),
+    };
+    let mut tx = db.begin().await?;
+    store::signups::lock_address(&mut tx, &address_key).await?;
+    let holders = store::signups::contacts_holding(&mut tx, &address_key).await?;
+    let (contact_id, others) = match holders.split_first() {
+        // The newest gets the consent; the others are listed for staff to review.
+        Some((newest, others)) => (*newest, others.to_vec()),
+        None => {
+            let id = Uuid::now_v7();
+            let by = assent_shared::api::ActorRef::DataSubject { id };
+            store::contacts::insert(&mut tx, id, &contact, None, by, now).await?;
+            (id, Vec::new())
+        }
+    };
+    let actor = Actor::DataSubject(DataSubject {
+        contact_id,
+        token_id: signup_id,
+    });
+    if holders.is_empty() {
+        store::audit::append(
+            &mut tx,
+            &actor
+                .audit(Action::ContactCreated)
+                .on(ObjectKind::Contact, contact_id),
+        )
+        .await?;
+    }
+    let record = actor
+        .audit(Action::SignedUp)
+        .on(ObjectKind::Contact, contact_id)
+        .on(ObjectKind::SignupForm, form.id);
+    let mut ledger = store::ledger::lock(&mut tx, &record, &[contact_id]).await?;
+    for topic in &topics {
+        let kind = EventKind::ConsentGiven {
+            channel: Channel::Email,
+            topic: topic.clone().into(),
+            method: ConsentMethod::WebForm,
+            wording: form.wording.clone(),
+            third_parties: Vec::new(),
+        };
+        let entry = NewEntry {
+            contact_id,
+            at: now,
+            kind: &kind,
+            external_id: None,
+            source: Some(&source),
+            recorded_by: actor.reference(),
+            imported: false,
+        };
+        ledger.append(&entry, now).await?;
+    }
+    let pending = store::signups::latest_for(
+        ledger.tx(),
+        form.id,
+        &address_key,
+        now - settings.mail_interval,
+    )
+    .await?
+    .filter(|p| p.confirmed_at.is_none() && p.contact_id == contact_id);
+    let (waiting, mailed) = match pending {
+        Some(pending) => {
+            let mut all = pending.topics.clone();
+            all.extend(
+                topics
+                    .iter()
+                    .filter(|t| !pending.topics.contains(t))
+                    .cloned(),
+            );
+            store::signups::widen(ledger.tx(), pending.id, &all).await?;
+            (all, false)
+        }
+        None => {
+            let signup = Signup {
+                id: signup_id,
+                form_id: form.id,
+                contact_id,
+                address,
+                address_key,
+                topics: topics.clone(),
+                others,
+                outbox_id: Uuid::now_v7(),
+                created_at: now,
+                expires_at: now + settings.confirm_for,
+                confirmed_at: None,
+            };
+            queue_confirmation(ledger.tx(), settings, &form, &signup, now).await?;
+            (topics, true)
+        }
+    };
+    tx.commit().await?;
+    let catalogue = store::topics::in_force(db).await?;
+    Ok(SignedUp {
+        topics: waiting
+            .iter()
+            .map(|k| named(&catalogue.topics, k))
+            .collect(),
+        mailed,
+    })
+}
+
+/// Writes `signup` and queues its confirmation on the form's standing campaign.
+async fn queue_confirmation(
+    tx: &mut store::WriteTx,
+    settings: &Settings,
+    form: &FormRow,
+    signup: &Signup,
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
+    let row = store::outbox::NewRow {
+        id: signup.outbox_id,
+        contact_id: signup.contact_id,
+        message_id: format!(
+            "{}.{}.{}@{}",
+            form.campaign_id.simple(),
+            signup.contact_id.simple(),
+            signup.id.simple(),
+            settings.message_id_domain
+        ),
+        token: crate::auth::new_token().0,
+    };
+    let occasion = signup.id.to_string();
+    store::outbox::enqueue(tx, form.campaign_id, "email", &occasion, &[row], now).await?;
+    store::signups::insert(tx, signup).await?;
+    Ok(())
+}
+
+/// What the confirmation page of a link shows.
+#[derive(Debug, Clone)]
+pub struct Confirmation {
+    /// The topics the sign-up asked for, in words.
+    pub topics: Vec<TopicEntry>,
+    /// The exact words the person agreed to.
+    pub wording: String,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub expired: bool,
+}
+
+/// The sign-up a confirmation link's token belongs to: an unknown token, or one of another kind
+/// of message, is `NotFound` alike.
+async fn pending(db: &Db, token: &str) -> ServiceResult<(Signup, FormRow)> {
+    let not_found = || ServiceError::NotFound("confirmation link");
+    if !crate::auth::looks_like_token(token) {
+        return Err(not_found());
+    }
+    let row = store::outbox::by_token(db, token)
+        .await?
+        .ok_or_else(not_found)?;
+    let mut tx = db.begin_read().await?;
+    let signup = store::signups::by_message(&mut tx, row.id).await?;
+    tx.commit().await?;
+    let signup = signup.ok_or_else(not_found)?;
+    let form = store::signups::form(db, signup.form_id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok((signup, form))
+}
+
+/// What the link of `token` would confirm. Changes nothing.
+pub async fn confirmation(db: &Db, token: &str) -> ServiceResult<Confirmation> {
+    let (signup, form) = pending(db, token).await?;
+    let catalogue = store::topics::in_force(db).await?;
+    Ok(Confirmation {
+        topics: signup
+            .topics
+            .iter()
+            .map(|k| named(&catalogue.topics, k))
+            .collect(),
+        wording: form.wording,
+        confirmed_at: signup.confirmed_at,
+        expired: signup.confirmed_at.is_none() && signup.expires_at <= clock::now(),
+    })
+}
+
+/// How a confirmation reached Assent: the page's POST.
+#[derive(Debug, Clone)]
+pub struct Confirming {
+    /// The page's address without the token.
+    pub page: String,
+    pub ip: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// What pressing the button did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmed {
+    /// Recorded now: a `consent_confirmed` per topic.
+    Now { topics: usize },
+    /// Confirmed before: nothing more was recorded.
+    Already,
+    /// The link ran out before it was used; nothing was recorded.
+    Expired,
+}
+
+/// Confirms the sign-up of `token`: `consent_confirmed` for each of its topics on email, by the
+/// person, with this request's IP and user agent and the address confirmed, in one transaction
+/// that commits before it returns.
+pub async fn confirm(db: &Db, token: &str, via: &Confirming) -> ServiceResult<Confirmed> {
+    let (signup, form) = pending(db, token).await?;
+    if signup.confirmed_at.is_some() {
+        return Ok(Confirmed::Already);
+    }
+    let now = clock::now();
+    if signup.expires_at <= now {
+        return Ok(Confirmed::Expired);
+    }
+    let source = EventSource {
+        form_url: super::unsubscribe::source_text(&via.page),
+        ip: via.ip.map(|ip| ip.to_string()),
+        user_agent: via
+            .user_agent
+            .as_deref()
+            .and_then(super::unsubscribe::source_text),
+        paper_reference: None,
+        recording_reference: Some(format!(
+            "confirmation of sign-up form \u{201c}{}\u{201d}",
+            form.name
+        )),
+        contact_point: Some(signup.address.clone()),
+    };
+    let actor = Actor::DataSubject(DataSubject {
+        contact_id: signup.contact_id,
+        token_id: signup.outbox_id,
+    });
+    let record = actor
+        .audit(Action::SignupConfirmed)
+        .on(ObjectKind::Contact, signup.contact_id)
+        .on(ObjectKind::SignupForm, form.id);
+    let mut tx = db.begin().await?;
+    let mut ledger = store::ledger::lock(&mut tx, &record, &[signup.contact_id]).await?;
+    if !store::signups::confirm(ledger.tx(), signup.id, now).await? {
+        // Another press of the button got there first.
+        return Ok(Confirmed::Already);
+    }
+    // Read again in this transaction: the topics may have grown since the page was drawn.
+    let topics = store::signups::by_message(ledger.tx(), signup.outbox_id)
+        .await?
+        .map_or(signup.topics.clone(), |s| s.topics);
+    for topic in &topics {
+        let kind = EventKind::ConsentConfirmed {
+            channel: Channel::Email,
+            topic: topic.clone().into(),
+        };
+        let entry = NewEntry {
+            contact_id: signup.contact_id,
+            at: now,
+            kind: &kind,
+            external_id: None,
+            source: Some(&source),
+            recorded_by: actor.reference(),
+            imported: false,
+        };
+        ledger.append(&entry, now).await?;
+    }
+    tx.commit().await?;
+    Ok(Confirmed::Now {
+        topics: topics.len(),
+    })
+}
+
+/// Sends a fresh confirmation for the expired link of `token` (its topics, to its address, a new
+/// link), unless one sent in the last [`Settings::mail_interval`] is still pending. Records no
+/// consent: that was recorded at the sign-up.
+pub async fn resend(db: &Db, settings: &Settings, token: &str) -> ServiceResult<bool> {
+    let (old, form) = pending(db, token).await?;
+    let now = clock::now();
+    if old.confirmed_at.is_some() || old.expires_at > now {
+        return Ok(false);
+    }
+    let signup_id = Uuid::now_v7();
+    let actor = Actor::DataSubject(DataSubject {
+        contact_id: old.contact_id,
+        token_id: old.outbox_id,
+    });
+    let mut tx = db.begin().await?;
+    store::signups::lock_address(&mut tx, &old.address_key).await?;
+    let recent = store::signups::latest_for(
+        &mut tx,
+        form.id,
+        &old.address_key,
+        now - settings.mail_interval,
+    )
+    .await?
+    .is_some_and(|p| p.confirmed_at.is_none());
+    if recent {
+        return Ok(false);
+    }
+    let signup = Signup {
+        id: signup_id,
+        outbox_id: Uuid::now_v7(),
+        created_at: now,
+        expires_at: now + settings.confirm_for,
+        confirmed_at: None,
+        ..old
+    };
+    queue_confirmation(&mut tx, settings, &form, &signup, now).await?;
+    store::audit::append(
+        &mut tx,
+        &actor
+            .audit(Action::SignupLinkResent)
+            .on(ObjectKind::Contact, signup.contact_id)
+            .on(ObjectKind::SignupForm, form.id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_site_is_taken_as_the_origin_a_browser_sends() {
+        assert_eq!(
+            origin("https://www.Harbour-Heating.example/").as_deref(),
+            Some("https://www.harbour-heating.example")
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:8080").as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        for bad in [
+            "www.example.com",
+            "ftp://example.com",
+            "https://example.com/signup",
+            "https://user@example.com",
+            "https://example.com:http",
+            "https://",
+            "http://[::1]:8080",
+        ] {
+            assert_eq!(origin(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_confirmation_template_has_a_subject_and_a_body_with_the_link() {
+        let (subject, body) = confirmation_template();
+        assert!(!subject.is_empty() && !subject.contains('\n'));
+        let body = crate::template::Template::parse(body).unwrap();
+        assert!(body.uses(crate::template::MergeField::ConfirmUrl));
+    }
+}

@@ -1,0 +1,487 @@
+//! Sign-up forms and the double opt-in, through a real SMTP conversation (Postfix's smtp-sink):
+//! a form published by a manager, a person signing up through it from the organisation's site,
+//! the confirmation email, a GET of its link that confirms nothing, the button that does, and
+//! what the ledger and the engine then say.
+
+use std::time::Duration;
+
+use assent_server::mail::sink::SmtpSink;
+use assent_shared::api::{Contact, ContactPage, DecisionResponse, SignupForm};
+use assent_shared::domain::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{run_with, Backend, TestApp};
+use crate::unsubscribe::{answer, ledger, public_get, Answer, FORM};
+
+/// The site the forms are published on in these tests.
+pub(crate) const SITE: &str = "https://www.harbour-heating.example";
+
+/// A catalogue of two topics, a manager and a salesperson; the manager publishes a form offering
+/// both on [`SITE`] (and `extra_site`). Their tokens and the form.
+pub(crate) async fn published_form(
+    app: &TestApp,
+    extra_site: Option<&str>,
+) -> (String, String, SignupForm) {
+    let (_, dpo) = app.user_with_token("dpo@example.org", &[Role::Dpo]).await;
+    let saved = app.put("/api/v1/topics", &dpo, json!({"topics": [
+        {"key": "boilers", "name": "Boilers", "description": "New boilers, fitted and serviced."},
+        {"key": "heat-pumps", "name": "Heat pumps", "description": "Air and ground source heat pumps."}
+    ]})).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let (_, manager) = app
+        .user_with_token("mia.manager@example.org", &[Role::Manager])
+        .await;
+    let (_, sales) = app
+        .user_with_token("sam.sales@example.org", &[Role::Sales])
+        .await;
+    let mut sites = vec![SITE.to_owned()];
+    sites.extend(extra_site.map(str::to_owned));
+    let form = app.post("/api/v1/signup-forms", &manager, json!({
+        "name": "Website footer",
+        "wording": "Email me news and offers from Harbour Heating about the topics I tick. I can stop at any time.",
+        "topics": ["boilers", "heat-pumps"],
+        "sites": sites})).await;
+    assert_eq!(form.status, StatusCode::CREATED, "{}", form.body);
+    (manager, sales, form.json())
+}
+
+/// Posts the sign-up form as a browser on `origin` would.
+pub(crate) async fn sign_up(app: &TestApp, form: &SignupForm, origin: &str, body: &str) -> Answer {
+    answer(
+        app.client
+            .post(app.public_url(&format!("/s/{}", form.id)))
+            .header("content-type", FORM)
+            .header("origin", origin)
+            .header("referer", format!("{origin}/news"))
+            .header("user-agent", "Mozilla/5.0 (sign-up)")
+            .body(body.to_owned()),
+    )
+    .await
+}
+
+/// The confirmation link's token in the newest message to `address` the sink received.
+pub(crate) async fn confirmation_token(sink: &SmtpSink, address: &str, count: usize) -> String {
+    for _ in 0..200 {
+        let received: Vec<String> = sink
+            .received()
+            .into_iter()
+            .filter(|m| m.contains(&format!("To: {address}")))
+            .collect();
+        if received.len() >= count {
+            let message = received[count - 1].replace("=\r\n", "").replace("=\n", "");
+            let start = message.find("/c/").expect("a confirmation link") + 3;
+            let token: String = message[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
+            assert_eq!(token.len(), 43, "{message}");
+            return token;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no confirmation email reached {address}");
+}
+
+fn csrf_of(html: &str) -> String {
+    let start = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    html[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit())
+        .collect()
+}
+
+async fn contacts_named(app: &TestApp, token: &str, q: &str) -> Vec<Contact> {
+    let page = app.get(&format!("/api/v1/contacts?q={q}"), token).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let mut found = Vec::new();
+    for summary in page.json::<ContactPage>().items {
+        let contact = app
+            .get(&format!("/api/v1/contacts/{}", summary.id), token)
+            .await;
+        assert_eq!(contact.status, StatusCode::OK, "{}", contact.body);
+        found.push(contact.json());
+    }
+    found
+}
+
+async fn decision(app: &TestApp, token: &str, contact: &Contact, topic: &str) -> DecisionResponse {
+    let decided = app
+        .post(
+            "/api/v1/decisions",
+            token,
+            json!({"contact_id": contact.id,
+        "message": {"kind": "marketing", "channel": "email", "topic": topic}}),
+        )
+        .await;
+    assert_eq!(decided.status, StatusCode::OK, "{}", decided.body);
+    decided.json()
+}
+
+pub(crate) fn relay_settings(sink: &SmtpSink) -> [(&'static str, String); 3] {
+    [
+        ("ASSENT_MAIL_RELAY", format!("127.0.0.1:{}", sink.port)),
+        ("ASSENT_MAIL_SECURITY", "plain".to_owned()),
+        (
+            "ASSENT_MAIL_FROM",
+            "hello@harbour-heating.example".to_owned(),
+        ),
+    ]
+}
+
+async fn a_sign_up_is_confirmed_only_by_the_button_and_then_allows_marketing(backend: Backend) {
+    let sink = SmtpSink::start(&[]);
+    let settings = relay_settings(&sink);
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    run_with(backend, &settings, |app| async move {
+        let (manager, sales, form) = published_form(&app, None).await;
+        assert_eq!(form.topics.len(), 2);
+        assert!(form.snippet.contains(&format!("action=\"https://localhost:8444/s/{}\"", form.id)), "{}", form.snippet);
+        assert!(form.snippet.contains(&format!("name=\"wording\" value=\"{}\"", form.wording_version)), "{}", form.snippet);
+        assert!(form.snippet.contains("<input type=\"checkbox\" name=\"topic\" value=\"boilers\"> Boilers"), "never ticked for them: {}", form.snippet);
+        assert!(form.snippet.contains("Email me news and offers"), "{}", form.snippet);
+        let campaign = app.get(&format!("/api/v1/campaigns/{}", form.campaign_id), &manager).await;
+        assert_eq!(campaign.body["state"], "sending", "{}", campaign.body);
+        assert_eq!(campaign.body["standing"], true);
+        assert_eq!(campaign.body["content"]["message"]["kind"], "service");
+        // Nobody pauses, edits or cancels it by hand.
+        let cancel = app.post(&format!("/api/v1/campaigns/{}/cancel", form.campaign_id), &manager,
+            json!({"version": campaign.body["version"]})).await;
+        assert_eq!(cancel.status, StatusCode::CONFLICT, "{}", cancel.body);
+        // Only managers and the data protection lead publish forms.
+        let refused = app.post("/api/v1/signup-forms", &sales, json!({"name": "x", "wording": "x",
+            "topics": ["boilers"], "sites": [SITE]})).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+        let invalid = app.post("/api/v1/signup-forms", &manager, json!({"name": "x", "wording": " ",
+            "topics": ["pigeons"], "sites": ["www.example.com"]})).await;
+        assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", invalid.body);
+        let mut fields = invalid.fields();
+        fields.sort();
+        assert_eq!(fields, ["sites[0]", "topics[0]", "wording"]);
+
+        let good = format!("wording={}&topic=boilers&first_name=Jane&last_name=Doe&email=Jane.Doe%40Example.org&website=", form.wording_version);
+        // Refused: from another site, with nothing ticked, with a bad address, an old wording.
+        let elsewhere = sign_up(&app, &form, "https://evil.example", &good).await;
+        assert_eq!(elsewhere.status, StatusCode::FORBIDDEN, "{}", elsewhere.html);
+        let no_origin = answer(app.client.post(app.public_url(&format!("/s/{}", form.id)))
+            .header("content-type", FORM).body(good.clone())).await;
+        assert_eq!(no_origin.status, StatusCode::FORBIDDEN, "{}", no_origin.html);
+        let nothing_ticked = sign_up(&app, &form, SITE, &format!("wording={}&first_name=Jane&email=jane.doe%40example.org", form.wording_version)).await;
+        assert_eq!(nothing_ticked.status, StatusCode::BAD_REQUEST, "{}", nothing_ticked.html);
+        assert!(nothing_ticked.html.contains("tick at least one box"), "{}", nothing_ticked.html);
+        let bad_address = sign_up(&app, &form, SITE, &format!("wording={}&topic=boilers&first_name=Jane&email=jane.doe", form.wording_version)).await;
+        assert_eq!(bad_address.status, StatusCode::BAD_REQUEST, "{}", bad_address.html);
+        assert!(bad_address.html.contains("Email address is not a valid email address"), "{}", bad_address.html);
+        assert!(!bad_address.html.contains("jane.doe"), "what was sent is never echoed: {}", bad_address.html);
+        let old_wording = sign_up(&app, &form, SITE, &good.replace(&format!("wording={}", form.wording_version), "wording=999")).await;
+        assert_eq!(old_wording.status, StatusCode::BAD_REQUEST, "{}", old_wording.html);
+        let not_offered = sign_up(&app, &form, SITE, &good.replace("topic=boilers", "topic=pigeons")).await;
+        assert_eq!(not_offered.status, StatusCode::BAD_REQUEST, "{}", not_offered.html);
+        let unknown_form = answer(app.client.post(app.public_url(&format!("/s/{}", uuid::Uuid::now_v7())))
+            .header("content-type", FORM).header("origin", SITE).body(good.clone())).await;
+        assert_eq!(unknown_form.status, StatusCode::NOT_FOUND, "{}", unknown_form.html);
+        // A bot that fills in the hidden field is thanked and recorded nowhere.
+        let bot = sign_up(&app, &form, SITE, &format!("{good}http%3A%2F%2Fspam.example")).await;
+        assert_eq!(bot.status, StatusCode::OK, "{}", bot.html);
+        assert!(contacts_named(&app, &manager, "Doe").await.is_empty(), "nothing of the refused was kept");
+
+        // Jane signs up for boilers from the organisation's site.
+        let signed = sign_up(&app, &form, SITE, &good).await;
+        assert_eq!(signed.status, StatusCode::OK, "{}", signed.html);
+        assert!(signed.html.contains("We have sent you an email"), "{}", signed.html);
+        assert!(signed.html.contains("You asked to hear about: Boilers."), "{}", signed.html);
+        let jane = contacts_named(&app, &manager, "Doe").await;
+        assert_eq!(jane.len(), 1, "a contact made from the sign-up");
+        let jane = jane[0].clone();
+        assert_eq!(jane.emails, ["Jane.Doe@example.org"]);
+        let given = ledger(&app, &manager, &jane).await;
+        assert_eq!(given.len(), 1);
+        let event = serde_json::to_value(&given[0].event).unwrap();
+        assert_eq!(event["type"], "consent_given");
+        assert_eq!(event["method"], "web_form");
+        assert_eq!(event["topic"], "boilers");
+        assert_eq!(event["wording"], form.wording, "the form's wording, never text the browser sent");
+        assert_eq!(given[0].wording_version, Some(form.wording_version));
+        assert_eq!(given[0].recorded_via.as_str(), "data_subject");
+        let source = given[0].source.clone().expect("its source");
+        assert_eq!(source.form_url.as_deref(), Some("https://www.harbour-heating.example/news"));
+        assert_eq!(source.ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(source.user_agent.as_deref(), Some("Mozilla/5.0 (sign-up)"));
+        assert_eq!(source.contact_point.as_deref(), Some("Jane.Doe@example.org"));
+        // Unconfirmed, the consent allows nothing.
+        let before = decision(&app, &manager, &jane, "boilers").await;
+        assert!(!before.allowed, "{before:?}");
+
+        // The confirmation arrives at the real SMTP server, to the address given.
+        let token = confirmation_token(&sink, "Jane.Doe@example.org", 1).await;
+        // Signing up again at once for heat pumps sends no second email: the first covers both.
+        let again = sign_up(&app, &form, SITE, &good.replace("topic=boilers", "topic=heat-pumps")).await;
+        assert_eq!(again.status, StatusCode::OK, "{}", again.html);
+        assert!(again.html.contains("We sent you an email a few minutes ago"), "{}", again.html);
+
+        // A GET of the link (a mail scanner's) confirms nothing.
+        let path = format!("/c/{token}");
+        let page = public_get(&app, &path).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+        assert!(page.html.contains("<li>Boilers</li><li>Heat pumps</li>"), "{}", page.html);
+        assert!(page.html.contains("Yes, confirm my sign-up"), "{}", page.html);
+        assert!(!page.html.contains("Jane"), "no personal data on the page");
+        assert_eq!(ledger(&app, &manager, &jane).await.len(), 2, "the two consents given, nothing confirmed");
+        // A form that did not come from the page, or a wrong link, confirms nothing.
+        let forged = answer(app.client.post(app.public_url(&path)).header("content-type", FORM).body("csrf=00")).await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.html);
+        let wrong = answer(app.client.post(app.public_url(&format!("/c/{}", "A".repeat(43))))
+            .header("content-type", FORM).body(format!("csrf={}", csrf_of(&page.html)))).await;
+        assert_eq!(wrong.status, StatusCode::NOT_FOUND, "{}", wrong.html);
+        assert_eq!(ledger(&app, &manager, &jane).await.len(), 2);
+
+        // The button confirms both topics, with this request's own IP and user agent.
+        let confirmed = answer(app.client.post(app.public_url(&path))
+            .header("content-type", FORM)
+            .header("user-agent", "Mozilla/5.0 (confirming)")
+            .body(format!("csrf={}", csrf_of(&page.html)))).await;
+        assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.html);
+        assert!(confirmed.html.contains("Your sign-up is confirmed"), "{}", confirmed.html);
+        assert!(confirmed.html.contains(&format!("href=\"../p/{token}\"")), "{}", confirmed.html);
+        let after = ledger(&app, &manager, &jane).await;
+        assert_eq!(after.len(), 4, "{after:?}");
+        for e in &after[2..] {
+            let event = serde_json::to_value(&e.event).unwrap();
+            assert_eq!(event["type"], "consent_confirmed");
+            let source = e.source.as_ref().unwrap();
+            assert!(source.form_url.as_deref().unwrap().ends_with("/c"), "the page, never the token: {source:?}");
+            assert_eq!(source.user_agent.as_deref(), Some("Mozilla/5.0 (confirming)"));
+            assert_eq!(source.contact_point.as_deref(), Some("Jane.Doe@example.org"));
+        }
+        // Pressing it again records nothing more.
+        let twice = answer(app.client.post(app.public_url(&path)).header("content-type", FORM)
+            .body(format!("csrf={}", csrf_of(&page.html)))).await;
+        assert_eq!(twice.status, StatusCode::OK, "{}", twice.html);
+        assert_eq!(ledger(&app, &manager, &jane).await.len(), 4);
+
+        // The engine now allows marketing email on both topics, on her consent.
+        for topic in ["boilers", "heat-pumps"] {
+            let allowed = decision(&app, &manager, &jane, topic).await;
+            assert!(allowed.allowed, "{allowed:?}");
+            assert_eq!(allowed.basis.map(|b| b.as_str().to_owned()).as_deref(), Some("consent"));
+        }
+        // The confirmation is in her communication log, with its warrant.
+        let log = app.get(&format!("/api/v1/contacts/{}/communications", jane.id), &manager).await;
+        assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+        let log = log.body.as_array().unwrap().clone();
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert_eq!(log[0]["campaign_id"], json!(form.campaign_id));
+        assert_eq!(log[0]["allowed"], true);
+
+        // A second sign-up of the same address through another name adds no contact.
+        let retired = app.post(&format!("/api/v1/signup-forms/{}/retire", form.id), &manager, json!({})).await;
+        assert_eq!(retired.status, StatusCode::OK, "{}", retired.body);
+        let after_retiring = sign_up(&app, &form, SITE, &good).await;
+        assert_eq!(after_retiring.status, StatusCode::BAD_REQUEST, "{}", after_retiring.html);
+        assert!(after_retiring.html.contains("no longer in use"), "{}", after_retiring.html);
+        assert!(assent_server::service::audit::verify(&app.db).await.unwrap().intact());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_up_is_confirmed_only_by_the_button_and_then_allows_marketing_on_sqlite() {
+    a_sign_up_is_confirmed_only_by_the_button_and_then_allows_marketing(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_up_is_confirmed_only_by_the_button_and_then_allows_marketing_on_postgres() {
+    a_sign_up_is_confirmed_only_by_the_button_and_then_allows_marketing(Backend::Postgres).await;
+}
+
+/// The organisation's own website, on another origin than the public pages: every path answers
+/// a news page holding the snippet. Plain HTTP on loopback, served until the guard drops.
+struct Website {
+    origin: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Website {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Website {
+    async fn start() -> (Website, tokio::sync::watch::Sender<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let (page, shown) = tokio::sync::watch::channel(String::new());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let html = format!(
+                    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Harbour Heating: news</title></head>\
+                     <body style=\"font-family:sans-serif;max-width:40rem;margin:2rem auto\"><h1>Harbour Heating news</h1>\
+                     <p>Offers on boilers and heat pumps, a few times a year.</p>{}</body></html>",
+                    *shown.borrow()
+                );
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buffer = [0_u8; 4096];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buffer[..n]),
+                        }
+                    }
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{html}",
+                        html.len()
+                    );
+                    let _ = stream.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        (Website { origin, task }, page)
+    }
+}
+
+/// The heading of the public page the browser is on, once it is there.
+async fn heading(browser: &fantoccini::Client) -> String {
+    browser
+        .wait()
+        .for_element(fantoccini::Locator::Css("main h1"))
+        .await
+        .expect("a public page")
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_up_on_the_organisations_site_is_confirmed_in_a_real_browser() {
+    use fantoccini::Locator;
+    let sink = SmtpSink::start(&[]);
+    let settings = relay_settings(&sink);
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    run_with(Backend::Sqlite, &settings, |app| async move {
+        let (website, page) = Website::start().await;
+        let (manager, _, form) = published_form(&app, Some(&website.origin)).await;
+        // The public pages are reached at the test's listener, not the configured public_url.
+        let snippet = form
+            .snippet
+            .replace("https://localhost:8444", &app.public_url(""));
+        page.send(snippet).unwrap();
+        let chromium = assent_tests::Chromium::start();
+        let browser = chromium.session().await;
+        browser
+            .goto(&format!("{}/news", website.origin))
+            .await
+            .expect("the website opens");
+        for (name, text) in [
+            ("first_name", "Priya"),
+            ("last_name", "Shah"),
+            ("email", "priya.shah@example.org"),
+        ] {
+            browser
+                .find(Locator::Css(&format!("input[name={name}]")))
+                .await
+                .unwrap()
+                .send_keys(text)
+                .await
+                .unwrap();
+        }
+        browser
+            .find(Locator::Css("input[name=topic][value=heat-pumps]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        crate::unsubscribe::screenshot(&browser, "signup-form").await;
+        browser
+            .find(Locator::Css("button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        assert_eq!(heading(&browser).await, "Check your email");
+        crate::unsubscribe::screenshot(&browser, "signup-check-email").await;
+        let priya = contacts_named(&app, &manager, "Shah").await;
+        assert_eq!(priya.len(), 1);
+        let priya = priya[0].clone();
+        let given = ledger(&app, &manager, &priya).await;
+        assert_eq!(given.len(), 1, "{given:?}");
+        let source = given[0].source.clone().unwrap();
+        assert!(
+            source
+                .form_url
+                .as_deref()
+                .unwrap()
+                .starts_with(&website.origin),
+            "the page it came from: {source:?}"
+        );
+        assert!(
+            source.user_agent.as_deref().unwrap().contains("Chrome"),
+            "{source:?}"
+        );
+
+        // The email reaches the real SMTP server; its link opens a page that confirms nothing.
+        let token = confirmation_token(&sink, "priya.shah@example.org", 1).await;
+        browser
+            .goto(&app.public_url(&format!("/c/{token}")))
+            .await
+            .unwrap();
+        assert_eq!(heading(&browser).await, "Confirm your sign-up");
+        assert_eq!(
+            ledger(&app, &manager, &priya).await.len(),
+            1,
+            "opening the link records nothing"
+        );
+        crate::unsubscribe::screenshot(&browser, "signup-confirm").await;
+        browser
+            .find(Locator::Css("button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let status = browser
+            .wait()
+            .for_element(Locator::Css(".done"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(status.starts_with("Your sign-up is confirmed"), "{status}");
+        crate::unsubscribe::screenshot(&browser, "signup-confirmed").await;
+        let confirmed = ledger(&app, &manager, &priya).await;
+        assert_eq!(confirmed.len(), 2);
+        assert_eq!(
+            serde_json::to_value(&confirmed[1].event).unwrap(),
+            json!({"type": "consent_confirmed", "channel": "email", "topic": "heat-pumps"})
+        );
+        assert!(decision(&app, &manager, &priya, "heat-pumps").await.allowed);
+
+        // From there, the preference centre shows it reaching her.
+        browser
+            .find(Locator::LinkText("Change what you hear about, or stop it"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        assert_eq!(heading(&browser).await, "Your preferences");
+        let ticked = browser
+            .find(Locator::Css("input[name=keep][value='email:heat-pumps']"))
+            .await
+            .unwrap();
+        assert_eq!(
+            ticked.prop("checked").await.unwrap().as_deref(),
+            Some("true")
+        );
+        drop(website);
+    })
+    .await;
+}
