@@ -35,6 +35,7 @@ const COMMANDS: &[&str] = &[
     "log_communication",
     "list_topics",
     "list_filters",
+    "list_data_requests",
     "list_campaigns",
     "get_campaign",
     "create_campaign",

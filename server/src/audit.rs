@@ -115,6 +115,13 @@ audit_names! {
         SignupConfirmed => "signup_confirmed",
         /// A person asked for a fresh confirmation link in place of an expired one.
         SignupLinkResent => "signup_link_resent",
+        /// The data request page published, with its standing verification campaign.
+        DataRequestPagePublished => "data_request_page_published",
+        /// A person asked for their data (access, correction or erasure) on the public page.
+        DataRequestReceived => "data_request_received",
+        /// A person pressed the button of the link that verifies their request's address.
+        DataRequestVerified => "data_request_verified",
+        DataRequestsListed => "data_requests_listed",
         /// An address of a contact was found to bounce and is no longer used.
         AddressFlagged => "address_flagged",
         /// A complaint about a message (a feedback report) recorded as the person's opt-out.
@@ -138,6 +145,7 @@ audit_names! {
         SavedFilter => "saved_filter",
         Campaign => "campaign",
         SignupForm => "signup_form",
+        DataRequest => "data_request",
     }
 }
 

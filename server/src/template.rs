@@ -25,10 +25,17 @@ pub enum MergeField {
     PreferencesUrl,
     /// The page that confirms a sign-up: only in the confirmation a sign-up form sends.
     ConfirmUrl,
+    /// What a consent receipt states: only in the receipt a sign-up form sends.
+    ReceiptId,
+    ConsentAddress,
+    ConsentTopics,
+    ConsentWording,
+    ConsentGivenAt,
+    ConsentConfirmedAt,
 }
 
 impl MergeField {
-    pub const ALL: [MergeField; 7] = [
+    pub const ALL: [MergeField; 13] = [
         MergeField::FirstName,
         MergeField::LastName,
         MergeField::FullName,
@@ -36,6 +43,12 @@ impl MergeField {
         MergeField::UnsubscribeUrl,
         MergeField::PreferencesUrl,
         MergeField::ConfirmUrl,
+        MergeField::ReceiptId,
+        MergeField::ConsentAddress,
+        MergeField::ConsentTopics,
+        MergeField::ConsentWording,
+        MergeField::ConsentGivenAt,
+        MergeField::ConsentConfirmedAt,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +60,12 @@ impl MergeField {
             MergeField::UnsubscribeUrl => "unsubscribe_url",
             MergeField::PreferencesUrl => "preferences_url",
             MergeField::ConfirmUrl => "confirm_url",
+            MergeField::ReceiptId => "receipt_id",
+            MergeField::ConsentAddress => "consent_address",
+            MergeField::ConsentTopics => "consent_topics",
+            MergeField::ConsentWording => "consent_wording",
+            MergeField::ConsentGivenAt => "consent_given_at",
+            MergeField::ConsentConfirmedAt => "consent_confirmed_at",
         }
     }
 
@@ -55,6 +74,21 @@ impl MergeField {
         matches!(
             self,
             MergeField::UnsubscribeUrl | MergeField::PreferencesUrl | MergeField::ConfirmUrl
+        )
+    }
+
+    /// Fields only the messages of a sign-up form have (its confirmation, its receipt): a
+    /// campaign written by staff cannot use them, and they take no default.
+    pub fn is_signup_only(self) -> bool {
+        matches!(
+            self,
+            MergeField::ConfirmUrl
+                | MergeField::ReceiptId
+                | MergeField::ConsentAddress
+                | MergeField::ConsentTopics
+                | MergeField::ConsentWording
+                | MergeField::ConsentGivenAt
+                | MergeField::ConsentConfirmedAt
         )
     }
 }
@@ -92,6 +126,19 @@ pub struct Values<'a> {
     pub preferences_url: &'a str,
     /// Only for a sign-up's confirmation: anywhere else the field is missing.
     pub confirm_url: Option<&'a str>,
+    /// Only for a sign-up's consent receipt: anywhere else its fields are missing.
+    pub consent: Option<&'a ConsentValues>,
+}
+
+/// What a consent receipt states, in words.
+#[derive(Debug, Clone, Default)]
+pub struct ConsentValues {
+    pub receipt_id: String,
+    pub address: String,
+    pub topics: String,
+    pub wording: String,
+    pub given_at: String,
+    pub confirmed_at: String,
 }
 
 impl Values<'_> {
@@ -113,6 +160,12 @@ impl Values<'_> {
             MergeField::UnsubscribeUrl => Some(self.unsubscribe_url.to_owned()),
             MergeField::PreferencesUrl => Some(self.preferences_url.to_owned()),
             MergeField::ConfirmUrl => self.confirm_url.map(str::to_owned),
+            MergeField::ReceiptId => self.consent.map(|c| c.receipt_id.clone()),
+            MergeField::ConsentAddress => self.consent.map(|c| c.address.clone()),
+            MergeField::ConsentTopics => self.consent.map(|c| c.topics.clone()),
+            MergeField::ConsentWording => self.consent.map(|c| c.wording.clone()),
+            MergeField::ConsentGivenAt => self.consent.map(|c| c.given_at.clone()),
+            MergeField::ConsentConfirmedAt => self.consent.map(|c| c.confirmed_at.clone()),
         }
     }
 }
@@ -151,7 +204,7 @@ impl Template {
                     ),
                 })?;
             let default = match default {
-                Some(_) if field.is_link() => {
+                Some(_) if field.is_link() || field.is_signup_only() => {
                     return Err(TemplateError {
                         at,
                         problem: format!(
@@ -364,6 +417,7 @@ mod tests {
             unsubscribe_url: "https://assent.example.org/u/t0k3n",
             preferences_url: "https://assent.example.org/u/t0k3n",
             confirm_url: None,
+            consent: None,
         }
     }
 

@@ -1121,10 +1121,48 @@ pub struct SignupForm {
     pub sites: Vec<String>,
     /// The standing campaign that sends the form's confirmation emails (their warrants are its).
     pub campaign_id: Uuid,
+    /// The standing campaign that sends a consent receipt once a sign-up is confirmed.
+    pub receipt_campaign_id: Option<Uuid>,
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
     /// Retired: sign-ups are refused; links already sent still confirm.
     pub retired_at: Option<DateTime<Utc>>,
     /// The HTML to paste into the website: a plain form that posts to the public pages.
     pub snippet: String,
+}
+
+// ---- data requests ----------------------------------------------------------------------------
+
+/// A request a person made through the data request page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct DataRequest {
+    pub id: Uuid,
+    pub kind: crate::domain::DataRequestKind,
+    /// What the person wrote, if anything.
+    pub details: Option<String>,
+    /// The address the request was made for (verified once `verified_at` is set).
+    pub address: String,
+    /// The newest active contact holding the address when it was received; none: no email was
+    /// sent to verify it, and the request is answered by other means.
+    pub contact_id: Option<Uuid>,
+    pub received_at: DateTime<Utc>,
+    /// When the person pressed the button of the emailed link: the address is theirs.
+    pub verified_at: Option<DateTime<Utc>>,
+    /// After this, the link no longer verifies.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The data request page, once the data protection lead has published it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct DataRequestPage {
+    /// Where people reach it (link to it from the website and the privacy notice).
+    pub url: String,
+    /// The standing campaign that sends its verification emails.
+    pub campaign_id: Uuid,
+    pub published_by: Uuid,
+    pub published_at: DateTime<Utc>,
 }

@@ -361,6 +361,18 @@ string_enum! {
 }
 
 string_enum! {
+    /// What a person asks for through the data request page (UK GDPR Articles 15 to 17).
+    DataRequestKind {
+        /// A copy of their data (Article 15).
+        Access => "access",
+        /// Their data put right (Article 16).
+        Correction => "correction",
+        /// Their data erased (Article 17).
+        Erasure => "erasure",
+    }
+}
+
+string_enum! {
     /// What a user may do. A user may hold several roles.
     Role {
         /// Finds and edits contacts they own, records consents, drafts messages.
@@ -399,6 +411,9 @@ string_enum! {
         /// The replies people send to text messages, as the SMS gateway forwards them: "STOP"
         /// is recorded as an opt-out of marketing by text.
         SmsReplies => "sms_replies",
+        /// The public pages, for a person the CRM does not hold (a data request for an address
+        /// no contact has).
+        PublicPages => "public_pages",
     }
 }
 
@@ -411,6 +426,7 @@ impl SystemJob {
             SystemJob::Sender => "Assent (the send worker)",
             SystemJob::MailReports => "Assent (bounce and complaint reports)",
             SystemJob::SmsReplies => "Assent (replies to text messages)",
+            SystemJob::PublicPages => "Assent (the public pages)",
         }
     }
 }

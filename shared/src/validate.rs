@@ -395,6 +395,7 @@ pub fn validate_ledger_event(
             ("source.user_agent", &source.user_agent),
             ("source.paper_reference", &source.paper_reference),
             ("source.recording_reference", &source.recording_reference),
+            ("source.contact_point", &source.contact_point),
         ] {
             if let Some(value) = value {
                 errors.check(field, parse_text(value, LEDGER_TEXT_MAX));

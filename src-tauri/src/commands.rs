@@ -4,10 +4,11 @@
 use assent_shared::api::{
     Campaign, CampaignApproval, CampaignEdit, CampaignInput, CampaignPage, CampaignPreview,
     CampaignProgress, CampaignRejection, CampaignTestSend, Communication, Company, CompanyInput,
-    CompanyPage, ConsentWordingPage, Contact, ContactInput, ContactPage, DecisionRequest,
-    DecisionResponse, FieldChange, IndeterminateRecipients, IndeterminateResend, NewLedgerEvent,
-    NewLoggedCommunication, NewUser, PolicyChange, PolicyVersion, RecordedEvent, RevokeSessions,
-    RevokedCount, SavedFilter, SessionInfo, TopicCatalogue, User, UserUpdate, VersionOnly,
+    CompanyPage, ConsentWordingPage, Contact, ContactInput, ContactPage, DataRequest,
+    DecisionRequest, DecisionResponse, FieldChange, IndeterminateRecipients, IndeterminateResend,
+    NewLedgerEvent, NewLoggedCommunication, NewUser, PolicyChange, PolicyVersion, RecordedEvent,
+    RevokeSessions, RevokedCount, SavedFilter, SessionInfo, TopicCatalogue, User, UserUpdate,
+    VersionOnly,
 };
 use assent_shared::domain::CampaignState;
 use reqwest::Method;
@@ -386,6 +387,14 @@ pub async fn list_topics(desktop: Desk<'_>) -> DesktopResult<TopicCatalogue> {
 pub async fn list_filters(desktop: Desk<'_>) -> DesktopResult<Vec<SavedFilter>> {
     desktop
         .call(Method::GET, "/api/v1/filters", None::<&()>)
+        .await
+}
+
+/// The requests people made on the public data request page, newest first.
+#[tauri::command]
+pub async fn list_data_requests(desktop: Desk<'_>) -> DesktopResult<Vec<DataRequest>> {
+    desktop
+        .call(Method::GET, "/api/v1/data-requests", None::<&()>)
         .await
 }
 

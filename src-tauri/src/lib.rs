@@ -136,6 +136,7 @@ pub fn run() {
             commands::log_communication,
             commands::list_topics,
             commands::list_filters,
+            commands::list_data_requests,
             commands::list_campaigns,
             commands::get_campaign,
             commands::create_campaign,

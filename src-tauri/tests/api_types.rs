@@ -38,6 +38,7 @@ fn export_all(dir: &Path) {
     }
     export!(
         api::ApiError,
+        api::DataRequest,
         api::User,
         api::LoginResponse,
         api::Contact,

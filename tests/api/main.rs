@@ -11,6 +11,7 @@ mod communications;
 mod companies;
 mod concurrency;
 mod contacts;
+mod data_requests;
 mod decisions;
 mod health;
 mod input;

@@ -8,6 +8,7 @@ CREATE TABLE signup_forms (
     topics TEXT NOT NULL,
     sites TEXT NOT NULL,
     campaign_id UUID NOT NULL REFERENCES campaigns (id),
+    receipt_campaign_id UUID REFERENCES campaigns (id),
     created_by UUID NOT NULL REFERENCES users (id),
     created_at TIMESTAMPTZ NOT NULL,
     retired_at TIMESTAMPTZ
@@ -20,13 +21,16 @@ CREATE TABLE signups (
     address TEXT NOT NULL,
     address_key TEXT NOT NULL,
     topics TEXT NOT NULL,
+    source TEXT NOT NULL,
     others TEXT NOT NULL,
     outbox_id UUID NOT NULL UNIQUE REFERENCES outbox (id),
     created_at TIMESTAMPTZ NOT NULL,
+    mailed_at TIMESTAMPTZ NOT NULL,
     expires_at TIMESTAMPTZ NOT NULL,
-    confirmed_at TIMESTAMPTZ
+    confirmed_at TIMESTAMPTZ,
+    receipt_outbox_id UUID UNIQUE REFERENCES outbox (id)
 );
-CREATE INDEX signups_by_address ON signups (address_key, created_at);
+CREATE INDEX signups_by_address ON signups (address_key, mailed_at);
 
 ALTER TABLE campaigns ADD COLUMN standing BOOLEAN NOT NULL DEFAULT FALSE;
 

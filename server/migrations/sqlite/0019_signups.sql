@@ -14,14 +14,20 @@ CREATE TABLE signup_forms (
     topics TEXT NOT NULL,
     sites TEXT NOT NULL,
     campaign_id BLOB NOT NULL REFERENCES campaigns (id),
+    -- The standing campaign of its consent receipts, sent once a sign-up is confirmed.
+    receipt_campaign_id BLOB REFERENCES campaigns (id),
     created_by BLOB NOT NULL REFERENCES users (id),
     created_at TEXT NOT NULL,
     retired_at TEXT
 );
 
--- One request to confirm: made by a sign-up (its consents are in the ledger already), or by a
--- person asking for a fresh link. `outbox_id` is the confirmation message, whose token is the
--- link's; `topics` grows when the same address signs up again before a new mail may be sent.
+-- One sign-up waiting for its confirmation: the topics ticked and where the form was posted from
+-- (`source`, the ledger's JSON of an event's source), kept here until the person confirms; only
+-- then are its consents written to the ledger (`consent_given` as of `created_at`, then
+-- `consent_confirmed`), so an unconfirmed post records no consent. A fresh link for an expired
+-- one is a new row (`created_at` stays when the form was posted; `mailed_at` is when its
+-- confirmation was queued). `outbox_id` is the confirmation message, whose token is the link's;
+-- `receipt_outbox_id` the consent receipt sent once it was confirmed.
 CREATE TABLE signups (
     id BLOB PRIMARY KEY NOT NULL,
     form_id BLOB NOT NULL REFERENCES signup_forms (id),
@@ -30,14 +36,17 @@ CREATE TABLE signups (
     address TEXT NOT NULL,
     address_key TEXT NOT NULL,
     topics TEXT NOT NULL,
+    source TEXT NOT NULL,
     -- JSON array: the other active contacts holding the address, for staff to review.
     others TEXT NOT NULL,
     outbox_id BLOB NOT NULL UNIQUE REFERENCES outbox (id),
     created_at TEXT NOT NULL,
+    mailed_at TEXT NOT NULL,
     expires_at TEXT NOT NULL,
-    confirmed_at TEXT
+    confirmed_at TEXT,
+    receipt_outbox_id BLOB UNIQUE REFERENCES outbox (id)
 );
-CREATE INDEX signups_by_address ON signups (address_key, created_at);
+CREATE INDEX signups_by_address ON signups (address_key, mailed_at);
 
 ALTER TABLE campaigns ADD COLUMN standing BOOLEAN NOT NULL DEFAULT FALSE;
 

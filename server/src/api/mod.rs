@@ -10,6 +10,7 @@ pub mod campaigns;
 pub mod communications;
 pub mod companies;
 pub mod contacts;
+pub mod data_requests;
 pub mod decisions;
 pub mod error;
 pub mod extract;
@@ -112,7 +113,8 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
                 .merge(topics::routes())
                 .merge(campaigns::routes())
                 .merge(communications::routes())
-                .merge(signups::routes()),
+                .merge(signups::routes())
+                .merge(data_requests::routes()),
         )
 }
 

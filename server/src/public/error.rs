@@ -33,7 +33,7 @@ pub enum PageError {
     /// Too many bad links from this address: try again after this long.
     #[error("too many links that are not valid")]
     Throttled(Duration),
-    /// Too many sign-ups from this address: try again after this long.
+    /// Too many sign-ups (or data requests) from this address: try again after this long.
     #[error("too many sign-ups")]
     TooManySignups(Duration),
 }
@@ -120,7 +120,7 @@ impl IntoResponse for PageError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "Please wait",
                 format!(
-                    "Too many sign-ups came from your network. Try again in {} minutes.",
+                    "Too many forms were sent from your network. Try again in {} minutes.",
                     wait.as_secs().div_ceil(60).max(1)
                 ),
             ),

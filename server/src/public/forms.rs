@@ -38,6 +38,24 @@ impl FormKey {
         hex::encode(self.mac(form, link_token).finalize().into_bytes())
     }
 
+    /// The CSRF token of a form that no link's token names (a page anyone may open): `form`'s
+    /// token for the moment `issued` (seconds since 1970), with the moment in front.
+    pub fn stamped(&self, form: &str, issued: i64) -> String {
+        format!("{issued}.{}", self.token(form, &issued.to_string()))
+    }
+
+    /// Whether `given` is a token [`Self::stamped`] made for `form` no longer than `max_age`
+    /// seconds before `now` (and not after it).
+    pub fn check_stamped(&self, form: &str, given: &str, now: i64, max_age: i64) -> bool {
+        let Some((issued, token)) = given.split_once('.') else {
+            return false;
+        };
+        let Ok(at) = issued.parse::<i64>() else {
+            return false;
+        };
+        (0..=max_age).contains(&(now - at)) && self.check(form, issued, token)
+    }
+
     /// Whether `given` is that token (compared in constant time).
     pub fn check(&self, form: &str, link_token: &str, given: &str) -> bool {
         match hex::decode(given) {
@@ -56,15 +74,33 @@ pub fn from_its_page(
     link_token: &str,
     fields: &[(String, String)],
 ) -> bool {
-    let cross_site = headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|site| site != "same-origin" && site != "none");
     let given = fields
         .iter()
         .find(|(name, _)| name == "csrf")
         .map_or("", |(_, value)| value.as_str());
-    !cross_site && key.check(form, link_token, given)
+    !cross_site(headers) && key.check(form, link_token, given)
+}
+
+/// Whether the browser says the request was posted from another site's page.
+pub fn cross_site(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| site != "same-origin" && site != "none")
+}
+
+/// The refusal of a form that did not come from the page of its link: a wrong link (`known`
+/// says so) is answered and counted as one; a right one gets `reason`.
+pub(super) fn refused<T>(
+    state: &super::PublicState,
+    client: &super::client::Client,
+    known: Result<T, crate::service::ServiceError>,
+    reason: &str,
+) -> super::error::PageError {
+    match super::unsubscribe::counted(state, client, known) {
+        Err(unknown) => unknown,
+        Ok(_) => super::error::PageError::Forbidden(reason.into()),
+    }
 }
 
 #[cfg(test)]
@@ -84,5 +120,32 @@ mod tests {
         );
         assert!(!key.check("preferences", "abc", "not hex"));
         assert!(!key.check("preferences", "abc", ""));
+    }
+
+    #[test]
+    fn a_stamped_token_is_good_for_its_form_within_its_age_only() {
+        let key = FormKey::new([7; 32]);
+        let token = key.stamped("data-request", 1_000);
+        assert!(key.check_stamped("data-request", &token, 1_000, 60));
+        assert!(key.check_stamped("data-request", &token, 1_060, 60));
+        assert!(
+            !key.check_stamped("data-request", &token, 1_061, 60),
+            "too old"
+        );
+        assert!(
+            !key.check_stamped("data-request", &token, 999, 60),
+            "from the future"
+        );
+        assert!(
+            !key.check_stamped("signup", &token, 1_000, 60),
+            "another form"
+        );
+        let moved = token.replacen("1000.", "1030.", 1);
+        assert!(
+            !key.check_stamped("data-request", &moved, 1_030, 60),
+            "its moment is signed"
+        );
+        assert!(!key.check_stamped("data-request", "1000", 1_000, 60));
+        assert!(!key.check_stamped("data-request", "x.y", 1_000, 60));
     }
 }

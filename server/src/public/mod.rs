@@ -1,5 +1,6 @@
 //! The public pages: what the people in the CRM reach through links in messages (the
-//! unsubscribe page and its one-click POST, the preference centre), what the organisation's mail system forwards
+//! unsubscribe page and its one-click POST, the preference centre, the sign-up form's posts and
+//! their confirmation, the data request page), what the organisation's mail system forwards
 //! (requests to the unsubscribe mailbox, bounce and complaint reports) and the replies the SMS
 //! gateway forwards. They are served on a listener of their own
 //! (`public_bind`), which serves nothing else, so that the staff API can stay on the office
@@ -15,6 +16,7 @@
 //! services' (`service::unsubscribe`).
 
 pub mod client;
+pub mod data_requests;
 pub mod error;
 pub mod forms;
 pub mod page;
@@ -128,6 +130,14 @@ pub fn app(state: PublicState) -> Router {
             axum::routing::get(preferences::page).post(preferences::submit),
         )
         .route("/s/{form}", axum::routing::post(signups::submit))
+        .route(
+            "/r",
+            axum::routing::get(data_requests::page).post(data_requests::submit),
+        )
+        .route(
+            "/v/{token}",
+            axum::routing::get(data_requests::verification_page).post(data_requests::verify),
+        )
         .route(
             "/c/{token}",
             axum::routing::get(signups::page).post(signups::confirm),

@@ -30,6 +30,8 @@ legend{font-weight:600;padding:0 .3rem}.hint{color:#5a6270;font-size:.9rem;margi
 padding-left:1rem}footer{color:#5a6270;font-size:.8rem;margin-top:2rem}\
 :focus-visible{outline:3px solid #1f5fd1;outline-offset:2px}\
 input[type=checkbox],input[type=radio]{width:1.15rem;height:1.15rem;margin:0 .5rem 0 0;vertical-align:-.2rem}\
+input[type=email],textarea{font:inherit;width:100%;box-sizing:border-box;padding:.5rem;\
+border:1px solid #8a93a3;border-radius:6px;margin:.2rem 0 .8rem}\
 @media (max-width:40rem){main{margin:0;border-radius:0;box-shadow:none;padding:1.25rem}}";
 
 /// The Content-Security-Policy of every public answer.

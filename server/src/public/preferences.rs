@@ -54,14 +54,8 @@ pub async fn submit(
     let sent = body(sent)?;
     let fields = fields(content_type(&headers), &sent)?;
     if !super::forms::from_its_page(&state.forms, &headers, FORM, &token, &fields) {
-        // A wrong link is answered (and counted) as one; a right link with a form that did not
-        // come from its page is refused.
         let known = preferences::centre(&state.db, &token).await;
-        counted(&state, &client, known)?;
-        return Err(PageError::Forbidden(
-            "This form did not come from your preferences page: open the link in your message again."
-                .into(),
-        ));
+        return Err(super::forms::refused(&state, &client, known, "This form did not come from your preferences page: open the link in your message again."));
     }
     let changes = changes(&fields)?;
     let via = Via::Link {

@@ -81,9 +81,9 @@ pub async fn submit(
     let from = escape(organisation(&state));
     let check_email = |topics: &str| {
         format!(
-            "<p class=\"done\" role=\"status\">Thank you. We have sent you an email: open the link in it and press the button there to confirm.</p>\n\
+            "<p class=\"done\" role=\"status\">Thank you. We email a link to the address you gave: open it and press the button there to confirm.</p>\n\
              <p>Until you confirm, {from} will send you no marketing.{topics}</p>\n\
-             <p>If nothing arrives in a few minutes, look in your spam folder. If you did not mean to sign up, ignore the email.</p>"
+             <p>If nothing arrives in a few minutes, look in your spam folder, or use the first email we sent you. If you did not mean to sign up, ignore the email.</p>"
         )
     };
     if value(HONEYPOT).is_some_and(|v| !v.trim().is_empty()) {
@@ -96,14 +96,8 @@ pub async fn submit(
     let signed_up = counted(&state, &client, signed_up)?;
     let names: Vec<String> = signed_up.topics.iter().map(|t| escape(&t.name)).collect();
     let topics = format!(" You asked to hear about: {}.", names.join(", "));
-    let mut html = check_email(&topics);
-    if !signed_up.mailed {
-        html = format!(
-            "<p class=\"done\" role=\"status\">Thank you. We sent you an email a few minutes ago: open the link in it and press the button there to confirm. It now covers what you chose this time too.</p>\n\
-             <p>Until you confirm, {from} will send you no marketing.{topics}</p>"
-        );
-    }
-    Ok(Page::new("Check your email", state.organisation.as_deref()).html(&html))
+    // The same answer whatever the address did before: it tells nobody about a sign-up pending.
+    Ok(Page::new("Check your email", state.organisation.as_deref()).html(&check_email(&topics)))
 }
 
 pub async fn page(
@@ -169,10 +163,11 @@ pub async fn confirm(
     let fields = fields(content_type(&headers), &sent)?;
     if !super::forms::from_its_page(&state.forms, &headers, FORM, &token, &fields) {
         let known = signups::confirmation(&state.db, &token).await;
-        counted(&state, &client, known)?;
-        return Err(PageError::Forbidden(
-            "This form did not come from your confirmation page: open the link in the email again."
-                .into(),
+        return Err(super::forms::refused(
+            &state,
+            &client,
+            known,
+            "This form did not come from your confirmation page: open the link in the email again.",
         ));
     }
     if fields.iter().any(|(name, _)| name == "resend") {
@@ -192,7 +187,7 @@ pub async fn confirm(
         user_agent: client.user_agent.clone(),
     };
     // Confirmed now, before, or expired: the page drawn again says which.
-    let confirmed = signups::confirm(&state.db, &token, &via).await;
+    let confirmed = signups::confirm(&state.db, &state.signups, &token, &via).await;
     counted(&state, &client, confirmed)?;
     let confirmation = signups::confirmation(&state.db, &token).await;
     let confirmation = counted(&state, &client, confirmation)?;

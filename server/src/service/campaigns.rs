@@ -35,7 +35,7 @@ use crate::audit::{Action, ObjectKind};
 use crate::clock;
 use crate::config::SenderIdentity;
 use crate::store::{self, contacts::Recipient, Db, StaleRecord};
-use crate::template::{markdown_escape, render, MergeField, Template, Values};
+use crate::template::{markdown_escape, render, ConsentValues, MergeField, Template, Values};
 
 /// Who writes campaigns.
 pub const AUTHOR_ROLES: &[Role] = &[Role::Sales, Role::Manager];
@@ -714,6 +714,7 @@ async fn preview_links(
         unsubscribe: PREVIEW_LINK,
         preferences: PREVIEW_LINK,
         confirm: None,
+        consent: None,
         preferences_footer: policy.policy.service_preferences_link,
     })
 }
@@ -725,6 +726,8 @@ pub struct Links<'a> {
     pub preferences: &'a str,
     /// The page that confirms the sign-up a standing campaign's message answers.
     pub confirm: Option<&'a str>,
+    /// What the consent receipt a standing campaign's message is states.
+    pub consent: Option<&'a ConsentValues>,
     /// A service email ends with the link to the reader's preferences (the policy's
     /// `service_preferences_link`).
     pub preferences_footer: bool,
@@ -761,12 +764,14 @@ impl Templates {
         content: &CampaignInput,
         recipient: &Recipient,
     ) -> Result<String, Unsendable> {
-        // The links are always there: they never make a field missing (a confirmation link is
-        // only in a sign-up form's confirmation, whose campaign no one writes by hand).
+        // The links are always there: they never make a field missing; nor do a sign-up form's
+        // own fields, which only its standing campaigns (no one writes them by hand) use.
+        let consent = ConsentValues::default();
         let links = Links {
             unsubscribe: PREVIEW_LINK,
             preferences: PREVIEW_LINK,
             confirm: Some(PREVIEW_LINK),
+            consent: Some(&consent),
             preferences_footer: false,
         };
         let values = values_of(recipient, links);
@@ -859,6 +864,7 @@ fn values_of<'a>(recipient: &'a Recipient, links: Links<'a>) -> Values<'a> {
         unsubscribe_url: links.unsubscribe,
         preferences_url: links.preferences,
         confirm_url: links.confirm,
+        consent: links.consent,
     }
 }
 
@@ -1077,9 +1083,12 @@ async fn checked_content(db: &Db, input: &CampaignInput) -> ServiceResult<Campai
     let subject = match (message.channel, input.subject.as_deref()) {
         (Channel::Email, Some(subject)) => errors
             .check("subject", parse_text(subject, NAME_MAX))
-            .inspect(|s| {
-                if let Err(e) = Template::parse(s) {
-                    errors.add("subject", e.to_string());
+            .inspect(|s| match Template::parse(s) {
+                Err(e) => errors.add("subject", e.to_string()),
+                Ok(t) => {
+                    if let Some(field) = signup_only(&t) {
+                        errors.add("subject", signup_only_problem(field));
+                    }
                 }
             }),
         (Channel::Email, None) => {
@@ -1101,11 +1110,11 @@ async fn checked_content(db: &Db, input: &CampaignInput) -> ServiceResult<Campai
         Some(Some(body)) => {
             match Template::parse(&body) {
                 Err(e) => errors.add("body", e.to_string()),
-                Ok(t) if t.uses(MergeField::ConfirmUrl) => errors.add(
-                    "body",
-                    "{{confirm_url}} is only in the confirmation a sign-up form sends",
-                ),
-                Ok(_) => {}
+                Ok(t) => {
+                    if let Some(field) = signup_only(&t) {
+                        errors.add("body", signup_only_problem(field));
+                    }
+                }
             }
             Some(body)
         }
@@ -1139,6 +1148,20 @@ async fn checked_content(db: &Db, input: &CampaignInput) -> ServiceResult<Campai
         body: body.unwrap_or_default(),
         audience: input.audience.clone(),
     })
+}
+
+/// The first field of `template` that only a sign-up form's messages have.
+fn signup_only(template: &Template) -> Option<MergeField> {
+    MergeField::ALL
+        .into_iter()
+        .find(|f| f.is_signup_only() && template.uses(*f))
+}
+
+fn signup_only_problem(field: MergeField) -> String {
+    format!(
+        "{{{{{}}}}} is only in the messages a sign-up form sends",
+        field.name()
+    )
 }
 
 /// What blocks a submission: a marketing email without its unsubscribe link or without the

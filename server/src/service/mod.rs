@@ -15,6 +15,7 @@ pub mod campaigns;
 pub mod communications;
 pub mod companies;
 pub mod contacts;
+pub mod data_requests;
 pub mod decisions;
 pub mod evidence;
 pub mod filters;

@@ -273,6 +273,10 @@ async fn prepare(
     }
     let actor = Actor::System(SystemJob::Sender);
     let now = clock::now();
+    // A standing campaign waits for sign-ups most of the time: looked at without a write first.
+    if campaign.standing && !outbox::has_due(db, campaign_id, now).await? {
+        return Ok(None);
+    }
     let mut tx = db.begin().await?;
     let claimed = outbox::pick(&mut tx, campaign_id, now, limit).await?;
     if claimed.is_empty() {
@@ -376,12 +380,16 @@ async fn prepare(
     let allowed_ids: Vec<Uuid> = allowed.iter().map(|(row, _)| row.contact_id).collect();
     let mut recipients = store::contacts::recipients(db, &allowed_ids).await?;
     let listed = recipients.len();
-    // A standing campaign's message goes to the address of the sign-up it answers.
-    let signed_up = if campaign.standing {
-        let rows: Vec<Uuid> = allowed.iter().map(|(row, _)| row.id).collect();
-        store::signups::addresses(db, &rows).await?
+    // A standing campaign's message answers a sign-up: it goes to the address signed up with,
+    // and a receipt states what was consented to.
+    let answered = if campaign.standing {
+        let rows: Vec<(Uuid, Uuid)> = allowed
+            .iter()
+            .map(|(row, _)| (row.id, row.contact_id))
+            .collect();
+        super::signups::answered(db, campaign_id, &rows).await?
     } else {
-        Vec::new()
+        super::signups::Answered::default()
     };
     let mut addressed: Vec<(Claimed, usize)> = Vec::with_capacity(allowed.len());
     for (row, w) in allowed {
@@ -390,14 +398,21 @@ async fn prepare(
             .ok();
         let found = match found {
             Some(i) if campaign.standing => {
-                match signed_up.binary_search_by_key(&row.id, |(id, _)| *id) {
-                    Ok(a) => {
+                match answered.address(row.id) {
+                    Some(address) => {
                         let mut recipient = recipients[i].clone();
-                        recipient.email = Some(signed_up[a].1.clone());
+                        recipient.email = Some(address.to_owned());
                         recipients.push(recipient);
                         Some(recipients.len() - 1)
                     }
-                    Err(_) => None,
+                    None => {
+                        // The address given bounces (or the sign-up is gone): not sent.
+                        let mut recipient = recipients[i].clone();
+                        recipient.email = None;
+                        recipient.email_flagged = true;
+                        recipients.push(recipient);
+                        Some(recipients.len() - 1)
+                    }
                 }
             }
             found => found,
@@ -431,13 +446,14 @@ async fn prepare(
     for (row, i) in addressed {
         let link = format!("{}/u/{}", worker.public_url, row.token);
         let preferences = format!("{}/p/{}", worker.public_url, row.token);
-        let confirm = campaign
-            .standing
-            .then(|| format!("{}/c/{}", worker.public_url, row.token));
+        let confirm = answered
+            .link_path(row.id)
+            .map(|path| format!("{}/{path}/{}", worker.public_url, row.token));
         let links = Links {
             unsubscribe: &link,
             preferences: &preferences,
             confirm: confirm.as_deref(),
+            consent: answered.receipt(row.id),
             preferences_footer,
         };
         match templates.render(&campaign.content, rules, &recipients[i], links) {

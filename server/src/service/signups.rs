@@ -1,19 +1,22 @@
 //! Sign-up forms and their provable double opt-in.
 //!
 //! Staff publish a form ([`create_form`]): one wording version, the topics it offers and the
-//! sites it may be posted from, with a standing campaign of its own that sends its confirmation
-//! emails (a service message: each has an outbox row and a warrant like any other). A person
-//! signs up ([`sign_up`]): the consents they ticked are recorded at once, as given by them
-//! through a web form with the form's wording (never text the browser sent), the page, IP and
-//! user agent, and the address they gave; a confirmation is queued. The link in it opens a page
-//! whose button confirms ([`confirm`]): a GET confirms nothing, so a mail scanner that follows
-//! links confirms no one. Confirming records `consent_confirmed` for each topic, which is what the
-//! engine needs before a web-form consent counts (the policy's `double_opt_in_methods`).
+//! sites it may be posted from, with two standing campaigns of its own that send its
+//! confirmation emails and its consent receipts (service messages: each has an outbox row and a
+//! warrant like any other). A person signs up ([`sign_up`]): the topics ticked and where the form
+//! was posted from (page, IP, user agent, the address given) are kept with the sign-up and a
+//! confirmation is queued; no consent is recorded yet, so a post nobody confirms allows nothing
+//! and lifts no erasure. The link in the email opens a page whose button confirms ([`confirm`]):
+//! a GET confirms nothing, so a mail scanner that follows links confirms no one. Confirming
+//! writes, per topic, the `consent_given` of the post (as of its time, with the form's wording
+//! version, never text the browser sent) and the `consent_confirmed` of the button, and queues
+//! the consent receipt.
 //!
 //! Subscription bombing (someone signing up other people's addresses) is bounded: a form is
-//! taken only from its own sites (the handler checks the browser's `Origin`), the public pages
-//! limit sign-ups per client address, and an address that has an unconfirmed confirmation sent
-//! in the last [`Settings::mail_interval`] gets no other: the new topics join the pending one.
+//! taken only from its own sites (the browser's `Origin`), the public pages limit sign-ups per
+//! client address, and an address with an unconfirmed confirmation sent in the last
+//! [`Settings::mail_interval`] (through any form) gets no other: the post is answered as any
+//! other and recorded nowhere.
 
 use std::fmt::Write as _;
 
@@ -33,6 +36,7 @@ use crate::clock;
 use crate::html::escape;
 use crate::store::signups::{FormRow, Signup};
 use crate::store::{self, ledger::NewEntry, Db};
+use crate::template::ConsentValues;
 
 /// Who may publish and retire sign-up forms: a form's wording is a consent wording, and its
 /// confirmation is a message sent in the organisation's name.
@@ -45,6 +49,10 @@ pub const FORM_SITES_MAX: usize = 10;
 /// The confirmation email, in English: its first line is the subject, then a line `---`, then
 /// the body (CommonMark with merge fields; `{{confirm_url}}` is the confirmation page).
 const CONFIRMATION: &str = include_str!("../../templates/en/signup-confirmation.md");
+/// The consent receipt sent once a sign-up is confirmed, laid out as [`CONFIRMATION`] (its
+/// fields: `{{receipt_id}}`, `{{consent_address}}`, `{{consent_topics}}`, `{{consent_wording}}`,
+/// `{{consent_given_at}}`, `{{consent_confirmed_at}}`).
+const RECEIPT: &str = include_str!("../../templates/en/consent-receipt.md");
 
 /// How sign-ups are handled (from the configuration).
 #[derive(Debug, Clone)]
@@ -117,32 +125,23 @@ pub async fn create_form(
             ),
         }
     }
-    let (subject, body) = confirmation_template();
     if !errors.is_empty() {
         return Err(errors.into());
     }
     let name = name.unwrap_or_default();
-    let content = CampaignInput {
-        name: format!("Sign-up confirmations: {name}"),
-        message: Message {
-            kind: MessageKind::Service,
-            channel: Channel::Email,
-            topic: String::new(),
-            third_party: None,
-        },
-        subject: Some(subject.to_owned()),
-        body: body.to_owned(),
-        // Each sign-up brings its own recipient.
-        audience: Audience::ContactIds(Vec::new()),
-    };
     let now = clock::now();
-    let mut campaign = new_campaign(content, Vec::new(), CampaignState::Sending, staff.user.id)?;
-    // Published by a manager or the data protection lead, who approve the confirmation with it.
-    campaign.standing = true;
-    campaign.submitted_at = Some(now);
-    campaign.decided_by = Some(staff.user.id);
-    campaign.decided_at = Some(now);
-    campaign.frozen_members = Some(0);
+    let confirmations = standing_campaign(
+        format!("Sign-up confirmations: {name}"),
+        CONFIRMATION,
+        staff.user.id,
+        now,
+    )?;
+    let receipts = standing_campaign(
+        format!("Consent receipts: {name}"),
+        RECEIPT,
+        staff.user.id,
+        now,
+    )?;
     let wording = wording.unwrap_or_default();
     let mut tx = db.begin().await?;
     let (wording_id, wording_version) =
@@ -155,17 +154,20 @@ pub async fn create_form(
         wording,
         topics,
         sites,
-        campaign_id: campaign.id,
+        campaign_id: confirmations.id,
+        receipt_campaign_id: Some(receipts.id),
         created_by: staff.user.id,
         created_at: now,
         retired_at: None,
     };
-    store::campaigns::insert(&mut tx, &campaign).await?;
+    store::campaigns::insert(&mut tx, &confirmations).await?;
+    store::campaigns::insert(&mut tx, &receipts).await?;
     store::signups::insert_form(&mut tx, &form).await?;
     let record = actor
         .audit(Action::SignupFormPublished)
         .on(ObjectKind::SignupForm, form.id)
-        .on(ObjectKind::Campaign, campaign.id);
+        .on(ObjectKind::Campaign, confirmations.id)
+        .on(ObjectKind::Campaign, receipts.id);
     store::audit::append(&mut tx, &record).await?;
     tx.commit().await?;
     Ok(to_api(form, &catalogue.topics, settings))
@@ -226,13 +228,45 @@ pub async fn retire_form(
     form(db, actor, settings, id).await
 }
 
-/// The subject and body of the confirmation email.
-fn confirmation_template() -> (&'static str, &'static str) {
-    match CONFIRMATION.split_once("\n---\n") {
+/// The subject and body of a message kept in a template file: its first line, a line `---`,
+/// then the body.
+fn split_template(template: &'static str) -> (&'static str, &'static str) {
+    match template.split_once("\n---\n") {
         Some((subject, body)) => (subject.trim(), body.trim()),
-        // The file is part of the build; a test reads it.
-        None => ("Please confirm your sign-up", CONFIRMATION.trim()),
+        // The files are part of the build; a test reads each.
+        None => ("", template.trim()),
     }
+}
+
+/// A standing campaign of a form, sending `template` (a service email), approved as published
+/// by the manager or data protection lead who publishes the form.
+pub(super) fn standing_campaign(
+    name: String,
+    template: &'static str,
+    publisher: Uuid,
+    now: DateTime<Utc>,
+) -> ServiceResult<assent_shared::api::Campaign> {
+    let (subject, body) = split_template(template);
+    let content = CampaignInput {
+        name,
+        message: Message {
+            kind: MessageKind::Service,
+            channel: Channel::Email,
+            topic: String::new(),
+            third_party: None,
+        },
+        subject: Some(subject.to_owned()),
+        body: body.to_owned(),
+        // Each sign-up brings its own recipient.
+        audience: Audience::ContactIds(Vec::new()),
+    };
+    let mut campaign = new_campaign(content, Vec::new(), CampaignState::Sending, publisher)?;
+    campaign.standing = true;
+    campaign.submitted_at = Some(now);
+    campaign.decided_by = Some(publisher);
+    campaign.decided_at = Some(now);
+    campaign.frozen_members = Some(0);
+    Ok(campaign)
 }
 
 /// A website's origin as a browser sends it (`scheme://host[:port]`, lower case, no path), or
@@ -282,6 +316,7 @@ fn to_api(form: FormRow, catalogue: &[TopicEntry], settings: &Settings) -> Signu
         topics,
         sites: form.sites,
         campaign_id: form.campaign_id,
+        receipt_campaign_id: form.receipt_campaign_id,
         created_by: form.created_by,
         created_at: form.created_at,
         retired_at: form.retired_at,
@@ -372,15 +407,15 @@ pub struct SignUp {
 /// What a sign-up did.
 #[derive(Debug, Clone)]
 pub struct SignedUp {
-    /// The topics now waiting for the person's confirmation, in words.
+    /// The topics ticked, in words.
     pub topics: Vec<TopicEntry>,
-    /// Whether a confirmation email was queued now (not when one sent a moment ago is pending).
-    pub mailed: bool,
 }
 
-/// Records a sign-up through the form `form_id`: the consents ticked (given, not yet confirmed),
-/// a contact made or matched by the address, and a confirmation queued. All in one transaction
-/// that commits before it returns.
+/// Takes a sign-up through the form `form_id`: a contact made or matched by the address, the
+/// topics ticked and where the form was posted from kept with a confirmation queued, in one
+/// transaction that commits before it returns. No consent is recorded until the person confirms
+/// ([`confirm`]). The answer is the same whether or not anything was queued, so that it tells
+/// nobody what the address did before.
 pub async fn sign_up(
     db: &Db,
     settings: &Settings,
@@ -490,8 +525,17 @@ pub async fn sign_up(
         )),
         contact_point: Some(address.clone()),
     };
+    let catalogue = store::topics::in_force(db).await?;
+    let signed_up = SignedUp {
+        topics: topics.iter().map(|k| named(&catalogue.topics, k)).collect(),
+    };
     let mut tx = db.begin().await?;
     store::signups::lock_address(&mut tx, &address_key).await?;
+    // An address waiting on a confirmation sent a moment ago gets no other, through any form:
+    // the post is answered as any other and recorded nowhere.
+    if store::signups::pending_since(&mut tx, &address_key, now - settings.mail_interval).await? {
+        return Ok(signed_up);
+    }
     let holders = store::signups::contacts_holding(&mut tx, &address_key).await?;
     let (contact_id, others) = match holders.split_first() {
         // The newest gets the consent; the others are listed for staff to review.
@@ -516,77 +560,33 @@ pub async fn sign_up(
         )
         .await?;
     }
-    let record = actor
-        .audit(Action::SignedUp)
-        .on(ObjectKind::Contact, contact_id)
-        .on(ObjectKind::SignupForm, form.id);
-    let mut ledger = store::ledger::lock(&mut tx, &record, &[contact_id]).await?;
-    for topic in &topics {
-        let kind = EventKind::ConsentGiven {
-            channel: Channel::Email,
-            topic: topic.clone().into(),
-            method: ConsentMethod::WebForm,
-            wording: form.wording.clone(),
-            third_parties: Vec::new(),
-        };
-        let entry = NewEntry {
-            contact_id,
-            at: now,
-            kind: &kind,
-            external_id: None,
-            source: Some(&source),
-            recorded_by: actor.reference(),
-            imported: false,
-        };
-        ledger.append(&entry, now).await?;
-    }
-    let pending = store::signups::latest_for(
-        ledger.tx(),
-        form.id,
-        &address_key,
-        now - settings.mail_interval,
-    )
-    .await?
-    .filter(|p| p.confirmed_at.is_none() && p.contact_id == contact_id);
-    let (waiting, mailed) = match pending {
-        Some(pending) => {
-            let mut all = pending.topics.clone();
-            all.extend(
-                topics
-                    .iter()
-                    .filter(|t| !pending.topics.contains(t))
-                    .cloned(),
-            );
-            store::signups::widen(ledger.tx(), pending.id, &all).await?;
-            (all, false)
-        }
-        None => {
-            let signup = Signup {
-                id: signup_id,
-                form_id: form.id,
-                contact_id,
-                address,
-                address_key,
-                topics: topics.clone(),
-                others,
-                outbox_id: Uuid::now_v7(),
-                created_at: now,
-                expires_at: now + settings.confirm_for,
-                confirmed_at: None,
-            };
-            queue_confirmation(ledger.tx(), settings, &form, &signup, now).await?;
-            (topics, true)
-        }
+    let signup = Signup {
+        id: signup_id,
+        form_id: form.id,
+        contact_id,
+        address,
+        address_key,
+        topics,
+        source,
+        others,
+        outbox_id: Uuid::now_v7(),
+        created_at: now,
+        mailed_at: now,
+        expires_at: now + settings.confirm_for,
+        confirmed_at: None,
+        receipt_outbox_id: None,
     };
+    queue_confirmation(&mut tx, settings, &form, &signup, now).await?;
+    store::audit::append(
+        &mut tx,
+        &actor
+            .audit(Action::SignedUp)
+            .on(ObjectKind::Contact, contact_id)
+            .on(ObjectKind::SignupForm, form.id),
+    )
+    .await?;
     tx.commit().await?;
-    let catalogue = store::topics::in_force(db).await?;
-    Ok(SignedUp {
-        topics: waiting
-            .iter()
-            .map(|k| named(&catalogue.topics, k))
-            .collect(),
-        mailed,
-    })
+    Ok(signed_up)
 }
 
 /// Writes `signup` and queues its confirmation on the form's standing campaign.
@@ -597,12 +597,35 @@ async fn queue_confirmation(
     signup: &Signup,
     now: DateTime<Utc>,
 ) -> ServiceResult<()> {
+    queue(
+        tx,
+        settings,
+        form.campaign_id,
+        signup,
+        signup.outbox_id,
+        now,
+    )
+    .await?;
+    store::signups::insert(tx, signup).await?;
+    Ok(())
+}
+
+/// Queues the message `outbox_id` of the standing campaign `campaign_id`, answering `signup` (its
+/// occasion), to be sent at once.
+async fn queue(
+    tx: &mut store::WriteTx,
+    settings: &Settings,
+    campaign_id: Uuid,
+    signup: &Signup,
+    outbox_id: Uuid,
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
     let row = store::outbox::NewRow {
-        id: signup.outbox_id,
+        id: outbox_id,
         contact_id: signup.contact_id,
         message_id: format!(
             "{}.{}.{}@{}",
-            form.campaign_id.simple(),
+            campaign_id.simple(),
             signup.contact_id.simple(),
             signup.id.simple(),
             settings.message_id_domain
@@ -610,8 +633,7 @@ async fn queue_confirmation(
         token: crate::auth::new_token().0,
     };
     let occasion = signup.id.to_string();
-    store::outbox::enqueue(tx, form.campaign_id, "email", &occasion, &[row], now).await?;
-    store::signups::insert(tx, signup).await?;
+    store::outbox::enqueue(tx, campaign_id, "email", &occasion, &[row], now).await?;
     Ok(())
 }
 
@@ -640,6 +662,11 @@ async fn pending(db: &Db, token: &str) -> ServiceResult<(Signup, FormRow)> {
     let signup = store::signups::by_message(&mut tx, row.id).await?;
     tx.commit().await?;
     let signup = signup.ok_or_else(not_found)?;
+    // A contact deactivated (or erased) since is as unknown as a wrong link.
+    let listed = store::contacts::audience_by_ids(db, &[signup.contact_id]).await?;
+    if listed.active.is_empty() {
+        return Err(not_found());
+    }
     let form = store::signups::form(db, signup.form_id)
         .await?
         .ok_or_else(not_found)?;
@@ -682,10 +709,16 @@ pub enum Confirmed {
     Expired,
 }
 
-/// Confirms the sign-up of `token`: `consent_confirmed` for each of its topics on email, by the
-/// person, with this request's IP and user agent and the address confirmed, in one transaction
-/// that commits before it returns.
-pub async fn confirm(db: &Db, token: &str, via: &Confirming) -> ServiceResult<Confirmed> {
+/// Confirms the sign-up of `token`: for each of its topics on email, by the person, the
+/// `consent_given` of the form's post (as of its time, with its source) and the
+/// `consent_confirmed` of this request (its IP and user agent), each naming the address; and
+/// queues the consent receipt; in one transaction that commits before it returns.
+pub async fn confirm(
+    db: &Db,
+    settings: &Settings,
+    token: &str,
+    via: &Confirming,
+) -> ServiceResult<Confirmed> {
     let (signup, form) = pending(db, token).await?;
     if signup.confirmed_at.is_some() {
         return Ok(Confirmed::Already);
@@ -718,39 +751,57 @@ pub async fn confirm(db: &Db, token: &str, via: &Confirming) -> ServiceResult<Co
         .on(ObjectKind::SignupForm, form.id);
     let mut tx = db.begin().await?;
     let mut ledger = store::ledger::lock(&mut tx, &record, &[signup.contact_id]).await?;
-    if !store::signups::confirm(ledger.tx(), signup.id, now).await? {
+    // The receipt is queued with the confirmation, in its transaction.
+    let receipt = match form.receipt_campaign_id {
+        Some(campaign_id) => {
+            let id = Uuid::now_v7();
+            queue(ledger.tx(), settings, campaign_id, &signup, id, now).await?;
+            Some(id)
+        }
+        None => None,
+    };
+    if !store::signups::confirm(ledger.tx(), signup.id, now, receipt).await? {
         // Another press of the button got there first.
         return Ok(Confirmed::Already);
     }
-    // Read again in this transaction: the topics may have grown since the page was drawn.
-    let topics = store::signups::by_message(ledger.tx(), signup.outbox_id)
-        .await?
-        .map_or(signup.topics.clone(), |s| s.topics);
-    for topic in &topics {
-        let kind = EventKind::ConsentConfirmed {
+    // The consents are written now, as the person confirms them: each as given on the form when
+    // it was posted (its time, page, IP and user agent), then confirmed by this request.
+    for topic in &signup.topics {
+        let given = EventKind::ConsentGiven {
+            channel: Channel::Email,
+            topic: topic.clone().into(),
+            method: ConsentMethod::WebForm,
+            wording: form.wording.clone(),
+            third_parties: Vec::new(),
+        };
+        let confirmed = EventKind::ConsentConfirmed {
             channel: Channel::Email,
             topic: topic.clone().into(),
         };
-        let entry = NewEntry {
-            contact_id: signup.contact_id,
-            at: now,
-            kind: &kind,
-            external_id: None,
-            source: Some(&source),
-            recorded_by: actor.reference(),
-            imported: false,
-        };
-        ledger.append(&entry, now).await?;
+        for (kind, at, source) in [
+            (&given, signup.created_at, &signup.source),
+            (&confirmed, now, &source),
+        ] {
+            let entry = NewEntry {
+                contact_id: signup.contact_id,
+                at,
+                kind,
+                external_id: None,
+                source: Some(source),
+                recorded_by: actor.reference(),
+                imported: false,
+            };
+            ledger.append(&entry, now).await?;
+        }
     }
     tx.commit().await?;
     Ok(Confirmed::Now {
-        topics: topics.len(),
+        topics: signup.topics.len(),
     })
 }
 
 /// Sends a fresh confirmation for the expired link of `token` (its topics, to its address, a new
-/// link), unless one sent in the last [`Settings::mail_interval`] is still pending. Records no
-/// consent: that was recorded at the sign-up.
+/// link), unless one sent in the last [`Settings::mail_interval`] is still pending.
 pub async fn resend(db: &Db, settings: &Settings, token: &str) -> ServiceResult<bool> {
     let (old, form) = pending(db, token).await?;
     let now = clock::now();
@@ -764,23 +815,19 @@ pub async fn resend(db: &Db, settings: &Settings, token: &str) -> ServiceResult<
     });
     let mut tx = db.begin().await?;
     store::signups::lock_address(&mut tx, &old.address_key).await?;
-    let recent = store::signups::latest_for(
-        &mut tx,
-        form.id,
-        &old.address_key,
-        now - settings.mail_interval,
-    )
-    .await?
-    .is_some_and(|p| p.confirmed_at.is_none());
-    if recent {
+    if store::signups::pending_since(&mut tx, &old.address_key, now - settings.mail_interval)
+        .await?
+    {
         return Ok(false);
     }
+    // The same sign-up (its topics, its post's time and source), with a new link.
     let signup = Signup {
         id: signup_id,
         outbox_id: Uuid::now_v7(),
-        created_at: now,
+        mailed_at: now,
         expires_at: now + settings.confirm_for,
         confirmed_at: None,
+        receipt_outbox_id: None,
         ..old
     };
     queue_confirmation(&mut tx, settings, &form, &signup, now).await?;
@@ -794,6 +841,117 @@ pub async fn resend(db: &Db, settings: &Settings, token: &str) -> ServiceResult<
     .await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// What the messages of a step of a standing campaign answer (sign-ups, data requests): by
+/// outbox row, the address each goes to, the page its link opens, and what each receipt states.
+#[derive(Debug, Default)]
+pub struct Answered {
+    /// (outbox id, address, the path of the page its button is on: `c` to confirm a sign-up,
+    /// `v` to verify a data request, none for a receipt), by outbox id.
+    rows: Vec<(Uuid, String, Option<&'static str>)>,
+    /// (outbox id, what the receipt states), by outbox id.
+    receipts: Vec<(Uuid, ConsentValues)>,
+}
+
+impl Answered {
+    /// The address the message `outbox_id` goes to: the one the person gave.
+    pub fn address(&self, outbox_id: Uuid) -> Option<&str> {
+        self.find(outbox_id).map(|(_, address, _)| address.as_str())
+    }
+
+    /// The path of the page the message's link opens (`c`, `v`), if it has one.
+    pub fn link_path(&self, outbox_id: Uuid) -> Option<&'static str> {
+        self.find(outbox_id).and_then(|(_, _, path)| *path)
+    }
+
+    /// What the receipt `outbox_id` states, if it is one.
+    pub fn receipt(&self, outbox_id: Uuid) -> Option<&ConsentValues> {
+        self.receipts
+            .binary_search_by_key(&outbox_id, |(id, _)| *id)
+            .ok()
+            .map(|i| &self.receipts[i].1)
+    }
+
+    fn find(&self, outbox_id: Uuid) -> Option<&(Uuid, String, Option<&'static str>)> {
+        self.rows
+            .binary_search_by_key(&outbox_id, |(id, _, _)| *id)
+            .ok()
+            .map(|i| &self.rows[i])
+    }
+}
+
+/// What the messages `rows` (outbox id, contact) of the standing campaign `campaign_id` answer.
+/// A message to an address flagged as bouncing for its contact answers nothing: it has no
+/// address ([`Answered::address`]).
+pub async fn answered(
+    db: &Db,
+    campaign_id: Uuid,
+    rows: &[(Uuid, Uuid)],
+) -> ServiceResult<Answered> {
+    let outbox_ids: Vec<Uuid> = rows.iter().map(|(id, _)| *id).collect();
+    let contacts: Vec<Uuid> = rows.iter().map(|(_, contact)| *contact).collect();
+    let (signups, requests, form, catalogue, bouncing) = futures_util::try_join!(
+        store::signups::for_messages(db, &outbox_ids),
+        store::data_requests::addresses(db, &outbox_ids),
+        store::signups::form_by_campaign(db, campaign_id),
+        store::topics::in_force(db),
+        store::signups::bouncing(db, &contacts)
+    )?;
+    let outbox_ids = &outbox_ids;
+    let mut answered = Answered::default();
+    for (outbox_id, address) in requests {
+        answered.rows.push((outbox_id, address, Some("v")));
+    }
+    for signup in signups {
+        if outbox_ids.contains(&signup.outbox_id) {
+            answered
+                .rows
+                .push((signup.outbox_id, signup.address.clone(), Some("c")));
+        }
+        let Some(receipt) = signup
+            .receipt_outbox_id
+            .filter(|id| outbox_ids.contains(id))
+        else {
+            continue;
+        };
+        answered.rows.push((receipt, signup.address.clone(), None));
+        if let Some(form) = &form {
+            answered
+                .receipts
+                .push((receipt, receipt_values(&signup, form, &catalogue.topics)));
+        }
+    }
+    // An address found to bounce is not written to again, whoever gives it.
+    answered.rows.retain(|(id, address, _)| {
+        let key = store::users::email_key(address);
+        let contact = rows.iter().find(|(row, _)| row == id).map(|(_, c)| *c);
+        !bouncing
+            .iter()
+            .any(|(c, k)| Some(*c) == contact && *k == key)
+    });
+    answered.rows.sort_unstable_by_key(|(id, _, _)| *id);
+    answered.receipts.sort_unstable_by_key(|(id, _)| *id);
+    Ok(answered)
+}
+
+/// What a confirmed sign-up's receipt states (the fields of ISO/IEC TS 27560 that apply; the
+/// controller is the sender named in every email's footer).
+fn receipt_values(signup: &Signup, form: &FormRow, catalogue: &[TopicEntry]) -> ConsentValues {
+    let when = |at: DateTime<Utc>| at.format("%-d %B %Y at %H:%M UTC").to_string();
+    let topics: Vec<String> = signup
+        .topics
+        .iter()
+        .map(|key| named(catalogue, key).name)
+        .collect();
+    ConsentValues {
+        receipt_id: signup.id.to_string(),
+        address: signup.address.clone(),
+        topics: topics.join(", "),
+        wording: form.wording.clone(),
+        given_at: when(signup.created_at),
+        confirmed_at: signup.confirmed_at.map(when).unwrap_or_default(),
+    }
 }
 
 #[cfg(test)]
@@ -824,10 +982,29 @@ mod tests {
     }
 
     #[test]
-    fn the_confirmation_template_has_a_subject_and_a_body_with_the_link() {
-        let (subject, body) = confirmation_template();
-        assert!(!subject.is_empty() && !subject.contains('\n'));
-        let body = crate::template::Template::parse(body).unwrap();
-        assert!(body.uses(crate::template::MergeField::ConfirmUrl));
+    fn the_templates_have_a_subject_and_a_body_with_their_fields() {
+        use crate::template::{MergeField, Template};
+        for (template, needs) in [
+            (CONFIRMATION, vec![MergeField::ConfirmUrl]),
+            (
+                RECEIPT,
+                vec![
+                    MergeField::ReceiptId,
+                    MergeField::ConsentAddress,
+                    MergeField::ConsentTopics,
+                    MergeField::ConsentWording,
+                    MergeField::ConsentGivenAt,
+                    MergeField::ConsentConfirmedAt,
+                    MergeField::PreferencesUrl,
+                ],
+            ),
+        ] {
+            let (subject, body) = split_template(template);
+            assert!(!subject.is_empty() && !subject.contains('\n'), "{subject}");
+            let body = Template::parse(body).unwrap();
+            for field in needs {
+                assert!(body.uses(field), "{}", field.name());
+            }
+        }
     }
 }

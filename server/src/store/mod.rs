@@ -13,6 +13,7 @@ pub mod audit;
 pub mod campaigns;
 pub mod companies;
 pub mod contacts;
+pub mod data_requests;
 pub mod filters;
 pub mod history;
 pub mod keys;
@@ -142,6 +143,7 @@ pub(crate) mod actor_columns {
             SystemJob::Sender => Uuid::from_u128(3),
             SystemJob::MailReports => Uuid::from_u128(4),
             SystemJob::SmsReplies => Uuid::from_u128(5),
+            SystemJob::PublicPages => Uuid::from_u128(6),
         }
     }
 

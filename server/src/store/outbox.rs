@@ -113,6 +113,21 @@ pub async fn pick(
     Ok(rows)
 }
 
+/// Whether `campaign_id` has a queued row due at `now`: one read of the index `outbox_due`, so
+/// that a standing campaign with nothing to send costs no write transaction.
+pub async fn has_due(db: &Db, campaign_id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
+    let found: Option<Uuid> = on_db!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT id FROM outbox WHERE campaign_id = $1 AND state = 'queued' AND next_attempt_at <= $2 LIMIT 1",
+        )
+        .bind(campaign_id)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(found.is_some())
+}
+
 /// Claims rows picked in this transaction for `owner` until `lease_until`, counting the attempt:
 /// from here a crash leaves them to become indeterminate. Every row must still be queued (the
 /// pick holds them: `FOR UPDATE` on PostgreSQL, the one writer on SQLite); if one is not, the

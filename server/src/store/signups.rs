@@ -2,10 +2,11 @@
 //! request to confirm a sign-up (its confirmation message, when it expires, when it was
 //! confirmed). The consents themselves are in the ledger.
 
+use assent_shared::api::EventSource;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{to_json, Db, StoreError, StoreResult, Tx, WriteTx};
+use super::{to_json, Db, IdList, StoreError, StoreResult, Tx, WriteTx};
 use crate::{on_db, on_tx};
 
 /// A sign-up form as stored, with its wording.
@@ -19,6 +20,8 @@ pub struct FormRow {
     pub topics: Vec<String>,
     pub sites: Vec<String>,
     pub campaign_id: Uuid,
+    /// The standing campaign of its consent receipts (none for a form published before them).
+    pub receipt_campaign_id: Option<Uuid>,
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
     pub retired_at: Option<DateTime<Utc>>,
@@ -34,6 +37,7 @@ struct FormColumns {
     topics: String,
     sites: String,
     campaign_id: Uuid,
+    receipt_campaign_id: Option<Uuid>,
     created_by: Uuid,
     created_at: DateTime<Utc>,
     retired_at: Option<DateTime<Utc>>,
@@ -55,6 +59,7 @@ impl TryFrom<FormColumns> for FormRow {
             wording_version: row.wording_version,
             wording: row.wording,
             campaign_id: row.campaign_id,
+            receipt_campaign_id: row.receipt_campaign_id,
             created_by: row.created_by,
             created_at: row.created_at,
             retired_at: row.retired_at,
@@ -63,7 +68,7 @@ impl TryFrom<FormColumns> for FormRow {
 }
 
 const FORM_SELECT: &str = "SELECT f.id, f.name, f.wording_id, w.version AS wording_version, \
-     w.text AS wording, f.topics, f.sites, f.campaign_id, f.created_by, f.created_at, f.retired_at \
+     w.text AS wording, f.topics, f.sites, f.campaign_id, f.receipt_campaign_id, f.created_by, f.created_at, f.retired_at \
      FROM signup_forms f JOIN consent_wordings w ON w.id = f.wording_id";
 
 pub async fn insert_form(tx: &mut WriteTx, form: &FormRow) -> StoreResult<()> {
@@ -71,8 +76,8 @@ pub async fn insert_form(tx: &mut WriteTx, form: &FormRow) -> StoreResult<()> {
     let sites = to_json(&form.sites, "a form's sites")?;
     on_tx!(tx, conn => {
         sqlx::query(
-            "INSERT INTO signup_forms (id, name, wording_id, topics, sites, campaign_id, created_by, created_at, retired_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO signup_forms (id, name, wording_id, topics, sites, campaign_id, created_by, created_at, retired_at, receipt_campaign_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(form.id)
         .bind(&form.name)
@@ -83,6 +88,7 @@ pub async fn insert_form(tx: &mut WriteTx, form: &FormRow) -> StoreResult<()> {
         .bind(form.created_by)
         .bind(form.created_at)
         .bind(form.retired_at)
+        .bind(form.receipt_campaign_id)
         .execute(conn)
         .await
         .map(|_| ())?
@@ -94,6 +100,15 @@ pub async fn form(db: &Db, id: Uuid) -> StoreResult<Option<FormRow>> {
     let sql = format!("{FORM_SELECT} WHERE f.id = $1");
     let row: Option<FormColumns> = on_db!(db, pool => {
         sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?
+    });
+    row.map(TryInto::try_into).transpose()
+}
+
+/// The form whose standing campaign (of confirmations or of receipts) is `campaign_id`.
+pub async fn form_by_campaign(db: &Db, campaign_id: Uuid) -> StoreResult<Option<FormRow>> {
+    let sql = format!("{FORM_SELECT} WHERE f.campaign_id = $1 OR f.receipt_campaign_id = $1");
+    let row: Option<FormColumns> = on_db!(db, pool => {
+        sqlx::query_as(&sql).bind(campaign_id).fetch_optional(pool).await?
     });
     row.map(TryInto::try_into).transpose()
 }
@@ -129,13 +144,20 @@ pub struct Signup {
     pub address: String,
     pub address_key: String,
     pub topics: Vec<String>,
+    /// Where the form was posted from: the source of its `consent_given` events.
+    pub source: EventSource,
     /// Other active contacts that held the address when it signed up.
     pub others: Vec<Uuid>,
     /// The confirmation message: its token is the link's.
     pub outbox_id: Uuid,
+    /// When the form was posted: the time of its consents.
     pub created_at: DateTime<Utc>,
+    /// When its confirmation was queued.
+    pub mailed_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub confirmed_at: Option<DateTime<Utc>>,
+    /// The consent receipt sent once it was confirmed.
+    pub receipt_outbox_id: Option<Uuid>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -146,11 +168,14 @@ struct SignupColumns {
     address: String,
     address_key: String,
     topics: String,
+    source: String,
     others: String,
     outbox_id: Uuid,
     created_at: DateTime<Utc>,
+    mailed_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     confirmed_at: Option<DateTime<Utc>>,
+    receipt_outbox_id: Option<Uuid>,
 }
 
 impl TryFrom<SignupColumns> for Signup {
@@ -162,6 +187,8 @@ impl TryFrom<SignupColumns> for Signup {
                 .map_err(|_| corrupt("the topics do not parse"))?,
             others: serde_json::from_str(&row.others)
                 .map_err(|_| corrupt("the other contacts do not parse"))?,
+            source: serde_json::from_str(&row.source)
+                .map_err(|_| corrupt("the source does not parse"))?,
             id: row.id,
             form_id: row.form_id,
             contact_id: row.contact_id,
@@ -169,20 +196,23 @@ impl TryFrom<SignupColumns> for Signup {
             address_key: row.address_key,
             outbox_id: row.outbox_id,
             created_at: row.created_at,
+            mailed_at: row.mailed_at,
             expires_at: row.expires_at,
             confirmed_at: row.confirmed_at,
+            receipt_outbox_id: row.receipt_outbox_id,
         })
     }
 }
 
-const SIGNUP_COLUMNS: &str = "id, form_id, contact_id, address, address_key, topics, others, \
-                              outbox_id, created_at, expires_at, confirmed_at";
+const SIGNUP_COLUMNS: &str = "id, form_id, contact_id, address, address_key, topics, source, others, \
+                              outbox_id, created_at, mailed_at, expires_at, confirmed_at, receipt_outbox_id";
 
 pub async fn insert(tx: &mut WriteTx, signup: &Signup) -> StoreResult<()> {
     let topics = to_json(&signup.topics, "a sign-up's topics")?;
     let others = to_json(&signup.others, "a sign-up's other contacts")?;
+    let source = to_json(&signup.source, "a sign-up's source")?;
     let sql = format!(
-        "INSERT INTO signups ({SIGNUP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        "INSERT INTO signups ({SIGNUP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
     );
     on_tx!(tx, conn => {
         sqlx::query(&sql)
@@ -192,11 +222,14 @@ pub async fn insert(tx: &mut WriteTx, signup: &Signup) -> StoreResult<()> {
             .bind(&signup.address)
             .bind(&signup.address_key)
             .bind(&topics)
+            .bind(&source)
             .bind(&others)
             .bind(signup.outbox_id)
             .bind(signup.created_at)
+            .bind(signup.mailed_at)
             .bind(signup.expires_at)
             .bind(signup.confirmed_at)
+            .bind(signup.receipt_outbox_id)
             .execute(conn)
             .await
             .map(|_| ())?
@@ -204,23 +237,24 @@ pub async fn insert(tx: &mut WriteTx, signup: &Signup) -> StoreResult<()> {
     Ok(())
 }
 
-/// The newest request to confirm for `address_key` on `form_id` made at or after `since`, read
-/// in the writing transaction (SQLite's one writer, or PostgreSQL's lock on the address taken by
-/// [`lock_address`]).
-pub async fn latest_for(
+/// Whether `address_key` has a sign-up (through any form) whose confirmation was queued at or
+/// after `since` and that is not confirmed, read in the writing transaction (SQLite's one writer, or PostgreSQL's lock on the
+/// address taken by [`lock_address`]).
+pub async fn pending_since(
     tx: &mut WriteTx,
-    form_id: Uuid,
     address_key: &str,
     since: DateTime<Utc>,
-) -> StoreResult<Option<Signup>> {
-    let sql = format!(
-        "SELECT {SIGNUP_COLUMNS} FROM signups WHERE address_key = $1 AND form_id = $2 AND created_at >= $3 \
-         ORDER BY created_at DESC, id DESC LIMIT 1"
-    );
-    let row: Option<SignupColumns> = on_tx!(tx, conn => {
-        sqlx::query_as(&sql).bind(address_key).bind(form_id).bind(since).fetch_optional(conn).await?
+) -> StoreResult<bool> {
+    let found: Option<Uuid> = on_tx!(tx, conn => {
+        sqlx::query_scalar(
+            "SELECT id FROM signups WHERE address_key = $1 AND mailed_at >= $2 AND confirmed_at IS NULL LIMIT 1",
+        )
+        .bind(address_key)
+        .bind(since)
+        .fetch_optional(conn)
+        .await?
     });
-    row.map(TryInto::try_into).transpose()
+    Ok(found.is_some())
 }
 
 /// Serialises the sign-ups of one address until the transaction ends (PostgreSQL: a
@@ -236,20 +270,6 @@ pub async fn lock_address(tx: &mut WriteTx, address_key: &str) -> StoreResult<()
     Ok(())
 }
 
-/// Adds `topics` to a pending request's (a second sign-up answered by the first one's mail).
-pub async fn widen(tx: &mut WriteTx, id: Uuid, topics: &[String]) -> StoreResult<()> {
-    let topics = to_json(&topics, "a sign-up's topics")?;
-    on_tx!(tx, conn => {
-        sqlx::query("UPDATE signups SET topics = $2 WHERE id = $1 AND confirmed_at IS NULL")
-            .bind(id)
-            .bind(&topics)
-            .execute(conn)
-            .await
-            .map(|_| ())?
-    });
-    Ok(())
-}
-
 /// The request whose confirmation message is `outbox_id`.
 pub async fn by_message(tx: &mut Tx, outbox_id: Uuid) -> StoreResult<Option<Signup>> {
     let sql = format!("SELECT {SIGNUP_COLUMNS} FROM signups WHERE outbox_id = $1");
@@ -259,27 +279,37 @@ pub async fn by_message(tx: &mut Tx, outbox_id: Uuid) -> StoreResult<Option<Sign
     row.map(TryInto::try_into).transpose()
 }
 
-/// The address each of these confirmation messages goes to, by outbox id (sorted).
-pub async fn addresses(db: &Db, outbox_ids: &[Uuid]) -> StoreResult<Vec<(Uuid, String)>> {
+/// The sign-ups that these messages (confirmations or receipts, by outbox id) answer.
+pub async fn for_messages(db: &Db, outbox_ids: &[Uuid]) -> StoreResult<Vec<Signup>> {
     let mut found = Vec::with_capacity(outbox_ids.len());
     for chunk in outbox_ids.chunks(500) {
-        let rows: Vec<(Uuid, String)> = on_db!(db, pool => {
-            let mut query = sqlx::QueryBuilder::new("SELECT outbox_id, address FROM signups WHERE outbox_id");
-            super::IdList::push_ids(&mut query, chunk);
+        let rows: Vec<SignupColumns> = on_db!(db, pool => {
+            let mut query = sqlx::QueryBuilder::new(format!("SELECT {SIGNUP_COLUMNS} FROM signups WHERE outbox_id"));
+            query.push_ids(chunk);
+            query.push(" OR receipt_outbox_id");
+            query.push_ids(chunk);
             query.build_query_as().fetch_all(pool).await?
         });
-        found.extend(rows);
+        for row in rows {
+            found.push(row.try_into()?);
+        }
     }
-    found.sort_unstable_by_key(|(id, _)| *id);
     Ok(found)
 }
 
-/// Marks a request confirmed at `at`; false when it was confirmed already.
-pub async fn confirm(tx: &mut WriteTx, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+/// Marks a request confirmed at `at`, with the receipt it is sent (if any); false when it was
+/// confirmed already.
+pub async fn confirm(
+    tx: &mut WriteTx,
+    id: Uuid,
+    at: DateTime<Utc>,
+    receipt_outbox_id: Option<Uuid>,
+) -> StoreResult<bool> {
     let written = on_tx!(tx, conn => {
-        sqlx::query("UPDATE signups SET confirmed_at = $2 WHERE id = $1 AND confirmed_at IS NULL")
+        sqlx::query("UPDATE signups SET confirmed_at = $2, receipt_outbox_id = $3 WHERE id = $1 AND confirmed_at IS NULL")
             .bind(id)
             .bind(at)
+            .bind(receipt_outbox_id)
             .execute(conn)
             .await?
             .rows_affected()
@@ -300,4 +330,20 @@ pub async fn contacts_holding(tx: &mut WriteTx, address_key: &str) -> StoreResul
     });
     ids.dedup();
     Ok(ids)
+}
+
+/// Which of `contacts`' email addresses (`(contact, address key)`) are flagged as bouncing.
+pub async fn bouncing(db: &Db, contacts: &[Uuid]) -> StoreResult<Vec<(Uuid, String)>> {
+    let mut found = Vec::new();
+    for chunk in contacts.chunks(500) {
+        let rows: Vec<(Uuid, String)> = on_db!(db, pool => {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT contact_id, address_key FROM address_flags WHERE channel = 'email' AND contact_id",
+            );
+            query.push_ids(chunk);
+            query.build_query_as().fetch_all(pool).await?
+        });
+        found.extend(rows);
+    }
+    Ok(found)
 }

@@ -23,6 +23,7 @@ import type { FieldChange } from './api-types/FieldChange';
 import type { IndeterminateRecipients } from './api-types/IndeterminateRecipients';
 import type { NewLoggedCommunication } from './api-types/NewLoggedCommunication';
 import type { SavedFilter } from './api-types/SavedFilter';
+import type { DataRequest } from './api-types/DataRequest';
 import type { TopicCatalogue } from './api-types/TopicCatalogue';
 import type { NewLedgerEvent } from './api-types/NewLedgerEvent';
 import type { RecordedEvent } from './api-types/RecordedEvent';
@@ -90,6 +91,7 @@ export const api = {
     call<Communication>('log_communication', { id, communication }),
   listTopics: () => call<TopicCatalogue>('list_topics'),
   listFilters: () => call<SavedFilter[]>('list_filters'),
+  listDataRequests: () => call<DataRequest[]>('list_data_requests'),
   listCampaigns: (state: CampaignState | null) => call<CampaignPage>('list_campaigns', { state }),
   getCampaign: (id: string) => call<Campaign>('get_campaign', { id }),
   createCampaign: (campaign: CampaignInput) => call<Campaign>('create_campaign', { campaign }),

@@ -3,4 +3,4 @@
 /**
  * What Assent does by itself, when a record names Assent as who did it.
  */
-export type SystemJob = "command_line" | "seed" | "sender" | "mail_reports" | "sms_replies";
+export type SystemJob = "command_line" | "seed" | "sender" | "mail_reports" | "sms_replies" | "public_pages";
