@@ -116,6 +116,7 @@ pub async fn seed_contacts(db: &Db, owner: &User, inputs: &[ContactInput]) -> Ve
             id: Uuid::now_v7(),
             contact,
             owner_id: Some(owner.id),
+            active: true,
         })
         .collect();
     let mut tx = db.begin().await.unwrap();

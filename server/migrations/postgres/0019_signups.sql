@@ -22,6 +22,7 @@ CREATE TABLE signups (
     address_key TEXT NOT NULL,
     topics TEXT NOT NULL,
     source TEXT NOT NULL,
+    created_contact BOOLEAN NOT NULL,
     others TEXT NOT NULL,
     outbox_id UUID NOT NULL UNIQUE REFERENCES outbox (id),
     created_at TIMESTAMPTZ NOT NULL,

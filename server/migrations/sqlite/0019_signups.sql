@@ -37,6 +37,9 @@ CREATE TABLE signups (
     address_key TEXT NOT NULL,
     topics TEXT NOT NULL,
     source TEXT NOT NULL,
+    -- Whether the sign-up made its contact: made inactive (out of lists and audiences), it is
+    -- activated when the sign-up is confirmed.
+    created_contact BOOLEAN NOT NULL,
     -- JSON array: the other active contacts holding the address, for staff to review.
     others TEXT NOT NULL,
     outbox_id BLOB NOT NULL UNIQUE REFERENCES outbox (id),

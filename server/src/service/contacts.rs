@@ -176,7 +176,7 @@ async fn change(
             check_company(&mut tx, valid.company_id).await?;
             ContactChange::Replace(valid, owner_id)
         }
-        None => ContactChange::Deactivate,
+        None => ContactChange::Active(false),
     };
     let now = clock::now();
     match store::contacts::update(&mut tx, &current, version, change, actor.reference(), now)

@@ -76,6 +76,7 @@ pub async fn synthetic(
                 id: *id,
                 contact: valid,
                 owner_id: Some(owner.id),
+                active: true,
             })
             .collect();
         let entries: Vec<_> = contacts

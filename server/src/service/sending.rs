@@ -310,6 +310,15 @@ async fn prepare(
     let templates = Templates::parse(&campaign.content)?;
     let message = &campaign.content.message;
     let empty = CopiedLedger::default();
+    // A standing campaign's message answers a sign-up or a data request: it goes to the address
+    // the person gave (to a contact the sign-up made, inactive until confirmed, too), and a
+    // receipt states what was consented to.
+    let answered = if campaign.standing {
+        let rows: Vec<(Uuid, Uuid)> = claimed.iter().map(|r| (r.id, r.contact_id)).collect();
+        super::signups::answered(db, campaign_id, &rows).await?
+    } else {
+        super::signups::Answered::default()
+    };
     let mut warrants = Vec::with_capacity(claimed.len());
     // The refused and the unsendable, ended together once the batch is decided.
     let mut not_sent: Vec<(Uuid, String)> = Vec::new();
@@ -321,7 +330,12 @@ async fn prepare(
             .active
             .binary_search_by_key(&contact, |(id, _)| *id)
             .ok()
-            .map(|i| listed.active[i].1);
+            .map(|i| listed.active[i].1)
+            .or_else(|| {
+                answered
+                    .to_waiting_contact(row.id)
+                    .then_some(assent_shared::domain::SubscriberKind::Individual)
+            });
         let ledger = ledgers
             .binary_search_by_key(&contact, |(id, _)| *id)
             .map_or(&empty, |i| &ledgers[i].1);
@@ -380,17 +394,6 @@ async fn prepare(
     let allowed_ids: Vec<Uuid> = allowed.iter().map(|(row, _)| row.contact_id).collect();
     let mut recipients = store::contacts::recipients(db, &allowed_ids).await?;
     let listed = recipients.len();
-    // A standing campaign's message answers a sign-up: it goes to the address signed up with,
-    // and a receipt states what was consented to.
-    let answered = if campaign.standing {
-        let rows: Vec<(Uuid, Uuid)> = allowed
-            .iter()
-            .map(|(row, _)| (row.id, row.contact_id))
-            .collect();
-        super::signups::answered(db, campaign_id, &rows).await?
-    } else {
-        super::signups::Answered::default()
-    };
     let mut addressed: Vec<(Claimed, usize)> = Vec::with_capacity(allowed.len());
     for (row, w) in allowed {
         let found = recipients[..listed]

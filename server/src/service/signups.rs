@@ -537,21 +537,31 @@ pub async fn sign_up(
         return Ok(signed_up);
     }
     let holders = store::signups::contacts_holding(&mut tx, &address_key).await?;
-    let (contact_id, others) = match holders.split_first() {
-        // The newest gets the consent; the others are listed for staff to review.
-        Some((newest, others)) => (*newest, others.to_vec()),
-        None => {
-            let id = Uuid::now_v7();
-            let by = assent_shared::api::ActorRef::DataSubject { id };
-            store::contacts::insert(&mut tx, id, &contact, None, by, now).await?;
-            (id, Vec::new())
-        }
+    // The newest active contact holding the address gets the consent (the others are listed
+    // for staff to review); else the one an earlier unconfirmed sign-up of it made; else a new
+    // one, made inactive: out of every list and audience until the person confirms.
+    let (contact_id, others, created) = match holders.split_first() {
+        Some((newest, others)) => (*newest, others.to_vec(), false),
+        None => match store::signups::pending_contact(&mut tx, &address_key).await? {
+            Some(pending) => (pending, Vec::new(), true),
+            None => {
+                let id = Uuid::now_v7();
+                let by = assent_shared::api::ActorRef::DataSubject { id };
+                store::contacts::insert_pending(&mut tx, id, &contact, by, now).await?;
+                (id, Vec::new(), true)
+            }
+        },
     };
     let actor = Actor::DataSubject(DataSubject {
         contact_id,
         token_id: signup_id,
     });
-    if holders.is_empty() {
+    if created
+        && store::contacts::get(&mut tx, contact_id)
+            .await?
+            .map(|c| c.version)
+            == Some(1)
+    {
         store::audit::append(
             &mut tx,
             &actor
@@ -568,6 +578,7 @@ pub async fn sign_up(
         address_key,
         topics,
         source,
+        created_contact: created,
         others,
         outbox_id: Uuid::now_v7(),
         created_at: now,
@@ -662,9 +673,11 @@ async fn pending(db: &Db, token: &str) -> ServiceResult<(Signup, FormRow)> {
     let signup = store::signups::by_message(&mut tx, row.id).await?;
     tx.commit().await?;
     let signup = signup.ok_or_else(not_found)?;
-    // A contact deactivated (or erased) since is as unknown as a wrong link.
+    // A contact deactivated (or erased) since is as unknown as a wrong link; the one the sign-up
+    // made waits, inactive, for its confirmation.
     let listed = store::contacts::audience_by_ids(db, &[signup.contact_id]).await?;
-    if listed.active.is_empty() {
+    let waiting = signup.created_contact && signup.confirmed_at.is_none();
+    if listed.active.is_empty() && !waiting {
         return Err(not_found());
     }
     let form = store::signups::form(db, signup.form_id)
@@ -764,6 +777,10 @@ pub async fn confirm(
         // Another press of the button got there first.
         return Ok(Confirmed::Already);
     }
+    // The contact the sign-up made joins the lists now that the person has confirmed.
+    if signup.created_contact {
+        activate(ledger.tx(), &actor, signup.contact_id, now).await?;
+    }
     // The consents are written now, as the person confirms them: each as given on the form when
     // it was posted (its time, page, IP and user agent), then confirmed by this request.
     for topic in &signup.topics {
@@ -798,6 +815,30 @@ pub async fn confirm(
     Ok(Confirmed::Now {
         topics: signup.topics.len(),
     })
+}
+
+/// Activates the contact a sign-up made (if it is still inactive), with its history.
+async fn activate(
+    tx: &mut store::WriteTx,
+    actor: &Actor,
+    contact_id: Uuid,
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
+    let Some(contact) = store::contacts::get(tx, contact_id).await? else {
+        return Err(ServiceError::NotFound("confirmation link"));
+    };
+    if contact.active {
+        return Ok(());
+    }
+    let change = store::contacts::ContactChange::Active(true);
+    match store::contacts::update(tx, &contact, contact.version, change, actor.reference(), now)
+        .await?
+    {
+        store::Updated::Saved(_) => Ok(()),
+        store::Updated::Stale(_) => Err(ServiceError::Conflict(
+            "Someone else changed this contact at the same moment, so nothing was recorded. Try again.",
+        )),
+    }
 }
 
 /// Sends a fresh confirmation for the expired link of `token` (its topics, to its address, a new
@@ -852,6 +893,9 @@ pub struct Answered {
     rows: Vec<(Uuid, String, Option<&'static str>)>,
     /// (outbox id, what the receipt states), by outbox id.
     receipts: Vec<(Uuid, ConsentValues)>,
+    /// The confirmations (by outbox id, sorted) whose contact the sign-up made: inactive until it
+    /// is confirmed, and written to all the same.
+    waiting: Vec<Uuid>,
 }
 
 impl Answered {
@@ -863,6 +907,12 @@ impl Answered {
     /// The path of the page the message's link opens (`c`, `v`), if it has one.
     pub fn link_path(&self, outbox_id: Uuid) -> Option<&'static str> {
         self.find(outbox_id).and_then(|(_, _, path)| *path)
+    }
+
+    /// Whether the message `outbox_id` is a confirmation to a contact its sign-up made, which is
+    /// inactive until confirmed: it is sent to all the same (as an individual).
+    pub fn to_waiting_contact(&self, outbox_id: Uuid) -> bool {
+        self.waiting.binary_search(&outbox_id).is_ok()
     }
 
     /// What the receipt `outbox_id` states, if it is one.
@@ -908,6 +958,9 @@ pub async fn answered(
             answered
                 .rows
                 .push((signup.outbox_id, signup.address.clone(), Some("c")));
+            if signup.created_contact && signup.confirmed_at.is_none() {
+                answered.waiting.push(signup.outbox_id);
+            }
         }
         let Some(receipt) = signup
             .receipt_outbox_id
@@ -932,6 +985,7 @@ pub async fn answered(
     });
     answered.rows.sort_unstable_by_key(|(id, _, _)| *id);
     answered.receipts.sort_unstable_by_key(|(id, _)| *id);
+    answered.waiting.sort_unstable();
     Ok(answered)
 }
 

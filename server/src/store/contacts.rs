@@ -280,6 +280,9 @@ pub struct NewContact<'a> {
     pub id: Uuid,
     pub contact: &'a ValidContact,
     pub owner_id: Option<Uuid>,
+    /// False for a contact that is not in lists and audiences until something makes it so (a
+    /// sign-up's, until it is confirmed).
+    pub active: bool,
 }
 
 /// Creates a contact owned by `owner_id` (nobody when `None`).
@@ -291,10 +294,35 @@ pub async fn insert(
     by: ActorRef,
     at: DateTime<Utc>,
 ) -> StoreResult<Contact> {
+    insert_one(tx, id, contact, owner_id, true, by, at).await
+}
+
+/// Creates a contact that stays out of lists and audiences (inactive) until it is activated: a
+/// sign-up's, until it is confirmed.
+pub async fn insert_pending(
+    tx: &mut Tx,
+    id: Uuid,
+    contact: &ValidContact,
+    by: ActorRef,
+    at: DateTime<Utc>,
+) -> StoreResult<Contact> {
+    insert_one(tx, id, contact, None, false, by, at).await
+}
+
+async fn insert_one(
+    tx: &mut Tx,
+    id: Uuid,
+    contact: &ValidContact,
+    owner_id: Option<Uuid>,
+    active: bool,
+    by: ActorRef,
+    at: DateTime<Utc>,
+) -> StoreResult<Contact> {
     let new = NewContact {
         id,
         contact,
         owner_id,
+        active,
     };
     insert_many(tx, std::slice::from_ref(&new), by, at).await?;
     get(tx, id)
@@ -359,7 +387,7 @@ pub async fn insert_many(
                     .push_bind(c.job_title.as_deref())
                     .push_bind(c.notes.as_deref())
                     .push_bind(new.owner_id)
-                    .push_bind(true)
+                    .push_bind(new.active)
                     .push_bind(at)
                     .push_bind(by_kind)
                     .push_bind(by)
@@ -453,8 +481,8 @@ fn flatten(c: &Contact) -> Vec<(&'static str, Option<String>)> {
 pub enum ContactChange<'a> {
     /// New values for every field, and the owner (nobody when `None`).
     Replace(&'a ValidContact, Option<Uuid>),
-    /// Hidden from lists; history and ledger kept.
-    Deactivate,
+    /// Hidden from lists (false; history and ledger kept) or shown again (true).
+    Active(bool),
 }
 
 /// Applies `change` to `current` if it is still at `expected_version`, and records every changed
@@ -478,7 +506,7 @@ pub async fn update(
         ContactChange::Replace(contact, owner_id) => {
             write_fields(tx, current.id, expected_version, contact, owner_id, by, at).await?
         }
-        ContactChange::Deactivate => on_tx!(tx, conn => {
+        ContactChange::Active(active) => on_tx!(tx, conn => {
             let (by_kind, by) = actor_columns::encode(by);
             sqlx::query(
                 "UPDATE contacts SET version = $2 + 1, active = $3, updated_at = $4, updated_by_kind = $5, updated_by = $6 \
@@ -486,7 +514,7 @@ pub async fn update(
             )
             .bind(current.id)
             .bind(expected_version)
-            .bind(false)
+            .bind(active)
             .bind(at)
             .bind(by_kind)
             .bind(by)

@@ -146,6 +146,8 @@ pub struct Signup {
     pub topics: Vec<String>,
     /// Where the form was posted from: the source of its `consent_given` events.
     pub source: EventSource,
+    /// Whether the sign-up made its contact (inactive until it is confirmed).
+    pub created_contact: bool,
     /// Other active contacts that held the address when it signed up.
     pub others: Vec<Uuid>,
     /// The confirmation message: its token is the link's.
@@ -169,6 +171,7 @@ struct SignupColumns {
     address_key: String,
     topics: String,
     source: String,
+    created_contact: bool,
     others: String,
     outbox_id: Uuid,
     created_at: DateTime<Utc>,
@@ -189,6 +192,7 @@ impl TryFrom<SignupColumns> for Signup {
                 .map_err(|_| corrupt("the other contacts do not parse"))?,
             source: serde_json::from_str(&row.source)
                 .map_err(|_| corrupt("the source does not parse"))?,
+            created_contact: row.created_contact,
             id: row.id,
             form_id: row.form_id,
             contact_id: row.contact_id,
@@ -204,7 +208,7 @@ impl TryFrom<SignupColumns> for Signup {
     }
 }
 
-const SIGNUP_COLUMNS: &str = "id, form_id, contact_id, address, address_key, topics, source, others, \
+const SIGNUP_COLUMNS: &str = "id, form_id, contact_id, address, address_key, topics, source, created_contact, others, \
                               outbox_id, created_at, mailed_at, expires_at, confirmed_at, receipt_outbox_id";
 
 pub async fn insert(tx: &mut WriteTx, signup: &Signup) -> StoreResult<()> {
@@ -212,7 +216,7 @@ pub async fn insert(tx: &mut WriteTx, signup: &Signup) -> StoreResult<()> {
     let others = to_json(&signup.others, "a sign-up's other contacts")?;
     let source = to_json(&signup.source, "a sign-up's source")?;
     let sql = format!(
-        "INSERT INTO signups ({SIGNUP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        "INSERT INTO signups ({SIGNUP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
     );
     on_tx!(tx, conn => {
         sqlx::query(&sql)
@@ -223,6 +227,7 @@ pub async fn insert(tx: &mut WriteTx, signup: &Signup) -> StoreResult<()> {
             .bind(&signup.address_key)
             .bind(&topics)
             .bind(&source)
+            .bind(signup.created_contact)
             .bind(&others)
             .bind(signup.outbox_id)
             .bind(signup.created_at)
@@ -330,6 +335,21 @@ pub async fn contacts_holding(tx: &mut WriteTx, address_key: &str) -> StoreResul
     });
     ids.dedup();
     Ok(ids)
+}
+
+/// The contact an unconfirmed sign-up of `address_key` made, still waiting (inactive), if any:
+/// a second sign-up of the address is its, not a contact of its own.
+pub async fn pending_contact(tx: &mut WriteTx, address_key: &str) -> StoreResult<Option<Uuid>> {
+    Ok(on_tx!(tx, conn => {
+        sqlx::query_scalar(
+            "SELECT s.contact_id FROM signups s JOIN contacts c ON c.id = s.contact_id \
+             WHERE s.address_key = $1 AND s.created_contact AND s.confirmed_at IS NULL AND NOT c.active \
+             ORDER BY s.created_at DESC LIMIT 1",
+        )
+        .bind(address_key)
+        .fetch_optional(conn)
+        .await?
+    }))
 }
 
 /// Which of `contacts`' email addresses (`(contact, address key)`) are flagged as bouncing.
