@@ -72,6 +72,10 @@ async fn a_data_request_is_recorded_and_verified_by_the_button(backend: Backend)
             .header("sec-fetch-site", "cross-site")
             .body(format!("csrf={csrf}&kind=access&email=jane.doe%40example.org"))).await;
         assert_eq!(cross_site.status, StatusCode::FORBIDDEN, "{}", cross_site.html);
+        let other_origin = answer(app.client.post(app.public_url("/r")).header("content-type", FORM)
+            .header("origin", "https://evil.example")
+            .body(format!("csrf={csrf}&kind=access&email=jane.doe%40example.org"))).await;
+        assert_eq!(other_origin.status, StatusCode::FORBIDDEN, "a token fetched elsewhere, posted from another site: {}", other_origin.html);
         let bad = ask(&app, &format!("csrf={csrf}&kind=everything&email=jane")).await;
         assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.html);
         assert!(bad.html.contains("Email address is not a valid email address"), "{}", bad.html);

@@ -264,7 +264,10 @@ async fn a_sign_up_is_confirmed_only_by_the_button_and_then_allows_marketing(bac
             assert_eq!(source.user_agent.as_deref(), Some("Mozilla/5.0 (sign-up)"));
             assert_eq!(source.contact_point.as_deref(), Some("Jane.Doe@example.org"));
             let confirmation = of("consent_confirmed");
-            assert!(confirmation.at > given.at, "given when posted, confirmed when pressed");
+            assert_eq!(confirmation.at, given.at, "both as of the button: the person's latest word");
+            assert!(confirmation.seq > given.seq, "given, then confirmed");
+            assert!(given.source.as_ref().unwrap().recording_reference.as_deref().unwrap().contains(", posted "),
+                "the post's time is kept with the consent: {:?}", given.source);
             let source = confirmation.source.as_ref().unwrap();
             assert!(source.form_url.as_deref().unwrap().ends_with("/c"), "the page, never the token: {source:?}");
             assert_eq!(source.user_agent.as_deref(), Some("Mozilla/5.0 (confirming)"));
@@ -517,6 +520,76 @@ async fn a_sign_up_on_the_organisations_site_is_confirmed_in_a_real_browser() {
             Some("true")
         );
         drop(website);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmation_after_an_opt_out_is_the_persons_latest_word() {
+    let sink = SmtpSink::start(&[]);
+    let settings = relay_settings(&sink);
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    run_with(Backend::Sqlite, &settings, |app| async move {
+        let (manager, sales, form) = published_form(&app, None).await;
+        // Ravi is a customer already; he signs up on the website.
+        let ravi = crate::campaigns::contact(
+            &app,
+            &sales,
+            json!({"first_name": "Ravi", "last_name": "Patel",
+            "emails": ["ravi.patel@example.org"]}),
+        )
+        .await;
+        let body = format!(
+            "wording={}&topic=boilers&first_name=Ravi&email=ravi.patel%40example.org",
+            form.wording_version
+        );
+        assert_eq!(
+            sign_up(&app, &form, SITE, &body).await.status,
+            StatusCode::OK
+        );
+        let token = confirmation_token(&sink, "ravi.patel@example.org", 1).await;
+        // Before he opens the email, he stops all marketing (on the phone, recorded by staff).
+        let now = assent_server::clock::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let stopped = app
+            .post(
+                &format!("/api/v1/contacts/{}/ledger", ravi.id),
+                &sales,
+                json!({
+            "at": now, "type": "opt_out", "channel": "any", "topic": "*"}),
+            )
+            .await;
+        assert_eq!(stopped.status, StatusCode::CREATED, "{}", stopped.body);
+        assert!(!decision(&app, &manager, &ravi, "boilers").await.allowed);
+        // Then he presses the button: that is his latest word, and it counts.
+        let path = format!("/c/{token}");
+        let page = public_get(&app, &path).await;
+        let confirmed = answer(
+            app.client
+                .post(app.public_url(&path))
+                .header("content-type", FORM)
+                .body(format!("csrf={}", csrf_of(&page.html))),
+        )
+        .await;
+        assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.html);
+        let allowed = decision(&app, &manager, &ravi, "boilers").await;
+        assert!(
+            allowed.allowed,
+            "a consent confirmed after the opt-out: {allowed:?}"
+        );
+        let given = ledger(&app, &manager, &ravi).await;
+        let source = given
+            .iter()
+            .find(|e| serde_json::to_value(&e.event).unwrap()["type"] == "consent_given")
+            .and_then(|e| e.source.clone())
+            .unwrap();
+        assert!(
+            source
+                .recording_reference
+                .as_deref()
+                .unwrap()
+                .contains(", posted "),
+            "the post's time is kept: {source:?}"
+        );
     })
     .await;
 }

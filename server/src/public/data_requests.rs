@@ -104,7 +104,18 @@ pub async fn submit(
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.clone())
     };
-    let cross_site = super::forms::cross_site(&headers);
+    // A browser names the page a form was posted from: only this site's own is taken (the
+    // token names no link, so anyone can fetch one; another site's page cannot post it).
+    let own = state
+        .public_url
+        .split_once("://")
+        .map(|(scheme, rest)| format!("{scheme}://{}", rest.split('/').next().unwrap_or_default()))
+        .unwrap_or_default();
+    let foreign_origin = headers
+        .get(axum::http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|origin| !origin.eq_ignore_ascii_case(&own));
+    let cross_site = super::forms::cross_site(&headers) || foreign_origin;
     let csrf = value("csrf").unwrap_or_default();
     let now = crate::clock::now().timestamp();
     if cross_site || !state.forms.check_stamped(FORM, &csrf, now, FORM_MAX_AGE) {

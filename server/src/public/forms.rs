@@ -45,7 +45,7 @@ impl FormKey {
     }
 
     /// Whether `given` is a token [`Self::stamped`] made for `form` no longer than `max_age`
-    /// seconds before `now` (and not after it).
+    /// seconds before `now` (or up to [`CLOCK_SKEW`] after it: replicas' clocks differ a little).
     pub fn check_stamped(&self, form: &str, given: &str, now: i64, max_age: i64) -> bool {
         let Some((issued, token)) = given.split_once('.') else {
             return false;
@@ -53,7 +53,9 @@ impl FormKey {
         let Ok(at) = issued.parse::<i64>() else {
             return false;
         };
-        (0..=max_age).contains(&(now - at)) && self.check(form, issued, token)
+        now.checked_sub(at)
+            .is_some_and(|age| (-CLOCK_SKEW..=max_age).contains(&age))
+            && self.check(form, issued, token)
     }
 
     /// Whether `given` is that token (compared in constant time).
@@ -64,6 +66,9 @@ impl FormKey {
         }
     }
 }
+
+/// How far ahead of this server's clock a stamped token may be, in seconds.
+pub const CLOCK_SKEW: i64 = 60;
 
 /// Whether a POST came from the page of `link_token` itself: its `csrf` field is the token of
 /// `form` on that page, and the browser does not say it was posted from another site.
@@ -133,8 +138,17 @@ mod tests {
             "too old"
         );
         assert!(
-            !key.check_stamped("data-request", &token, 999, 60),
+            key.check_stamped("data-request", &token, 1_000 - CLOCK_SKEW, 60),
+            "a replica's clock a little behind"
+        );
+        assert!(
+            !key.check_stamped("data-request", &token, 1_000 - CLOCK_SKEW - 1, 60),
             "from the future"
+        );
+        let far = key.stamped("data-request", i64::MIN);
+        assert!(
+            !key.check_stamped("data-request", &far, 1_000, 60),
+            "no overflow"
         );
         assert!(
             !key.check_stamped("signup", &token, 1_000, 60),

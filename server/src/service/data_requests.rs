@@ -3,7 +3,7 @@
 //! ([`publish_page`]), which makes the standing campaign that sends its verification emails.
 //!
 //! A person gives their address and what they ask ([`ask`]); the request is recorded with its
-//! received time at once, and when an active contact holds the address, an email goes to it
+//! received time at once, and when a contact (active or not) holds the address, an email goes to it
 //! with a link whose page has a button: pressing it ([`verify`]) proves the address is theirs and
 //! records the verified time. A GET of the link verifies nothing. The answer to the person is the
 //! same whether or not anyone holds the address, so the page tells a stranger nothing; a request
@@ -154,10 +154,8 @@ pub async fn ask(db: &Db, settings: &Settings, input: &Ask) -> ServiceResult<()>
     let id = Uuid::now_v7();
     let mut tx = db.begin().await?;
     store::signups::lock_address(&mut tx, &address_key).await?;
-    let contact_id = store::signups::contacts_holding(&mut tx, &address_key)
-        .await?
-        .first()
-        .copied();
+    // A deactivated contact's data is held too: the request is about it.
+    let contact_id = store::signups::any_contact_holding(&mut tx, &address_key).await?;
     let pending =
         store::data_requests::mailed_since(&mut tx, &address_key, now - settings.mail_interval)
             .await?;

@@ -333,7 +333,7 @@ async fn prepare(
             .map(|i| listed.active[i].1)
             .or_else(|| {
                 answered
-                    .to_waiting_contact(row.id)
+                    .sent_if_inactive(row.id)
                     .then_some(assent_shared::domain::SubscriberKind::Individual)
             });
         let ledger = ledgers

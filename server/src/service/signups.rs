@@ -507,10 +507,13 @@ pub async fn sign_up(
     let address_key = store::users::email_key(&address);
     let signup_id = Uuid::now_v7();
     let now = clock::now();
+    // The page without its query or fragment, which may carry someone's data or a tracker.
+    let page = input
+        .page
+        .as_deref()
+        .map(|p| p.split(['?', '#']).next().unwrap_or_default());
     let source = EventSource {
-        form_url: input
-            .page
-            .as_deref()
+        form_url: page
             .or(input.origin.as_deref())
             .and_then(super::unsubscribe::source_text),
         ip: input.ip.map(|ip| ip.to_string()),
@@ -540,15 +543,15 @@ pub async fn sign_up(
     // The newest active contact holding the address gets the consent (the others are listed
     // for staff to review); else the one an earlier unconfirmed sign-up of it made; else a new
     // one, made inactive: out of every list and audience until the person confirms.
-    let (contact_id, others, created) = match holders.split_first() {
-        Some((newest, others)) => (*newest, others.to_vec(), false),
+    let (contact_id, others, created, inserted) = match holders.split_first() {
+        Some((newest, others)) => (*newest, others.to_vec(), false, false),
         None => match store::signups::pending_contact(&mut tx, &address_key).await? {
-            Some(pending) => (pending, Vec::new(), true),
+            Some(pending) => (pending, Vec::new(), true, false),
             None => {
                 let id = Uuid::now_v7();
                 let by = assent_shared::api::ActorRef::DataSubject { id };
                 store::contacts::insert_pending(&mut tx, id, &contact, by, now).await?;
-                (id, Vec::new(), true)
+                (id, Vec::new(), true, true)
             }
         },
     };
@@ -556,12 +559,7 @@ pub async fn sign_up(
         contact_id,
         token_id: signup_id,
     });
-    if created
-        && store::contacts::get(&mut tx, contact_id)
-            .await?
-            .map(|c| c.version)
-            == Some(1)
-    {
+    if inserted {
         store::audit::append(
             &mut tx,
             &actor
@@ -648,6 +646,15 @@ async fn queue(
     Ok(())
 }
 
+/// Whether `contact` is the one `signup` made, waiting for its confirmation: inactive, and
+/// untouched since it was made (version 1), so never one staff deactivated.
+fn waiting(signup: &Signup, contact: &assent_shared::api::Contact) -> bool {
+    signup.created_contact
+        && signup.confirmed_at.is_none()
+        && !contact.active
+        && contact.version == 1
+}
+
 /// What the confirmation page of a link shows.
 #[derive(Debug, Clone)]
 pub struct Confirmation {
@@ -675,9 +682,11 @@ async fn pending(db: &Db, token: &str) -> ServiceResult<(Signup, FormRow)> {
     let signup = signup.ok_or_else(not_found)?;
     // A contact deactivated (or erased) since is as unknown as a wrong link; the one the sign-up
     // made waits, inactive, for its confirmation.
-    let listed = store::contacts::audience_by_ids(db, &[signup.contact_id]).await?;
-    let waiting = signup.created_contact && signup.confirmed_at.is_none();
-    if listed.active.is_empty() && !waiting {
+    let contact = store::contacts::read(db, signup.contact_id).await?;
+    let usable = contact
+        .as_ref()
+        .is_some_and(|c| c.active || waiting(&signup, c));
+    if !usable {
         return Err(not_found());
     }
     let form = store::signups::form(db, signup.form_id)
@@ -723,9 +732,9 @@ pub enum Confirmed {
 }
 
 /// Confirms the sign-up of `token`: for each of its topics on email, by the person, the
-/// `consent_given` of the form's post (as of its time, with its source) and the
-/// `consent_confirmed` of this request (its IP and user agent), each naming the address; and
-/// queues the consent receipt; in one transaction that commits before it returns.
+/// `consent_given` of the form's post (with its source and time) and the `consent_confirmed` of
+/// this request (its IP and user agent), both as of now and each naming the address; and queues
+/// the consent receipt; in one transaction that commits before it returns.
 pub async fn confirm(
     db: &Db,
     settings: &Settings,
@@ -781,8 +790,21 @@ pub async fn confirm(
     if signup.created_contact {
         activate(ledger.tx(), &actor, signup.contact_id, now).await?;
     }
-    // The consents are written now, as the person confirms them: each as given on the form when
-    // it was posted (its time, page, IP and user agent), then confirmed by this request.
+    // The consents are written now, as the person confirms them: each given as of this moment
+    // (a confirmation is their latest word: an opt-out or an erasure between the post and the
+    // button does not outrank it), with the post's page, IP, user agent and time as its source,
+    // then confirmed by this request.
+    let mut posted = signup.source.clone();
+    posted.recording_reference = Some(format!(
+        "{}, posted {}",
+        posted
+            .recording_reference
+            .as_deref()
+            .unwrap_or("sign-up form"),
+        signup
+            .created_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    ));
     for topic in &signup.topics {
         let given = EventKind::ConsentGiven {
             channel: Channel::Email,
@@ -795,10 +817,7 @@ pub async fn confirm(
             channel: Channel::Email,
             topic: topic.clone().into(),
         };
-        for (kind, at, source) in [
-            (&given, signup.created_at, &signup.source),
-            (&confirmed, now, &source),
-        ] {
+        for (kind, at, source) in [(&given, now, &posted), (&confirmed, now, &source)] {
             let entry = NewEntry {
                 contact_id: signup.contact_id,
                 at,
@@ -829,6 +848,10 @@ async fn activate(
     };
     if contact.active {
         return Ok(());
+    }
+    if contact.version != 1 {
+        // Deactivated by staff since it was made: not switched back on by a link.
+        return Err(ServiceError::NotFound("confirmation link"));
     }
     let change = store::contacts::ContactChange::Active(true);
     match store::contacts::update(tx, &contact, contact.version, change, actor.reference(), now)
@@ -893,8 +916,8 @@ pub struct Answered {
     rows: Vec<(Uuid, String, Option<&'static str>)>,
     /// (outbox id, what the receipt states), by outbox id.
     receipts: Vec<(Uuid, ConsentValues)>,
-    /// The confirmations (by outbox id, sorted) whose contact the sign-up made: inactive until it
-    /// is confirmed, and written to all the same.
+    /// The messages (by outbox id, sorted) sent even to an inactive contact: confirmations to the
+    /// contact their sign-up made (inactive until confirmed), and data request verifications.
     waiting: Vec<Uuid>,
 }
 
@@ -909,9 +932,9 @@ impl Answered {
         self.find(outbox_id).and_then(|(_, _, path)| *path)
     }
 
-    /// Whether the message `outbox_id` is a confirmation to a contact its sign-up made, which is
-    /// inactive until confirmed: it is sent to all the same (as an individual).
-    pub fn to_waiting_contact(&self, outbox_id: Uuid) -> bool {
+    /// Whether the message `outbox_id` is sent even to an inactive contact (as an individual): a
+    /// confirmation to the contact its sign-up made, or a data request's verification.
+    pub fn sent_if_inactive(&self, outbox_id: Uuid) -> bool {
         self.waiting.binary_search(&outbox_id).is_ok()
     }
 
@@ -932,26 +955,26 @@ impl Answered {
 }
 
 /// What the messages `rows` (outbox id, contact) of the standing campaign `campaign_id` answer.
-/// A message to an address flagged as bouncing for its contact answers nothing: it has no
-/// address ([`Answered::address`]).
+/// A message to an address flagged as bouncing (for any contact) has no address
+/// ([`Answered::address`]).
 pub async fn answered(
     db: &Db,
     campaign_id: Uuid,
     rows: &[(Uuid, Uuid)],
 ) -> ServiceResult<Answered> {
     let outbox_ids: Vec<Uuid> = rows.iter().map(|(id, _)| *id).collect();
-    let contacts: Vec<Uuid> = rows.iter().map(|(_, contact)| *contact).collect();
-    let (signups, requests, form, catalogue, bouncing) = futures_util::try_join!(
+    let (signups, requests, form, catalogue) = futures_util::try_join!(
         store::signups::for_messages(db, &outbox_ids),
         store::data_requests::addresses(db, &outbox_ids),
         store::signups::form_by_campaign(db, campaign_id),
-        store::topics::in_force(db),
-        store::signups::bouncing(db, &contacts)
+        store::topics::in_force(db)
     )?;
     let outbox_ids = &outbox_ids;
     let mut answered = Answered::default();
     for (outbox_id, address) in requests {
         answered.rows.push((outbox_id, address, Some("v")));
+        // A reply to what the person asked: their contact may be deactivated, its data is held.
+        answered.waiting.push(outbox_id);
     }
     for signup in signups {
         if outbox_ids.contains(&signup.outbox_id) {
@@ -959,7 +982,10 @@ pub async fn answered(
                 .rows
                 .push((signup.outbox_id, signup.address.clone(), Some("c")));
             if signup.created_contact && signup.confirmed_at.is_none() {
-                answered.waiting.push(signup.outbox_id);
+                let contact = store::contacts::read(db, signup.contact_id).await?;
+                if contact.is_some_and(|c| waiting(&signup, &c)) {
+                    answered.waiting.push(signup.outbox_id);
+                }
             }
         }
         let Some(receipt) = signup
@@ -976,13 +1002,15 @@ pub async fn answered(
         }
     }
     // An address found to bounce is not written to again, whoever gives it.
-    answered.rows.retain(|(id, address, _)| {
-        let key = store::users::email_key(address);
-        let contact = rows.iter().find(|(row, _)| row == id).map(|(_, c)| *c);
-        !bouncing
-            .iter()
-            .any(|(c, k)| Some(*c) == contact && *k == key)
-    });
+    let keys: Vec<String> = answered
+        .rows
+        .iter()
+        .map(|(_, address, _)| store::users::email_key(address))
+        .collect();
+    let bouncing = store::signups::bouncing(db, &keys).await?;
+    answered
+        .rows
+        .retain(|(_, address, _)| !bouncing.contains(&store::users::email_key(address)));
     answered.rows.sort_unstable_by_key(|(id, _, _)| *id);
     answered.receipts.sort_unstable_by_key(|(id, _)| *id);
     answered.waiting.sort_unstable();

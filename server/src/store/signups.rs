@@ -343,7 +343,7 @@ pub async fn pending_contact(tx: &mut WriteTx, address_key: &str) -> StoreResult
     Ok(on_tx!(tx, conn => {
         sqlx::query_scalar(
             "SELECT s.contact_id FROM signups s JOIN contacts c ON c.id = s.contact_id \
-             WHERE s.address_key = $1 AND s.created_contact AND s.confirmed_at IS NULL AND NOT c.active \
+             WHERE s.address_key = $1 AND s.created_contact AND s.confirmed_at IS NULL AND NOT c.active AND c.version = 1 \
              ORDER BY s.created_at DESC LIMIT 1",
         )
         .bind(address_key)
@@ -352,18 +352,36 @@ pub async fn pending_contact(tx: &mut WriteTx, address_key: &str) -> StoreResult
     }))
 }
 
-/// Which of `contacts`' email addresses (`(contact, address key)`) are flagged as bouncing.
-pub async fn bouncing(db: &Db, contacts: &[Uuid]) -> StoreResult<Vec<(Uuid, String)>> {
+/// Which of the email address keys `keys` are flagged as bouncing (for any contact).
+pub async fn bouncing(db: &Db, keys: &[String]) -> StoreResult<Vec<String>> {
     let mut found = Vec::new();
-    for chunk in contacts.chunks(500) {
-        let rows: Vec<(Uuid, String)> = on_db!(db, pool => {
+    for chunk in keys.chunks(500) {
+        let rows: Vec<String> = on_db!(db, pool => {
             let mut query = sqlx::QueryBuilder::new(
-                "SELECT contact_id, address_key FROM address_flags WHERE channel = 'email' AND contact_id",
+                "SELECT DISTINCT address_key FROM address_flags WHERE channel = 'email' AND address_key IN (",
             );
-            query.push_ids(chunk);
-            query.build_query_as().fetch_all(pool).await?
+            let mut list = query.separated(", ");
+            for key in chunk {
+                list.push_bind(key.as_str());
+            }
+            query.push(")");
+            query.build_query_scalar().fetch_all(pool).await?
         });
         found.extend(rows);
     }
     Ok(found)
+}
+
+/// The contact holding the email address `address_key`, active or not (an active one first,
+/// then the newest): whose data a request about the address is about.
+pub async fn any_contact_holding(tx: &mut WriteTx, address_key: &str) -> StoreResult<Option<Uuid>> {
+    Ok(on_tx!(tx, conn => {
+        sqlx::query_scalar(
+            "SELECT c.id FROM contacts c JOIN contact_emails e ON e.contact_id = c.id \
+             WHERE e.email_key = $1 ORDER BY c.active DESC, c.created_at DESC, c.id DESC LIMIT 1",
+        )
+        .bind(address_key)
+        .fetch_optional(conn)
+        .await?
+    }))
 }
